@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+// The toolbox: a tensor-stream codec, numerical libraries that know nothing of the
+// command line, and one small executable per job on top of them.
+import PackageDescription
+
+let package = Package(
+    name: "uncertainty-toolbox",
+    products: [
+        .library(name: "TensorStream", targets: ["TensorStream"]),
+        .executable(name: "tensor", targets: ["TensorTool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries from Debian's packages (libzstd-dev, libopenblas-dev, liblapacke-dev, zlib1g-dev).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // The format: depends on zstd alone.
+        .target(name: "TensorStream", dependencies: ["CZstd"]),
+        // Thin wrappers over cblas and LAPACKE shared by the method libraries.
+        .target(name: "LinearAlgebra", dependencies: ["CBLAS"]),
+
+        // Conversions to and from other formats (npy, npz, safetensors, CSV).
+        .target(name: "TensorFormats", dependencies: ["TensorStream", "CZlib"]),
+        // What every executable shares: errors, exit codes, atomic output, progress, threads.
+        .target(name: "ToolKit", dependencies: [
+            "TensorStream", "LinearAlgebra",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .executableTarget(name: "TensorTool", dependencies: ["TensorStream", "TensorFormats", "ToolKit"],
+                          path: "Sources/tensor"),
+
+        .testTarget(name: "TensorStreamTests", dependencies: ["TensorStream"]),
+    ]
+)

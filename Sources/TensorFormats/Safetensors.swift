@@ -1,0 +1,64 @@
+import Foundation
+import TensorStream
+
+/// Reads the safetensors format: an 8-byte little-endian header length, a JSON header
+/// {name: {dtype, shape, data_offsets}, "__metadata__": {...}}, then the data.
+public enum Safetensors {
+    static let dtypes: [String: DType] = [
+        "F64": .f64, "F32": .f32, "F16": .f16, "BF16": .bf16, "I64": .i64, "I32": .i32, "I16": .i16,
+        "I8": .i8, "U8": .u8, "U16": .u16, "U32": .u32, "U64": .u64, "BOOL": .bool,
+    ]
+
+    /// Every tensor, in the order of its data in the file. The file's `__metadata__` goes
+    /// into each tensor's metadata under "safetensors.<key>".
+    public static func read(_ bytes: [UInt8], source: String? = nil) throws -> [Tensor] {
+        guard bytes.count >= 8 else { throw FormatError("not a safetensors file (shorter than 8 bytes)") }
+        var n = 0
+        for k in 0..<8 { n |= Int(bytes[k]) << (8 * k) }
+        guard n > 1, n <= 100_000_000, 8 + n <= bytes.count else {
+            throw FormatError("not a safetensors file (header length \(n) does not fit the file)")
+        }
+        let header = Data(bytes[8 ..< 8 + n])
+        guard let json = try? JSONSerialization.jsonObject(with: header) as? [String: Any] else {
+            throw FormatError("not a safetensors file (header is not a JSON object)")
+        }
+        let dataStart = 8 + n
+        let available = bytes.count - dataStart
+        var fileMeta: [String: String] = [:]
+        if let m = json["__metadata__"] as? [String: Any] {
+            for (k, v) in m { fileMeta["safetensors.\(k)"] = "\(v)" }
+        }
+        if let source { fileMeta["source"] = source }
+        var found: [(Int, Tensor)] = []
+        for (name, value) in json where name != "__metadata__" {
+            guard let entry = value as? [String: Any],
+                  let dtypeName = entry["dtype"] as? String,
+                  let shapeAny = entry["shape"] as? [Any],
+                  let offsetsAny = entry["data_offsets"] as? [Any], offsetsAny.count == 2 else {
+                throw FormatError("safetensors entry '\(name)' lacks dtype, shape or data_offsets")
+            }
+            guard let dtype = dtypes[dtypeName] else {
+                throw FormatError("safetensors entry '\(name)' has unsupported dtype \(dtypeName)")
+            }
+            let shape = shapeAny.compactMap { ($0 as? NSNumber)?.intValue }
+            let offsets = offsetsAny.compactMap { ($0 as? NSNumber)?.intValue }
+            guard shape.count == shapeAny.count, offsets.count == 2, shape.allSatisfy({ $0 >= 0 }),
+                  shape.count <= Format.maxRank else {
+                throw FormatError("safetensors entry '\(name)' has a malformed shape or offsets")
+            }
+            var expected = dtype.size
+            for d in shape {
+                let (p, o) = expected.multipliedReportingOverflow(by: d)
+                guard !o else { throw FormatError("safetensors entry '\(name)' has an impossible shape") }
+                expected = p
+            }
+            let (b, e) = (offsets[0], offsets[1])
+            guard b >= 0, e >= b, e <= available, e - b == expected else {
+                throw FormatError("safetensors entry '\(name)': offsets \(b)..<\(e) do not match shape \(shape) of \(dtypeName) in \(available) data bytes")
+            }
+            let data = Array(bytes[dataStart + b ..< dataStart + e])
+            found.append((b, Tensor(name: name, dtype: dtype, shape: shape, data: data, meta: fileMeta)))
+        }
+        return found.sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1.name < $1.1.name }.map(\.1)
+    }
+}

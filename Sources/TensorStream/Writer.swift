@@ -1,0 +1,208 @@
+import CZstd
+
+/// How a writer encodes records.
+public struct WriterOptions: Sendable {
+    /// zstd compression level (1...19; negative levels are faster still).
+    public var level: Int32 = 3
+    /// Byte-shuffle the payloads of multi-byte dtypes before compression.
+    public var shuffle: Bool = true
+    /// Target payload bytes per DATA record: bounds the memory of writer and readers.
+    public var chunkBytes: Int = Format.defaultChunkBytes
+    /// zstd worker threads (0: compress on the calling thread).
+    public var threads: Int32 = 0
+
+    public init(level: Int32 = 3, shuffle: Bool = true, chunkBytes: Int = Format.defaultChunkBytes,
+                threads: Int32 = 0) {
+        self.level = level; self.shuffle = shuffle; self.chunkBytes = chunkBytes; self.threads = threads
+    }
+}
+
+/// Writes one segment of a tensor stream: declare tensors, write their rows in any
+/// interleaving, then `finish()`. Until `finish()` has written the end record, a reader
+/// refuses the stream as truncated, so a producer that fails half-way is never taken for
+/// complete.
+public final class TensorStreamWriter {
+    private let sink: ByteSink
+    private let options: WriterOptions
+    private let cctx: OpaquePointer
+    private var started = false
+    private var finished = false
+    private var tensors: [TensorInfo] = []
+    private var written: [Int] = []
+    private var record: [UInt8] = []
+    private var compressed: [UInt8] = []
+
+    public init(sink: ByteSink, options: WriterOptions = WriterOptions()) throws {
+        self.sink = sink
+        self.options = options
+        guard let c = ZSTD_createCCtx() else { throw StreamError.io("zstd: out of memory") }
+        cctx = c
+        _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, options.level), "compression level")
+        _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1), "checksum")
+        if options.threads > 0 {
+            _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, options.threads), "threads")
+        }
+    }
+
+    deinit { ZSTD_freeCCtx(cctx) }
+
+    /// The tensors declared so far, in order (their index is their id).
+    public var declared: [TensorInfo] { tensors }
+
+    /// Declares a tensor (writes its HEAD record) and returns its id for `write`.
+    @discardableResult
+    public func add(_ info: TensorInfo) throws -> Int {
+        guard !finished else { throw StreamError.usage("stream already finished") }
+        try validate(info)
+        if tensors.contains(where: { $0.name == info.name }) {
+            throw StreamError.usage("tensor '\(info.name)' declared twice in one stream")
+        }
+        try startIfNeeded()
+        var w = ByteWriter()
+        let id = tensors.count
+        w.u32(UInt32(id))
+        w.u8(info.dtype.rawValue)
+        let shape = info.isScalar ? [] : [info.rows ?? 0] + info.rowShape
+        w.u8(UInt8(shape.count))
+        w.u8(info.isScalar || info.rows != nil ? 1 : 0)
+        w.u8(0)
+        for d in shape { w.u64(UInt64(d)) }
+        let name = Array(info.name.utf8)
+        w.u16(UInt16(name.count))
+        w.bytes.append(contentsOf: name)
+        let keys = info.meta.keys.sorted()  // sorted: the same tensor always encodes the same way
+        w.u32(UInt32(keys.count))
+        for k in keys {
+            let kb = Array(k.utf8), vb = Array(info.meta[k]!.utf8)
+            w.u16(UInt16(kb.count)); w.bytes.append(contentsOf: kb)
+            w.u32(UInt32(vb.count)); w.bytes.append(contentsOf: vb)
+        }
+        try emit(tag: Format.tagHead, body: w.bytes)
+        tensors.append(info)
+        written.append(0)
+        return id
+    }
+
+    /// Appends `rows` rows of tensor `id`; `bytes` holds them in C order, little-endian.
+    public func write(_ id: Int, rows: Int, bytes: UnsafeRawBufferPointer) throws {
+        guard id >= 0 && id < tensors.count else { throw StreamError.usage("unknown tensor id \(id)") }
+        let info = tensors[id]
+        let rowBytes = info.rowBytes
+        guard bytes.count == rows * rowBytes else {
+            throw StreamError.usage("tensor '\(info.name)': \(bytes.count) bytes given for \(rows) rows of \(rowBytes) bytes")
+        }
+        if info.isScalar && (rows != 1 || written[id] != 0) {
+            throw StreamError.usage("tensor '\(info.name)' is 0-d: it takes exactly one element")
+        }
+        if let declared = info.rows, written[id] + rows > declared {
+            throw StreamError.usage("tensor '\(info.name)' declared \(declared) rows; \(written[id] + rows) written")
+        }
+        let perChunk = rowBytes == 0 ? max(rows, 1) : max(1, options.chunkBytes / rowBytes)
+        var start = 0
+        repeat {
+            let n = min(perChunk, rows - start)
+            try emitData(id: id, info: info, rows: n,
+                         payload: UnsafeRawBufferPointer(rebasing: bytes[start * rowBytes ..< (start + n) * rowBytes]))
+            start += n
+        } while start < rows
+        written[id] += rows
+    }
+
+    /// Appends rows given as an array of plain values (Float, Double, Int64, ...).
+    public func write<T>(_ id: Int, rows: Int, values: [T]) throws {
+        try values.withUnsafeBytes { try write(id, rows: rows, bytes: $0) }
+    }
+
+    /// Declares a tensor and writes all of it.
+    public func write(_ tensor: Tensor) throws {
+        let id = try add(tensor.info)
+        try tensor.data.withUnsafeBytes { try write(id, rows: tensor.rows, bytes: $0) }
+    }
+
+    /// Writes the end record. Checks that every tensor got the rows it declared.
+    public func finish() throws {
+        guard !finished else { return }
+        try startIfNeeded()
+        for (i, t) in tensors.enumerated() {
+            if let declared = t.rows, declared != written[i] {
+                throw StreamError.usage("tensor '\(t.name)' declared \(declared) rows but \(written[i]) were written")
+            }
+        }
+        var w = ByteWriter()
+        w.u32(UInt32(tensors.count))
+        for n in written { w.u64(UInt64(n)) }
+        try emit(tag: Format.tagEnd, body: w.bytes)
+        finished = true
+    }
+
+    // MARK: - Records
+
+    private func validate(_ info: TensorInfo) throws {
+        let nameBytes = info.name.utf8.count
+        guard nameBytes > 0 && nameBytes <= Format.maxNameBytes else {
+            throw StreamError.usage("tensor name must be 1 to \(Format.maxNameBytes) bytes")
+        }
+        guard info.rowShape.count + 1 <= Format.maxRank, info.rowShape.allSatisfy({ $0 >= 0 }) else {
+            throw StreamError.usage("tensor '\(info.name)': bad shape \(info.rowShape)")
+        }
+        guard info.rowBytes <= Format.maxRecordBody - Format.dataPrefix else {
+            throw StreamError.usage("tensor '\(info.name)': one row is larger than a record may be")
+        }
+        guard info.meta.count <= Format.maxMetaEntries,
+              info.meta.allSatisfy({ $0.key.utf8.count <= 0xFFFF }) else {
+            throw StreamError.usage("tensor '\(info.name)': too much metadata")
+        }
+    }
+
+    private func startIfNeeded() throws {
+        if !started {
+            started = true
+            try emit(tag: Format.tagStart, body: [])
+        }
+    }
+
+    private func emit(tag: UInt32, body: [UInt8]) throws {
+        record.removeAll(keepingCapacity: true)
+        var w = ByteWriter()
+        w.u32(tag); w.u32(UInt32(body.count))
+        record.append(contentsOf: w.bytes)
+        record.append(contentsOf: body)
+        try compressAndSend()
+    }
+
+    private func emitData(id: Int, info: TensorInfo, rows: Int, payload: UnsafeRawBufferPointer) throws {
+        let size = info.dtype.size
+        let filter = options.shuffle && size > 1 ? Format.filterShuffle : Format.filterNone
+        let bodyCount = Format.dataPrefix + payload.count
+        let total = Format.recordPrefix + bodyCount
+        if record.count < total {
+            record = [UInt8](repeating: 0, count: total)
+        }
+        record.withUnsafeMutableBytes { r in
+            r.storeBytes(of: Format.tagData.littleEndian, toByteOffset: 0, as: UInt32.self)
+            r.storeBytes(of: UInt32(bodyCount).littleEndian, toByteOffset: 4, as: UInt32.self)
+            r.storeBytes(of: UInt32(id).littleEndian, toByteOffset: 8, as: UInt32.self)
+            r.storeBytes(of: UInt32(filter), toByteOffset: 12, as: UInt32.self)
+            r.storeBytes(of: UInt64(rows).littleEndian, toByteOffset: 16, as: UInt64.self)
+            let dst = UnsafeMutableRawBufferPointer(rebasing: r[24 ..< total])
+            if filter == Format.filterShuffle {
+                byteShuffle(payload, into: dst, size: size)
+            } else if payload.count > 0 {
+                dst.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+            }
+        }
+        try compressAndSend(count: total)
+    }
+
+    private func compressAndSend(count: Int? = nil) throws {
+        let n = count ?? record.count
+        let bound = ZSTD_compressBound(n)
+        if compressed.count < bound { compressed = [UInt8](repeating: 0, count: bound) }
+        let written = try record.withUnsafeBytes { src in
+            try compressed.withUnsafeMutableBytes { dst in
+                try zstdCheck(ZSTD_compress2(cctx, dst.baseAddress, dst.count, src.baseAddress, n), "compressing")
+            }
+        }
+        try compressed.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<written])) }
+    }
+}

@@ -1,0 +1,318 @@
+import ArgumentParser
+import TensorFormats
+import TensorStream
+import ToolKit
+
+enum ImportFormat: String, ExpressibleByArgument, CaseIterable {
+    case npy, npz, safetensors, csv, tsv
+}
+
+enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
+    case npy, npz, csv, tsv
+}
+
+/// Parses repeated `--meta key=value` options.
+func parseMeta(_ items: [String]) throws -> [String: String] {
+    var m: [String: String] = [:]
+    for item in items {
+        guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+            throw ValidationError("--meta takes key=value, got '\(item)'")
+        }
+        m[String(item[..<eq])] = String(item[item.index(after: eq)...])
+    }
+    return m
+}
+
+func stem(_ path: String) -> String {
+    let base = path.split(separator: "/").last.map(String.init) ?? path
+    if let dot = base.lastIndex(of: "."), dot != base.startIndex { return String(base[..<dot]) }
+    return base
+}
+
+struct From: Tool {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert npy, npz, safetensors, CSV or TSV into a tensor stream.",
+        discussion: """
+            npy: versions 1.0-3.0, C or Fortran order, float16/32/64, (u)int8-64, bool, either byte order. \
+            The tensor is named by --name (default: the file's name without extension). \
+            npz: every array, named as in the archive (stored or deflated). \
+            safetensors: every tensor with its name, F64/F32/F16/BF16/I64/I32/I16/I8/U8/BOOL. \
+            csv/tsv: one numeric table; a first line that is not numeric is taken as column names; \
+            a single column gives a vector.
+
+            Examples:
+              tensor from npy emb.npy --name embedding --meta model=minilm > emb.tsr
+              tensor from safetensors model.safetensors | tensor info
+              tensor from csv --name labels labels.csv > labels.tsr
+            """)
+
+    @Argument(help: "Input format.")
+    var format: ImportFormat
+
+    @Argument(help: ArgumentHelp("Input file ('-' or nothing: standard input).", valueName: "FILE"))
+    var file: String = "-"
+
+    @Option(help: "Name of the tensor (npy, csv, tsv).")
+    var name: String?
+
+    @Option(help: ArgumentHelp("Convert elements to this dtype (f32, f64, f16, bf16, i64, ...).", valueName: "DTYPE"))
+    var dtype: String?
+
+    @Option(help: ArgumentHelp("Add metadata to every tensor (repeatable).", valueName: "KEY=VALUE"))
+    var meta: [String] = []
+
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if let d = dtype, DType(name: d) == nil { throw ValidationError("unknown dtype '\(d)'") }
+        if name != nil && (format == .npz || format == .safetensors) {
+            throw ValidationError("--name applies to npy, csv and tsv; npz and safetensors keep their own names")
+        }
+        _ = try parseMeta(meta)
+    }
+
+    func run() throws {
+        let extra = try parseMeta(meta)
+        let target = dtype.flatMap { DType(name: $0) }
+        let tensorName = name ?? (file == "-" ? "tensor" : stem(file))
+        let source = try openInput(file)
+        let out = try output.open()
+        func emit(_ t: Tensor) throws {
+            var t = try convert(t, to: target)
+            for (k, v) in extra { t.meta[k] = v }
+            try out.writer.write(t)
+        }
+        do {
+            switch format {
+            case .npy:
+                try importNpy(source, name: tensorName, target: target, meta: extra, writer: out.writer)
+            case .npz:
+                for t in try Npz.read(try source.readAll()) { try emit(t) }
+            case .safetensors:
+                let src = file == "-" ? nil : stem(file) + ".safetensors"
+                for t in try Safetensors.read(try source.readAll(), source: src) { try emit(t) }
+            case .csv, .tsv:
+                try importDelimited(source, separator: format == .csv ? UInt8(ascii: ",") : 9,
+                                    name: tensorName, target: target ?? .f32, meta: extra, writer: out.writer)
+            }
+        } catch let e as FormatError {
+            throw ToolError.data("\(source.label): \(e.description)")
+        }
+        try out.finish()
+    }
+}
+
+func openInput(_ path: String) throws -> FileSource {
+    if path == "-" && isTerminal(0) {
+        throw ToolError.usage("standard input is a terminal: pipe a file in or name one")
+    }
+    do { return try FileSource(path: path) } catch { throw ToolError.noInput("\(error)") }
+}
+
+func convert(_ t: Tensor, to target: DType?) throws -> Tensor {
+    guard let target, target != t.dtype else { return t }
+    var info = t.info
+    info.dtype = target
+    let data = target.isFloat && target != .f64 ? convertFromFloat(t.floats(), to: target)
+                                                : convertFromDouble(t.doubles(), to: target)
+    return Tensor(info: info, data: data)
+}
+
+/// Streams a C-order .npy file row block by row block (bounded memory); Fortran order and
+/// big-endian data are read whole and reordered.
+func importNpy(_ src: FileSource, name: String, target: DType?, meta: [String: String],
+               writer: TensorStreamWriter) throws {
+    var head = [UInt8](repeating: 0, count: 0)
+    var buf = [UInt8](repeating: 0, count: 1 << 16)
+    // Read enough for the header: magic, version, length, then the header itself.
+    func fill(to n: Int) throws {
+        while head.count < n {
+            let got = try buf.withUnsafeMutableBytes { try src.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<min($0.count, n - head.count)])) }
+            if got == 0 { break }
+            head += buf[0..<got]
+        }
+    }
+    try fill(to: 12)
+    guard head.count >= 10, head.starts(with: [0x93] + Array("NUMPY".utf8)) else {
+        throw FormatError("not a .npy file (no \\x93NUMPY magic)")
+    }
+    let headerLen = head[6] == 1 ? Int(head[8]) | Int(head[9]) << 8
+        : Int(head[8]) | Int(head[9]) << 8 | Int(head[10]) << 16 | Int(head[11]) << 24
+    try fill(to: (head[6] == 1 ? 10 : 12) + min(headerLen, 1 << 20))
+    let h = try Npy.parseHeader(head)
+    let leftover = Array(head[h.dataOffset...])
+    if h.fortranOrder || h.bigEndian || target != nil && target != h.dtype {
+        let rest = try src.readAll(limit: h.dataBytes + 1)
+        var t = try Npy.read(head + rest, name: name)
+        t = try convert(t, to: target)
+        for (k, v) in meta { t.meta[k] = v }
+        try writer.write(t)
+        return
+    }
+    let info = TensorInfo(name: name, dtype: h.dtype, shape: h.shape, meta: meta)
+    let id = try writer.add(info)
+    let rowBytes = info.rowBytes
+    let totalRows = info.isScalar ? 1 : h.shape[0]
+    if rowBytes == 0 || totalRows == 0 {
+        try writer.write(id, rows: totalRows, bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+        return
+    }
+    let rowsPerBlock = max(1, (4 << 20) / rowBytes)
+    var block = leftover
+    var done = 0
+    while done < totalRows {
+        let want = min(rowsPerBlock, totalRows - done) * rowBytes
+        while block.count < want {
+            let got = try buf.withUnsafeMutableBytes { try src.read(into: $0) }
+            if got == 0 {
+                throw FormatError("truncated .npy data: \(done * rowBytes + block.count) of \(h.dataBytes) bytes")
+            }
+            block += buf[0..<got]
+        }
+        let rows = want / rowBytes
+        try block.withUnsafeBytes { try writer.write(id, rows: rows, bytes: UnsafeRawBufferPointer(rebasing: $0[0..<want])) }
+        block.removeFirst(want)
+        done += rows
+    }
+}
+
+func importDelimited(_ src: FileSource, separator: UInt8, name: String, target: DType,
+                     meta: [String: String], writer: TensorStreamWriter) throws {
+    let reader = DelimitedReader(src, label: src.label, separator: separator)
+    var rows: [[Double]] = []
+    var id: Int? = nil
+    var flat: [Double] = []
+    func flush() throws {
+        guard let id, !rows.isEmpty else { return }
+        flat.removeAll(keepingCapacity: true)
+        for r in rows { flat += r }
+        let bytes = convertFromDouble(flat, to: target)
+        try bytes.withUnsafeBytes { try writer.write(id, rows: rows.count, bytes: $0) }
+        rows.removeAll(keepingCapacity: true)
+    }
+    while let r = try reader.next() {
+        if id == nil {
+            var m = meta
+            if let names = reader.columnNames { m["columns"] = names.joined(separator: ",") }
+            let rowShape = r.count == 1 ? [] : [r.count]
+            id = try writer.add(TensorInfo(name: name, dtype: target, rowShape: rowShape, rows: nil, meta: m))
+        }
+        rows.append(r)
+        if rows.count * r.count >= 1 << 18 { try flush() }
+    }
+    guard id != nil else { throw FormatError("no numeric rows") }
+    try flush()
+}
+
+struct To: Tool {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a tensor stream to npy, npz, CSV or TSV.",
+        discussion: """
+            npy, csv and tsv take one tensor: the only one in the stream, or the one named by --tensor. \
+            npz takes every tensor (--compress for numpy.savez_compressed). CSV/TSV stream row by row: \
+            a vector gives one value per line, a matrix one row per line, higher ranks are flattened per row.
+
+            Examples:
+              tensor to npy -o emb.npy < emb.tsr
+              emb-sim --corpus c.tsr --top-k 5 < q.tsr | tensor to csv --tensor indices
+              tensor to npz --compress -o all.npz < posterior.tsr
+            """)
+
+    @Argument(help: "Output format.")
+    var format: ExportFormat
+
+    @Argument(help: ArgumentHelp("Input stream ('-' or nothing: standard input).", valueName: "FILE"))
+    var file: String = "-"
+
+    @Option(help: "The tensor to write (npy, csv, tsv).")
+    var tensor: String?
+
+    @Flag(help: "Deflate the members of an npz archive.")
+    var compress = false
+
+    @Flag(help: "CSV/TSV: start with a line of column names.")
+    var header = false
+
+    @Option(name: [.short, .long], help: ArgumentHelp("Write to FILE (atomically) instead of standard output.", valueName: "FILE"))
+    var output: String?
+
+    func validate() throws {
+        if compress && format != .npz { throw ValidationError("--compress applies to npz") }
+        if tensor != nil && format == .npz { throw ValidationError("--tensor applies to npy, csv and tsv; npz takes every tensor") }
+    }
+
+    func run() throws {
+        let reader = try openStream(file)
+        let out = try OutputFile(path: output, binary: format == .npy || format == .npz)
+        switch format {
+        case .npz:
+            let bytes = try Npz.write(try reader.readAll(), compress: compress)
+            try bytes.withUnsafeBytes { try out.sink.write($0) }
+        case .npy:
+            let all = try reader.readAll()
+            let t = try pick(all.map(\.name), all: all)
+            try (try Npy.write(t)).withUnsafeBytes { try out.sink.write($0) }
+        case .csv, .tsv:
+            try writeDelimited(reader, separator: format == .csv ? "," : "\t", sink: out.sink)
+        }
+        try out.commit()
+    }
+
+    func pick(_ names: [String], all: [Tensor]) throws -> Tensor {
+        if let tensor {
+            guard let t = all.first(where: { $0.name == tensor }) else {
+                throw ToolError.data("input has no tensor '\(tensor)' (it has: \(names.joined(separator: ", ")))")
+            }
+            return t
+        }
+        guard all.count == 1 else {
+            throw ToolError.usage("input has \(all.count) tensors (\(names.joined(separator: ", "))): choose one with --tensor")
+        }
+        return all[0]
+    }
+
+    func writeDelimited(_ reader: TensorStreamReader, separator: String, sink: ByteSink) throws {
+        var chosen: Int? = nil
+        var text = ""
+        func flushText() throws {
+            var t = text
+            try t.withUTF8 { try sink.write(UnsafeRawBufferPointer($0)) }
+            text.removeAll(keepingCapacity: true)
+        }
+        while let event = try reader.next() {
+            switch event {
+            case .tensor(let i):
+                let info = reader.tensors[i]
+                if let tensor, info.name != tensor { continue }
+                if tensor == nil && i > 0 {
+                    throw ToolError.usage("input has several tensors (\(reader.tensors.map(\.name).joined(separator: ", "))): choose one with --tensor")
+                }
+                chosen = i
+                if header {
+                    let cols = info.meta["columns"]?.split(separator: ",").map(String.init)
+                        ?? (0..<info.rowElements).map { "c\($0)" }
+                    text += cols.joined(separator: separator) + "\n"
+                }
+            case .data(let i, let rows, let bytes):
+                guard i == chosen else { continue }
+                let info = reader.tensors[i]
+                let per = info.rowElements
+                for r in 0..<rows {
+                    for c in 0..<per {
+                        if c > 0 { text += separator }
+                        text += formatElement(bytes, at: r * per + c, dtype: info.dtype)
+                    }
+                    text += "\n"
+                    if text.utf8.count > 1 << 16 { try flushText() }
+                }
+            }
+        }
+        if chosen == nil {
+            if let tensor {
+                throw ToolError.data("input has no tensor '\(tensor)' (it has: \(reader.tensors.map(\.name).joined(separator: ", ")))")
+            }
+            throw ToolError.data("input holds no tensors")
+        }
+        try flushText()
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import TensorStream
+import ToolKit
+
+struct Split: Tool {
+    static let configuration = CommandConfiguration(
+        abstract: "Shard the rows of a stream into several files, for parallel work.",
+        discussion: """
+            Every shard gets consecutive rows of every row tensor, and a copy of every 0-d tensor. \
+            The files are PREFIX000.tsr, PREFIX001.tsr, ...; their names are printed one per line, \
+            ready for xargs or GNU parallel. --shards K needs the row count: from the headers, or by \
+            reading FILE twice; --rows N streams.
+
+            Examples:
+              tensor split --shards 4 --prefix part- corpus.tsr
+              tensor split --rows 100000 --prefix chunk- < big.tsr | parallel 'emb-laplace apply --posterior post.tsr < {} > {.}.out.tsr'
+            """)
+
+    @Argument(help: ArgumentHelp("Stream to split ('-' or nothing: standard input).", valueName: "FILE"))
+    var file: String = "-"
+
+    @Option(help: "Number of shards (rows divided as evenly as possible).")
+    var shards: Int?
+
+    @Option(help: "Rows per shard (the last may have fewer).")
+    var rows: Int?
+
+    @Option(help: "Prefix of the shard files (may include a directory).")
+    var prefix: String = "shard-"
+
+    @Option(name: .long, help: ArgumentHelp("zstd compression level.", valueName: "N"))
+    var level: Int32 = 3
+
+    func validate() throws {
+        guard (shards == nil) != (rows == nil) else { throw ValidationError("give exactly one of --shards and --rows") }
+        if let s = shards, s < 1 || s > 100_000 { throw ValidationError("--shards must be 1 to 100000") }
+        if let r = rows, r < 1 { throw ValidationError("--rows must be at least 1") }
+    }
+
+    func run() throws {
+        var perShard: Int
+        if let rows {
+            perShard = rows
+        } else {
+            let total = try countRows()
+            perShard = max(1, (total + shards! - 1) / shards!)
+        }
+        let reader = try openStream(file)
+        var writers: [(OutputFile, TensorStreamWriter)] = []
+        var scalars: [Tensor] = []
+        var infos: [TensorInfo] = []
+        func shard(_ k: Int) throws -> TensorStreamWriter {
+            while writers.count <= k {
+                let name = prefix + String(format3(writers.count)) + ".tsr"
+                let f = try OutputFile(path: name, binary: true)
+                let w = try TensorStreamWriter(sink: f.sink, options: WriterOptions(level: level))
+                for info in infos { try w.add(info) }
+                for s in scalars { try s.data.withUnsafeBytes { try w.write(scalarId(w, s.name), rows: 1, bytes: $0) } }
+                writers.append((f, w))
+            }
+            return writers[k].1
+        }
+        var scalarIndex: [Int: Tensor] = [:]
+        while let event = try reader.next() {
+            switch event {
+            case .tensor(let i):
+                var info = reader.tensors[i]
+                if !info.isScalar { info.rows = nil }
+                infos.append(info)
+                for (_, w) in writers { try w.add(info) }
+            case .data(let i, let n, let bytes):
+                let info = reader.tensors[i]
+                if info.isScalar {
+                    let t = Tensor(info: info, data: Array(bytes))
+                    scalars.append(t); scalarIndex[i] = t
+                    for (_, w) in writers { try w.write(i, rows: 1, bytes: bytes) }
+                    continue
+                }
+                let end = reader.rowsRead[i], start = end - n
+                var r = start
+                while r < end {
+                    let k = r / perShard
+                    let stop = min(end, (k + 1) * perShard)
+                    let rb = info.rowBytes
+                    try shard(k).write(i, rows: stop - r, bytes: UnsafeRawBufferPointer(rebasing: bytes[(r - start) * rb ..< (stop - start) * rb]))
+                    r = stop
+                }
+            }
+        }
+        if writers.isEmpty { _ = try shard(0) }
+        if let s = shards { while writers.count < s { _ = try shard(writers.count) } }
+        for (k, (f, w)) in writers.enumerated() {
+            try w.finish()
+            try f.commit()
+            print(prefix + format3(k) + ".tsr")
+        }
+    }
+
+    /// Scalars are declared in order; their id in a shard is their index among all tensors.
+    func scalarId(_ w: TensorStreamWriter, _ name: String) -> Int {
+        w.declared.firstIndex { $0.name == name }!
+    }
+
+    func countRows() throws -> Int {
+        guard file != "-" else {
+            throw ToolError.usage("--shards needs to know the row count: name a FILE (read twice) or use --rows")
+        }
+        let reader = try openStream(file)
+        while try reader.next() != nil {}
+        return reader.tensors.indices.filter { !reader.tensors[$0].isScalar }.map { reader.rowsRead[$0] }.max() ?? 0
+    }
+}
+
+func format3(_ k: Int) -> String {
+    let s = String(k)
+    return s.count >= 3 ? s : String(repeating: "0", count: 3 - s.count) + s
+}
