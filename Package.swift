@@ -34,6 +34,11 @@ let package = Package(
         .executableTarget(name: "TensorTool", dependencies: ["TensorStream", "TensorFormats", "ToolKit"],
                           path: "Sources/tensor"),
 
+        // Shared by the test targets: running the built tools, temporary directories.
+        .target(name: "TestSupport", path: "Sources/TestSupport"),
+
         .testTarget(name: "TensorStreamTests", dependencies: ["TensorStream"]),
+        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorStream", "TensorFormats"]),
+        .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"]),
     ]
 )
