@@ -38,7 +38,5 @@ let package = Package(
         .target(name: "TestSupport", path: "Sources/TestSupport"),
 
         .testTarget(name: "TensorStreamTests", dependencies: ["TensorStream"]),
-        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorStream", "TensorFormats"]),
-        .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"]),
     ]
 )
