@@ -37,14 +37,15 @@ public func runTool(_ name: String, _ args: [String], stdin: Data = Data(),
         try? inPipe.fileHandleForWriting.close()
     }
     writer.start()
-    var errData = Data()
+    let err = DataBox()
     let errDone = DispatchSemaphore(value: 0)
     DispatchQueue.global().async {
-        errData = errPipe.fileHandleForReading.readDataToEndOfFile()
+        err.data = errPipe.fileHandleForReading.readDataToEndOfFile()
         errDone.signal()
     }
     let out = outPipe.fileHandleForReading.readDataToEndOfFile()
     errDone.wait()
+    let errData = err.data
     p.waitUntilExit()
     return ToolRun(status: p.terminationStatus, stdout: out,
                    stderr: String(decoding: errData, as: UTF8.self),
@@ -66,4 +67,8 @@ public func repositoryRoot(_ filePath: String = #filePath) -> URL {
         if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
     }
     fatalError("no Package.swift above \(filePath)")
+}
+
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
 }
