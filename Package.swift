@@ -38,5 +38,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Sources/TestSupport"),
 
         .testTarget(name: "TensorStreamTests", dependencies: ["TensorStream"]),
+        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorStream", "TensorFormats"],
+                    exclude: ["Fixtures"]),
     ]
 )
