@@ -40,5 +40,6 @@ let package = Package(
         .testTarget(name: "TensorStreamTests", dependencies: ["TensorStream"]),
         .testTarget(name: "TensorFormatsTests", dependencies: ["TensorStream", "TensorFormats"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"]),
     ]
 )

@@ -523,7 +523,7 @@ def main():
         np.savez(out / f"leebg_{key}.npz", query=E["bg_q"], positive=E["bg_p"])
         np.savez(out / f"bbc_{key}.npz", title=E["title"], body=E["body"], label=bbc_label,
                  classes=np.array(classes), split=split, title_text=np.array(titles),
-                 file=np.array(bbc_files))
+                 path=np.array(bbc_files))
         np.savez(out / f"polarity_{key}.npz", embedding=E["pol"], label=pol_label)
         log(f"[{key}] {TIMINGS[key]:.1f} s; lee spearman {lee_spearman(E['lee'], lee_i, lee_j, lee_score):.3f}; "
             f"mean norm {np.linalg.norm(E['body'], axis=1).mean():.3f}")
@@ -560,6 +560,7 @@ def main():
             "layer_norm_eps": "1e-12", "activation": "gelu(erf)"}
     save_file({k: np.ascontiguousarray(bert.W[k]) for k in ffn_keys},
               str(out / "minilm_layer5_ffn.safetensors"), metadata=meta)
+    os.chmod(out / "minilm_layer5_ffn.safetensors", 0o644)
 
     # ---- sanity checks
     checks = ["sanity checks (full data):"]
@@ -610,12 +611,13 @@ def write_demo(args, emb, lee_i, lee_j, lee_score, classes, titles, bbc_files, b
     sub = demo_subset(bbc_label, split, args.demo_bbc)
     np.savez(d / "bbc.npz", **{f"{p}_{k}": emb[k][p][sub].astype(fdt) for k in MODELS for p in ("title", "body")},
              label=bbc_label[sub], split=split[sub], index=sub, classes=np.array(classes),
-             title_text=np.array([titles[k] for k in sub]), file=np.array([bbc_files[k] for k in sub]))
+             title_text=np.array([titles[k] for k in sub]), path=np.array([bbc_files[k] for k in sub]))
     np.savez(d / "bbc_ffn.npz", ffn_in=b_in[sub].astype(fdt), ffn_hidden=b_hid[sub].astype(fdt),
              label=bbc_label[sub], split=split[sub], index=sub)
     np.savez(d / "polarity_ffn.npz", ffn_in=p_in.astype(fdt), ffn_hidden=p_hid.astype(fdt), label=pol_label)
     save_file({k: np.ascontiguousarray(bert.W[k].astype(fdt)) for k in ffn_keys},
               str(d / "minilm_layer5_ffn.safetensors"), metadata=meta)
+    os.chmod(d / "minilm_layer5_ffn.safetensors", 0o644)
     # demo sanity checks on the stored (possibly float16) arrays
     lines = [f"demo subset: {len(sub)} BBC articles, split counts {np.bincount(split[sub]).tolist()}, "
              f"class counts {np.bincount(bbc_label[sub]).tolist()}"]
