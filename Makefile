@@ -8,11 +8,13 @@ DESTDIR ?=
 TOOLS := tensor
 DEB_PACKAGES := libopenblas-dev liblapacke-dev libzstd-dev zlib1g-dev pkg-config zstd
 SWIFT ?= swift
+CONFIG ?= release
 RELEASE := .build/release
 DEBUG := .build/debug
+BIN := .build/$(CONFIG)
 DATE := 2026-11-23
 
-.PHONY: all deps build release test demo man completions docs check-docs install uninstall bench clean
+.PHONY: all deps build release test demo man completions docs install install-only uninstall bench clean
 
 all: release
 
@@ -58,12 +60,15 @@ completions: build
 
 docs: man completions
 
-install: release
+install: release install-only
+
+# Copies what is built (CONFIG=release by default) without building: the tests use it.
+install-only:
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	for t in $(TOOLS); do \
-	  install -m 755 $(RELEASE)/$$t $(DESTDIR)$(PREFIX)/bin/$$t; \
+	  install -m 755 $(BIN)/$$t $(DESTDIR)$(PREFIX)/bin/$$t; \
 	  install -m 644 completions/bash/$$t $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$t; \
 	  install -m 644 completions/zsh/_$$t $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_$$t; \
 	  install -m 644 completions/fish/$$t.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$t.fish; \
