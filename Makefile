@@ -14,7 +14,7 @@ DEBUG := .build/debug
 BIN := .build/$(CONFIG)
 DATE := 2026-11-23
 
-.PHONY: all deps build release test demo man completions docs install install-only uninstall bench clean
+.PHONY: all deps build release test demo man completions docs install install-only uninstall bench fuzz clean
 
 all: release
 
@@ -89,3 +89,8 @@ bench: release
 
 clean:
 	rm -rf .build
+
+# libFuzzer on the stream decoder and the npy/npz/safetensors readers (FUZZ_SECONDS per target).
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)

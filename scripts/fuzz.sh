@@ -17,7 +17,8 @@ if [ ! -f "$B/.built" ] || [ -n "$(find Sources/TensorStream Sources/TensorForma
     -emit-module-path "$B/TensorFormats.swiftmodule" Sources/TensorFormats/*.swift -o "$B/libTensorFormats.a"
   for t in stream npy npz safetensors; do
     swiftc "${FLAGS[@]}" -D "FUZZ_$t" -I "$B" -I Sources/CZstd -I Sources/CZlib fuzz/Harness.swift \
-      -L "$B" -lTensorFormats -lTensorStream -lzstd -lz -o "$B/fuzz-$t"
+      -L "$B" -lTensorFormats -lTensorStream -lzstd -lz -o "$B/fuzz-$t" 2>"$B/link-$t.log" \
+      || { cat "$B/link-$t.log"; exit 1; }   # (the log otherwise holds only ld.gold's ASan export warnings)
   done
   touch "$B/.built"
 fi

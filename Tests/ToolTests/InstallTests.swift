@@ -23,7 +23,7 @@ final class InstallTests: XCTestCase {
         var out: [String] = []
         while let f = e?.nextObject() as? String {
             var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: url.appendingPathComponent(f).path, isDirectory: &isDir)
+            _ = FileManager.default.fileExists(atPath: url.appendingPathComponent(f).path, isDirectory: &isDir)
             if !isDir.boolValue { out.append(f) }
         }
         return out.sorted()
