@@ -39,7 +39,7 @@ hyperfine -N -w 2 -r 10 --export-json "$W/h.json" \
   "$T from npy $W/emb.npy --level $LEVEL -o /dev/null" \
   "zstd -q -d -c $W/raw.zst -o /dev/null -f" \
   "$T info $W/plain.tsr" \
-  "$T info $W/shuf.tsr" >/dev/null 2>&1
+  "$T info $W/shuf.tsr" >/dev/null
 
 "$PY" - "$W" "$MB" "$LEVEL" <<'PY'
 import io, json, os, sys, time

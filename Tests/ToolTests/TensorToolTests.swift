@@ -100,6 +100,24 @@ final class TensorToolTests: XCTestCase {
         XCTAssertEqual(try read(try Data(contentsOf: URL(fileURLWithPath: path("out.tsr"))))[0].shape, [8, 3])
     }
 
+    func testOutputToADeviceOrFIFOWritesInPlace() throws {
+        let good = try write([matrix("e", rows: 4, cols: 3)], to: "good.tsr")
+        // A FIFO stands in for /dev/null: -o must write into it, not rename a file over it.
+        let fifo = path("fifo")
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/bin/sh")
+        reader.arguments = ["-c", "cat '\(fifo)' > '\(path("received.tsr"))'"]
+        try reader.run()
+        let r = try runTool("tensor", ["cat", good, "-o", fifo])
+        reader.waitUntilExit()
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var st = stat()
+        XCTAssertEqual(stat(fifo, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO, "the FIFO was replaced by a file")
+        XCTAssertEqual(try read(try Data(contentsOf: URL(fileURLWithPath: path("received.tsr"))))[0].shape, [4, 3])
+    }
+
     func testClosedPipeEndsQuietly() throws {
         let big = try write([matrix("e", rows: 200_000, cols: 4)], to: "big.tsr")
         let tensor = productsDirectory().appendingPathComponent("tensor").path
