@@ -34,10 +34,10 @@ $T from npy "$W/emb.npy" --name embedding --level $LEVEL --no-shuffle > "$W/plai
 zstd -q -$LEVEL -c "$W/raw.f32" > "$W/raw.zst"
 
 hyperfine -N -w 2 -r 10 --export-json "$W/h.json" \
-  "zstd -q -$LEVEL -c $W/raw.f32 -o /dev/null -f" \
-  "$T from npy $W/emb.npy --level $LEVEL --no-shuffle -o /dev/null" \
-  "$T from npy $W/emb.npy --level $LEVEL -o /dev/null" \
-  "zstd -q -d -c $W/raw.zst -o /dev/null -f" \
+  "zstd -q -$LEVEL -c $W/raw.f32" \
+  "$T from npy $W/emb.npy --level $LEVEL --no-shuffle" \
+  "$T from npy $W/emb.npy --level $LEVEL" \
+  "zstd -q -d -c $W/raw.zst" \
   "$T info $W/plain.tsr" \
   "$T info $W/shuf.tsr" >/dev/null
 
