@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Peak memory against input size for the streaming programs (issue: bounded memory).
+#   bash bench/scale.sh [GB...]      default: 0.5 2 4
+# Builds a stream of real-looking float32 rows of the given size (concatenated segments of a
+# 256 MB stream), runs each program on it under /usr/bin/time, and prints peak RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=.build/release
+W=${SCALE_DIR:-$(mktemp -d)}
+trap '[ -z "${SCALE_DIR:-}" ] && rm -rf "$W"' EXIT
+SIZES=${*:-0.5 2 4}
+python3 - "$W" <<'PY'
+import numpy as np, sys
+rng = np.random.default_rng(0)
+x = rng.standard_normal((174_763, 384)).astype(np.float32) * 0.05   # 256 MB
+np.save(sys.argv[1] + "/block.npy", x)
+PY
+$B/tensor from npy "$W/block.npy" --name embedding --level 1 > "$W/block.tsr"
+peak() {  # peak RSS in MB of a command line run by bash
+  /usr/bin/time -f "%M" -o "$W/rss" bash -c "$1" >/dev/null
+  echo $(( $(cat "$W/rss") / 1024 ))
+}
+printf "%-8s %-40s %10s\n" "input" "program" "peak RSS MB"
+for gb in $SIZES; do
+  n=$(python3 -c "print(max(1, round($gb * 4)))")
+  files=$(for i in $(seq $n); do printf '%s ' "$W/block.tsr"; done)
+  printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor info" "$(peak "cat $files | $B/tensor info")"
+  printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor cat" "$(peak "cat $files | $B/tensor cat --level 1")"
+  printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor slice" "$(peak "cat $files | $B/tensor slice --start 1000 --level 1")"
+  for extra in "${SCALE_EXTRA[@]:-}"; do
+    [ -n "$extra" ] || continue
+    printf "%-8s %-40s %10s\n" "${gb}GB" "${extra%% *} ..." "$(peak "cat $files | $extra")"
+  done
+done
