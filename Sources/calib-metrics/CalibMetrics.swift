@@ -1,0 +1,2 @@
+import Calibration
+import ToolKit
