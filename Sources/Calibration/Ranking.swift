@@ -103,7 +103,7 @@ public struct OODScores: Sendable, Codable, Equatable {
     /// Average precision with OOD rows as positives, ranked by score.
     public var auprOut: Double?
     /// Fraction of OOD rows kept when the threshold keeps 95 % of in-distribution rows.
-    public var fprAt95TPR: Double?
+    public var fpr95: Double?
 
     public init(uncertainty: [Double], ood: [Bool]) {
         let confidence = uncertainty.map { -$0 }
@@ -111,7 +111,7 @@ public struct OODScores: Sendable, Codable, Equatable {
         auroc = Calibration.auroc(scores: uncertainty, positive: ood)
         auprIn = averagePrecision(scores: confidence, positive: id)
         auprOut = averagePrecision(scores: uncertainty, positive: ood)
-        fprAt95TPR = fprAtTPR(scores: confidence, positive: id)
+        fpr95 = fprAtTPR(scores: confidence, positive: id)
     }
 }
 

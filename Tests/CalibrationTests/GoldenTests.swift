@@ -177,7 +177,7 @@ final class GoldenTests: XCTestCase {
             XCTAssertEqual(s.auroc!, num(c["auroc"]), accuracy: 1e-12, name)
             XCTAssertEqual(s.auprIn!, num(c["aupr_in"]), accuracy: 1e-12, name)
             XCTAssertEqual(s.auprOut!, num(c["aupr_out"]), accuracy: 1e-12, name)
-            XCTAssertEqual(s.fprAt95TPR!, num(c["fpr_at_95_tpr"]), accuracy: 1e-12, name)
+            XCTAssertEqual(s.fpr95!, num(c["fpr_at_95_tpr"]), accuracy: 1e-12, name)
         }
     }
 

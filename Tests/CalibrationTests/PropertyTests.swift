@@ -114,7 +114,7 @@ final class PropertyTests: XCTestCase {
         XCTAssertEqual(r.rows, 2); XCTAssertEqual(r.oodRows, 2)
         XCTAssertEqual(r.accuracy, 1)
         XCTAssertEqual(r.ood!["max_prob"]!.auroc!, 1)
-        XCTAssertEqual(r.ood!["entropy"]!.fprAt95TPR!, 0)
+        XCTAssertEqual(r.ood!["entropy"]!.fpr95!, 0)
     }
 
     func testClassThatNeverOccursIsReported() throws {
