@@ -119,18 +119,23 @@ public final class ClassificationAccumulator {
                                             isOOD: Bool = false, tensor: String = "probs",
                                             ensemble: (expectedEntropy: Double, mutualInfo: Double)? = nil) throws {
         precondition(p.count == classes)
-        let sum = try check(p, row: row, tensor: tensor)
+        // One pass: range check, sum, sum of squares, argmax (ties to the lowest index).
+        var sum = 0.0, sumsq = 0.0
+        var best = 0
+        var conf = -1.0
+        for k in 0..<classes {
+            let d = Double(p[k])
+            guard d >= 0 && d <= 1 else {
+                if d.isNaN { throw MetricsError.data("\(tensor): row \(row) holds NaN") }
+                throw MetricsError.data("\(tensor): row \(row) holds \(d), outside [0, 1] (logits? pass --logits)")
+            }
+            sum += d
+            sumsq += d * d
+            if d > conf { conf = d; best = k }
+        }
         if abs(sum - 1) > sumTolerance {
             offSum += 1
             if abs(sum - 1) > abs(worstSum - 1) { worstSum = sum }
-        }
-        var best = 0
-        var conf = Double(p[0])
-        var sumsq = 0.0
-        for k in 0..<classes {
-            let d = Double(p[k])
-            sumsq += d * d
-            if d > conf { conf = d; best = k }
         }
         let h = options.entropy || options.ood ? entropy(p) : 0
         if options.ood {
@@ -178,14 +183,22 @@ public final class ClassificationAccumulator {
             }
         }
         if options.classwise {
+            // Per class and bin: rows, summed p_k, rows whose label is k. Most probabilities
+            // fall in the first bin: test that edge before searching.
             let nb = options.bins
-            for k in 0..<classes {
-                let d = Double(p[k])
-                let j = k * nb + standard.index(d)
-                classwiseCount[j] += 1
-                classwiseP[j] += d
-                if k == y { classwiseY[j] += 1 }
+            let bin = standard
+            let first = bin.edges[1]
+            classwiseCount.withUnsafeMutableBufferPointer { cnt in
+                classwiseP.withUnsafeMutableBufferPointer { sp in
+                    for k in 0..<classes {
+                        let d = Double(p[k])
+                        let j = k * nb + (d <= first ? 0 : bin.index(d))
+                        cnt[j] += 1
+                        sp[j] += d
+                    }
+                }
             }
+            classwiseY[y * nb + (py <= first ? 0 : bin.index(py))] += 1
         }
         if options.keepRows { confidence.append(conf); correct.append(hit) }
         if options.keepLosses { nll.append(rowNLL); brier.append(rowBrier) }

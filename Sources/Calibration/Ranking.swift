@@ -125,16 +125,15 @@ public struct RiskCoverage: Sendable {
 
     public init(confidence: [Double], correct: [Bool]) {
         precondition(confidence.count == correct.count)
-        let order = confidence.indices.sorted { confidence[$0] > confidence[$1] }
-        var cum = [Double](repeating: 0, count: order.count + 1)
+        var rows = zip(confidence, correct).map { (c: $0, ok: $1) }
+        rows.sort { $0.c > $1.c }
+        var cum = [Double](repeating: 0, count: rows.count + 1)
         var i = 0, errorsBefore = 0
-        while i < order.count {
+        while i < rows.count {
             var j = i
-            while j + 1 < order.count && confidence[order[j + 1]] == confidence[order[i]] { j += 1 }
-            let m = j - i + 1
-            var e = 0
-            for k in i...j where !correct[order[k]] { e += 1 }
-            let rate = Double(e) / Double(m)
+            var e = rows[i].ok ? 0 : 1
+            while j + 1 < rows.count && rows[j + 1].c == rows[i].c { j += 1; if !rows[j].ok { e += 1 } }
+            let rate = Double(e) / Double(j - i + 1)
             for k in i...j { cum[k + 1] = Double(errorsBefore) + Double(k - i + 1) * rate }
             cum[j + 1] = Double(errorsBefore + e)
             errorsBefore += e
