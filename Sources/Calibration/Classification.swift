@@ -39,39 +39,42 @@ public func entropy<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>) -> Doub
 }
 
 /// Accumulates every classification metric of methods.md section 3 over rows of probabilities.
+///
+/// Not for concurrent use: its per-row state is excluded from dynamic exclusivity checks
+/// (they cost more than the arithmetic), so one thread at a time must own an accumulator.
 public final class ClassificationAccumulator {
     public let classes: Int
     public let options: ClassificationOptions
     let binnings: [Binning]                 // indexed like BinningConvention.allCases
-    var topLabel: [BinAccumulator]
+    @exclusivity(unchecked) var topLabel: [BinAccumulator]
     let positiveBinnings: [Binning]
-    var positive: [BinAccumulator]
+    @exclusivity(unchecked) var positive: [BinAccumulator]
     let standard: Binning                   // classwise binning
 
-    public private(set) var rows = 0        // in-distribution rows scored
-    public private(set) var oodRows = 0
-    var correctCount = 0
-    var nllSum = 0.0
-    var clipped = 0
-    var brierSum = 0.0
-    var entropySum = 0.0
-    var expectedEntropySum = 0.0, mutualInfoSum = 0.0, ensembleRows = 0
-    var offSum = 0
-    var worstSum = 1.0
-    var labelCounts: [Int]
-    var classwiseCount: [Int], classwiseP: [Double], classwiseY: [Double]
+    @exclusivity(unchecked) public private(set) var rows = 0        // in-distribution rows scored
+    @exclusivity(unchecked) public private(set) var oodRows = 0
+    @exclusivity(unchecked) var correctCount = 0
+    @exclusivity(unchecked) var nllSum = 0.0
+    @exclusivity(unchecked) var clipped = 0
+    @exclusivity(unchecked) var brierSum = 0.0
+    @exclusivity(unchecked) var entropySum = 0.0
+    @exclusivity(unchecked) var expectedEntropySum = 0.0, mutualInfoSum = 0.0, ensembleRows = 0
+    @exclusivity(unchecked) var offSum = 0
+    @exclusivity(unchecked) var worstSum = 1.0
+    @exclusivity(unchecked) var labelCounts: [Int]
+    @exclusivity(unchecked) var classwiseCount: [Int], classwiseP: [Double], classwiseY: [Double]
 
     // Per-row records.
-    var confidence: [Double] = []
-    var correct: [Bool] = []
-    var slot: [UInt16] = []
-    var binConfidence: [Double] = []
-    var nll: [Double] = []
-    var brier: [Double] = []
-    var oodFlag: [Bool] = []
-    var scoreMaxProb: [Double] = []
-    var scoreEntropy: [Double] = []
-    var scoreMutualInfo: [Double] = []
+    @exclusivity(unchecked) var confidence: [Double] = []
+    @exclusivity(unchecked) var correct: [Bool] = []
+    @exclusivity(unchecked) var slot: [UInt16] = []
+    @exclusivity(unchecked) var binConfidence: [Double] = []
+    @exclusivity(unchecked) var nll: [Double] = []
+    @exclusivity(unchecked) var brier: [Double] = []
+    @exclusivity(unchecked) var oodFlag: [Bool] = []
+    @exclusivity(unchecked) var scoreMaxProb: [Double] = []
+    @exclusivity(unchecked) var scoreEntropy: [Double] = []
+    @exclusivity(unchecked) var scoreMutualInfo: [Double] = []
 
     public init(classes: Int, options: ClassificationOptions = ClassificationOptions()) {
         precondition(classes >= 1 && options.bins >= 1 && options.bins < Int(UInt16.max))
@@ -263,8 +266,10 @@ public final class ClassificationAccumulator {
             r.classwiseECE = total / Double(classes)
         }
         if options.keepRows {
-            r.equalMassECE = equalMassECE(confidence: confidence, correct: correct, bins: options.bins)
-            let rc = RiskCoverage(confidence: confidence, correct: correct)
+            var sorted = zip(confidence, correct).map { (c: $0, ok: $1) }
+            sorted.sort { $0.c > $1.c }
+            r.equalMassECE = equalMassECE(sortedDescending: sorted, bins: options.bins)
+            let rc = RiskCoverage(sortedDescending: sorted)
             r.aurc = rc.aurc
             r.eaurc = rc.excessAURC
             r.riskAtCoverage = Dictionary(uniqueKeysWithValues: [0.5, 0.8, 0.9, 0.95].map {
@@ -326,18 +331,24 @@ public final class ClassificationAccumulator {
 /// numpy.percentile), bins (lo, hi] — the binning of sklearn.calibration.calibration_curve
 /// (strategy="quantile"); then Σ_b n_b/N |acc_b − conf_b| over non-empty bins.
 public func equalMassECE(confidence: [Double], correct: [Bool], bins: Int) -> Double {
-    let n = confidence.count
+    var rows = zip(confidence, correct).map { (c: $0, ok: $1) }
+    rows.sort { $0.c > $1.c }
+    return equalMassECE(sortedDescending: rows, bins: bins)
+}
+
+/// Equal-mass ECE of rows sorted by confidence, highest first.
+public func equalMassECE(sortedDescending rows: [(c: Double, ok: Bool)], bins: Int) -> Double {
+    let n = rows.count
     guard n > 0 else { return .nan }
-    let sorted = confidence.sorted()
-    let edges = percentileLevels(bins).map { numpyQuantile(sorted: sorted, $0) }
+    let ascending = rows.reversed().map(\.c)
+    let edges = percentileLevels(bins).map { numpyQuantile(sorted: ascending, $0) }
     let interior = Array(edges[1..<bins])
     var acc = BinAccumulator(slots: bins)
-    for i in 0..<n {
+    for row in rows {
         // searchsorted(interior, c, side="left"): the number of interior edges < c.
-        let c = confidence[i]
         var lo = 0, hi = interior.count
-        while lo < hi { let m = (lo + hi) / 2; if interior[m] < c { lo = m + 1 } else { hi = m } }
-        acc.add(slot: lo, confidence: c, correct: correct[i] ? 1 : 0)
+        while lo < hi { let m = (lo + hi) / 2; if interior[m] < row.c { lo = m + 1 } else { hi = m } }
+        acc.add(slot: lo, confidence: row.c, correct: row.ok ? 1 : 0)
     }
     return CalibrationErrors(acc, edges: edges).ece
 }

@@ -127,6 +127,11 @@ public struct RiskCoverage: Sendable {
         precondition(confidence.count == correct.count)
         var rows = zip(confidence, correct).map { (c: $0, ok: $1) }
         rows.sort { $0.c > $1.c }
+        self.init(sortedDescending: rows)
+    }
+
+    /// From rows already sorted by confidence, highest first.
+    public init(sortedDescending rows: [(c: Double, ok: Bool)]) {
         var cum = [Double](repeating: 0, count: rows.count + 1)
         var i = 0, errorsBefore = 0
         while i < rows.count {
