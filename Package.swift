@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "TensorStream", targets: ["TensorStream"]),
         .executable(name: "tensor", targets: ["TensorTool"]),
+        .executable(name: "calib-metrics", targets: ["CalibMetrics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,5 +42,12 @@ let package = Package(
         .testTarget(name: "TensorFormatsTests", dependencies: ["TensorStream", "TensorFormats"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"]),
+
+        // Calibration and uncertainty metrics (methods.md section 3) and their command.
+        .target(name: "Calibration"),
+        .executableTarget(name: "CalibMetrics", dependencies: ["Calibration", "TensorStream", "ToolKit"],
+                          path: "Sources/calib-metrics"),
+        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "TensorStream", "TestSupport"],
+                    exclude: ["Fixtures"]),
     ]
 )

@@ -46,6 +46,11 @@ public enum ToolRunner {
             removePendingOutputs()
             exit(e.rawValue)
         } catch {
+            // `--help` and `help` reach here: ArgumentParser's help command throws from run().
+            if C.exitCode(for: error) == .success {
+                print(C.fullMessage(for: error))
+                exit(0)
+            }
             fail(name, ToolError.from(error))
         }
     }

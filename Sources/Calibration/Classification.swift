@@ -1,0 +1,405 @@
+// Metrics of predicted class probabilities against labels (methods.md section 3), accumulated
+// row by row so that a stream of any length is scored in bounded memory: only a few numbers per
+// row are kept (confidence, correctness; losses when bootstrapping), never the N×K probabilities.
+import Foundation
+
+/// Input that cannot be scored; the message names the tensor and row.
+public enum MetricsError: Error, CustomStringConvertible, Sendable {
+    case data(String)
+    public var description: String { if case .data(let m) = self { return m }; return "" }
+}
+
+public struct ClassificationOptions: Sendable {
+    /// Number of equal-width (and equal-mass) bins.
+    public var bins = 15
+    /// The binning reported as `ece` (all three conventions are computed anyway).
+    public var convention: BinningConvention = .standard
+    /// The dtype the probabilities came in: eps for NLL clipping and netcal, torchmetrics' edges.
+    public var precision: InputPrecision = .float32
+    /// Classwise ECE (costs one bin lookup per probability).
+    public var classwise = true
+    /// Keep confidence and correctness per row: equal-mass ECE, AURC, risk-coverage.
+    public var keepRows = true
+    /// Keep per-row losses for bootstrap intervals.
+    public var keepLosses = false
+    /// Compute the predictive entropy of every row (OOD scores, ensembles).
+    public var entropy = false
+    /// Keep per-row uncertainty scores and OOD flags for OOD detection metrics.
+    public var ood = false
+
+    public init() {}
+}
+
+/// Shannon entropy −Σ p ln p with 0 · ln 0 = 0 (methods.md 2.3 and 3).
+@inline(__always)
+public func entropy<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>) -> Double {
+    var h = 0.0
+    for v in p where v > 0 { let d = Double(v); h -= d * log(d) }
+    return h
+}
+
+/// Accumulates every classification metric of methods.md section 3 over rows of probabilities.
+///
+/// Not for concurrent use: its per-row state is excluded from dynamic exclusivity checks
+/// (they cost more than the arithmetic), so one thread at a time must own an accumulator.
+public final class ClassificationAccumulator {
+    public let classes: Int
+    public let options: ClassificationOptions
+    let binnings: [Binning]                 // indexed like BinningConvention.allCases
+    @exclusivity(unchecked) var topLabel: [BinAccumulator]
+    let positiveBinnings: [Binning]
+    @exclusivity(unchecked) var positive: [BinAccumulator]
+    let standard: Binning                   // classwise binning
+
+    @exclusivity(unchecked) public private(set) var rows = 0        // in-distribution rows scored
+    @exclusivity(unchecked) public private(set) var oodRows = 0
+    @exclusivity(unchecked) var correctCount = 0
+    @exclusivity(unchecked) var nllSum = 0.0
+    @exclusivity(unchecked) var clipped = 0
+    @exclusivity(unchecked) var brierSum = 0.0
+    @exclusivity(unchecked) var entropySum = 0.0
+    @exclusivity(unchecked) var expectedEntropySum = 0.0, mutualInfoSum = 0.0, ensembleRows = 0
+    @exclusivity(unchecked) var offSum = 0
+    @exclusivity(unchecked) var worstSum = 1.0
+    @exclusivity(unchecked) var labelCounts: [Int]
+    @exclusivity(unchecked) var classwiseCount: [Int], classwiseP: [Double], classwiseY: [Double]
+
+    // Per-row records.
+    @exclusivity(unchecked) var confidence: [Double] = []
+    @exclusivity(unchecked) var correct: [Bool] = []
+    @exclusivity(unchecked) var slot: [UInt16] = []
+    @exclusivity(unchecked) var binConfidence: [Double] = []
+    @exclusivity(unchecked) var nll: [Double] = []
+    @exclusivity(unchecked) var brier: [Double] = []
+    @exclusivity(unchecked) var oodFlag: [Bool] = []
+    @exclusivity(unchecked) var scoreMaxProb: [Double] = []
+    @exclusivity(unchecked) var scoreEntropy: [Double] = []
+    @exclusivity(unchecked) var scoreMutualInfo: [Double] = []
+
+    public init(classes: Int, options: ClassificationOptions = ClassificationOptions()) {
+        precondition(classes >= 1 && options.bins >= 1 && options.bins < Int(UInt16.max))
+        self.classes = classes
+        self.options = options
+        binnings = BinningConvention.allCases.map { Binning($0, bins: options.bins, precision: options.precision) }
+        topLabel = binnings.map { BinAccumulator(slots: $0.slots) }
+        positiveBinnings = classes == 2
+            ? BinningConvention.allCases.map { Binning($0, bins: options.bins, precision: options.precision, positiveClass: true) }
+            : []
+        positive = positiveBinnings.map { BinAccumulator(slots: $0.slots) }
+        standard = binnings[0]
+        labelCounts = Array(repeating: 0, count: classes)
+        let cw = options.classwise ? classes * options.bins : 0
+        classwiseCount = Array(repeating: 0, count: cw)
+        classwiseP = Array(repeating: 0, count: cw)
+        classwiseY = Array(repeating: 0, count: cw)
+    }
+
+    var primary: Int { BinningConvention.allCases.firstIndex(of: options.convention)! }
+
+    /// Tolerance on |Σp − 1| before a row counts as not summing to one (like scikit-learn:
+    /// sqrt(eps) relative, 1e-8 absolute).
+    var sumTolerance: Double { options.precision.eps.squareRoot() + 1e-8 }
+
+    /// Checks one row: finite, in [0, 1]; returns its sum.
+    @inline(__always)
+    func check<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, row: Int, tensor: String) throws -> Double {
+        var sum = 0.0
+        for v in p {
+            let d = Double(v)
+            guard d >= 0 && d <= 1 else {
+                if d.isNaN { throw MetricsError.data("\(tensor): row \(row) holds NaN") }
+                throw MetricsError.data("\(tensor): row \(row) holds \(d), outside [0, 1] (logits? pass --logits)")
+            }
+            sum += d
+        }
+        return sum
+    }
+
+    /// Adds one row of K probabilities. `row` is the row's number in the input (for messages);
+    /// an OOD row only contributes its uncertainty scores. `ensemble` passes the row's expected
+    /// entropy and mutual information when the probabilities are an ensemble mean.
+    public func add<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, label: Int64, row: Int,
+                                            isOOD: Bool = false, tensor: String = "probs",
+                                            ensemble: (expectedEntropy: Double, mutualInfo: Double)? = nil) throws {
+        precondition(p.count == classes)
+        // One pass: range check, sum, sum of squares, argmax (ties to the lowest index).
+        var sum = 0.0, sumsq = 0.0
+        var best = 0
+        var conf = -1.0
+        for k in 0..<classes {
+            let d = Double(p[k])
+            guard d >= 0 && d <= 1 else {
+                if d.isNaN { throw MetricsError.data("\(tensor): row \(row) holds NaN") }
+                throw MetricsError.data("\(tensor): row \(row) holds \(d), outside [0, 1] (logits? pass --logits)")
+            }
+            sum += d
+            sumsq += d * d
+            if d > conf { conf = d; best = k }
+        }
+        if abs(sum - 1) > sumTolerance {
+            offSum += 1
+            if abs(sum - 1) > abs(worstSum - 1) { worstSum = sum }
+        }
+        let h = options.entropy || options.ood ? entropy(p) : 0
+        if options.ood {
+            oodFlag.append(isOOD)
+            scoreMaxProb.append(-conf)
+            scoreEntropy.append(h)
+            scoreMutualInfo.append(ensemble?.mutualInfo ?? 0)
+        }
+        if isOOD { oodRows += 1; return }
+        guard label >= 0 && label < Int64(classes) else {
+            throw MetricsError.data("labels: row \(row) has label \(label), outside [0, \(classes)) for \(classes) classes")
+        }
+        let y = Int(label)
+        rows += 1
+        labelCounts[y] += 1
+        let hit = best == y
+        if hit { correctCount += 1 }
+        entropySum += h
+        if let e = ensemble {
+            ensembleRows += 1; expectedEntropySum += e.expectedEntropy; mutualInfoSum += e.mutualInfo
+        }
+
+        // NLL, clipped at eps like scikit-learn's log_loss.
+        let py = Double(p[y])
+        let eps = options.precision.eps
+        if py < eps { clipped += 1 }
+        let rowNLL = -log(min(max(py, eps), 1 - eps))
+        nllSum += rowNLL
+        // Brier, multiclass sum form: Σ_k (p_k − 1[y = k])².
+        let rowBrier = sumsq - py * py + (1 - py) * (1 - py)
+        brierSum += rowBrier
+
+        let c = hit ? 1.0 : 0.0
+        for (i, b) in binnings.enumerated() {
+            let pc = b.prepare(conf)
+            let s = b.index(pc)
+            topLabel[i].add(slot: s, confidence: pc, correct: c)
+            if i == primary && options.keepLosses { slot.append(UInt16(s)); binConfidence.append(pc) }
+        }
+        if classes == 2 {
+            let p1 = Double(p[1]), yy = y == 1 ? 1.0 : 0.0
+            for (i, b) in positiveBinnings.enumerated() {
+                let pc = b.prepare(p1)
+                positive[i].add(slot: b.index(pc), confidence: pc, correct: yy)
+            }
+        }
+        if options.classwise {
+            // Per class and bin: rows, summed p_k, rows whose label is k. Most probabilities
+            // fall in the first bin: test that edge before searching.
+            let nb = options.bins
+            let bin = standard
+            let first = bin.edges[1]
+            classwiseCount.withUnsafeMutableBufferPointer { cnt in
+                classwiseP.withUnsafeMutableBufferPointer { sp in
+                    for k in 0..<classes {
+                        let d = Double(p[k])
+                        let j = k * nb + (d <= first ? 0 : bin.index(d))
+                        cnt[j] += 1
+                        sp[j] += d
+                    }
+                }
+            }
+            classwiseY[y * nb + (py <= first ? 0 : bin.index(py))] += 1
+        }
+        if options.keepRows { confidence.append(conf); correct.append(hit) }
+        if options.keepLosses { nll.append(rowNLL); brier.append(rowBrier) }
+    }
+
+    /// Adds a block of rows (row-major, `labels.count` rows of K values).
+    public func add(block p: UnsafeBufferPointer<Float>, labels: [Int64], firstRow: Int, ood: [Bool]? = nil) throws {
+        try addBlock(p, labels: labels, firstRow: firstRow, ood: ood)
+    }
+
+    public func add(block p: UnsafeBufferPointer<Double>, labels: [Int64], firstRow: Int, ood: [Bool]? = nil) throws {
+        try addBlock(p, labels: labels, firstRow: firstRow, ood: ood)
+    }
+
+    func addBlock<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, labels: [Int64], firstRow: Int, ood: [Bool]?) throws {
+        precondition(p.count == labels.count * classes)
+        for i in labels.indices {
+            let row = UnsafeBufferPointer(rebasing: p[(i * classes)..<((i + 1) * classes)])
+            try add(row, label: labels[i], row: firstRow + i, isOOD: ood?[i] ?? false)
+        }
+    }
+
+    /// The report; nil values are undefined (for example AUROC without OOD rows).
+    public func report(bootstrap: Int = 0, seed: UInt64 = 0) throws -> ClassificationReport {
+        guard rows > 0 else {
+            throw MetricsError.data(oodRows > 0 ? "every row is marked out of distribution: nothing to calibrate"
+                                               : "no rows: N = 0")
+        }
+        let n = Double(rows)
+        var r = ClassificationReport()
+        r.rows = rows
+        r.oodRows = oodRows
+        r.classes = classes
+        r.bins = options.bins
+        r.convention = options.convention
+        r.accuracy = Double(correctCount) / n
+        r.nll = nllSum / n
+        r.nllClippedRows = clipped
+        r.brier = brierSum / n
+        if classes == 2 { r.brierSklearnBinary = brierSum / n / 2 }
+        let errors = binnings.indices.map { CalibrationErrors(topLabel[$0], edges: binnings[$0].edges) }
+        r.calibration = errors[primary]
+        r.eceByConvention = Dictionary(uniqueKeysWithValues: BinningConvention.allCases.enumerated().map { ($1.rawValue, errors[$0].ece) })
+        if classes == 2 {
+            let pos = positiveBinnings.indices.map { CalibrationErrors(positive[$0], edges: positiveBinnings[$0].edges) }
+            r.positiveClass = pos[primary]
+            r.positiveClassECEByConvention = Dictionary(uniqueKeysWithValues: BinningConvention.allCases.enumerated().map { ($1.rawValue, pos[$0].ece) })
+        }
+        if options.classwise {
+            var total = 0.0
+            let nb = options.bins
+            for k in 0..<classes {
+                var e = 0.0
+                for b in 0..<nb {
+                    let j = k * nb + b
+                    let m = classwiseCount[j]
+                    guard m > 0 else { continue }
+                    e += Double(m) / n * abs(classwiseY[j] / Double(m) - classwiseP[j] / Double(m))
+                }
+                total += e
+            }
+            r.classwiseECE = total / Double(classes)
+        }
+        if options.keepRows {
+            var sorted = zip(confidence, correct).map { (c: $0, ok: $1) }
+            sorted.sort { $0.c > $1.c }
+            r.equalMassECE = equalMassECE(sortedDescending: sorted, bins: options.bins)
+            let rc = RiskCoverage(sortedDescending: sorted)
+            r.aurc = rc.aurc
+            r.eaurc = rc.excessAURC
+            r.riskAtCoverage = Dictionary(uniqueKeysWithValues: [0.5, 0.8, 0.9, 0.95].map {
+                (String(format: "%.2f", $0), rc.risk(atCoverage: $0) ?? .nan)
+            })
+        }
+        r.rowsNotSummingToOne = offSum
+        if offSum > 0 { r.worstRowSum = worstSum }
+        r.classesNeverOccurring = labelCounts.indices.filter { labelCounts[$0] == 0 }
+        if options.entropy || options.ood { r.meanEntropy = entropySum / n }
+        if ensembleRows > 0 {
+            r.meanExpectedEntropy = expectedEntropySum / Double(ensembleRows)
+            r.meanMutualInfo = mutualInfoSum / Double(ensembleRows)
+        }
+        if options.ood {
+            var o: [String: OODScores] = [:]
+            o["max_prob"] = OODScores(uncertainty: scoreMaxProb, ood: oodFlag)
+            o["entropy"] = OODScores(uncertainty: scoreEntropy, ood: oodFlag)
+            if ensembleRows > 0 { o["mutual_info"] = OODScores(uncertainty: scoreMutualInfo, ood: oodFlag) }
+            r.ood = o
+        }
+        if bootstrap > 0 {
+            precondition(options.keepLosses && options.keepRows)
+            r.intervals = bootstrapReport(replicates: bootstrap, seed: seed)
+            r.bootstrap = bootstrap
+            r.seed = seed
+        }
+        return r
+    }
+
+    /// Percentile intervals (95 %) of accuracy, ECE (the primary binning), NLL and Brier over
+    /// bootstrap resamples of the in-distribution rows.
+    func bootstrapReport(replicates: Int, seed: UInt64) -> [String: Interval] {
+        let slots = binnings[primary].slots
+        let names = ["accuracy", "ece", "nll", "brier"]
+        let iv = bootstrapIntervals(rows: rows, replicates: replicates, seed: seed) { w in
+            var acc = BinAccumulator(slots: slots)
+            var hits = 0.0, l = 0.0, b = 0.0, total = 0.0
+            for i in 0..<w.count where w[i] > 0 {
+                let c = Double(w[i])
+                total += c
+                let h = self.correct[i] ? c : 0
+                hits += h
+                l += c * self.nll[i]
+                b += c * self.brier[i]
+                let s = Int(self.slot[i])
+                acc.count[s] += Int(w[i]); acc.sumConfidence[s] += c * self.binConfidence[i]; acc.sumCorrect[s] += h
+            }
+            let ece = CalibrationErrors(acc, edges: self.binnings[self.primary].edges).ece
+            return [hits / total, ece, l / total, b / total]
+        }
+        var out: [String: Interval] = [:]
+        for (k, v) in iv.enumerated() { if let v { out[names[k]] = v } }
+        return out
+    }
+}
+
+/// Equal-mass ECE: bin edges are the quantiles of the confidences (linear interpolation, as
+/// numpy.percentile), bins (lo, hi] — the binning of sklearn.calibration.calibration_curve
+/// (strategy="quantile"); then Σ_b n_b/N |acc_b − conf_b| over non-empty bins.
+public func equalMassECE(confidence: [Double], correct: [Bool], bins: Int) -> Double {
+    var rows = zip(confidence, correct).map { (c: $0, ok: $1) }
+    rows.sort { $0.c > $1.c }
+    return equalMassECE(sortedDescending: rows, bins: bins)
+}
+
+/// Equal-mass ECE of rows sorted by confidence, highest first.
+public func equalMassECE(sortedDescending rows: [(c: Double, ok: Bool)], bins: Int) -> Double {
+    let n = rows.count
+    guard n > 0 else { return .nan }
+    let ascending = rows.reversed().map(\.c)
+    let edges = percentileLevels(bins).map { numpyQuantile(sorted: ascending, $0) }
+    let interior = Array(edges[1..<bins])
+    var acc = BinAccumulator(slots: bins)
+    for row in rows {
+        // searchsorted(interior, c, side="left"): the number of interior edges < c.
+        var lo = 0, hi = interior.count
+        while lo < hi { let m = (lo + hi) / 2; if interior[m] < row.c { lo = m + 1 } else { hi = m } }
+        acc.add(slot: lo, confidence: row.c, correct: row.ok ? 1 : 0)
+    }
+    return CalibrationErrors(acc, edges: edges).ece
+}
+
+/// Everything calib-metrics reports for class probabilities.
+public struct ClassificationReport: Sendable, Codable {
+    public var rows = 0
+    public var oodRows = 0
+    public var classes = 0
+    public var bins = 15
+    public var convention = BinningConvention.standard
+    public var accuracy = 0.0
+    /// Mean −ln p_y, p clipped to [eps, 1 − eps] of the input dtype.
+    public var nll = 0.0
+    /// Rows whose true-class probability was below eps (raised to eps).
+    public var nllClippedRows = 0
+    /// Mean Σ_k (p_k − 1[y = k])², in [0, 2].
+    public var brier = 0.0
+    /// For two classes: scikit-learn's brier_score_loss, which halves it ((p_1 − y)²).
+    public var brierSklearnBinary: Double?
+    /// Top-label ECE, MCE, RMSCE and bins under `convention`.
+    public var calibration = CalibrationErrors(BinAccumulator(slots: 0), edges: [0, 1])
+    public var eceByConvention: [String: Double] = [:]
+    /// Two classes: positive-class (class 1) calibration, torchmetrics' binary ECE, netcal's.
+    public var positiveClass: CalibrationErrors?
+    public var positiveClassECEByConvention: [String: Double]?
+    public var equalMassECE: Double?
+    public var classwiseECE: Double?
+    public var aurc: Double?
+    public var eaurc: Double?
+    public var riskAtCoverage: [String: Double]?
+    public var rowsNotSummingToOne = 0
+    public var worstRowSum: Double?
+    public var classesNeverOccurring: [Int] = []
+    public var meanEntropy: Double?
+    public var meanExpectedEntropy: Double?
+    public var meanMutualInfo: Double?
+    public var ood: [String: OODScores]?
+    public var bootstrap: Int?
+    public var seed: UInt64?
+    public var intervals: [String: Interval]?
+    public var members: [MemberReport]?
+
+    public init() {}
+}
+
+/// Metrics of one ensemble member.
+public struct MemberReport: Sendable, Codable {
+    public var member: Int
+    public var accuracy: Double
+    public var ece: Double
+    public var nll: Double
+    public var brier: Double
+}

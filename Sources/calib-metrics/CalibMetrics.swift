@@ -1,0 +1,346 @@
+import ArgumentParser
+import Calibration
+import Foundation
+import TensorStream
+import ToolKit
+
+enum Mode: String, ExpressibleByArgument, CaseIterable {
+    case `default`, torchmetrics, netcal
+
+    var convention: BinningConvention {
+        switch self {
+        case .default: return .standard
+        case .torchmetrics: return .torchmetrics
+        case .netcal: return .netcal
+        }
+    }
+}
+
+@main
+struct CalibMetrics: Tool {
+    static let configuration = CommandConfiguration(
+        commandName: "calib-metrics",
+        abstract: "Score predictions: calibration, uncertainty, OOD detection, similarity and retrieval.",
+        discussion: """
+            Reads class probabilities ('probs', N×K) or an ensemble's ('member_probs', N×M×K; the \
+            prediction is the members' mean) with integer 'labels', from the stream or from --labels \
+            FILE, row block by row block, and prints a table (or --json). ECE is top-label with 15 \
+            equal-width bins (lo, hi], weights n_b/N, summed in float64; --mode torchmetrics or \
+            netcal reproduces those libraries' binning exactly (they disagree at bin edges: the \
+            table always shows all three). For two classes the positive-class ECE is shown too \
+            (what torchmetrics' binary ECE and netcal compute). NLL clips at the input dtype's eps \
+            like scikit-learn and counts the rows it clipped; Brier is the multiclass sum \
+            Σ_k (p_k − 1[y=k])², in [0, 2] (scikit-learn halves it for binary input).
+
+            --ood FILE names a stream with an 'ood' 0/1 vector, one per row: OOD rows only give \
+            their uncertainty (max probability, entropy, mutual information for ensembles) to \
+            AUROC, AUPR-in/out and FPR at 95 % TPR; calibration is scored on the other rows, \
+            and OOD rows' labels are ignored (use -1).
+
+            With --gold FILE the input's 'scores' (N) are compared to gold scores (Spearman with \
+            average ranks, Pearson); with --relevant FILE the input's 'indices' (N×k, from \
+            emb-sim --top-k) are scored against the relevant corpus index of each query (N, or \
+            N×R padded with -1): nDCG@k, Recall@k, MRR.
+
+            Examples:
+              tensor paste probs.tsr labels.tsr | calib-metrics
+              calib-metrics --labels labels.tsr --bootstrap 1000 --seed 1 preds.tsr
+              calib-metrics --mode torchmetrics --bins 10 --json preds.tsr
+              calib-metrics --reliability-svg rel.svg preds.tsr
+              tensor paste logits.tsr labels.tsr | calib-metrics --logits
+              sve-predict --model ens.tsr < x.tsr | tensor paste - y.tsr | calib-metrics
+              tensor cat id.tsr ood.tsr | calib-metrics --ood flags.tsr
+              emb-sim --paired b.tsr < a.tsr | calib-metrics --gold gold.tsr
+              emb-sim --corpus c.tsr --top-k 10 < q.tsr | calib-metrics --relevant rel.tsr
+            """,
+        version: "1.0.0")
+
+    @Argument(help: ArgumentHelp("The predictions stream ('-' or nothing: standard input).", valueName: "FILE"))
+    var input: String = "-"
+
+    @Option(help: ArgumentHelp("Read 'labels' (N integers in [0, K)) from FILE instead of the input stream.", valueName: "FILE"))
+    var labels: String?
+
+    @Flag(help: "The input holds 'logits' (or 'member_logits'): apply a softmax per row first.")
+    var logits = false
+
+    @Option(help: ArgumentHelp("Number of bins for ECE, MCE, RMSCE, equal-mass and classwise ECE.", valueName: "B"))
+    var bins = 15
+
+    @Option(help: ArgumentHelp("Binning reported as ECE/MCE/RMSCE and drawn: default (lo, hi], torchmetrics, netcal.", valueName: "MODE"))
+    var mode: Mode = .default
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Option(name: .customLong("reliability-svg"), help: ArgumentHelp("Write a reliability diagram (SVG) to FILE.", valueName: "FILE"))
+    var reliabilitySVG: String?
+
+    @Option(help: ArgumentHelp("Bootstrap resamples for 95 % intervals of accuracy, ECE, NLL and Brier (0: none).", valueName: "N"))
+    var bootstrap = 0
+
+    @Option(help: ArgumentHelp("Seed of the bootstrap: the same input and seed give the same intervals.", valueName: "S"))
+    var seed: UInt64 = 0
+
+    @Option(help: ArgumentHelp("A stream with an 'ood' 0/1 vector marking out-of-distribution rows.", valueName: "FILE"))
+    var ood: String?
+
+    @Flag(name: .customLong("no-classwise"), help: "Skip classwise ECE (it costs a bin lookup per probability).")
+    var noClasswise = false
+
+    @Option(help: ArgumentHelp("Similarity mode: gold scores ('gold', or the file's only tensor) for the input's 'scores'.", valueName: "FILE"))
+    var gold: String?
+
+    @Option(help: ArgumentHelp("Retrieval mode: relevant corpus indices ('relevant', or the only tensor), N or N×R with -1 padding.", valueName: "FILE"))
+    var relevant: String?
+
+    @Option(name: .customLong("k"), help: ArgumentHelp("Cut-offs for nDCG@k and Recall@k in retrieval mode.", valueName: "K,K,..."))
+    var cutoffs = "1,5,10"
+
+    @OptionGroup var common: CommonOptions
+
+    var ks: [Int] { cutoffs.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func validate() throws {
+        if bins < 1 || bins > 10_000 { throw ValidationError("--bins must be between 1 and 10000") }
+        if bootstrap < 0 { throw ValidationError("--bootstrap must be 0 or more") }
+        if gold != nil && relevant != nil { throw ValidationError("--gold and --relevant are different modes: give one") }
+        let sides = [labels, ood, gold, relevant].compactMap { $0 }
+        if ([input] + sides).filter({ $0 == "-" }).count > 1 {
+            throw ValidationError("only one input can be standard input ('-')")
+        }
+        let parts = cutoffs.split(separator: ",", omittingEmptySubsequences: false)
+        if parts.isEmpty || ks.count != parts.count || ks.contains(where: { $0 < 1 }) {
+            throw ValidationError("--k takes positive integers separated by commas, e.g. 1,5,10")
+        }
+        if (gold != nil || relevant != nil) && (labels != nil || ood != nil || logits || reliabilitySVG != nil) {
+            throw ValidationError("--labels, --ood, --logits and --reliability-svg apply to class probabilities, not to --gold or --relevant")
+        }
+    }
+
+    func run() throws {
+        common.apply()
+        if let gold {
+            try runSimilarity(goldPath: gold)
+        } else if let relevant {
+            try runRetrieval(relevantPath: relevant)
+        } else {
+            try runClassification()
+        }
+    }
+
+    // MARK: - Class probabilities
+
+    func runClassification() throws {
+        let reader = try openStream(input)
+        let main = logits ? ["logits", "member_logits"] : ["probs", "member_probs"]
+        var slots = [main]
+        if labels == nil { slots.append(["labels"]) }
+        let source = BlockSource(reader, slots: slots)
+        let infos = try source.headers()
+        let p = infos[0]
+        guard p.dtype.isFloat else {
+            throw ToolError.data("'\(p.name)' has dtype \(p.dtype.name): expected floating-point probabilities")
+        }
+        let isEnsemble = p.name.hasPrefix("member_")
+        let shape = "[" + (["N"] + p.rowShape.map(String.init)).joined(separator: ", ") + "]"
+        let members: Int, classes: Int, binaryVector: Bool
+        if isEnsemble {
+            guard p.rowShape.count == 2, p.rowShape[0] >= 1, p.rowShape[1] >= 2 else {
+                throw ToolError.data("'\(p.name)' has shape \(shape), expected [N, M, K] with K >= 2 classes")
+            }
+            members = p.rowShape[0]; classes = p.rowShape[1]; binaryVector = false
+        } else if p.rowShape.isEmpty || p.rowShape == [1] {
+            guard !logits else { throw ToolError.data("'\(p.name)' has shape \(shape): one logit per row cannot be soft-maxed; give [N, K]") }
+            members = 1; classes = 2; binaryVector = true     // P(class 1) per row
+        } else {
+            guard p.rowShape.count == 1, p.rowShape[0] >= 2 else {
+                throw ToolError.data("'\(p.name)' has shape \(shape), expected [N, K] with K >= 2 classes (or [N] for P(class 1))")
+            }
+            members = 1; classes = p.rowShape[0]; binaryVector = false
+        }
+        if labels == nil {
+            let l = infos[1]
+            guard l.rowShape.isEmpty || l.rowShape == [1] else {
+                throw ToolError.data("'labels' has shape [N, \(l.rowShape.map(String.init).joined(separator: ", "))], expected [N] (one class per row)")
+            }
+        }
+        let sideLabels = try labels.map { try vectorOfInts(readSideTensor($0, preferred: ["labels"], option: "--labels"), what: "labels") }
+        let oodFlags: [Bool]? = try ood.map { path in
+            let v = try vectorOfInts(readSideTensor(path, preferred: ["ood"], option: "--ood"), what: "ood")
+            if let bad = v.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+                throw ToolError.data("--ood \(path): row \(bad) holds \(v[bad]), expected 0 (in distribution) or 1 (out of distribution)")
+            }
+            return v.map { $0 == 1 }
+        }
+
+        var options = ClassificationOptions()
+        options.bins = bins
+        options.convention = mode.convention
+        options.precision = p.dtype == .f64 ? .float64 : .float32
+        options.classwise = !noClasswise
+        options.keepLosses = bootstrap > 0
+        options.ood = oodFlags != nil
+        let single = isEnsemble ? nil : ClassificationAccumulator(classes: classes, options: options)
+        let ensemble = isEnsemble ? EnsembleAccumulator(members: members, classes: classes, options: options) : nil
+
+        let width = members * classes
+        let blockRows = max(1, min(65_536, (1 << 21) / width))
+        let progress = Progress("calib-metrics", total: p.rows)
+        var done = 0
+        while let block = try source.next(rows: blockRows) {
+            let n = block[0].rows
+            let y: [Int64]
+            if let sideLabels {
+                guard done + n <= sideLabels.count else {
+                    throw ToolError.data("'\(p.name)' has more rows than --labels (\(sideLabels.count))")
+                }
+                y = Array(sideLabels[done ..< done + n])
+            } else {
+                do { y = try block[1].int64s() } catch let e as StreamError { throw ToolError.data("\(e)") }
+            }
+            var flags: [Bool]? = nil
+            if let oodFlags {
+                guard done + n <= oodFlags.count else {
+                    throw ToolError.data("'\(p.name)' has more rows than --ood (\(oodFlags.count))")
+                }
+                flags = Array(oodFlags[done ..< done + n])
+            }
+            do {
+                if logits || binaryVector || p.dtype != .f32 {
+                    var v = block[0].doubles()
+                    if logits { softmaxRows(&v, width: classes) }
+                    if binaryVector { v = v.flatMap { [1 - $0, $0] } }
+                    try v.withUnsafeBufferPointer { b in
+                        if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags) }
+                        if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
+                    }
+                } else {
+                    try block[0].data.withUnsafeBytes { raw in
+                        let b = raw.bindMemory(to: Float.self)
+                        if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags) }
+                        if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
+                    }
+                }
+            } catch let e as MetricsError {
+                throw ToolError.data(e.description)
+            }
+            done += n
+            progress.update(done)
+        }
+        progress.finish()
+        if let sideLabels, sideLabels.count != done {
+            throw ToolError.data("'\(p.name)' has \(done) rows but --labels has \(sideLabels.count)")
+        }
+        if let oodFlags, oodFlags.count != done {
+            throw ToolError.data("'\(p.name)' has \(done) rows but --ood has \(oodFlags.count)")
+        }
+        let report: ClassificationReport
+        do {
+            report = try single?.report(bootstrap: bootstrap, seed: seed) ?? ensemble!.report(bootstrap: bootstrap, seed: seed)
+        } catch let e as MetricsError {
+            throw ToolError.data(e.description)
+        }
+        if report.rowsNotSummingToOne > 0 {
+            writeStderr("calib-metrics: warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (furthest: \(report.worstRowSum.map { String(format: "%.6g", $0) } ?? "?")); scored as given, not renormalised\n")
+        }
+        let what = isEnsemble ? "ensemble of \(members) (mean of member probabilities)" : (logits ? "softmax of logits" : "probabilities")
+        if let svg = reliabilitySVG {
+            let subtitle = String(format: "ECE %.4f · MCE %.4f · accuracy %.4f · %d rows, %@ binning, %d bins",
+                                  report.calibration.ece, report.calibration.mce, report.accuracy, report.rows,
+                                  mode.rawValue, bins)
+            let text = reliabilityDiagramSVG(report.calibration, title: "Reliability diagram (top-label confidence)", subtitle: subtitle)
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: svg), options: .atomic)
+            } catch {
+                throw ToolError(.cantCreate, "cannot write \(svg): \(error.localizedDescription)")
+            }
+        }
+        if json {
+            try printJSON(report)
+        } else {
+            print(classificationTable(report, input: what, dtype: p.dtype.name, mode: mode), terminator: "")
+        }
+    }
+
+    // MARK: - Similarity and retrieval
+
+    func runSimilarity(goldPath: String) throws {
+        let scores = try openStream(input).readTensors(["scores"])[0]
+        let gold = try readSideTensor(goldPath, preferred: ["gold", "scores"], option: "--gold")
+        for t in [scores, gold] where !(t.shape.count == 1 || (t.shape.count == 2 && t.shape[1] == 1)) {
+            throw ToolError.data("'\(t.name)' has shape [\(t.shape.map(String.init).joined(separator: ", "))], expected [N] (one score per pair)")
+        }
+        guard scores.rows == gold.rows else {
+            throw ToolError.data("'scores' has \(scores.rows) rows but --gold has \(gold.rows)")
+        }
+        guard scores.rows > 0 else { throw ToolError.data("no rows: N = 0") }
+        let x = scores.doubles(), y = gold.doubles()
+        if let i = x.firstIndex(where: { !$0.isFinite }) { throw ToolError.data("'scores': row \(i) holds \(x[i])") }
+        if let i = y.firstIndex(where: { !$0.isFinite }) { throw ToolError.data("--gold: row \(i) holds \(y[i])") }
+        let r = SimilarityReport(rows: x.count, spearman: spearman(x, y), pearson: pearson(x, y))
+        if json { try printJSON(r); return }
+        var t = Table()
+        t.add("pairs", "\(r.rows)")
+        t.add("spearman", fmt(r.spearman), "average ranks for ties")
+        t.add("pearson", fmt(r.pearson))
+        print(t.render(), terminator: "")
+    }
+
+    func runRetrieval(relevantPath: String) throws {
+        let indices = try openStream(input).readTensors(["indices"])[0]
+        let rel = try readSideTensor(relevantPath, preferred: ["relevant", "labels"], option: "--relevant")
+        guard indices.shape.count == 2 else {
+            throw ToolError.data("'indices' has shape [\(indices.shape.map(String.init).joined(separator: ", "))], expected [N, k] (emb-sim --top-k)")
+        }
+        guard rel.shape.count == 1 || rel.shape.count == 2 else {
+            throw ToolError.data("--relevant '\(rel.name)' has shape [\(rel.shape.map(String.init).joined(separator: ", "))], expected [N] or [N, R]")
+        }
+        guard indices.rows == rel.rows else {
+            throw ToolError.data("'indices' has \(indices.rows) rows but --relevant has \(rel.rows)")
+        }
+        guard indices.rows > 0 else { throw ToolError.data("no rows: N = 0") }
+        let k = indices.shape[1], r = rel.shape.count == 2 ? rel.shape[1] : 1
+        let idx: [Int64], rv: [Int64]
+        do { idx = try indices.int64s(); rv = try rel.int64s() } catch let e as StreamError { throw ToolError.data("\(e)") }
+        let retrieved = (0..<indices.rows).map { Array(idx[($0 * k)..<(($0 + 1) * k)]) }
+        let relevantSets = (0..<rel.rows).map { Array(rv[($0 * r)..<(($0 + 1) * r)]) }
+        let m = RetrievalMetrics(retrieved: retrieved, relevant: relevantSets, ks: ks)
+        if json { try printJSON(m); return }
+        var t = Table()
+        t.add("queries", "\(m.queries)", m.queriesWithoutRelevant > 0 ? "\(m.queriesWithoutRelevant) without a relevant item, left out" : "")
+        for a in m.atK {
+            t.add("ndcg@\(a.k)", fmt(a.ndcg), "binary relevance")
+            t.add("recall@\(a.k)", fmt(a.recall))
+        }
+        t.add("mrr", fmt(m.mrr), "over the \(k) retrieved")
+        print(t.render(), terminator: "")
+    }
+}
+
+struct SimilarityReport: Codable {
+    var rows: Int
+    var spearman: Double?
+    var pearson: Double?
+}
+
+/// Softmax of each row of `width` logits, in float64, max-subtracted.
+func softmaxRows(_ v: inout [Double], width: Int) {
+    var i = 0
+    while i < v.count {
+        var m = -Double.infinity
+        for j in i..<(i + width) { m = max(m, v[j]) }
+        var s = 0.0
+        for j in i..<(i + width) { v[j] = exp(v[j] - m); s += v[j] }
+        for j in i..<(i + width) { v[j] /= s }
+        i += width
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let e = JSONEncoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys]
+    e.keyEncodingStrategy = .convertToSnakeCase
+    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    print(String(decoding: try e.encode(value), as: UTF8.self))
+}

@@ -1,0 +1,132 @@
+// Brute force and edge cases of the Calibration library.
+import XCTest
+@testable import Calibration
+
+final class PropertyTests: XCTestCase {
+    func accumulate(_ p: [Double], _ y: [Int64], k: Int, _ configure: (inout ClassificationOptions) -> Void = { _ in }) throws -> ClassificationAccumulator {
+        var o = ClassificationOptions(); o.precision = .float64
+        configure(&o)
+        let a = ClassificationAccumulator(classes: k, options: o)
+        try p.withUnsafeBufferPointer { try a.add(block: $0, labels: y, firstRow: 0) }
+        return a
+    }
+
+    func testErrorsNameTheProblem() throws {
+        XCTAssertThrowsError(try accumulate([0.5, 0.5], [2], k: 2)) {
+            XCTAssertEqual("\($0)", "labels: row 0 has label 2, outside [0, 2) for 2 classes")
+        }
+        XCTAssertThrowsError(try accumulate([0.5, 0.5, 0.2, 0.8], [0, -1], k: 2)) {
+            XCTAssertTrue("\($0)".contains("row 1 has label -1"))
+        }
+        XCTAssertThrowsError(try accumulate([0.5, .nan], [0], k: 2)) { XCTAssertEqual("\($0)", "probs: row 0 holds NaN") }
+        XCTAssertThrowsError(try accumulate([1.5, -0.5], [0], k: 2)) { XCTAssertTrue("\($0)".contains("outside [0, 1]")) }
+        XCTAssertThrowsError(try accumulate([], [], k: 3).report()) { XCTAssertEqual("\($0)", "no rows: N = 0") }
+    }
+
+    func testRowsNotSummingToOneAreCountedNotRenormalised() throws {
+        let r = try accumulate([0.5, 0.3, 0.9, 0.1], [0, 0], k: 2).report()
+        XCTAssertEqual(r.rowsNotSummingToOne, 1)
+        XCTAssertEqual(r.worstRowSum!, 0.8, accuracy: 1e-15)
+        XCTAssertEqual(r.brier, ((0.25 + 0.09) + (0.01 + 0.01)) / 2, accuracy: 1e-15)
+    }
+
+    func testNLLClipsLikeSklearnAndCounts() throws {
+        let r = try accumulate([1, 0, 0, 1], [1, 1], k: 2).report()
+        XCTAssertEqual(r.nllClippedRows, 1)
+        XCTAssertEqual(r.nll, (-log(Double.ulpOfOne) - log(1 - Double.ulpOfOne)) / 2, accuracy: 1e-12)
+        XCTAssertEqual(r.accuracy, 0.5)   // argmax of [1, 0] is 0, of [0, 1] is 1
+        // Ties go to the lowest index.
+        XCTAssertEqual(try accumulate([0.5, 0.5], [0], k: 2).report().accuracy, 1)
+        XCTAssertEqual(try accumulate([0.5, 0.5], [1], k: 2).report().accuracy, 0)
+    }
+
+    func testBinningConventionsAtEdges() {
+        let d = Binning(.standard, bins: 10, precision: .float64)
+        XCTAssertEqual(d.index(0), 0)
+        XCTAssertEqual(d.index(1), 9)
+        XCTAssertEqual(d.index(d.edges[3]), 2)          // (lo, hi]
+        XCTAssertEqual(d.index(d.edges[3].nextUp), 3)
+        let t = Binning(.torchmetrics, bins: 10, precision: .float64)
+        XCTAssertEqual(t.index(t.prepare(1)), 10)       // the extra bin
+        XCTAssertEqual(t.index(t.edges[3]), 3)          // [lo, hi)
+        let n = Binning(.netcal, bins: 10, precision: .float32)
+        XCTAssertEqual(n.prepare(1), 1 - Double(Float.ulpOfOne))
+        XCTAssertEqual(n.prepare(0), Double(Float.ulpOfOne))
+        XCTAssertEqual(n.index(n.prepare(1)), 9)
+        XCTAssertEqual(n.index(n.edges[3]), 3)
+    }
+
+    /// AURC with ties equals the mean of AURC over every ordering of the tied rows.
+    func testAURCIsTheExpectationOverTieOrders() {
+        let conf: [Double] = [0.9, 0.7, 0.7, 0.7, 0.5, 0.9]
+        let ok: [Bool] = [true, false, true, false, true, false]
+        func aurc(_ order: [Int]) -> Double {
+            var e = 0, s = 0.0
+            for (i, j) in order.enumerated() { if !ok[j] { e += 1 }; s += Double(e) / Double(i + 1) }
+            return s / Double(order.count)
+        }
+        func permutations(_ a: [Int]) -> [[Int]] {
+            a.count <= 1 ? [a] : a.indices.flatMap { i in permutations(Array(a[..<i] + a[(i + 1)...])).map { [a[i]] + $0 } }
+        }
+        // All orders consistent with descending confidence.
+        let all = permutations(Array(0..<6)).filter { o in zip(o, o.dropFirst()).allSatisfy { conf[$0] >= conf[$1] } }
+        let expected = all.map(aurc).reduce(0, +) / Double(all.count)
+        let rc = RiskCoverage(confidence: conf, correct: ok)
+        XCTAssertEqual(rc.aurc, expected, accuracy: 1e-12)
+        XCTAssertEqual(rc.optimalAURC, aurc([0, 2, 4, 1, 3, 5]), accuracy: 1e-12)
+        XCTAssertEqual(rc.risk(atCoverage: 1)!, 0.5, accuracy: 1e-15)
+        XCTAssertGreaterThanOrEqual(rc.excessAURC, 0)
+    }
+
+    func testBootstrapIsSeededAndBracketsTheEstimate() throws {
+        var p: [Double] = [], y: [Int64] = []
+        var g = SeededGenerator(seed: 3)
+        for i in 0..<400 {
+            let a = Double(g.next() % 1000) / 1000
+            p += [a, 1 - a]; y.append(Int64(i % 2))
+        }
+        let r1 = try accumulate(p, y, k: 2) { $0.keepLosses = true }.report(bootstrap: 50, seed: 11)
+        let r2 = try accumulate(p, y, k: 2) { $0.keepLosses = true }.report(bootstrap: 50, seed: 11)
+        let r3 = try accumulate(p, y, k: 2) { $0.keepLosses = true }.report(bootstrap: 50, seed: 12)
+        XCTAssertEqual(r1.intervals, r2.intervals)
+        XCTAssertNotEqual(r1.intervals, r3.intervals)
+        for (name, v) in [("accuracy", r1.accuracy), ("nll", r1.nll), ("brier", r1.brier), ("ece", r1.calibration.ece)] {
+            let iv = r1.intervals![name]!
+            XCTAssertLessThan(iv.low, v, name); XCTAssertGreaterThan(iv.high, v, name)
+        }
+    }
+
+    func testSeededGeneratorBelowIsUniform() {
+        var g = SeededGenerator(seed: 1)
+        var counts = [Int](repeating: 0, count: 7)
+        for _ in 0..<70_000 { counts[g.below(7)] += 1 }
+        for c in counts { XCTAssertEqual(Double(c), 10_000, accuracy: 400) }
+    }
+
+    func testOODRowsOnlyScoreUncertainty() throws {
+        var o = ClassificationOptions(); o.precision = .float64; o.ood = true
+        let a = ClassificationAccumulator(classes: 2, options: o)
+        let p: [Double] = [0.9, 0.1, 0.8, 0.2, 0.5, 0.5, 0.6, 0.4]
+        try p.withUnsafeBufferPointer {
+            try a.add(block: $0, labels: [0, 0, -1, -1], firstRow: 0, ood: [false, false, true, true])
+        }
+        let r = try a.report()
+        XCTAssertEqual(r.rows, 2); XCTAssertEqual(r.oodRows, 2)
+        XCTAssertEqual(r.accuracy, 1)
+        XCTAssertEqual(r.ood!["max_prob"]!.auroc!, 1)
+        XCTAssertEqual(r.ood!["entropy"]!.fpr95!, 0)
+    }
+
+    func testClassThatNeverOccursIsReported() throws {
+        let r = try accumulate([0.7, 0.2, 0.1, 0.1, 0.8, 0.1], [0, 1], k: 3).report()
+        XCTAssertEqual(r.classesNeverOccurring, [2])
+    }
+
+    func testRetrievalByHand() {
+        let m = RetrievalMetrics(retrieved: [[5, 3, 9], [1, 2, 3]], relevant: [[3, -1], [7, 8]], ks: [1, 2, 3])
+        XCTAssertEqual(m.mrr, (0.5 + 0) / 2)
+        XCTAssertEqual(m.atK[1].ndcg, (1 / log2(3.0)) / 1 / 2, accuracy: 1e-15)
+        XCTAssertEqual(m.atK[0].recall, 0)
+        XCTAssertEqual(m.atK[2].recall, 0.5)
+    }
+}
