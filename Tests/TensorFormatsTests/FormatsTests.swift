@@ -98,6 +98,15 @@ final class FormatsTests: XCTestCase {
         }
     }
 
+    func testNpzStringArraysAreSkippedOnlyWhenAsked() throws {
+        let b = try bytes("with_strings.npz")
+        XCTAssertThrowsError(try Npz.read(b)) { XCTAssertTrue("\($0)".contains("names.npy"), "\($0)") }
+        let (tensors, skipped) = try Npz.read(b, skipUnsupported: true)
+        XCTAssertEqual(tensors.map(\.name), ["emb"])
+        XCTAssertEqual(skipped.map(\.0), ["names"])
+        try check(tensors[0], against: "npz:x")
+    }
+
     func testNpzRoundTripThroughOurWriter() throws {
         let original = try Npz.read(try bytes("deflated.npz"))
         for compress in [false, true] {
