@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 PREFIX ?= /usr/local
 DESTDIR ?=
-TOOLS := tensor
+TOOLS := tensor calib-metrics
 DEB_PACKAGES := libopenblas-dev liblapacke-dev libzstd-dev zlib1g-dev pkg-config zstd
 SWIFT ?= swift
 CONFIG ?= release

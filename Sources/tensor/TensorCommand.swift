@@ -19,5 +19,5 @@ struct TensorCommand: Tool {
             """,
         version: "1.0.0",
         subcommands: [Info.self, From.self, To.self, Cat.self, Head.self, Slice.self,
-                      Select.self, Drop.self, Rename.self, Paste.self, Split.self])
+                      Select.self, Drop.self, Rename.self, Paste.self, Split.self, Take.self, Where.self])
 }

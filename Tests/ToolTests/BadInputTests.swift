@@ -22,10 +22,14 @@ final class BadInputTests: XCTestCase {
         ["tensor", "rename", "embedding=e"],
         ["tensor", "paste", "-"],
         ["tensor", "split", "--rows", "2", "--prefix", "{dir}/shard-"],
+        ["tensor", "where", "split=0"],
+        ["tensor", "take", "--indices", "{dir}/idx.tsr"],
     ]
 
     /// Valid side inputs some invocations name.
-    func sideInputs(_ dir: URL) throws {}
+    func sideInputs(_ dir: URL) throws {
+        try Data(try stream([Tensor(name: "i", shape: [2], int64s: [0, 1])])).write(to: dir.appendingPathComponent("idx.tsr"))
+    }
 
     func stream(_ tensors: [Tensor]) throws -> [UInt8] {
         let sink = ArraySink()

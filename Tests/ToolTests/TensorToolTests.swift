@@ -162,6 +162,29 @@ final class TensorToolTests: XCTestCase {
         XCTAssertEqual(try runTool("tensor", ["paste", a, a]).status, 65)
     }
 
+    func testTakeAndWhere() throws {
+        let data = try write([matrix("x", rows: 6, cols: 2),
+                              Tensor(name: "split", shape: [6], int64s: [0, 1, 0, 2, 0, 1]),
+                              Tensor(name: "c", shape: [], doubles: [1])], to: "d.tsr")
+        let idx = try write([Tensor(name: "i", shape: [4], int64s: [5, 0, 0, -1])], to: "i.tsr")
+        let taken = try read(try runTool("tensor", ["take", "--indices", idx, data]).stdout)
+        XCTAssertEqual(taken.first { $0.name == "x" }!.floats(), [5, 5.5, 0, 0.5, 0, 0.5, 5, 5.5])
+        XCTAssertEqual(try taken.first { $0.name == "split" }!.int64s(), [1, 0, 0, 1])
+        let bad = try write([Tensor(name: "i", shape: [1], int64s: [6])], to: "bad.tsr")
+        let refused = try runTool("tensor", ["take", "--indices", bad, data])
+        XCTAssertEqual(refused.status, 65)
+        XCTAssertTrue(refused.stderr.contains("out of range"), refused.stderr)
+
+        let train = try read(try runTool("tensor", ["where", "split=0", data]).stdout)
+        XCTAssertEqual(train.first { $0.name == "x" }!.floats(), [0, 0.5, 2, 2.5, 4, 4.5])
+        XCTAssertEqual(train.first { $0.name == "c" }!.doubles(), [1])
+        let rest = try read(try runTool("tensor", ["where", "split!=0", "--drop-condition", data]).stdout)
+        XCTAssertEqual(rest.map(\.name), ["x", "c"])
+        XCTAssertEqual(rest[0].floats(), [1, 1.5, 3, 3.5, 5, 5.5])
+        XCTAssertEqual(try runTool("tensor", ["where", "nope=1", data]).status, 65)
+        XCTAssertEqual(try runTool("tensor", ["where", "split", data]).status, 64)
+    }
+
     func testSplitThenCatGivesTheOriginal() throws {
         let whole = try write([matrix("mean", rows: 103, cols: 3),
                                Tensor(name: "labels", shape: [103], int64s: (0..<103).map { Int64($0) }),
@@ -202,7 +225,7 @@ final class TensorToolTests: XCTestCase {
 
     func testCompletionsAndManPagesAreUpToDate() throws {
         let root = repositoryRoot()
-        for tool in ["tensor"] {
+        for tool in ["tensor", "calib-metrics"] {
             for (shell, file) in [("bash", "completions/bash/\(tool)"), ("zsh", "completions/zsh/_\(tool)"), ("fish", "completions/fish/\(tool).fish")] {
                 let generated = try runTool(tool, ["--generate-completion-script", shell]).stdout
                 let committed = try Data(contentsOf: root.appendingPathComponent(file))
