@@ -8,6 +8,10 @@ let package = Package(
     products: [
         .library(name: "TensorStream", targets: ["TensorStream"]),
         .executable(name: "tensor", targets: ["TensorTool"]),
+        .library(name: "UEC", targets: ["UEC"]),
+        .executable(name: "emb-laplace", targets: ["EmbLaplace"]),
+        .executable(name: "emb-fuse", targets: ["EmbFuse"]),
+        .executable(name: "emb-sim", targets: ["EmbSim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,5 +42,18 @@ let package = Package(
         .target(name: "TestSupport", path: "Sources/TestSupport"),
 
         .testTarget(name: "TensorStreamTests", dependencies: ["TensorStream"]),
+
+        // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.
+        .target(name: "UEC", dependencies: ["LinearAlgebra"]),
+        // Stream plumbing shared by the three UEC executables.
+        .target(name: "UECTools", dependencies: ["UEC", "TensorStream", "ToolKit"], path: "Sources/UECTools"),
+        .executableTarget(name: "EmbLaplace", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+                          path: "Sources/emb-laplace"),
+        .executableTarget(name: "EmbFuse", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+                          path: "Sources/emb-fuse"),
+        .executableTarget(name: "EmbSim", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+                          path: "Sources/emb-sim"),
+        .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra"], exclude: ["Fixtures"]),
+        .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
     ]
 )
