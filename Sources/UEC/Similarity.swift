@@ -21,6 +21,9 @@ public struct ProbBlock: Sendable {
     }
     public var rows: Int { mean.rows }
 
+    /// [μ∘μ, var] (rows × 2D): the query side of the σ_s² GEMM, to compute once per query block.
+    public func querySideMatrix() -> Matrix<Float> { querySide() }
+
     /// [μ∘μ, var] (rows × 2D): the query side of the σ_s² GEMM.
     func querySide() -> Matrix<Float> {
         let d = mean.cols
