@@ -56,7 +56,7 @@ struct EmbFuse: Tool {
     }
 
     func validate() throws {
-        if files.count < 2 { throw ValidationError("name at least two streams to fuse") }
+        if files.isEmpty { throw ValidationError("name the streams to fuse") }
         if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("standard input ('-') can be named only once") }
         if !(temperature > 0) || !temperature.isFinite { throw ValidationError("--temperature must be a positive number") }
         if blockRows < 1 { throw ValidationError("--block-rows must be at least 1") }

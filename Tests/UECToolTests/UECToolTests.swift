@@ -193,7 +193,7 @@ final class UECToolTests: XCTestCase {
             ("emb-sim", ["--top-k", "3"], Data(), 64, "needs --corpus"),
             ("emb-sim", ["--matrix", "--paired", "x"], Data(), 64, "choose one mode"),
             ("emb-sim", ["--matrix", "--beta", "-1"], Data(), 64, "--beta"),
-            ("emb-fuse", ["only-one.tsr"], Data(), 64, "at least two"),
+            ("emb-fuse", [], Data(), 64, "name the streams"),
             ("emb-fuse", ["--weights", "0.5", "a", "b"], Data(), 64, "1 numbers for 2 inputs"),
             ("emb-laplace", ["fit", "--batch-size", "1"], Data(), 64, "--batch-size"),
             ("emb-laplace", ["apply", "--posterior", dir.appendingPathComponent("missing.tsr").path], try stream([Tensor(name: "embedding", shape: [1, 8], floats: Array(repeating: 1, count: 8))]), 66, "missing.tsr"),
