@@ -104,8 +104,8 @@ struct Fit: Tool {
     }
 
     /// Reads pairs block by block; calls `body` with (queries, positives) as float matrices.
-    static func pairs(_ path: String, blockRows: Int, width: Int?, what: String,
-                      _ body: (Matrix<Float>, Matrix<Float>) throws -> Void) throws -> (rows: Int?, label: String) {
+    static func pairs(_ path: String, blockRows: Int, width: Int?, what: String, progress label: String? = nil,
+                      _ body: (Matrix<Double>, Matrix<Double>) throws -> Void) throws -> (rows: Int?, label: String) {
         let reader = try openStream(path)
         let blocks = RowBlockReader(reader, names: ["query", "positive"], blockRows: blockRows)
         let infos = try blocks.headers()
@@ -118,9 +118,13 @@ struct Fit: Tool {
         if let width, infos[0].rowShape[0] != width {
             throw ToolError.data("\(reader.label): pairs have \(infos[0].rowShape[0]) columns but \(what) has \(width) inputs")
         }
+        // Progress on a terminal only (never in pipelines); the total when the header declares it.
+        let progress = label.map { Progress($0, total: infos[0].rows) }
         while let block = try blocks.next() {
-            try body(try floatMatrix(block[0], label: reader.label), try floatMatrix(block[1], label: reader.label))
+            try body(try doubleMatrix(block[0], label: reader.label), try doubleMatrix(block[1], label: reader.label))
+            progress?.update(blocks.rowsDone)
         }
+        progress?.finish()
         return (infos[0].rows, reader.label)
     }
 
@@ -129,20 +133,14 @@ struct Fit: Tool {
         var layerModel = try loadLayer()
         // Identity adapter: D is known from the first header.
         var acc: InfoNCEFisher? = layerModel.map { InfoNCEFisher(layer: $0, temperature: temperature) }
-        var progress: Progress?
         let (total, label) = try Fit.pairs(input, blockRows: batchSize, width: layerModel?.inputs,
-                                           what: layer ?? "the layer") { q, p in
+                                           what: layer ?? "the layer", progress: "emb-laplace fit: pairs") { q, p in
             if acc == nil {
                 layerModel = .identity(q.cols)
                 acc = InfoNCEFisher(layer: layerModel!, temperature: temperature)
             }
-            acc!.add(queries: Matrix(rows: q.rows, cols: q.cols, data: q.data.map { Double($0) }),
-                     positives: Matrix(rows: p.rows, cols: p.cols, data: p.data.map { Double($0) }))
-            if progress == nil { progress = Progress("emb-laplace fit", total: nil) }
-            let meanLoss = (acc!.lossSum / Double(max(1, acc!.pairs)) * 1e4).rounded() / 1e4
-            progress!.update(acc!.pairs, note: "mean loss \(meanLoss)")
+            acc!.add(queries: q, positives: p)
         }
-        progress?.finish()
         _ = total
         guard let fisher = acc, fisher.pairs > 0 else { throw ToolError.data("\(label): no pairs to fit on") }
         if fisher.batches == 1 && fisher.pairs < 2 { throw ToolError.data("\(label): one pair is not enough (InfoNCE needs negatives)") }
@@ -180,7 +178,7 @@ struct Fit: Tool {
             var est = VarianceScaleEstimator()
             let vw = post.weightVarianceFloat
             let (_, hl) = try Fit.pairs(heldout, blockRows: 4096, width: fisher.layer.inputs, what: "the fitted layer") { q, p in
-                let a = post.predict(q, vw: vw), b = post.predict(p, vw: vw)
+                let a = post.predict(floatCopy(q), vw: vw), b = post.predict(floatCopy(p), vw: vw)
                 est.add(queryMean: a.mean, queryVar: a.variance, positiveMean: b.mean, positiveVar: b.variance)
             }
             guard let c = est.scale, c > 0, c.isFinite else { throw ToolError.data("\(hl): no held-out pairs to fit the variance scale on") }
@@ -273,4 +271,20 @@ struct Apply: Tool {
         progress.finish()
         try out.finish()
     }
+}
+
+/// A matrix of doubles from a tensor (pairs keep their precision for the float64 Fisher).
+func doubleMatrix(_ t: Tensor, label: String) throws -> Matrix<Double> {
+    guard !t.info.isScalar, t.info.rowShape.count == 1 else {
+        throw ToolError.data("\(label): '\(t.name)' must be a matrix N×P, it is \(t.info.signature)")
+    }
+    let d = t.doubles()
+    if let bad = d.firstIndex(where: { !$0.isFinite }) {
+        throw ToolError.data("\(label): '\(t.name)' holds \(d[bad]) at row \(bad / max(1, t.info.rowShape[0])) (expected finite numbers)")
+    }
+    return Matrix(rows: t.rows, cols: t.info.rowShape[0], data: d)
+}
+
+func floatCopy(_ m: Matrix<Double>) -> Matrix<Float> {
+    Matrix(rows: m.rows, cols: m.cols, data: m.data.map { Float($0) })
 }

@@ -193,7 +193,7 @@ final class UECToolTests: XCTestCase {
             ("emb-sim", ["--top-k", "3"], Data(), 64, "needs --corpus"),
             ("emb-sim", ["--matrix", "--paired", "x"], Data(), 64, "choose one mode"),
             ("emb-sim", ["--matrix", "--beta", "-1"], Data(), 64, "--beta"),
-            ("emb-fuse", [], Data(), 64, "name the streams"),
+            ("emb-fuse", [], Data(), 64, "Missing expected argument"),
             ("emb-fuse", ["--weights", "0.5", "a", "b"], Data(), 64, "1 numbers for 2 inputs"),
             ("emb-laplace", ["fit", "--batch-size", "1"], Data(), 64, "--batch-size"),
             ("emb-laplace", ["apply", "--posterior", dir.appendingPathComponent("missing.tsr").path], try stream([Tensor(name: "embedding", shape: [1, 8], floats: Array(repeating: 1, count: 8))]), 66, "missing.tsr"),
@@ -212,5 +212,43 @@ final class UECToolTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(needle), "\(tool) \(args): \(r.stderr)")
             XCTAssertEqual(r.stdout.count, 0)
         }
+    }
+}
+
+extension UECToolTests {
+    /// The real-last-layer path through the CLI: the posterior variances of the numpy fixture
+    /// (brute-force per-sample Fisher, scripts/fixtures/uec.py) with its prior precision.
+    func testFitWithARealLayerMatchesTheNumpyFixture() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../UECTests/Fixtures/uec_layer.json")
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: [String: Any]]
+        func a(_ k: String) -> (shape: [Int], data: [Double]) {
+            ((obj[k]!["shape"] as! [NSNumber]).map(\.intValue), (obj[k]!["data"] as! [NSNumber]).map(\.doubleValue))
+        }
+        let w = a("W"), b = a("b"), q = a("query"), p = a("positive"), fw = a("fisher_W"), fb = a("fisher_b")
+        let lam = a("lam").data[0], batch = Int(a("batch").data[0]), tau = a("tau").data[0]
+        let layer = try file("layer.tsr", stream([Tensor(name: "dense.weight", shape: w.shape, doubles: w.data),
+                                                  Tensor(name: "dense.bias", shape: b.shape, doubles: b.data)]))
+        let pairs = try stream([Tensor(name: "query", shape: q.shape, doubles: q.data),
+                                Tensor(name: "positive", shape: p.shape, doubles: p.data)])
+        let r = try runTool("emb-laplace", ["fit", "--layer", layer, "--weight-name", "dense.weight", "--bias-name", "dense.bias",
+                                            "--batch-size", "\(batch)", "--temperature", "\(tau)", "--prior-precision", "\(lam)"],
+                            stdin: pairs)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let t = try read(r.stdout)
+        XCTAssertEqual(t["var_weight"]?.meta["adapter"], "layer")
+        let vw = t["var_weight"]!.doubles(), vb = t["var_bias"]!.doubles()
+        XCTAssertEqual(vw.count, fw.data.count)
+        for i in vw.indices { XCTAssertEqual(vw[i], 1 / (fw.data[i] + lam), accuracy: 1e-9 * vw[i]) }
+        for i in vb.indices { XCTAssertEqual(vb[i], 1 / (fb.data[i] + lam), accuracy: 1e-9 * vb[i]) }
+        XCTAssertEqual(t["weight"]!.doubles(), w.data)
+        // apply: the mean is W h + b.
+        let x = a("x")
+        let ap = try runTool("emb-laplace", ["apply", "--posterior", try file("post.tsr", r.stdout), "--variance-scale", "\(a("scale").data[0])"],
+                             stdin: try stream([Tensor(name: "embedding", shape: x.shape, doubles: x.data)]))
+        XCTAssertEqual(ap.status, 0, ap.stderr)
+        let out = try read(ap.stdout)
+        let mean = out["mean"]!.floats(), want = a("mean").data
+        for i in want.indices { XCTAssertEqual(Double(mean[i]), want[i], accuracy: 1e-5) }
     }
 }

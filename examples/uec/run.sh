@@ -67,4 +67,9 @@ score uec uec "$BETA";              names="$names uec"
 # Mean fusion weights per model on the BBC titles (which model UEC trusted).
 tensor to npy --tensor weights uec_title.tsr -o scores/uec_title_weights.npy
 "$PY" -c "import numpy as np; w=np.load('scores/uec_title_weights.npy'); print('mean UEC weights ($MODELS):', w.mean(0).round(3), 'min', w.min(0).round(3), 'max', w.max(0).round(3))"
+for m in $MODELS; do
+    for t in mean var; do tensor to npy --tensor $t "${m}_title.tsr" -o "${m}_title_$t.npy"; done
+    tensor to npy --tensor mean "${m}_body.tsr" -o "${m}_body_mean.npy"
+done
+"$PY" "$here/diagnose.py" . $MODELS
 "$PY" "$here/metrics.py" "$DATA/lee_pairs.npz" scores $names
