@@ -9,7 +9,7 @@
 # Environment: DATA (the embeddings, shared/data.md), WORK (scratch), BIN (built tools),
 # PY (a python with numpy+scipy, only for splitting the npz files and for the metrics),
 # MODELS, TAU (InfoNCE temperature), BATCH, BETA (uncertainty penalty), T (fusion temperature),
-# PREC (prior precision; empty = fitted by MacKay).
+# PREC (prior precision; empty = fitted by MacKay), TAU_<model> (per-model τ).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 DATA=${DATA:-/work/data-full}
@@ -34,7 +34,9 @@ for m in $MODELS; do
     tensor from npz "${m}_train.npz" -o "${m}_train.tsr"
     tensor from npz "${m}_val.npz" -o "${m}_val.tsr"
     # The posterior: identity adapter, in-batch InfoNCE, variance scale fitted on the val pairs.
-    emb-laplace fit -v --temperature "$TAU" --batch-size "$BATCH" $prior --heldout "${m}_val.tsr" \
+    # TAU_<model> overrides TAU for one model (e5's embeddings are unit vectors, the others are not).
+    tau=$(eval echo "\${TAU_$m:-$TAU}")
+    emb-laplace fit -v --temperature "$tau" --batch-size "$BATCH" $prior --heldout "${m}_val.tsr" \
         "${m}_train.tsr" -o "${m}_post.tsr"
     for set in lee title body; do
         tensor from npy "${m}_${set}.npy" --name embedding --meta model="$m" |
