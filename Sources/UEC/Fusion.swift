@@ -20,6 +20,10 @@ public func fusionCoefficients(_ variances: [ArraySlice<Float>], weights: Fusion
     let k = variances.count
     func softmax(_ x: [Double]) -> [Double] {
         let m = x.max() ?? 0
+        if m == .infinity {  // a zero variance is an infinite precision: those models share all the weight
+            let n = Double(x.filter { $0 == .infinity }.count)
+            return x.map { $0 == .infinity ? 1 / n : 0 }
+        }
         let e = x.map { exp($0 - m) }
         let s = e.reduce(0, +)
         return e.map { $0 / s }

@@ -128,6 +128,7 @@ struct EmbSim: Tool {
                 top.add(s, offset: offset)
                 offset += cb.rows
             }
+            guard offset > 0 else { throw ToolError.data("\(c.label) has no rows: nothing to retrieve") }
             if ids == nil {
                 width = min(k, offset)
                 ids = try declare(width, lastMeta)

@@ -30,6 +30,11 @@ final class FusionSimilarityTests: XCTestCase {
         XCTAssertEqual(flat[0], 0.5, accuracy: 1e-6)
     }
 
+    func testPrecisionWeightsWithAZeroVariance() {
+        let pi = fusionCoefficients([[0, 1][...], [1, 1][...]], weights: .precision(temperature: 1))
+        XCTAssertEqual(pi, [1, 0])
+    }
+
     func sim(_ f: Fixture) -> (ProbBlock, ProbBlock) {
         (ProbBlock(mean: f.matrixF("query_mean"), variance: f.matrixF("query_var")),
          ProbBlock(mean: f.matrixF("corpus_mean"), variance: f.matrixF("corpus_var")))
