@@ -9,7 +9,6 @@ on a corpus whose full score matrix would not fit in the memory emb-sim uses.
 Run on demand (never in tests), with a release build:  swift build -c release
 """
 import argparse, os, re, subprocess, sys, tempfile, time
-import numpy as np
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--corpus-rows", type=int, default=300_000)
@@ -19,7 +18,10 @@ ap.add_argument("--k", type=int, default=10)
 ap.add_argument("--block", type=int, default=4096)
 ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release"))
 ap.add_argument("--work", default=None)
+ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every contestant")
 args = ap.parse_args()
+os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
+import numpy as np  # after the thread count is set
 Q, M, D, K, B = args.queries, args.corpus_rows, args.dim, args.k, args.block
 tool = lambda n: os.path.join(args.bin, n)
 work = args.work or tempfile.mkdtemp(prefix="bench-emb-sim-")
@@ -52,10 +54,12 @@ def sgemm_rate(m, n, k, reps=5):
     return 2 * m * n * k * reps / (time.perf_counter() - t) / 1e9
 rate_block = sgemm_rate(min(Q, 1024), B, D)
 rate_square = sgemm_rate(2048, 2048, 2048, reps=3)
-print(f"sgemm (numpy/OpenBLAS, {os.cpu_count()} cores): {rate_block:.1f} GFLOP/s on {min(Q,1024)}x{B}x{D}, {rate_square:.1f} GFLOP/s on 2048^3")
+print(f"sgemm (numpy/OpenBLAS, {args.threads} threads): {rate_block:.1f} GFLOP/s on {min(Q,1024)}x{B}x{D}, {rate_square:.1f} GFLOP/s on 2048^3")
 
 def run_tool(beta):
-    cmd = ["/usr/bin/time", "-v", tool("emb-sim"), "--corpus", f"{work}/corpus.tsr", "--top-k", str(K),
+    # Plain cosine reads a corpus of means only (as a user would give it); β > 0 reads mean+var.
+    corpus = f"{work}/corpus.tsr" if beta else f"{work}/corpus_mean.tsr"
+    cmd = ["/usr/bin/time", "-v", tool("emb-sim"), "--corpus", corpus, "--top-k", str(K), "--threads", str(args.threads),
            "--beta", str(beta), "--query-block", str(Q), "--corpus-block", str(B), f"{work}/queries.tsr",
            "-o", f"{work}/hits.tsr"]
     t = time.perf_counter()
@@ -97,6 +101,7 @@ for beta, label, flops in [(0, "cosine", 2 * Q * M * D), (1, "uncertainty-aware"
     if beta == 0:
         try:
             import faiss
+            faiss.omp_set_num_threads(args.threads)
             index = faiss.IndexFlatIP(D)
             t = time.perf_counter(); index.add(cm); _, fidx = index.search(qm, K); tf = time.perf_counter() - t
             agree = (fidx[:, 0] == idx[:, 0]).mean()

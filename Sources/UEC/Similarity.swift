@@ -1,3 +1,4 @@
+import Dispatch
 import LinearAlgebra
 
 /// Uncertainty-aware similarity of methods.md 1.3. Means are unit vectors (normalise first),
@@ -75,10 +76,9 @@ public func similarityMatrix(_ q: ProbBlock, _ c: ProbBlock, beta: Float, into s
         scratch = Matrix(rows: q.rows, cols: c.rows)
     }
     gemm(querySide ?? q.querySide(), corpusSide ?? c.corpusSide(), transB: true, into: &scratch!)
-    let k = beta * Float.pi / 8
     s.data.withUnsafeMutableBufferPointer { ps in
         scratch!.data.withUnsafeBufferPointer { pv in
-            for i in 0..<ps.count { ps[i] = ps[i] / (1 + k * pv[i]).squareRoot() }
+            for i in 0..<ps.count { ps[i] = adjustedScore(mu: ps[i], sigma2: pv[i], beta: beta) }
         }
     }
 }
@@ -137,8 +137,13 @@ public struct TopK: Sendable {
     /// Offers a block of scores (queries × block.cols) whose column j is corpus row offset + j.
     public mutating func add(_ block: Matrix<Float>, offset: Int) {
         precondition(block.rows == queries)
-        let k = self.k, m = block.cols
-        block.data.withUnsafeBufferPointer { pb in
+        block.data.withUnsafeBufferPointer { add($0.baseAddress!, cols: block.cols, offset: offset) }
+    }
+
+    /// Offers `queries` rows of `cols` scores starting at `pb` (row-major).
+    public mutating func add(_ pb: UnsafePointer<Float>, cols m: Int, offset: Int) {
+        let k = self.k
+        do {
             scores.withUnsafeMutableBufferPointer { hs in
                 indices.withUnsafeMutableBufferPointer { hi in
                     for q in 0..<queries {
@@ -196,4 +201,76 @@ public struct TopK: Sendable {
         }
         return (outS, outI)
     }
+}
+
+/// Bounded top-k retrieval of one block of queries over corpus blocks that arrive one by one
+/// (methods.md 1.3): per corpus block, the two GEMMs (threaded by BLAS), then the element-wise
+/// penalty and the heap updates in parallel over `threads` chunks of queries. Memory: the
+/// score and σ² buffers of one query block × one corpus block, reused, and the heaps.
+public final class BlockTopK {
+    public let queries: ProbBlock
+    public let beta: Float
+    public let k: Int
+    private let chunks: [Range<Int>]
+    private var tops: [TopK]
+    private var s = Matrix<Float>(rows: 0, cols: 0)
+    private var s2 = Matrix<Float>(rows: 0, cols: 0)
+    private let querySide: Matrix<Float>?
+    /// Corpus rows seen so far.
+    public private(set) var corpusRows = 0
+
+    public init(queries: ProbBlock, k: Int, beta: Float, threads: Int) {
+        self.queries = queries; self.k = k; self.beta = beta
+        let n = queries.rows, t = max(1, min(threads, n))
+        chunks = (0..<t).map { i in (i * n / t) ..< ((i + 1) * n / t) }
+        tops = chunks.map { TopK(queries: $0.count, k: k) }
+        querySide = beta != 0 && queries.variance != nil ? queries.querySide() : nil
+    }
+
+    /// Scores the queries against the next corpus block (rows corpusRows ..< corpusRows + c.rows).
+    public func add(_ c: ProbBlock) {
+        let nq = queries.rows, m = c.rows
+        if s.rows != nq || s.cols != m { s = Matrix(rows: nq, cols: m) }
+        gemm(queries.mean, c.mean, transB: true, into: &s)
+        let penalise = querySide != nil && c.variance != nil
+        if penalise {
+            if s2.rows != nq || s2.cols != m { s2 = Matrix(rows: nq, cols: m) }
+            gemm(querySide!, c.corpusSide(), transB: true, into: &s2)
+        }
+        let offset = corpusRows, beta = self.beta
+        let chunks = self.chunks
+        s.data.withUnsafeMutableBufferPointer { ps in
+            s2.data.withUnsafeBufferPointer { pv in
+                tops.withUnsafeMutableBufferPointer { pt in
+                    let box = Pointers(s: ps.baseAddress!, v: pv.baseAddress, tops: pt.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: chunks.count) { i in
+                        let r = chunks[i]
+                        let start = r.lowerBound * m, count = r.count * m
+                        if penalise, let v = box.v {
+                            for j in start ..< start + count { box.s[j] = adjustedScore(mu: box.s[j], sigma2: v[j], beta: beta) }
+                        }
+                        box.tops[i].add(UnsafePointer(box.s + start), cols: m, offset: offset)
+                    }
+                }
+            }
+        }
+        corpusRows += m
+    }
+
+    /// The results, best first, `width` (≤ k) columns per query, in query order.
+    public func results(width: Int? = nil) -> (scores: [Float], indices: [Int64]) {
+        var outS: [Float] = [], outI: [Int64] = []
+        for t in tops {
+            let r = t.results(width: width)
+            outS += r.scores; outI += r.indices
+        }
+        return (outS, outI)
+    }
+}
+
+/// Raw pointers handed to the worker threads; every thread touches disjoint rows and heaps.
+private struct Pointers: @unchecked Sendable {
+    let s: UnsafeMutablePointer<Float>
+    let v: UnsafePointer<Float>?
+    let tops: UnsafeMutablePointer<TopK>
 }

@@ -4,6 +4,9 @@ import TensorStream
 import ToolKit
 import UEC
 import UECTools
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct EmbSim: Tool {
@@ -95,6 +98,9 @@ struct EmbSim: Tool {
 
     func run() throws {
         common.apply()
+        // Keep the large per-block buffers in the heap: no page faults from fresh mmaps at every block.
+        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 30)
+        _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 1 << 30)
         if let k = topK, let corpus { try runTopK(k: k, corpus: corpus) }
         else if let paired { try runPaired(paired) }
         else { try runMatrix() }
@@ -116,18 +122,9 @@ struct EmbSim: Tool {
             let c = try open(corpus, block: corpusBlock)
             try checkDims(q, c)
             lastMeta = meta(q, c)
-            let useVar = beta != 0 && qb.variance != nil && c.hasVariance
-            let qs = useVar ? qb.querySideMatrix() : nil
-            var top = TopK(queries: qb.rows, k: k)
-            var s = Matrix<Float>(rows: qb.rows, cols: 0)
-            var scratch: Matrix<Float>?
-            var offset = 0
-            while let cb = try nextBlock(c) {
-                if s.cols != cb.rows { s = Matrix(rows: qb.rows, cols: cb.rows) }
-                similarityMatrix(qb, cb, beta: beta, into: &s, scratch: &scratch, querySide: qs)
-                top.add(s, offset: offset)
-                offset += cb.rows
-            }
+            let top = BlockTopK(queries: qb, k: k, beta: beta, threads: common.threadCount)
+            while let cb = try nextBlock(c) { top.add(cb) }
+            let offset = top.corpusRows
             guard offset > 0 else { throw ToolError.data("\(c.label) has no rows: nothing to retrieve") }
             if ids == nil {
                 width = min(k, offset)
@@ -198,3 +195,7 @@ struct EmbSim: Tool {
                          variance: hasVar ? Matrix(rows: n, cols: d, data: blocks.flatMap { $0.variance!.data }) : nil)
     }
 }
+
+/// glibc's mallopt(3) (malloc.h is not in the Glibc module).
+@_silgen_name("mallopt")
+func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32

@@ -72,6 +72,25 @@ final class FusionSimilarityTests: XCTestCase {
         XCTAssertEqual(cos.results().indices, f.doubles("cos_topk_indices").map { Int64($0) })
     }
 
+    func testParallelBlockTopKMatchesNumpy() throws {
+        let f = try Fixture("sim")
+        let (q, c) = sim(f)
+        for threads in [1, 2, 3, 5] {
+            for beta in [Float(f.scalar("beta")), 0] {
+                let top = BlockTopK(queries: q, k: f.int("k"), beta: beta, threads: threads)
+                for s in stride(from: 0, to: c.rows, by: 4) {
+                    let r = s ..< min(s + 4, c.rows)
+                    top.add(ProbBlock(mean: c.mean.rows(r), variance: c.variance!.rows(r)))
+                }
+                let want = beta == 0 ? "cos_topk" : "topk"
+                let res = top.results()
+                XCTAssertEqual(res.indices, f.doubles("\(want)_indices").map { Int64($0) }, "threads \(threads)")
+                assertClose(res.scores, f.floats("\(want)_scores"), rtol: 1e-5, atol: 1e-6, "scores")
+                XCTAssertEqual(top.corpusRows, c.rows)
+            }
+        }
+    }
+
     func testTopKTiesGoToTheLowerIndexAndShortCorpusIsPadded() {
         var top = TopK(queries: 1, k: 3)
         top.add(Matrix(rows: 1, cols: 2, data: [0.5, 0.9]), offset: 0)
