@@ -106,12 +106,26 @@ public struct InfoNCEFisher: Sendable {
             gemm(r, hp, alpha: 1 / temperature, into: &cc)
             c = cc
         }
-        let aa = hadamard(a, a), az = hadamard(a, zq), zz = hadamard(zq, zq)
-        let hh = hadamard(hq, hq), hc = hadamard(hq, c), cc2 = hadamard(c, c)
-        gemm(aa, transA: true, hh, beta: 1, into: &weight)
-        gemm(az, transA: true, hc, alpha: 2, beta: 1, into: &weight)
-        gemm(zz, transA: true, cc2, beta: 1, into: &weight)
-        for n in 0..<b { for k in 0..<d { bias[k] += aa.data[n * d + k] } }
+        // The three GEMMs (A∘A)ᵀ(H∘H) + 2 (A∘Z)ᵀ(H∘C) + (Z∘Z)ᵀ(C∘C) run as one GEMM of inner
+        // dimension 3B over the stacked factors [A∘A; 2 A∘Z; Z∘Z]ᵀ · [H∘H; H∘C; C∘C]:
+        // the same sum, at a better GEMM shape (B alone is a short inner dimension).
+        var x = Matrix<Double>(rows: 3 * b, cols: d), y = Matrix<Double>(rows: 3 * b, cols: p)
+        for n in 0..<b {
+            for k in 0..<d {
+                let av = a.data[n * d + k], zv = zq.data[n * d + k]
+                x.data[n * d + k] = av * av
+                x.data[(b + n) * d + k] = 2 * av * zv
+                x.data[(2 * b + n) * d + k] = zv * zv
+                bias[k] += av * av
+            }
+            for i in 0..<p {
+                let hv = hq.data[n * p + i], cv = c.data[n * p + i]
+                y.data[n * p + i] = hv * hv
+                y.data[(b + n) * p + i] = hv * cv
+                y.data[(2 * b + n) * p + i] = cv * cv
+            }
+        }
+        gemm(x, transA: true, y, beta: 1, into: &weight)
         pairs += b
         batches += 1
     }
