@@ -9,6 +9,10 @@ let package = Package(
         .library(name: "TensorStream", targets: ["TensorStream"]),
         .executable(name: "tensor", targets: ["TensorTool"]),
         .executable(name: "calib-metrics", targets: ["CalibMetrics"]),
+        .library(name: "UEC", targets: ["UEC"]),
+        .executable(name: "emb-laplace", targets: ["EmbLaplace"]),
+        .executable(name: "emb-fuse", targets: ["EmbFuse"]),
+        .executable(name: "emb-sim", targets: ["EmbSim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,5 +53,18 @@ let package = Package(
                           path: "Sources/calib-metrics"),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
+
+        // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.
+        .target(name: "UEC", dependencies: ["LinearAlgebra"]),
+        // Stream plumbing shared by the three UEC executables.
+        .target(name: "UECTools", dependencies: ["UEC", "TensorStream", "ToolKit"], path: "Sources/UECTools"),
+        .executableTarget(name: "EmbLaplace", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+                          path: "Sources/emb-laplace"),
+        .executableTarget(name: "EmbFuse", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+                          path: "Sources/emb-fuse"),
+        .executableTarget(name: "EmbSim", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+                          path: "Sources/emb-sim"),
+        .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra"], exclude: ["Fixtures"]),
+        .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
     ]
 )

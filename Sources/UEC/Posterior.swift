@@ -1,0 +1,140 @@
+import LinearAlgebra
+
+/// MacKay's fixed point for the prior precision λ that maximises the Laplace evidence
+/// (methods.md 1.1): γ = Σ_j F_j/(F_j + λ), λ ← γ/‖θ̂‖², iterated to convergence.
+/// Returns λ, γ (the effective number of parameters) and the iterations taken.
+public func fitPriorPrecision(fisher: [Double], squaredNorm: Double, initial: Double = 1,
+                              tolerance: Double = 1e-10, maxIterations: Int = 10_000)
+    -> (lambda: Double, gamma: Double, iterations: Int) {
+    precondition(squaredNorm > 0 && initial > 0)
+    var lambda = initial, gamma = 0.0
+    for it in 1...maxIterations {
+        gamma = 0
+        for f in fisher { gamma += f / (f + lambda) }
+        let next = gamma / squaredNorm
+        if !(next > 0) { return (next, gamma, it) }  // zero Fisher: no evidence for any λ > 0
+        let done = abs(next - lambda) <= tolerance * lambda
+        lambda = next
+        if done { return (lambda, gamma, it) }
+    }
+    return (lambda, gamma, maxIterations)
+}
+
+/// The diagonal Laplace posterior of the last layer: per-parameter variances v = 1/(F + λ)
+/// (methods.md 1.1), the MAP layer, and the variance scale c applied to predictions.
+public struct LaplacePosterior: Sendable {
+    public var layer: LastLayer
+    /// V_W = 1/(F_W + λ), D×P.
+    public var weightVariance: Matrix<Double>
+    /// V_b = 1/(F_b + λ), D.
+    public var biasVariance: [Double]
+    public var priorPrecision: Double
+    /// c: predictive variances are multiplied by it (methods.md 1.1, "Variance scale").
+    public var varianceScale: Double = 1
+
+    /// Posterior variance v = 1/(F + λ) (methods.md 1.1).
+    public init(fisher: InfoNCEFisher, priorPrecision lambda: Double) {
+        precondition(lambda > 0)
+        layer = fisher.layer
+        priorPrecision = lambda
+        weightVariance = Matrix(rows: fisher.weight.rows, cols: fisher.weight.cols,
+                                data: fisher.weight.data.map { 1 / ($0 + lambda) })
+        biasVariance = fisher.bias.map { 1 / ($0 + lambda) }
+    }
+
+    public init(layer: LastLayer, weightVariance: Matrix<Double>, biasVariance: [Double],
+                priorPrecision: Double, varianceScale: Double) {
+        self.layer = layer; self.weightVariance = weightVariance; self.biasVariance = biasVariance
+        self.priorPrecision = priorPrecision; self.varianceScale = varianceScale
+    }
+
+    /// A float copy of V_W for the predictive GEMM, made once per use site.
+    public var weightVarianceFloat: Matrix<Float> {
+        Matrix(rows: weightVariance.rows, cols: weightVariance.cols, data: weightVariance.data.map { Float($0) })
+    }
+
+    /// Mean and per-input variance for a block of layer inputs H (rows × P), methods.md 1.1:
+    /// μ = W h + b, and var_d(x) = c · ( Σ_i V_W[d,i] h_i(x)² + V_b[d] ), one GEMM (H∘H) V_Wᵀ.
+    /// Pass `vw` (weightVarianceFloat) to avoid converting V_W at every block.
+    public func predict(_ h: Matrix<Float>, vw: Matrix<Float>? = nil) -> (mean: Matrix<Float>, variance: Matrix<Float>) {
+        let d = layer.outputs
+        precondition(h.cols == layer.inputs)
+        let vwf = vw ?? weightVarianceFloat
+        var v = Matrix<Float>(rows: h.rows, cols: d)
+        gemm(hadamard(h, h), vwf, transB: true, into: &v)
+        let c = Float(varianceScale)
+        let vb = biasVariance.map { Float($0) }
+        for r in 0..<h.rows { for k in 0..<d { v.data[r * d + k] = c * (v.data[r * d + k] + vb[k]) } }
+        let mean: Matrix<Float>
+        if let w = layer.weight {
+            var z = Matrix<Float>(rows: h.rows, cols: d)
+            gemm(h, Matrix(rows: w.rows, cols: w.cols, data: w.data.map { Float($0) }), transB: true, into: &z)
+            for r in 0..<h.rows { for k in 0..<d { z.data[r * d + k] += Float(layer.bias[k]) } }
+            mean = z
+        } else {
+            mean = h
+        }
+        return (mean, v)
+    }
+}
+
+/// Maximum-likelihood variance scale from held-out positive pairs (methods.md 1.1): with
+/// μ(q) − μ(p) ~ N(0, c·(var(q) + var(p))) per dimension, ĉ is the mean over pairs and
+/// dimensions of (μ_qd − μ_pd)² / (var_qd + var_pd). Accumulated block by block.
+public struct VarianceScaleEstimator: Sendable {
+    public private(set) var sum = 0.0
+    public private(set) var count = 0
+    public init() {}
+
+    /// Adds pairs given by their means and UNSCALED variances (rows × D each).
+    public mutating func add(queryMean mq: Matrix<Float>, queryVar vq: Matrix<Float>,
+                             positiveMean mp: Matrix<Float>, positiveVar vp: Matrix<Float>) {
+        precondition(mq.data.count == vq.data.count && mq.data.count == mp.data.count && mp.data.count == vp.data.count)
+        for i in mq.data.indices {
+            let diff = Double(mq.data[i]) - Double(mp.data[i])
+            let v = Double(vq.data[i]) + Double(vp.data[i])
+            if v > 0 { sum += diff * diff / v; count += 1 }
+        }
+    }
+
+    /// ĉ, or nil before any pair.
+    public var scale: Double? { count > 0 ? sum / Double(count) : nil }
+}
+
+/// How `normalize` transforms variances.
+public enum VarianceNormalization: String, Sendable, CaseIterable {
+    /// The diagonal of the delta-method covariance of μ/‖μ‖ (methods.md 1.1).
+    case delta
+    /// var/‖μ‖², the simpler option.
+    case simple
+}
+
+/// Normalises each row's mean, u = μ/‖μ‖, and its variance (methods.md 1.1, "Normalisation"):
+///
+///     delta:  var_u,d = ( var_d (1 − 2 u_d²) + u_d² Σ_j u_j² var_j ) / ‖μ‖²
+///     simple: var_u,d = var_d / ‖μ‖²
+///
+/// A zero row stays zero (mean and variance).
+public func normalize(mean: inout Matrix<Float>, variance: inout Matrix<Float>?, method: VarianceNormalization = .delta) {
+    let d = mean.cols
+    for r in 0..<mean.rows {
+        let o = r * d
+        var n2 = 0.0
+        for k in 0..<d { n2 += Double(mean.data[o + k]) * Double(mean.data[o + k]) }
+        guard n2 > 0 else { continue }
+        let inv = 1 / n2.squareRoot()
+        for k in 0..<d { mean.data[o + k] = Float(Double(mean.data[o + k]) * inv) }
+        guard variance != nil else { continue }
+        switch method {
+        case .simple:
+            for k in 0..<d { variance!.data[o + k] = Float(Double(variance!.data[o + k]) / n2) }
+        case .delta:
+            var s = 0.0
+            for k in 0..<d { let u = Double(mean.data[o + k]); s += u * u * Double(variance!.data[o + k]) }
+            for k in 0..<d {
+                let u = Double(mean.data[o + k]), v = Double(variance!.data[o + k])
+                variance!.data[o + k] = Float((v * (1 - 2 * u * u) + u * u * s) / n2)
+            }
+        }
+    }
+}

@@ -1,0 +1,290 @@
+import ArgumentParser
+import LinearAlgebra
+import TensorStream
+import ToolKit
+import UEC
+import UECTools
+
+@main
+struct EmbLaplace: Tool {
+    static let configuration = CommandConfiguration(
+        commandName: "emb-laplace",
+        abstract: "Make deterministic embeddings probabilistic with a last-layer Laplace approximation.",
+        discussion: """
+            'fit' takes positive pairs (tensors 'query' and 'positive') and computes the diagonal \
+            empirical Fisher of the in-batch InfoNCE loss for the last linear layer z = W h + b, \
+            exactly, by three GEMMs per batch; the posterior variance of every weight is 1/(F + λ), \
+            with the prior precision λ fitted by evidence maximisation (MacKay) unless given. By \
+            default the layer is the identity adapter on the embeddings themselves (W = I, b = 0); \
+            with --layer it is a real last layer and the pairs are that layer's pooled inputs. \
+            'apply' turns embeddings (or layer inputs) into a 'mean' and a per-dimension 'var'.
+
+            Examples:
+              tensor from npz pairs.npz > pairs.tsr     # tensors query, positive (N×D)
+              emb-laplace fit --heldout val.tsr < pairs.tsr > post.tsr
+              tensor from npy emb.npy --name embedding | emb-laplace apply --posterior post.tsr --normalize delta > prob.tsr
+            """,
+        subcommands: [Fit.self, Apply.self])
+}
+
+struct Fit: Tool {
+    static let configuration = CommandConfiguration(
+        abstract: "Fit the Laplace posterior of the last layer on positive pairs.",
+        discussion: """
+            Reads 'query' and 'positive' (N×P, row i of each is a positive pair) and groups \
+            consecutive rows into batches of --batch-size pairs: the other positives of a batch are \
+            the negatives of InfoNCE (shuffle the pairs upstream if their order is meaningful). \
+            The variance scale c that makes the predicted variances match held-out pairs is fitted \
+            by maximum likelihood on --heldout pairs, or set with --variance-scale; without either \
+            it is 1. Everything it was fitted on is kept in the posterior's metadata \
+            ('tensor info post.tsr' shows it).
+
+            Examples:
+              emb-laplace fit --heldout val.tsr < train.tsr > post.tsr
+              emb-laplace fit --layer dense.tsr --weight-name output.dense.weight \\
+                  --bias-name output.dense.bias < pooled-inputs.tsr > post.tsr
+            """)
+
+    @Argument(help: ArgumentHelp("Pairs stream with 'query' and 'positive' ('-' = standard input).", valueName: "FILE"))
+    var input = "-"
+
+    @Option(help: ArgumentHelp("Stream holding the last layer's weight (D×P) and bias (D); default: the identity adapter.", valueName: "FILE"))
+    var layer: String?
+    @Option(name: .customLong("weight-name"), help: "Name of the weight tensor in --layer.")
+    var weightName = "weight"
+    @Option(name: .customLong("bias-name"), help: "Name of the bias tensor in --layer (absent: b = 0).")
+    var biasName = "bias"
+
+    @Option(name: .customLong("batch-size"), help: "Pairs per InfoNCE batch.")
+    var batchSize = 32
+    @Option(help: "InfoNCE temperature τ (the reference uses 1 on unnormalised embeddings).")
+    var temperature = 1.0
+    @Option(name: .customLong("prior-precision"), help: ArgumentHelp("Prior precision λ (default: fitted by MacKay's fixed point; the reference code uses 1e-5).", valueName: "λ"))
+    var priorPrecision: Double?
+    @Option(help: ArgumentHelp("Held-out pairs ('query', 'positive') to fit the variance scale on.", valueName: "FILE"))
+    var heldout: String?
+    @Option(name: .customLong("variance-scale"), help: ArgumentHelp("Set the variance scale c by hand.", valueName: "c"))
+    var varianceScale: Double?
+    @Flag(name: .shortAndLong, help: "Print a summary (pairs, loss, λ, γ, c) on standard error.")
+    var verbose = false
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if batchSize < 2 { throw ValidationError("--batch-size must be at least 2 (InfoNCE needs negatives)") }
+        if !(temperature > 0) || !temperature.isFinite { throw ValidationError("--temperature must be a positive number") }
+        if let l = priorPrecision, !(l > 0) || !l.isFinite { throw ValidationError("--prior-precision must be a positive number") }
+        if let c = varianceScale, !(c > 0) || !c.isFinite { throw ValidationError("--variance-scale must be a positive number") }
+        if heldout != nil && varianceScale != nil { throw ValidationError("give --heldout or --variance-scale, not both") }
+        if input == "-" && heldout == "-" { throw ValidationError("the pairs and --heldout cannot both be standard input") }
+    }
+
+    func loadLayer() throws -> LastLayer? {
+        guard let path = layer else { return nil }
+        let r = try openStream(path)
+        let all = try r.readAll()
+        guard let w = all.first(where: { $0.name == weightName }) else {
+            throw ToolError.data("\(r.label) has no tensor '\(weightName)' (it has: \(all.map(\.name).joined(separator: ", "))); name it with --weight-name")
+        }
+        guard w.shape.count == 2, w.shape[0] > 0, w.shape[1] > 0 else {
+            throw ToolError.data("\(r.label): '\(weightName)' must be D×P, it is \(w.info.signature)")
+        }
+        let d = w.shape[0]
+        var bias = [Double](repeating: 0, count: d)
+        if let b = all.first(where: { $0.name == biasName }) {
+            guard b.shape == [d] else { throw ToolError.data("\(r.label): '\(biasName)' is \(b.info.signature), expected \(d) values") }
+            bias = b.doubles()
+        }
+        let wd = w.doubles()
+        if wd.contains(where: { !$0.isFinite }) || bias.contains(where: { !$0.isFinite }) {
+            throw ToolError.data("\(r.label): the layer holds non-finite weights")
+        }
+        return LastLayer(weight: Matrix(rows: d, cols: w.shape[1], data: wd), bias: bias)
+    }
+
+    /// Reads pairs block by block; calls `body` with (queries, positives) as float matrices.
+    static func pairs(_ path: String, blockRows: Int, width: Int?, what: String, progress label: String? = nil,
+                      _ body: (Matrix<Double>, Matrix<Double>) throws -> Void) throws -> (rows: Int?, label: String) {
+        let reader = try openStream(path)
+        let blocks = RowBlockReader(reader, names: ["query", "positive"], blockRows: blockRows)
+        let infos = try blocks.headers()
+        for info in infos where info.isScalar || info.rowShape.count != 1 {
+            throw ToolError.data("\(reader.label): '\(info.name)' must be a matrix N×P, it is \(info.signature)")
+        }
+        guard infos[0].rowShape == infos[1].rowShape else {
+            throw ToolError.data("\(reader.label): 'query' is \(infos[0].signature) but 'positive' is \(infos[1].signature)")
+        }
+        if let width, infos[0].rowShape[0] != width {
+            throw ToolError.data("\(reader.label): pairs have \(infos[0].rowShape[0]) columns but \(what) has \(width) inputs")
+        }
+        // Progress on a terminal only (never in pipelines); the total when the header declares it.
+        let progress = label.map { Progress($0, total: infos[0].rows) }
+        while let block = try blocks.next() {
+            try body(try doubleMatrix(block[0], label: reader.label), try doubleMatrix(block[1], label: reader.label))
+            progress?.update(blocks.rowsDone)
+        }
+        progress?.finish()
+        return (infos[0].rows, reader.label)
+    }
+
+    func run() throws {
+        common.apply()
+        var layerModel = try loadLayer()
+        // Identity adapter: D is known from the first header.
+        var acc: InfoNCEFisher? = layerModel.map { InfoNCEFisher(layer: $0, temperature: temperature) }
+        let (total, label) = try Fit.pairs(input, blockRows: batchSize, width: layerModel?.inputs,
+                                           what: layer ?? "the layer", progress: "emb-laplace fit: pairs") { q, p in
+            if acc == nil {
+                layerModel = .identity(q.cols)
+                acc = InfoNCEFisher(layer: layerModel!, temperature: temperature)
+            }
+            acc!.add(queries: q, positives: p)
+        }
+        _ = total
+        guard let fisher = acc, fisher.pairs > 0 else { throw ToolError.data("\(label): no pairs to fit on") }
+        if fisher.batches == 1 && fisher.pairs < 2 { throw ToolError.data("\(label): one pair is not enough (InfoNCE needs negatives)") }
+
+        var meta: [String: String] = [
+            "method": "diagonal empirical Fisher of in-batch InfoNCE, last-layer Laplace (methods.md 1.1)",
+            "adapter": fisher.layer.isIdentity ? "identity" : "layer",
+            "temperature": metaNumber(temperature), "batch_size": "\(batchSize)",
+            "pairs": "\(fisher.pairs)", "batches": "\(fisher.batches)",
+            "mean_loss": metaNumber(fisher.lossSum / Double(fisher.pairs)),
+            "fitted_on": label,
+        ]
+        if let layer { meta["layer"] = layer }
+        let lambda: Double
+        if let given = priorPrecision {
+            lambda = given
+            meta["prior"] = "given"
+        } else {
+            let fit = fitPriorPrecision(fisher: fisher.flat, squaredNorm: fisher.layer.squaredNorm)
+            guard fit.lambda > 0, fit.lambda.isFinite else {
+                throw ToolError.data("\(label): the Fisher is zero (identical pairs?), so the evidence has no maximum; give --prior-precision")
+            }
+            lambda = fit.lambda
+            meta["prior"] = "fitted (MacKay)"
+            meta["gamma"] = metaNumber(fit.gamma)
+            meta["prior_iterations"] = "\(fit.iterations)"
+        }
+        meta["prior_precision"] = metaNumber(lambda)
+        var post = LaplacePosterior(fisher: fisher, priorPrecision: lambda)
+        var scaleMeta: [String: String] = [:]
+        if let c = varianceScale {
+            post.varianceScale = c
+            scaleMeta["source"] = "given"
+        } else if let heldout {
+            var est = VarianceScaleEstimator()
+            let vw = post.weightVarianceFloat
+            let (_, hl) = try Fit.pairs(heldout, blockRows: 4096, width: fisher.layer.inputs, what: "the fitted layer") { q, p in
+                let a = post.predict(floatCopy(q), vw: vw), b = post.predict(floatCopy(p), vw: vw)
+                est.add(queryMean: a.mean, queryVar: a.variance, positiveMean: b.mean, positiveVar: b.variance)
+            }
+            guard let c = est.scale, c > 0, c.isFinite else { throw ToolError.data("\(hl): no held-out pairs to fit the variance scale on") }
+            post.varianceScale = c
+            scaleMeta["source"] = "maximum likelihood on held-out pairs"
+            scaleMeta["heldout"] = hl
+            scaleMeta["heldout_values"] = "\(est.count)"
+        } else {
+            scaleMeta["source"] = "none (1; fit it with --heldout)"
+        }
+        meta["variance_scale"] = metaNumber(post.varianceScale)
+        if verbose {
+            writeStderr("emb-laplace fit: \(fisher.pairs) pairs in \(fisher.batches) batches, mean loss \(meta["mean_loss"]!), λ = \(lambda)\(meta["gamma"].map { ", γ = \($0)" } ?? ""), c = \(post.varianceScale) (\(scaleMeta["source"]!))\n")
+        }
+        let out = try output.open()
+        try PosteriorStream.write(post, to: out.writer, meta: meta, scaleMeta: scaleMeta)
+        try out.finish()
+    }
+}
+
+struct Apply: Tool {
+    static let configuration = CommandConfiguration(
+        abstract: "Give embeddings a mean and a per-dimension variance from a fitted posterior.",
+        discussion: """
+            var_d(x) = c·(Σ_i V_W[d,i] h_i(x)² + V_b[d]): one GEMM per block of rows, streamed in \
+            bounded memory. With --normalize the means become unit vectors and the variances follow \
+            by the delta method (or, with 'simple', are divided by ‖μ‖²).
+
+            Examples:
+              tensor from npy emb.npy --name embedding | emb-laplace apply --posterior post.tsr > prob.tsr
+              emb-laplace apply --posterior post.tsr --normalize delta corpus.tsr -o corpus-prob.tsr
+            """)
+
+    @Argument(help: ArgumentHelp("Stream with the embeddings or layer inputs ('-' = standard input).", valueName: "FILE"))
+    var input = "-"
+    @Option(help: ArgumentHelp("Posterior from 'emb-laplace fit'.", valueName: "FILE"))
+    var posterior: String
+    @Option(name: .customLong("input-name"), help: "Tensor to read (N×P).")
+    var inputName = "embedding"
+    @Option(help: "Normalise the means: none, delta (delta-method variance) or simple (var/‖μ‖²).")
+    var normalize = "none"
+    @Option(name: .customLong("variance-scale"), help: ArgumentHelp("Override the posterior's variance scale c.", valueName: "c"))
+    var varianceScale: Double?
+    @Option(name: .customLong("block-rows"), help: "Rows per block (memory bound).")
+    var blockRows = 4096
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if !["none", "delta", "simple"].contains(normalize) { throw ValidationError("--normalize must be none, delta or simple") }
+        if let c = varianceScale, !(c > 0) || !c.isFinite { throw ValidationError("--variance-scale must be a positive number") }
+        if blockRows < 1 { throw ValidationError("--block-rows must be at least 1") }
+        if input == "-" && posterior == "-" { throw ValidationError("the input and --posterior cannot both be standard input") }
+    }
+
+    func run() throws {
+        common.apply()
+        var (post, postMeta) = try PosteriorStream.read(posterior)
+        if let c = varianceScale { post.varianceScale = c }
+        let reader = try openStream(input)
+        let blocks = RowBlockReader(reader, names: [inputName], blockRows: blockRows)
+        let info = try blocks.headers()[0]
+        guard !info.isScalar, info.rowShape.count == 1 else {
+            throw ToolError.data("\(reader.label): '\(inputName)' must be a matrix N×P, it is \(info.signature)")
+        }
+        guard info.rowShape[0] == post.layer.inputs else {
+            throw ToolError.data("\(reader.label): '\(inputName)' has \(info.rowShape[0]) columns but the posterior \(posterior) expects \(post.layer.inputs)")
+        }
+        var meta = info.meta
+        meta["posterior"] = posterior
+        meta["variance_scale"] = metaNumber(post.varianceScale)
+        meta["normalize"] = normalize
+        if let a = postMeta["adapter"] { meta["adapter"] = a }
+        let d = post.layer.outputs
+        let out = try output.open()
+        let mid = try out.writer.add(TensorInfo(name: "mean", dtype: .f32, rowShape: [d], meta: meta))
+        let vid = try out.writer.add(TensorInfo(name: "var", dtype: .f32, rowShape: [d]))
+        let vw = post.weightVarianceFloat
+        let progress = Progress("emb-laplace apply", total: info.rows)
+        while let block = try blocks.next() {
+            let h = try floatMatrix(block[0], label: reader.label)
+            let p = post.predict(h, vw: vw)
+            var mean = p.mean
+            var v: Matrix<Float>? = p.variance
+            if normalize != "none" { UEC.normalize(mean: &mean, variance: &v, method: normalize == "delta" ? .delta : .simple) }
+            try writeRows(out.writer, [(mid, mean), (vid, v!)])
+            progress.update(blocks.rowsDone)
+        }
+        progress.finish()
+        try out.finish()
+    }
+}
+
+/// A matrix of doubles from a tensor (pairs keep their precision for the float64 Fisher).
+func doubleMatrix(_ t: Tensor, label: String) throws -> Matrix<Double> {
+    guard !t.info.isScalar, t.info.rowShape.count == 1 else {
+        throw ToolError.data("\(label): '\(t.name)' must be a matrix N×P, it is \(t.info.signature)")
+    }
+    let d = t.doubles()
+    if let bad = d.firstIndex(where: { !$0.isFinite }) {
+        throw ToolError.data("\(label): '\(t.name)' holds \(d[bad]) at row \(bad / max(1, t.info.rowShape[0])) (expected finite numbers)")
+    }
+    return Matrix(rows: t.rows, cols: t.info.rowShape[0], data: d)
+}
+
+func floatCopy(_ m: Matrix<Double>) -> Matrix<Float> {
+    Matrix(rows: m.rows, cols: m.cols, data: m.data.map { Float($0) })
+}

@@ -1,0 +1,201 @@
+import ArgumentParser
+import LinearAlgebra
+import TensorStream
+import ToolKit
+import UEC
+import UECTools
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct EmbSim: Tool {
+    static let configuration = CommandConfiguration(
+        commandName: "emb-sim",
+        abstract: "Uncertainty-aware similarity of probabilistic embeddings: pairs, top-k retrieval, matrices.",
+        discussion: """
+            Scores ŝ = μ_s / sqrt(1 + β·(π/8)·σ_s²) with μ_s = μ_qᵀμ_c the cosine of the unit means \
+            and σ_s² = Σ_d (μ_qd² var_cd + var_qd μ_cd² + var_qd var_cd) the variance of that inner \
+            product: pairs the models are unsure about are pulled toward 0. β = 1 is the paper's \
+            probit approximation (the public code uses 0.1); β = 0, or inputs without 'var' \
+            (e.g. a plain 'embedding'), give plain cosine. A block of queries against a block of \
+            corpus rows costs two GEMMs (inner D and 2D); --top-k streams the corpus in blocks and \
+            keeps bounded heaps, so memory depends on the block sizes only, whatever the corpus size. \
+            Ties go to the lower corpus row.
+
+            Inputs hold 'mean' (+ 'var') or 'embedding'; means that are not unit vectors are \
+            normalised (delta-method variance) unless --normalize says otherwise.
+
+            Examples:
+              emb-sim --corpus corpus.tsr --top-k 10 < queries.tsr > hits.tsr
+              emb-sim --paired b.tsr --beta 0.1 < a.tsr | tensor to csv
+              emb-fuse a.tsr b.tsr c.tsr | emb-sim --matrix | tensor to npy > sim.npy
+            """)
+
+    @Argument(help: ArgumentHelp("Queries ('-' = standard input).", valueName: "FILE"))
+    var input = "-"
+    @Option(help: ArgumentHelp("Corpus stream (a file: it is read once per block of queries).", valueName: "FILE"))
+    var corpus: String?
+    @Option(name: .customLong("top-k"), help: ArgumentHelp("Best K corpus rows per query: writes 'indices' (N×K) and 'scores' (N×K).", valueName: "K"))
+    var topK: Int?
+    @Option(help: ArgumentHelp("Score row i of the queries with row i of FILE: writes 'scores' (N).", valueName: "FILE"))
+    var paired: String?
+    @Flag(help: "Write the full matrix 'scores' (queries × corpus, or queries × queries without --corpus).")
+    var matrix = false
+    @Option(help: "β of the uncertainty penalty (0: plain cosine).")
+    var beta: Float = 1
+    @Option(help: "Normalise means: auto (rows that are not unit vectors, delta method), delta, simple, none.")
+    var normalize = "auto"
+    @Option(name: .customLong("query-block"), help: "Queries per block.")
+    var queryBlock = 1024
+    @Option(name: .customLong("corpus-block"), help: "Corpus rows per block.")
+    var corpusBlock = 4096
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        let modes = [topK != nil, paired != nil, matrix].filter { $0 }.count
+        if modes != 1 { throw ValidationError("choose one mode: --corpus FILE --top-k K, --paired FILE, or --matrix") }
+        if let k = topK {
+            if k < 1 { throw ValidationError("--top-k must be at least 1") }
+            guard let c = corpus else { throw ValidationError("--top-k needs --corpus FILE") }
+            if c == "-" { throw ValidationError("--corpus must be a file, not standard input (it is read once per block of queries)") }
+        }
+        if paired != nil && corpus != nil { throw ValidationError("--paired takes no --corpus") }
+        if input == "-" && (paired == "-" || corpus == "-") { throw ValidationError("only one input can be standard input") }
+        if !(beta >= 0) || !beta.isFinite { throw ValidationError("--beta must be a number ≥ 0") }
+        if NormalizeMode(rawValue: normalize) == nil { throw ValidationError("--normalize must be auto, delta, simple or none") }
+        if queryBlock < 1 || corpusBlock < 1 { throw ValidationError("block sizes must be at least 1") }
+    }
+
+    var mode: NormalizeMode { NormalizeMode(rawValue: normalize) ?? .auto }
+
+    func open(_ path: String, block: Int) throws -> ProbReader {
+        let r = ProbReader(try openStream(path), blockRows: block, wantVariance: beta != 0)
+        try r.resolve()
+        return r
+    }
+
+    func nextBlock(_ r: ProbReader) throws -> ProbBlock? {
+        guard var b = try r.next() else { return nil }
+        normalizeBlock(&b, mode)
+        return b
+    }
+
+    func checkDims(_ a: ProbReader, _ b: ProbReader) throws {
+        guard a.dimension == b.dimension else {
+            throw ToolError.data("dimensions differ: \(a.label) has D = \(a.dimension) but \(b.label) has D = \(b.dimension)")
+        }
+    }
+
+    func meta(_ q: ProbReader, _ c: ProbReader?) -> [String: String] {
+        let uncertain = beta != 0 && q.hasVariance && (c?.hasVariance ?? true)
+        var m = ["similarity": uncertain ? "uncertainty-aware (methods.md 1.3)" : "cosine", "beta": "\(beta)"]
+        if let model = q.meanMeta["model"] { m["model"] = model }
+        return m
+    }
+
+    func run() throws {
+        common.apply()
+        // Keep the large per-block buffers in the heap: no page faults from fresh mmaps at every block.
+        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 30)
+        _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 1 << 30)
+        if let k = topK, let corpus { try runTopK(k: k, corpus: corpus) }
+        else if let paired { try runPaired(paired) }
+        else { try runMatrix() }
+    }
+
+    func runTopK(k: Int, corpus: String) throws {
+        let q = try open(input, block: queryBlock)
+        let out = try output.open()
+        var ids: (Int, Int)?
+        let progress = Progress("emb-sim top-\(k)")
+        func declare(_ width: Int, _ meta: [String: String]) throws -> (Int, Int) {
+            let i = try out.writer.add(TensorInfo(name: "indices", dtype: .i64, rowShape: [width], meta: meta.merging(["corpus": corpus], uniquingKeysWith: { a, _ in a })))
+            let s = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [width]))
+            return (i, s)
+        }
+        var width = k
+        var lastMeta = meta(q, nil)
+        while let qb = try nextBlock(q) {
+            let c = try open(corpus, block: corpusBlock)
+            try checkDims(q, c)
+            lastMeta = meta(q, c)
+            let top = BlockTopK(queries: qb, k: k, beta: beta, threads: common.threadCount)
+            while let cb = try nextBlock(c) { top.add(cb) }
+            let offset = top.corpusRows
+            guard offset > 0 else { throw ToolError.data("\(c.label) has no rows: nothing to retrieve") }
+            if ids == nil {
+                width = min(k, offset)
+                ids = try declare(width, lastMeta)
+            }
+            let res = top.results(width: width)
+            try out.writer.write(ids!.0, rows: qb.rows, values: res.indices)
+            try out.writer.write(ids!.1, rows: qb.rows, values: res.scores)
+            progress.update(q.rowsDone, note: "corpus \(offset) rows")
+        }
+        progress.finish()
+        if ids == nil { ids = try declare(width, lastMeta) }
+        try out.finish()
+    }
+
+    func runPaired(_ path: String) throws {
+        let a = try open(input, block: queryBlock), b = try open(path, block: queryBlock)
+        try checkDims(a, b)
+        let out = try output.open()
+        let sid = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [], meta: meta(a, b)))
+        while true {
+            let x = try nextBlock(a), y = try nextBlock(b)
+            if x == nil && y == nil { break }
+            guard let x, let y, x.rows == y.rows else {
+                while try a.next() != nil {}
+                while try b.next() != nil {}
+                throw ToolError.data("row counts differ: \(a.label) has \(a.rowsDone) rows, \(b.label) has \(b.rowsDone) (paired mode scores row i with row i)")
+            }
+            try out.writer.write(sid, rows: x.rows, values: pairedSimilarity(x, y, beta: beta))
+        }
+        try out.finish()
+    }
+
+    func runMatrix() throws {
+        let q = try open(input, block: queryBlock)
+        // The corpus is held whole: the output is queries × corpus anyway.
+        var corpusBlocks: [ProbBlock] = []
+        var c: ProbReader?
+        if let corpus {
+            let r = try open(corpus, block: corpusBlock)
+            try checkDims(q, r)
+            while let b = try nextBlock(r) { corpusBlocks.append(b) }
+            c = r
+        }
+        let queryBlocks: [ProbBlock]?
+        if corpus == nil {
+            var all: [ProbBlock] = []
+            while let b = try nextBlock(q) { all.append(b) }
+            corpusBlocks = all
+            queryBlocks = all
+        } else {
+            queryBlocks = nil
+        }
+        let whole = concatenate(corpusBlocks, d: q.dimension)
+        let out = try output.open()
+        let sid = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [whole.rows], meta: meta(q, c)))
+        func emit(_ qb: ProbBlock) throws {
+            try out.writer.write(sid, rows: qb.rows, values: similarityMatrix(qb, whole, beta: beta).data)
+        }
+        if let queryBlocks { for b in queryBlocks { try emit(b) } } else { while let b = try nextBlock(q) { try emit(b) } }
+        try out.finish()
+    }
+
+    func concatenate(_ blocks: [ProbBlock], d: Int) -> ProbBlock {
+        let n = blocks.reduce(0) { $0 + $1.rows }
+        let hasVar = !blocks.isEmpty && blocks.allSatisfy { $0.variance != nil }
+        return ProbBlock(mean: Matrix(rows: n, cols: d, data: blocks.flatMap(\.mean.data)),
+                         variance: hasVar ? Matrix(rows: n, cols: d, data: blocks.flatMap { $0.variance!.data }) : nil)
+    }
+}
+
+/// glibc's mallopt(3) (malloc.h is not in the Glibc module).
+@_silgen_name("mallopt")
+func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32

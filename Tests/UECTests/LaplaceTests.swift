@@ -1,0 +1,145 @@
+import LinearAlgebra
+import XCTest
+@testable import UEC
+
+final class LaplaceTests: XCTestCase {
+    /// Runs the closed form over a fixture's pairs in its batches.
+    func fisher(_ f: Fixture) -> InfoNCEFisher {
+        let layer = f.int("identity") == 1 ? LastLayer.identity(f.int("D"))
+                                           : LastLayer(weight: f.matrixD("W"), bias: f.doubles("b"))
+        var acc = InfoNCEFisher(layer: layer, temperature: f.scalar("tau"))
+        let q = f.matrixD("query"), p = f.matrixD("positive"), b = f.int("batch")
+        for s in stride(from: 0, to: q.rows, by: b) {
+            let r = s ..< min(s + b, q.rows)
+            acc.add(queries: q.rows(r), positives: p.rows(r))
+        }
+        return acc
+    }
+
+    func testFisherMatchesNumpyBruteForce() throws {
+        for name in ["identity", "layer"] {
+            let f = try Fixture(name)
+            let acc = fisher(f)
+            assertClose(acc.weight.data, f.doubles("fisher_W"), rtol: 1e-10, atol: 1e-12, "\(name) F_W")
+            assertClose(acc.bias, f.doubles("fisher_b"), rtol: 1e-10, atol: 1e-12, "\(name) F_b")
+            XCTAssertEqual(acc.lossSum, f.scalar("loss"), accuracy: 1e-10)
+            XCTAssertEqual(acc.pairs, f.matrixD("query").rows)
+        }
+    }
+
+    /// Independent of the fixtures: per-sample gradients by central finite differences of the
+    /// InfoNCE loss, squared and summed, against the closed form.
+    func testFisherMatchesFiniteDifferences() {
+        var g = SplitMix(seed: 7)
+        let d = 3, p = 4, b = 4, tau = 0.7
+        let w = Matrix<Double>(rows: d, cols: p, data: (0..<d * p).map { _ in g.normal() * 0.5 })
+        let bias = (0..<d).map { _ in g.normal() * 0.1 }
+        let hq = Matrix<Double>(rows: b, cols: p, data: (0..<b * p).map { _ in g.normal() })
+        let hp = Matrix<Double>(rows: b, cols: p, data: hq.data.map { $0 + 0.4 * g.normal() })
+        var acc = InfoNCEFisher(layer: LastLayer(weight: w, bias: bias), temperature: tau)
+        acc.add(queries: hq, positives: hp)
+
+        func loss(_ w: Matrix<Double>, _ bias: [Double], _ n: Int) -> Double {
+            let l = LastLayer(weight: w, bias: bias)
+            let zq = l.forward(hq), zp = l.forward(hp)
+            let s = (0..<b).map { j in (0..<d).reduce(0.0) { $0 + zq[n, $1] * zp[j, $1] } / tau }
+            let m = s.max()!
+            return -s[n] + m + log(s.reduce(0.0) { $0 + exp($1 - m) })
+        }
+        var fw = [Double](repeating: 0, count: d * p), fb = [Double](repeating: 0, count: d)
+        let eps = 1e-5
+        for n in 0..<b {
+            for i in 0..<(d * p) {
+                var wp = w, wm = w
+                wp.data[i] += eps; wm.data[i] -= eps
+                let gi = (loss(wp, bias, n) - loss(wm, bias, n)) / (2 * eps)
+                fw[i] += gi * gi
+            }
+            for i in 0..<d {
+                var bp = bias, bm = bias
+                bp[i] += eps; bm[i] -= eps
+                let gi = (loss(w, bp, n) - loss(w, bm, n)) / (2 * eps)
+                fb[i] += gi * gi
+            }
+        }
+        assertClose(acc.weight.data, fw, rtol: 1e-6, atol: 1e-9, "F_W vs finite differences")
+        assertClose(acc.bias, fb, rtol: 1e-6, atol: 1e-9, "F_b vs finite differences")
+    }
+
+    func testOnePairBatchContributesNothing() {
+        var acc = InfoNCEFisher(layer: .identity(3))
+        acc.add(queries: Matrix(rows: 1, cols: 3, data: [1, 2, 3]), positives: Matrix(rows: 1, cols: 3, data: [3, 2, 1]))
+        XCTAssertEqual(acc.flat.max(), 0)
+        XCTAssertEqual(acc.pairs, 1)
+    }
+
+    func testPriorPosteriorScaleAndNormalisationMatchNumpy() throws {
+        for name in ["identity", "layer"] {
+            let f = try Fixture(name)
+            let acc = fisher(f)
+            let fit = fitPriorPrecision(fisher: acc.flat, squaredNorm: acc.layer.squaredNorm, tolerance: 1e-13)
+            XCTAssertEqual(fit.lambda, f.scalar("lam"), accuracy: 1e-9 * f.scalar("lam"), name)
+            XCTAssertEqual(fit.gamma, f.scalar("gamma"), accuracy: 1e-8, name)
+            // The fixed point satisfies λ = γ(λ)/‖θ̂‖².
+            let gamma = acc.flat.reduce(0.0) { $0 + $1 / ($1 + fit.lambda) }
+            XCTAssertEqual(fit.lambda, gamma / acc.layer.squaredNorm, accuracy: 1e-9 * fit.lambda)
+
+            var post = LaplacePosterior(fisher: acc, priorPrecision: fit.lambda)
+            var est = VarianceScaleEstimator()
+            let q = post.predict(f.matrixF("heldout_query")), p = post.predict(f.matrixF("heldout_positive"))
+            est.add(queryMean: q.mean, queryVar: q.variance, positiveMean: p.mean, positiveVar: p.variance)
+            XCTAssertEqual(est.scale!, f.scalar("scale"), accuracy: 1e-4 * f.scalar("scale"), name)
+            post.varianceScale = f.scalar("scale")
+            let out = post.predict(f.matrixF("x"))
+            assertClose(out.mean.data, f.floats("mean"), rtol: 1e-5, atol: 1e-6, "\(name) mean")
+            assertClose(out.variance.data, f.floats("var"), rtol: 1e-5, atol: 1e-9, "\(name) var")
+
+            var m = out.mean
+            var v: Matrix<Float>? = out.variance
+            normalize(mean: &m, variance: &v, method: .delta)
+            assertClose(m.data, f.floats("unit_delta"), rtol: 1e-5, atol: 1e-6, "\(name) unit mean")
+            assertClose(v!.data, f.floats("var_delta"), rtol: 1e-4, atol: 1e-9, "\(name) delta var")
+            var m2 = out.mean
+            var v2: Matrix<Float>? = out.variance
+            normalize(mean: &m2, variance: &v2, method: .simple)
+            assertClose(v2!.data, f.floats("var_simple"), rtol: 1e-5, atol: 1e-9, "\(name) simple var")
+        }
+    }
+
+    func testDeltaVarianceIsNonNegativeAndShrinksAlongTheMean() {
+        // A variance purely along μ vanishes after normalisation (the direction does not change).
+        var m = Matrix<Float>(rows: 1, cols: 2, data: [3, 0])
+        var v: Matrix<Float>? = Matrix(rows: 1, cols: 2, data: [5, 0])
+        normalize(mean: &m, variance: &v)
+        XCTAssertEqual(m.data, [1, 0])
+        XCTAssertEqual(v!.data[0], 0, accuracy: 1e-7)
+        XCTAssertEqual(v!.data[1], 0, accuracy: 1e-7)
+        var m2 = Matrix<Float>(rows: 1, cols: 2, data: [3, 4])
+        var v2: Matrix<Float>? = Matrix(rows: 1, cols: 2, data: [1, 2])
+        normalize(mean: &m2, variance: &v2)
+        XCTAssertTrue(v2!.data.allSatisfy { $0 >= 0 })
+    }
+
+    func testZeroFisherGivesNoPositivePrior() {
+        let fit = fitPriorPrecision(fisher: [0, 0, 0], squaredNorm: 3)
+        XCTAssertFalse(fit.lambda > 0)
+    }
+}
+
+/// A small deterministic generator for test data.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    mutating func normal() -> Double {
+        let u = max(uniform(), 1e-300), v = uniform()
+        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+    }
+}

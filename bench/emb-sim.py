@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Benchmark emb-sim top-k against the same blocked computation in numpy, and plain-cosine
+top-k against faiss-cpu's IndexFlatIP (if importable). Reports wall time, GFLOP/s against this
+machine's sgemm rate, ratios, agreement of the results, and emb-sim's peak RSS (/usr/bin/time -v)
+on a corpus whose full score matrix would not fit in the memory emb-sim uses.
+
+    python3 bench/emb-sim.py [--corpus-rows 300000] [--queries 2000] [--bin .build/release]
+
+Run on demand (never in tests), with a release build:  swift build -c release
+"""
+import argparse, os, re, subprocess, sys, tempfile, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--corpus-rows", type=int, default=300_000)
+ap.add_argument("--queries", type=int, default=2000)
+ap.add_argument("--dim", type=int, default=384)
+ap.add_argument("--k", type=int, default=10)
+ap.add_argument("--block", type=int, default=4096)
+ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release"))
+ap.add_argument("--work", default=None)
+ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every contestant")
+args = ap.parse_args()
+os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
+import numpy as np  # after the thread count is set
+Q, M, D, K, B = args.queries, args.corpus_rows, args.dim, args.k, args.block
+tool = lambda n: os.path.join(args.bin, n)
+work = args.work or tempfile.mkdtemp(prefix="bench-emb-sim-")
+
+rng = np.random.default_rng(0)
+def unit(x): return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+qm = unit(rng.standard_normal((Q, D), dtype=np.float32))
+qv = rng.uniform(1e-4, 2e-3, (Q, D)).astype(np.float32)
+cm = unit(rng.standard_normal((M, D), dtype=np.float32))
+cv = rng.uniform(1e-4, 2e-3, (M, D)).astype(np.float32)
+# Plant near-duplicates so that the top hits are meaningful.
+cm[:Q] = unit(qm + 0.3 * rng.standard_normal((Q, D), dtype=np.float32))
+
+def to_stream(name, mean, var):
+    np.save(f"{work}/{name}_mean.npy", mean); np.save(f"{work}/{name}_var.npy", var)
+    for t in ("mean", "var"):
+        subprocess.run([tool("tensor"), "from", "npy", f"{work}/{name}_{t}.npy", "--name", t, "--level", "1",
+                        "-o", f"{work}/{name}_{t}.tsr"], check=True)
+    subprocess.run([tool("tensor"), "paste", f"{work}/{name}_mean.tsr", f"{work}/{name}_var.tsr", "--level", "1",
+                    "-o", f"{work}/{name}.tsr"], check=True)
+to_stream("queries", qm, qv)
+to_stream("corpus", cm, cv)
+
+# This machine's sgemm rate (numpy's OpenBLAS, all cores) on the shapes emb-sim uses.
+def sgemm_rate(m, n, k, reps=5):
+    a = rng.standard_normal((m, k), dtype=np.float32); b = rng.standard_normal((n, k), dtype=np.float32)
+    a @ b.T
+    t = time.perf_counter()
+    for _ in range(reps): a @ b.T
+    return 2 * m * n * k * reps / (time.perf_counter() - t) / 1e9
+rate_block = sgemm_rate(min(Q, 1024), B, D)
+rate_square = sgemm_rate(2048, 2048, 2048, reps=3)
+print(f"sgemm (numpy/OpenBLAS, {args.threads} threads): {rate_block:.1f} GFLOP/s on {min(Q,1024)}x{B}x{D}, {rate_square:.1f} GFLOP/s on 2048^3")
+
+def run_tool(beta):
+    # Plain cosine reads a corpus of means only (as a user would give it); β > 0 reads mean+var.
+    corpus = f"{work}/corpus.tsr" if beta else f"{work}/corpus_mean.tsr"
+    cmd = ["/usr/bin/time", "-v", tool("emb-sim"), "--corpus", corpus, "--top-k", str(K), "--threads", str(args.threads),
+           "--beta", str(beta), "--query-block", str(Q), "--corpus-block", str(B), f"{work}/queries.tsr",
+           "-o", f"{work}/hits.tsr"]
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if p.returncode != 0: sys.exit(p.stderr)
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
+    subprocess.run([tool("tensor"), "to", "npy", "--tensor", "indices", f"{work}/hits.tsr", "-o", f"{work}/idx.npy"], check=True)
+    return wall, rss / 1024, np.load(f"{work}/idx.npy")
+
+def numpy_topk(beta):
+    """The same computation in numpy: blocks of the corpus, two GEMMs, argpartition merge."""
+    best_s = np.full((Q, K), -np.inf, np.float32); best_i = np.zeros((Q, K), np.int64)
+    qside = np.concatenate([qm * qm, qv], 1)
+    for s in range(0, M, B):
+        c, v = cm[s:s + B], cv[s:s + B]
+        S = qm @ c.T
+        if beta:
+            S2 = qside @ np.concatenate([v, c * c + v], 1).T
+            S = S / np.sqrt(1 + beta * np.pi / 8 * S2)
+        allS = np.concatenate([best_s, S], 1)
+        allI = np.concatenate([best_i, np.broadcast_to(np.arange(s, s + c.shape[0]), S.shape)], 1)
+        part = np.argpartition(-allS, K - 1, axis=1)[:, :K]
+        best_s = np.take_along_axis(allS, part, 1); best_i = np.take_along_axis(allI, part, 1)
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    return np.take_along_axis(best_i, order, 1)
+
+full_gb = Q * M * 4 / 2**30
+print(f"corpus {M} x {D}, {Q} queries, top-{K}; a full score matrix would be {full_gb:.2f} GiB")
+print("| method | wall s | GFLOP/s | % of sgemm | peak RSS MiB | vs emb-sim | agreement |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for beta, label, flops in [(0, "cosine", 2 * Q * M * D), (1, "uncertainty-aware", 6 * Q * M * D)]:
+    wall, rss, idx = run_tool(beta)
+    g = flops / wall / 1e9
+    print(f"| emb-sim {label} (incl. reading {M} rows) | {wall:.2f} | {g:.1f} | {100*g/rate_block:.0f}% | {rss:.0f} | 1.00 | - |")
+    t = time.perf_counter(); nidx = numpy_topk(beta); tn = time.perf_counter() - t
+    agree = (nidx[:, 0] == idx[:, 0]).mean()
+    print(f"| numpy {label} (data in memory) | {tn:.2f} | {flops/tn/1e9:.1f} | {100*flops/tn/1e9/rate_block:.0f}% | - | {tn/wall:.2f}x slower | top-1 {agree:.4f} |")
+    if beta == 0:
+        try:
+            import faiss
+            faiss.omp_set_num_threads(args.threads)
+            index = faiss.IndexFlatIP(D)
+            t = time.perf_counter(); index.add(cm); _, fidx = index.search(qm, K); tf = time.perf_counter() - t
+            agree = (fidx[:, 0] == idx[:, 0]).mean()
+            print(f"| faiss IndexFlatIP (add+search, in memory) | {tf:.2f} | {flops/tf/1e9:.1f} | {100*flops/tf/1e9/rate_block:.0f}% | - | {tf/wall:.2f}x slower | top-1 {agree:.4f} |")
+        except ImportError:
+            print("| faiss-cpu | not installed | | | | | |")
