@@ -8,6 +8,9 @@ let package = Package(
     products: [
         .library(name: "TensorStream", targets: ["TensorStream"]),
         .executable(name: "tensor", targets: ["TensorTool"]),
+        .executable(name: "sve-decompose", targets: ["SveDecompose"]),
+        .executable(name: "sve-train", targets: ["SveTrain"]),
+        .executable(name: "sve-predict", targets: ["SvePredict"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,5 +41,16 @@ let package = Package(
         .target(name: "TestSupport", path: "Sources/TestSupport"),
 
         .testTarget(name: "TensorStreamTests", dependencies: ["TensorStream"]),
+
+        // SVE (methods.md 2): singular value ensembles over a pretrained stack.
+        .target(name: "SVE", dependencies: ["LinearAlgebra"]),
+        .executableTarget(name: "SveDecompose", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
+                          path: "Sources/sve-decompose"),
+        .executableTarget(name: "SveTrain", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
+                          path: "Sources/sve-train"),
+        .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
+                          path: "Sources/sve-predict"),
+        .testTarget(name: "SVETests", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "TestSupport"],
+                    exclude: ["Fixtures"]),
     ]
 )
