@@ -41,6 +41,9 @@ let package = Package(
         .target(name: "TestSupport", path: "Sources/TestSupport"),
 
         .testTarget(name: "TensorStreamTests", dependencies: ["TensorStream"]),
+        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorStream", "TensorFormats"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"]),
 
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
         .target(name: "SVE", dependencies: ["LinearAlgebra"]),

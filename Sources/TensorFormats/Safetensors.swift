@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import TensorStream
 
 /// Reads the safetensors format: an 8-byte little-endian header length, a JSON header
@@ -18,33 +18,27 @@ public enum Safetensors {
         guard n > 1, n <= 100_000_000, 8 + n <= bytes.count else {
             throw FormatError("not a safetensors file (header length \(n) does not fit the file)")
         }
-        let header = Data(bytes[8 ..< 8 + n])
-        guard let json = try? JSONSerialization.jsonObject(with: header) as? [String: Any] else {
-            throw FormatError("not a safetensors file (header is not a JSON object)")
+        guard let json = try? JSONDecoder().decode([String: HeaderValue].self, from: Data(bytes[8 ..< 8 + n])) else {
+            throw FormatError("not a safetensors file (header is not a JSON object of tensor entries)")
         }
         let dataStart = 8 + n
         let available = bytes.count - dataStart
         var fileMeta: [String: String] = [:]
-        if let m = json["__metadata__"] as? [String: Any] {
-            for (k, v) in m { fileMeta["safetensors.\(k)"] = "\(v)" }
+        if case .metadata(let m)? = json["__metadata__"] {
+            for (k, v) in m { fileMeta["safetensors.\(k)"] = v }
         }
         if let source { fileMeta["source"] = source }
         var found: [(Int, Tensor)] = []
         for (name, value) in json where name != "__metadata__" {
-            guard let entry = value as? [String: Any],
-                  let dtypeName = entry["dtype"] as? String,
-                  let shapeAny = entry["shape"] as? [Any],
-                  let offsetsAny = entry["data_offsets"] as? [Any], offsetsAny.count == 2 else {
+            guard case .entry(let entry) = value, entry.data_offsets.count == 2 else {
                 throw FormatError("safetensors entry '\(name)' lacks dtype, shape or data_offsets")
             }
-            guard let dtype = dtypes[dtypeName] else {
-                throw FormatError("safetensors entry '\(name)' has unsupported dtype \(dtypeName)")
+            guard let dtype = dtypes[entry.dtype] else {
+                throw FormatError("safetensors entry '\(name)' has unsupported dtype \(entry.dtype)")
             }
-            let shape = shapeAny.compactMap { ($0 as? NSNumber)?.intValue }
-            let offsets = offsetsAny.compactMap { ($0 as? NSNumber)?.intValue }
-            guard shape.count == shapeAny.count, offsets.count == 2, shape.allSatisfy({ $0 >= 0 }),
-                  shape.count <= Format.maxRank else {
-                throw FormatError("safetensors entry '\(name)' has a malformed shape or offsets")
+            let shape = entry.shape, offsets = entry.data_offsets, dtypeName = entry.dtype
+            guard shape.allSatisfy({ $0 >= 0 }), shape.count <= Format.maxRank else {
+                throw FormatError("safetensors entry '\(name)' has a malformed shape")
             }
             var expected = dtype.size
             for d in shape {
@@ -60,5 +54,21 @@ public enum Safetensors {
             found.append((b, Tensor(name: name, dtype: dtype, shape: shape, data: data, meta: fileMeta)))
         }
         return found.sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1.name < $1.1.name }.map(\.1)
+    }
+}
+
+/// A value of the safetensors JSON header: a tensor entry, or the `__metadata__` map.
+enum HeaderValue: Decodable {
+    struct Entry: Decodable {
+        let dtype: String
+        let shape: [Int]
+        let data_offsets: [Int]
+    }
+    case entry(Entry)
+    case metadata([String: String])
+
+    init(from decoder: Decoder) throws {
+        if let e = try? Entry(from: decoder) { self = .entry(e); return }
+        self = .metadata(try [String: String](from: decoder))
     }
 }

@@ -17,12 +17,12 @@ public struct ToolRun {
     public var terminatedBySignal: Bool
 }
 
-/// Runs a built tool with arguments and standard input bytes.
+/// Runs a built tool (or, given a path with a slash, any program) with arguments and standard input bytes.
 @discardableResult
 public func runTool(_ name: String, _ args: [String], stdin: Data = Data(),
                     environment: [String: String]? = nil, cwd: URL? = nil) throws -> ToolRun {
     let p = Process()
-    p.executableURL = productsDirectory().appendingPathComponent(name)
+    p.executableURL = name.contains("/") ? URL(fileURLWithPath: name) : productsDirectory().appendingPathComponent(name)
     p.arguments = args
     if let environment { p.environment = environment }
     if let cwd { p.currentDirectoryURL = cwd }

@@ -74,6 +74,7 @@ public final class OutputFile {
     private let tempPath: String?
     private var pending: UnsafeMutablePointer<CChar>?
     private let fd: Int32
+    private var ownsFD = false
 
     public init(path: String?, binary: Bool) throws {
         guard let path, path != "-" else {
@@ -82,6 +83,22 @@ public final class OutputFile {
             }
             fd = 1; finalPath = nil; tempPath = nil
             sink = FileSink(fd: 1, label: "standard output")
+            return
+        }
+        // A device, FIFO or socket (/dev/null, a named pipe) is written in place: renaming a
+        // file over it would replace the device itself.
+        var st = stat()
+        if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+            let dfd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
+            guard dfd >= 0 else {
+                throw ToolError(.cantCreate, "cannot open \(path): \(String(cString: strerror(errno)))")
+            }
+            if binary && isatty(dfd) == 1 {
+                close(dfd)
+                throw ToolError.usage("refusing to write a binary tensor stream to a terminal (\(path))")
+            }
+            fd = dfd; finalPath = nil; tempPath = nil; ownsFD = true
+            sink = FileSink(fd: dfd, label: path)
             return
         }
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
@@ -93,7 +110,7 @@ public final class OutputFile {
         }
         fchmod(tfd, 0o644 & ~currentUmask())
         let temp = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-        fd = tfd; finalPath = path; tempPath = temp
+        fd = tfd; finalPath = path; tempPath = temp; ownsFD = true
         pending = registerPendingOutput(temp)
         sink = FileSink(fd: tfd, label: path)
     }
@@ -103,7 +120,7 @@ public final class OutputFile {
             unlink(p)
             unregisterPendingOutput(p)
         }
-        if tempPath != nil { close(fd) }
+        if ownsFD { close(fd) }
     }
 
     /// Renames the temporary file into place (a no-op on standard output).

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import TensorStream
 import ToolKit
 
@@ -86,7 +85,7 @@ struct Stats {
         n == 0 ? "\"stats\": null"
             : "\"stats\": {\"min\": \(jnum(minV)), \"max\": \(jnum(maxV)), \"mean\": \(jnum(mean)), \"nonfinite\": \(nonFinite)}"
     }
-    func fmt(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "-" }
+    func fmt(_ x: Double) -> String { x.isFinite ? cFormat("%.6g", x) : "-" }
     func jnum(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
 }
 

