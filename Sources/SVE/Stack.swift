@@ -1,5 +1,3 @@
-import Foundation
-
 /// The small language that names a pretrained stack (methods.md 2.2: "the pretrained stack with
 /// its activations, every linear layer wrapped"). Items are separated by commas or spaces:
 ///
@@ -37,9 +35,23 @@ public struct StackSpec: Equatable, Sendable, CustomStringConvertible {
     /// Parses the stack language (see the type's documentation).
     public init(parsing text: String) throws {
         var ops: [StackOp] = []
-        // Make parentheses tokens of their own.
-        let spaced = text.replacingOccurrences(of: "(", with: "( ").replacingOccurrences(of: ")", with: " ) ")
-        let tokens = spaced.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init)
+        // Tokens: split at commas and blanks; '(' ends a token, ')' is a token of its own.
+        var tokens: [String] = []
+        var cur = ""
+        for ch in text {
+            switch ch {
+            case ",", " ", "\n", "\t":
+                if !cur.isEmpty { tokens.append(cur); cur = "" }
+            case "(":
+                cur.append(ch); tokens.append(cur); cur = ""
+            case ")":
+                if !cur.isEmpty { tokens.append(cur); cur = "" }
+                tokens.append(")")
+            default:
+                cur.append(ch)
+            }
+        }
+        if !cur.isEmpty { tokens.append(cur) }
         for tok in tokens {
             let lower = tok.lowercased()
             if lower == "residual(" || lower == "res(" {
@@ -104,7 +116,12 @@ public struct StackSpec: Equatable, Sendable, CustomStringConvertible {
             case .residualEnd: parts.append(")")
             }
         }
-        return parts.joined(separator: " ").replacingOccurrences(of: "( ", with: "(").replacingOccurrences(of: " )", with: ")")
+        var text = ""
+        for (i, p) in parts.enumerated() {
+            if i > 0 && !parts[i - 1].hasSuffix("(") && p != ")" { text += " " }
+            text += p
+        }
+        return text
     }
 }
 

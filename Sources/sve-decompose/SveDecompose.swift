@@ -108,12 +108,4 @@ struct SveDecompose: Tool {
     }
 }
 
-func formatSci(_ v: Double) -> String {
-    if v == 0 { return "0" }
-    var e = 0
-    var m = v
-    while m >= 10 { m /= 10; e += 1 }
-    while m < 1 { m *= 10; e -= 1 }
-    let r = (m * 100).rounded() / 100
-    return "\(r)e\(e)"
-}
+func formatSci(_ v: Double) -> String { cFormat("%.2e", v) }

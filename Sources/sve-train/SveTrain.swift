@@ -226,9 +226,4 @@ struct SveTrain: Tool {
     }
 }
 
-func fmt(_ v: Double, _ digits: Int = 4) -> String {
-    var p = 1.0
-    for _ in 0..<digits { p *= 10 }
-    let r = (v * p).rounded() / p
-    return "\(r)"
-}
+func fmt(_ v: Double, _ digits: Int = 4) -> String { cFormat("%.\(digits)f", v) }
