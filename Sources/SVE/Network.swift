@@ -250,6 +250,8 @@ public final class EnsembleNetwork<T: BLASScalar> {
 
     /// Logits, (M·B)×C, row block m = member m. `x` is B×inputDim shared by every member, or
     /// (M·B)×inputDim with one batch per member (`shared: false`). Keeps what backward needs.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func forward(_ x: Matrix<T>, shared: Bool = true) -> Matrix<T> {
         precondition(x.cols == inputDim, "forward: input has \(x.cols) columns, expected \(inputDim)")
         let B = shared ? x.rows : x.rows / members
@@ -399,6 +401,8 @@ public final class EnsembleNetwork<T: BLASScalar> {
     /// Accumulates into each trainable parameter's `grad` the gradient of a loss whose gradient
     /// with respect to the last forward's logits is `dLogits` ((M·B)×C). methods.md 2.2:
     /// δh = Uᵀδy; ∇s = Σ_rows δh∘z where s ≥ 0; ∇b = Σ_rows δy; δx = V(δh∘s⁺).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func backward(_ dLogits: Matrix<T>) {
         let B = batchRows
         var delta = dLogits
@@ -559,6 +563,8 @@ public final class EnsembleNetwork<T: BLASScalar> {
     /// gradient (accumulated into the parameters' `grad`). `labels` has B entries (shared input)
     /// or M·B entries (one batch per member, aligned with the rows of `x`).
     @discardableResult
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func lossAndGradient(_ x: Matrix<T>, labels: [Int], shared: Bool = true) -> Double {
         let logits = forward(x, shared: shared)
         let B = batchRows, C = classes

@@ -17,6 +17,8 @@ public struct AdamW<T: BLASScalar> {
     }
 
     /// One step with learning rate `lr` over `parameters` (the same list, same order, as at init).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public mutating func update(_ parameters: [Parameter<T>], lr: Double) {
         step += 1
         let bc1 = 1 - ipow(beta1, Double(step)), bc2 = 1 - ipow(beta2, Double(step))
@@ -53,6 +55,7 @@ private func ipow(_ a: Double, _ b: Double) -> Double {
 /// Global gradient-norm clipping as torch.nn.utils.clip_grad_norm_: when the L2 norm of all the
 /// gradients exceeds `maxNorm`, scale them by maxNorm / (norm + 1e-6). Returns the norm before.
 @discardableResult
+@_specialize(exported: true, where T == Float)
 public func clipGradientNorm<T: BLASScalar>(_ parameters: [Parameter<T>], maxNorm: Double,
                                             member: Int? = nil) -> Double {
     var sq = 0.0

@@ -31,6 +31,7 @@ public struct TrainResult: Sendable {
 }
 
 /// Member logits of rows `x` in the layout (M·N)×K, row block m = member m, computed in chunks.
+@_specialize(exported: true, where T == Float)
 public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ x: Matrix<T>, chunk: Int = 256) -> [Double] {
     let N = x.rows, K = net.classes, M = net.members
     var out = [Double](repeating: 0, count: M * N * K)
@@ -66,6 +67,7 @@ public func ensembleAccuracy(memberLogits: [Double], members M: Int, rows N: Int
 /// A deep ensemble is M independent models: each member's gradient is that of its own loss
 /// (the mean loss's gradient times M) and is clipped on its own norm. SVE clips the global norm.
 /// `rng` draws the batch order (continue it from the initialisation for reproducibility).
+@_specialize(exported: true, where T == Float)
 public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, x: Matrix<T>, labels: [Int],
                                  validation: (x: Matrix<T>, labels: [Int])?, options: TrainOptions,
                                  rng: inout SeededRandom,
