@@ -13,6 +13,9 @@ let package = Package(
         .executable(name: "emb-laplace", targets: ["EmbLaplace"]),
         .executable(name: "emb-fuse", targets: ["EmbFuse"]),
         .executable(name: "emb-sim", targets: ["EmbSim"]),
+        .executable(name: "sve-decompose", targets: ["SveDecompose"]),
+        .executable(name: "sve-train", targets: ["SveTrain"]),
+        .executable(name: "sve-predict", targets: ["SvePredict"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -66,5 +69,15 @@ let package = Package(
                           path: "Sources/emb-sim"),
         .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
+        // SVE (methods.md 2): singular value ensembles over a pretrained stack.
+        .target(name: "SVE", dependencies: ["LinearAlgebra"]),
+        .executableTarget(name: "SveDecompose", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
+                          path: "Sources/sve-decompose"),
+        .executableTarget(name: "SveTrain", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
+                          path: "Sources/sve-train"),
+        .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
+                          path: "Sources/sve-predict"),
+        .testTarget(name: "SVETests", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "TestSupport"],
+                    exclude: ["Fixtures"]),
     ]
 )

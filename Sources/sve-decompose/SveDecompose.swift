@@ -1,0 +1,111 @@
+import ArgumentParser
+import LinearAlgebra
+import SVE
+import TensorStream
+import ToolKit
+
+@main
+struct SveDecompose: Tool {
+    static let configuration = CommandConfiguration(
+        commandName: "sve-decompose",
+        abstract: "Thin SVD of pretrained weight matrices: the shared basis of a singular value ensemble.",
+        discussion: """
+            Each selected layer's weight W (out×in, as '<layer>.weight') becomes W = U diag(S) Vᵀ with \
+            k = min(out, in) (LAPACK gesdd in float64, stored as float32); the output holds '<layer>.U' (out×k), \
+            '<layer>.S' (k), '<layer>.Vt' (k×in) and '<layer>.bias' (the pretrained bias, or zeros). \
+            The relative reconstruction error ‖W − U diag(S) Vᵀ‖/‖W‖ of each layer is reported on standard \
+            error. LayerNorms named with --layer (1-d '<name>.weight' and '<name>.bias') are copied unchanged, \
+            so that one file holds everything sve-train needs. --rank keeps the r largest singular values \
+            (an extension; the paper uses full rank).
+
+            Examples:
+              tensor from safetensors model.safetensors | sve-decompose --prefix encoder.layer.5. > basis.tsr
+              tensor from safetensors model.safetensors | sve-decompose \\
+                  --layer encoder.layer.5.intermediate.dense --layer encoder.layer.5.output.dense \\
+                  --layer encoder.layer.5.output.LayerNorm -o basis.tsr
+            """)
+
+    @Argument(help: ArgumentHelp("Input stream of weights ('-': standard input).", valueName: "FILE"))
+    var input: String = "-"
+
+    @Option(name: .long, help: ArgumentHelp("A layer to decompose (or LayerNorm to copy), without '.weight' (repeatable; default: every 2-d '*.weight').", valueName: "NAME"))
+    var layer: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Only layers whose name starts with PREFIX (LayerNorms under it are copied).", valueName: "PREFIX"))
+    var prefix: String?
+
+    @Option(name: .long, help: ArgumentHelp("Keep the r largest singular values.", valueName: "r"))
+    var rank: Int?
+
+    @Flag(name: .shortAndLong, help: "Do not report the reconstruction errors.")
+    var quiet = false
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if let r = rank, r < 1 { throw ValidationError("--rank must be at least 1") }
+    }
+
+    func run() throws {
+        common.apply()
+        let tensors = try openStream(input).readAll()
+        var byName: [String: Tensor] = [:]
+        for t in tensors { byName[t.name] = t }
+        let weights = tensors.filter { $0.name.hasSuffix(".weight") }
+        var selected: [String]
+        if !layer.isEmpty {
+            selected = layer
+            for l in layer where byName["\(l).weight"] == nil {
+                let have = weights.map { String($0.name.dropLast(7)) }
+                throw ToolError.data("input has no tensor '\(l).weight' (layers in it: \(have.prefix(12).joined(separator: ", "))\(have.count > 12 ? ", ..." : ""))")
+            }
+        } else {
+            selected = weights.map { String($0.name.dropLast(7)) }
+        }
+        if let prefix { selected = selected.filter { $0.hasPrefix(prefix) } }
+        if layer.isEmpty { selected = selected.filter { byName["\($0).weight"]!.shape.count == 2 || byName["\($0).bias"] != nil } }
+        if selected.isEmpty { throw ToolError.data("no layer to decompose (input has \(weights.count) '*.weight' tensors\(prefix.map { ", none under '\($0)'" } ?? ""))") }
+
+        let out = try output.open()
+        for name in selected {
+            let w = byName["\(name).weight"]!
+            guard w.dtype.isFloat else { throw ToolError.data("'\(name).weight' is \(w.dtype.name), not floating point") }
+            let bias = byName["\(name).bias"]
+            if w.shape.count == 1 {
+                // A LayerNorm (or any 1-d scale): copied as is, with its bias.
+                guard let b = bias, b.shape == w.shape else {
+                    throw ToolError.data("'\(name).weight' is 1-d (a LayerNorm?) but '\(name).bias' is missing or of another shape")
+                }
+                try out.writer.write(Tensor(name: "\(name).weight", shape: w.shape, floats: w.floats(), meta: w.meta))
+                try out.writer.write(Tensor(name: "\(name).bias", shape: b.shape, floats: b.floats(), meta: b.meta))
+                continue
+            }
+            guard w.shape.count == 2 else {
+                throw ToolError.data("'\(name).weight' has shape \(w.shape): expected a matrix out×in")
+            }
+            let rows = w.shape[0], cols = w.shape[1]
+            if let b = bias, b.shape != [rows] {
+                throw ToolError.data("'\(name).bias' has shape \(b.shape) but '\(name).weight' is \(rows)×\(cols) (expected \(rows))")
+            }
+            let result: (basis: LayerBasis, relativeError: Double)
+            do {
+                result = try decompose(weight: Matrix(rows: rows, cols: cols, data: w.floats()), bias: bias?.floats(), rank: rank)
+            } catch let e as SVEError {
+                throw ToolError.data("\(name): \(e)")
+            }
+            let b = result.basis
+            let meta = ["sve.layer": name, "sve.rank": "\(b.rank)", "sve.relative_error": "\(result.relativeError)"]
+            try out.writer.write(Tensor(name: "\(name).U", shape: [b.u.rows, b.u.cols], floats: b.u.data, meta: meta))
+            try out.writer.write(Tensor(name: "\(name).S", shape: [b.rank], floats: b.s, meta: meta))
+            try out.writer.write(Tensor(name: "\(name).Vt", shape: [b.vt.rows, b.vt.cols], floats: b.vt.data, meta: meta))
+            try out.writer.write(Tensor(name: "\(name).bias", shape: [rows], floats: b.bias, meta: meta))
+            if !quiet {
+                writeStderr("\(name): \(rows)×\(cols), rank \(b.rank)\(b.rank < min(rows, cols) ? " of \(min(rows, cols))" : ""), relative reconstruction error \(formatSci(result.relativeError))\n")
+            }
+        }
+        try out.finish()
+    }
+}
+
+func formatSci(_ v: Double) -> String { cFormat("%.2e", v) }

@@ -1,0 +1,229 @@
+import ArgumentParser
+import LinearAlgebra
+import SVE
+import TensorStream
+import ToolKit
+
+extension EnsembleMethod: ExpressibleByArgument {}
+
+enum BatchMode: String, ExpressibleByArgument, CaseIterable {
+    case shared, independent
+}
+
+@main
+struct SveTrain: Tool {
+    static let configuration = CommandConfiguration(
+        commandName: "sve-train",
+        abstract: "Train a singular value ensemble (or its baselines) over a pretrained stack.",
+        discussion: """
+            Every linear layer of the stack becomes y = U diag(max(s_m, 0)) Vᵀ x + b_m: U and Vᵀ (from \
+            sve-decompose) are frozen and shared, each of the M members trains its own singular values s_m and \
+            bias b_m (initialised at S∘(1+ε), ε ~ N(0, σ²), and b + N(0, 0.01²)) and its own linear head. \
+            The loss is the mean cross-entropy over members; AdamW (weight decay on every trainable parameter, \
+            the singular values included, as in the reference code), global gradient-norm clipping, linear \
+            warm-up then cosine decay to 0. The epoch with the best validation accuracy is kept and one \
+            temperature is fitted on validation NLL. --members 1 is plain singular-value fine-tuning (SVF); \
+            --method deep-ensemble trains M independent dense copies of the stack (every weight and LayerNorm \
+            trainable, own batch order, own gradient clipping). SVE keeps LayerNorms frozen at their \
+            pretrained values.
+
+            The stack (--stack) is a list of items separated by spaces or commas: linear:NAME (a layer of the \
+            basis), gelu, relu, tanh, layernorm:NAME[:EPS] (pretrained weights from the basis file; eps \
+            default 1e-12 as in BERT), and residual( ... ) for x + block(x). The member heads go on top.
+
+            Input: 'features' (N×D) and 'labels' (N, integers 0..K-1). Output: the model stream \
+            ('temperature' with the stack in its metadata, the shared basis once, per-member parameters \
+            stacked on a first axis of length M), for sve-predict. The same input and --seed give a \
+            byte-identical model.
+
+            Examples:
+              tensor from safetensors model.safetensors | sve-decompose --prefix encoder.layer.5. -o basis.tsr
+              L=encoder.layer.5
+              sve-train train.tsr --basis basis.tsr --members 8 --seed 1 -o model.tsr \\
+                --stack "residual(linear:$L.intermediate.dense gelu linear:$L.output.dense) layernorm:$L.output.LayerNorm"
+              sve-train data.tsr --split split.tsr --basis basis.tsr --stack "..." --method deep-ensemble -o de.tsr
+            """)
+
+    @Argument(help: ArgumentHelp("Input stream with 'features' and 'labels' ('-': standard input).", valueName: "FILE"))
+    var input: String = "-"
+
+    @Option(help: ArgumentHelp("The basis from sve-decompose (with the LayerNorms the stack names).", valueName: "FILE"))
+    var basis: String
+
+    @Option(help: ArgumentHelp("The pretrained stack, e.g. \"residual(linear:A gelu linear:B) layernorm:C\".", valueName: "SPEC"))
+    var stack: String
+
+    @Option(help: "sve (singular value ensemble) or deep-ensemble (the baseline).")
+    var method: EnsembleMethod = .sve
+
+    @Option(help: ArgumentHelp("Ensemble members M (1: a single model).", valueName: "M"))
+    var members: Int = 4
+
+    @Option(help: "Training epochs.")
+    var epochs: Int = 10
+
+    @Option(help: "Peak learning rate (AdamW).")
+    var lr: Double = 1e-3
+
+    @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay.")
+    var weightDecay: Double = 0.05
+
+    @Option(name: .customLong("batch-size"), help: "Rows per mini-batch.")
+    var batchSize: Int = 16
+
+    @Option(help: "Global gradient-norm clip.")
+    var clip: Double = 1.0
+
+    @Option(help: ArgumentHelp("Warm-up as a fraction of all steps.", valueName: "FRACTION"))
+    var warmup: Double = 0.1
+
+    @Option(name: .customLong("sigma-init"), help: "σ of the multiplicative noise on the singular values at initialisation.")
+    var sigmaInit: Double = 0.01
+
+    @Option(help: ArgumentHelp("shared: every member sees the same mini-batch (SVE default); independent: each member its own order (deep-ensemble default).", valueName: "MODE"))
+    var batches: BatchMode?
+
+    @Option(help: "Seed of every random choice.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("val-fraction"), help: ArgumentHelp("Rows held out (at random, seeded) for validation.", valueName: "F"))
+    var valFraction: Double = 0.1
+
+    @Option(help: ArgumentHelp("Stream with an integer 'split' tensor per row: 0 train, 1 validation, anything else unused (test).", valueName: "FILE"))
+    var split: String?
+
+    @Option(help: ArgumentHelp("Number of classes (default: largest label + 1).", valueName: "K"))
+    var classes: Int?
+
+    @Option(name: .customLong("features"), help: ArgumentHelp("Name of the features tensor.", valueName: "NAME"))
+    var featuresName = "features"
+
+    @Option(name: .customLong("labels"), help: ArgumentHelp("Name of the labels tensor.", valueName: "NAME"))
+    var labelsName = "labels"
+
+    @Flag(name: .shortAndLong, help: "Report every epoch (loss, validation accuracy and NLL) on standard error.")
+    var verbose = false
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if members < 1 { throw ValidationError("--members must be at least 1") }
+        if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be positive") }
+        if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be at least 0") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if !(clip > 0) { throw ValidationError("--clip must be positive") }
+        if !(warmup >= 0 && warmup <= 1) { throw ValidationError("--warmup must be a fraction between 0 and 1") }
+        if !(sigmaInit >= 0) { throw ValidationError("--sigma-init must be at least 0") }
+        if !(valFraction >= 0 && valFraction < 1) { throw ValidationError("--val-fraction must be in [0, 1)") }
+        if let k = classes, k < 2 { throw ValidationError("--classes must be at least 2") }
+        do { _ = try StackSpec(parsing: stack) } catch { throw ValidationError("--stack: \(error)") }
+    }
+
+    func run() throws {
+        common.apply()
+        let spec = try StackSpec(parsing: stack)
+        // The data.
+        let data = try openStream(input).readTensors([featuresName, labelsName])
+        let f = data[0], l = data[1]
+        guard f.shape.count == 2 else { throw ToolError.data("'\(featuresName)' must be N×D, got shape \(f.shape)") }
+        guard f.dtype.isFloat else { throw ToolError.data("'\(featuresName)' must be floating point, got \(f.dtype.name)") }
+        let N = f.shape[0], D = f.shape[1]
+        guard l.shape == [N] else { throw ToolError.data("'\(labelsName)' has shape \(l.shape) but '\(featuresName)' has \(N) rows (expected [\(N)])") }
+        let x = f.floats()
+        if let bad = x.firstIndex(where: { !$0.isFinite }) { throw ToolError.data("'\(featuresName)' holds \(x[bad]) in row \(bad / D)") }
+        let labels = try l.int64s()
+        let maxLabel = labels.max() ?? 0
+        let K = classes ?? Int(maxLabel + 1)
+        if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= Int64(K) }) {
+            throw ToolError.data("label \(labels[bad]) in row \(bad) is out of range [0, \(K))\(classes == nil ? "" : " (--classes \(K))")")
+        }
+        guard K >= 2 else { throw ToolError.data("the labels hold a single class: nothing to learn") }
+        let y = labels.map { Int($0) }
+
+        // Train and validation rows.
+        var trainRows: [Int] = [], valRows: [Int] = []
+        if let split {
+            let s = try openStream(split).readTensors(["split"])[0]
+            guard s.shape == [N] else { throw ToolError.data("'split' in \(split) has shape \(s.shape), expected [\(N)]") }
+            for (i, v) in try s.int64s().enumerated() {
+                if v == 0 { trainRows.append(i) } else if v == 1 { valRows.append(i) }
+            }
+        } else {
+            var r = SeededRandom(seed: seed ^ 0x5EED_5A17_0000_0001)
+            let perm = r.permutation(N)
+            let nVal = Int((valFraction * Double(N)).rounded())
+            valRows = perm[0..<nVal].sorted()
+            trainRows = perm[nVal...].sorted()
+        }
+        guard !trainRows.isEmpty else { throw ToolError.data("no training rows (split 0)") }
+        func gather(_ rows: [Int]) -> Matrix<Float> {
+            var m = Matrix<Float>(rows: rows.count, cols: D)
+            for (i, r) in rows.enumerated() { m.data.replaceSubrange(i * D ..< (i + 1) * D, with: x[r * D ..< (r + 1) * D]) }
+            return m
+        }
+
+        // The pretrained stack.
+        let basisTensors = try openStream(basis).readAll()
+        let arrays = basisTensors.map { NamedArray(name: $0.name, shape: $0.shape, values: $0.floats()) }
+        let bases: [String: LayerBasis]
+        do { bases = try layerBases(from: arrays, names: spec.linearNames) } catch { throw ToolError.data("\(basis): \(error)") }
+        var lns: [String: LayerNormWeights] = [:]
+        for n in spec.layerNormNames {
+            guard let w = arrays.first(where: { $0.name == "\(n).weight" }), let b = arrays.first(where: { $0.name == "\(n).bias" }) else {
+                throw ToolError.data("\(basis) has no LayerNorm '\(n)' (need \(n).weight and \(n).bias: name it with sve-decompose --layer \(n))")
+            }
+            lns[n] = LayerNormWeights(weight: w.values, bias: b.values)
+        }
+        var rng = SeededRandom(seed: seed)
+        let net: EnsembleNetwork<Float>
+        do {
+            net = try EnsembleNetwork<Float>(spec: spec, method: method, members: members, inputDim: D, classes: K,
+                                             bases: bases, layerNorms: lns, options: InitOptions(sigmaInit: sigmaInit), rng: &rng)
+        } catch let e as SVEError {
+            throw ToolError.data(e.description)
+        }
+
+        var opts = TrainOptions()
+        opts.epochs = epochs; opts.learningRate = lr; opts.weightDecay = weightDecay
+        opts.batchSize = batchSize; opts.clipNorm = clip; opts.warmupFraction = warmup
+        opts.sharedBatches = (batches ?? (method == .sve ? .shared : .independent)) == .shared
+        let progress = Progress("sve-train", total: epochs * ((trainRows.count + batchSize - 1) / batchSize))
+        let validation = valRows.isEmpty ? nil : (x: gather(valRows), labels: valRows.map { y[$0] })
+        let result: TrainResult
+        do {
+            result = try train(net, x: gather(trainRows), labels: trainRows.map { y[$0] }, validation: validation,
+                               options: opts, rng: &rng) { step, total, loss, acc in
+                progress.update(step, note: "loss \(fmt(loss))" + (acc.map { "  val acc \(fmt($0 * 100, 1))%" } ?? ""))
+            }
+        } catch let e as SVEError {
+            progress.finish()
+            throw ToolError.data(e.description)
+        }
+        progress.finish()
+        if verbose {
+            for h in result.history {
+                writeStderr("epoch \(h.epoch): loss \(fmt(h.trainLoss))" +
+                            (h.valAccuracy.map { "  val acc \(fmt($0 * 100, 2))%  val nll \(fmt(h.valNLL ?? 0))" } ?? "") + "\n")
+            }
+            writeStderr("kept epoch \(result.bestEpoch), temperature \(fmt(result.temperature))\n")
+        }
+
+        // The model.
+        let (modelArrays, meta) = net.archive(temperature: result.temperature)
+        var trainMeta = meta
+        trainMeta["sve.seed"] = "\(seed)"
+        trainMeta["sve.epochs"] = "\(epochs)"
+        trainMeta["sve.best_epoch"] = "\(result.bestEpoch)"
+        if let acc = result.history[result.bestEpoch - 1].valAccuracy { trainMeta["sve.val_accuracy"] = "\(acc)" }
+        let out = try output.open()
+        for a in modelArrays {
+            try out.writer.write(Tensor(name: a.name, shape: a.shape, floats: a.values,
+                                        meta: a.name == ModelMeta.temperature ? trainMeta : [:]))
+        }
+        try out.finish()
+    }
+}
+
+func fmt(_ v: Double, _ digits: Int = 4) -> String { cFormat("%.\(digits)f", v) }

@@ -1,0 +1,159 @@
+import Foundation
+import LinearAlgebra
+import XCTest
+@testable import SVE
+
+final class TrainingTests: XCTestCase {
+    func testStackLanguage() throws {
+        let s = try StackSpec(parsing: "residual(linear:L.i gelu, linear:L.o) layernorm:L.ln")
+        XCTAssertEqual(s.ops, [.residualBegin, .linear("L.i"), .activation(.gelu), .linear("L.o"), .residualEnd,
+                               .layerNorm("L.ln", eps: 1e-12)])
+        XCTAssertEqual(try StackSpec(parsing: s.description), s)
+        XCTAssertEqual(try StackSpec(parsing: "layernorm:x:1e-5").ops, [.layerNorm("x", eps: 1e-5)])
+        for bad in ["", "linear:", "residual(linear:a", "linear:a )", "sigmoid", "linear:a linear:a", "( linear:a )"] {
+            XCTAssertThrowsError(try StackSpec(parsing: bad), bad)
+        }
+    }
+
+    func testShapeMismatchIsReported() throws {
+        let spec = try StackSpec(parsing: "linear:a linear:b")
+        XCTAssertThrowsError(try EnsembleNetwork<Float>(spec: spec, method: .sve, members: 2, inputDim: 4, classes: 2,
+                                                        shapes: ["a": (3, 4, 3), "b": (2, 5, 2)], layerNormDims: [:])) {
+            XCTAssertTrue("\($0)".contains("takes 5 inputs but receives 3"), "\($0)")
+        }
+        XCTAssertThrowsError(try EnsembleNetwork<Float>(spec: try StackSpec(parsing: "residual(linear:a)"), method: .sve,
+                                                        members: 2, inputDim: 4, classes: 2,
+                                                        shapes: ["a": (3, 4, 3)], layerNormDims: [:]))
+    }
+
+    func testRandomIsSeededAndNormal() {
+        var a = SeededRandom(seed: 42), b = SeededRandom(seed: 42), c = SeededRandom(seed: 43)
+        let xa = (0..<1000).map { _ in a.normal() }, xb = (0..<1000).map { _ in b.normal() }
+        XCTAssertEqual(xa, xb)
+        XCTAssertNotEqual(xa, (0..<1000).map { _ in c.normal() })
+        let n = 20000
+        var r = SeededRandom(seed: 5)
+        let z = (0..<n).map { _ in r.normal() }
+        let mean = z.reduce(0, +) / Double(n)
+        let v = z.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n)
+        XCTAssertEqual(mean, 0, accuracy: 0.03); XCTAssertEqual(v, 1, accuracy: 0.05)
+        XCTAssertEqual(r.permutation(10).sorted(), Array(0..<10))
+        // xoshiro256** with SplitMix64 seeding is pinned: a change of generator changes every model.
+        var p = SeededRandom(seed: 0)
+        XCTAssertEqual(p.next(), 0x99EC_5F36_CB75_F2B4)
+    }
+
+    func testScheduleAndClip() {
+        XCTAssertEqual(learningRate(step: 0, total: 100, warmup: 10, base: 1), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(learningRate(step: 9, total: 100, warmup: 10, base: 1), 1, accuracy: 1e-12)
+        XCTAssertEqual(learningRate(step: 10, total: 100, warmup: 10, base: 1), 1, accuracy: 1e-12)
+        XCTAssertEqual(learningRate(step: 55, total: 100, warmup: 10, base: 1), 0.5, accuracy: 1e-12)
+        XCTAssertEqual(learningRate(step: 100, total: 100, warmup: 10, base: 1), 0, accuracy: 1e-12)
+        let net = try! smallNetwork(method: .sve, stack: "linear:a")
+        for p in net.trainable { for j in p.grad.indices { p.grad[j] = 3 } }
+        let norm = clipGradientNorm(net.trainable, maxNorm: 1)
+        XCTAssertEqual(norm, 3 * Double(net.trainable.map(\.count).reduce(0, +)).squareRoot(), accuracy: 1e-9)
+        var sq = 0.0
+        for p in net.trainable { for g in p.grad { sq += g * g } }
+        XCTAssertEqual(sq.squareRoot(), 1, accuracy: 1e-5)
+    }
+
+    /// One AdamW step against the closed form (first step: p − lr·wd·p − lr·sign(g)).
+    func testAdamWFirstStep() throws {
+        let net = try smallNetwork(method: .sve, stack: "linear:a")
+        let p = net.trainable[0]
+        let before = p.value
+        for j in p.grad.indices { p.grad[j] = j % 2 == 0 ? 0.5 : -2 }
+        var opt = AdamW<Double>(parameters: net.trainable, weightDecay: 0.05)
+        opt.update(net.trainable, lr: 0.01)
+        for j in before.indices {
+            let expect = before[j] * (1 - 0.01 * 0.05) - 0.01 * (p.grad[j] > 0 ? 1 : -1) * (1 / (1 + 1e-8 / abs(p.grad[j])))
+            XCTAssertEqual(p.value[j], expect, accuracy: 1e-10)
+        }
+    }
+
+    func testTemperatureFitMinimisesNLL() {
+        var r = SeededRandom(seed: 11)
+        let N = 200, K = 3, M = 2
+        var logits = [Double](repeating: 0, count: M * N * K)
+        var labels = [Int](repeating: 0, count: N)
+        for n in 0..<N {
+            labels[n] = r.below(K)
+            for m in 0..<M { for k in 0..<K { logits[(m * N + n) * K + k] = 4 * r.normal() + (k == labels[n] ? 3 : 0) } }
+        }
+        let t = fitTemperature(memberLogits: logits, members: M, rows: N, classes: K, labels: labels)
+        let f = { ensembleNLL(memberLogits: logits, members: M, rows: N, classes: K, labels: labels, temperature: $0) }
+        XCTAssertGreaterThan(t, 1)  // overconfident logits need T > 1
+        XCTAssertLessThanOrEqual(f(t), f(t * 1.05) + 1e-12)
+        XCTAssertLessThanOrEqual(f(t), f(t / 1.05) + 1e-12)
+    }
+
+    /// A toy problem: classes are separable through the pretrained stack; training must learn it,
+    /// and the same seed must give identical parameters.
+    func toyTrain(method: EnsembleMethod, seed: UInt64, shared: Bool = true) throws -> (EnsembleNetwork<Float>, TrainResult, Double) {
+        var data = SeededRandom(seed: 1234)
+        let D = 6, N = 240, K = 3
+        let centers = (0..<(K * D)).map { _ in Float(data.normal() * 1.5) }
+        var x = Matrix<Float>(rows: N, cols: D)
+        var y = [Int](repeating: 0, count: N)
+        for n in 0..<N {
+            y[n] = n % K
+            for j in 0..<D { x.data[n * D + j] = centers[y[n] * D + j] + Float(data.normal()) }
+        }
+        let w1 = Matrix<Float>(rows: 12, cols: D, data: (0..<(12 * D)).map { _ in Float(data.normal() * 0.5) })
+        let w2 = Matrix<Float>(rows: D, cols: 12, data: (0..<(12 * D)).map { _ in Float(data.normal() * 0.3) })
+        let bases = ["a": try decompose(weight: w1, bias: [Float](repeating: 0, count: 12)).basis,
+                     "b": try decompose(weight: w2, bias: [Float](repeating: 0, count: D)).basis]
+        let lns = ["n": LayerNormWeights(weight: [Float](repeating: 1, count: D), bias: [Float](repeating: 0, count: D))]
+        var rng = SeededRandom(seed: seed)
+        let net = try EnsembleNetwork<Float>(spec: try StackSpec(parsing: "residual(linear:a gelu linear:b) layernorm:n"),
+                                             method: method, members: 3, inputDim: D, classes: K,
+                                             bases: bases, layerNorms: lns, rng: &rng)
+        var opts = TrainOptions()
+        opts.epochs = 4; opts.learningRate = 1e-2; opts.sharedBatches = shared
+        let trainX = x.rows(0..<180), valX = x.rows(180..<240)
+        let result = try train(net, x: trainX, labels: Array(y[0..<180]), validation: (valX, Array(y[180..<240])),
+                               options: opts, rng: &rng)
+        let acc = ensembleAccuracy(memberLogits: memberLogits(net, valX), members: 3, rows: 60, classes: K,
+                                   labels: Array(y[180..<240]))
+        return (net, result, acc)
+    }
+
+    func testTrainingLearnsAndIsReproducible() throws {
+        let (a, ra, acc) = try toyTrain(method: .sve, seed: 5)
+        XCTAssertGreaterThan(acc, 0.9)
+        XCTAssertEqual(ra.history.count, 4)
+        XCTAssertLessThan(ra.history.last!.trainLoss, ra.history.first!.trainLoss)
+        XCTAssertTrue(ra.temperature > 0.05 && ra.temperature < 20)
+        let (b, rb, _) = try toyTrain(method: .sve, seed: 5)
+        XCTAssertEqual(ra.temperature, rb.temperature)
+        for (p, q) in zip(a.parameters, b.parameters) { XCTAssertEqual(p.value, q.value, p.name) }
+        let (c, _, _) = try toyTrain(method: .sve, seed: 6)
+        XCTAssertNotEqual(a.parameter("a.s")!.value, c.parameter("a.s")!.value)
+        // Members differ after training (diversity), and the frozen basis did not move.
+        let s = a.parameter("a.s")!
+        XCTAssertNotEqual(Array(s.value[0..<s.memberCount]), Array(s.value[s.memberCount..<2 * s.memberCount]))
+        XCTAssertEqual(a.parameter("a.U")!.value, c.parameter("a.U")!.value)
+    }
+
+    func testDeepEnsembleAndSplitBatchesTrain() throws {
+        let (_, _, acc) = try toyTrain(method: .deepEnsemble, seed: 5)
+        XCTAssertGreaterThan(acc, 0.9)
+        let (_, _, acc2) = try toyTrain(method: .sve, seed: 5, shared: false)
+        XCTAssertGreaterThan(acc2, 0.9)
+    }
+
+    func testArchiveRoundTrip() throws {
+        let (net, res, _) = try toyTrain(method: .sve, seed: 9)
+        let (arrays, meta) = net.archive(temperature: res.temperature)
+        XCTAssertEqual(arrays.first?.name, "temperature")
+        XCTAssertEqual(arrays.filter { $0.name == "a.U" }.count, 1)  // the basis once
+        XCTAssertEqual(arrays.first { $0.name == "a.s" }?.shape.first, 3)
+        let (back, t) = try EnsembleNetwork<Float>.load(arrays: arrays, meta: meta)
+        XCTAssertEqual(t, Double(Float(res.temperature)))
+        for (p, q) in zip(net.parameters, back.parameters) { XCTAssertEqual(p.value, q.value, p.name) }
+        var bad = arrays
+        bad.removeAll { $0.name == "head.bias" }
+        XCTAssertThrowsError(try EnsembleNetwork<Float>.load(arrays: bad, meta: meta))
+    }
+}
