@@ -242,7 +242,7 @@ struct CalibMetrics: Tool {
             throw ToolError.data(e.description)
         }
         if report.rowsNotSummingToOne > 0 {
-            writeStderr("calib-metrics: warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (furthest: \(report.worstRowSum.map { String(format: "%.6g", $0) } ?? "?")); scored as given, not renormalised\n")
+            writeStderr("calib-metrics: warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (largest |sum - 1|: \(report.worstRowSum.map { String(format: "%.2g", abs($0 - 1)) } ?? "?")); scored as given, not renormalised\n")
         }
         let what = isEnsemble ? "ensemble of \(members) (mean of member probabilities)" : (logits ? "softmax of logits" : "probabilities")
         if let svg = reliabilitySVG {

@@ -34,7 +34,8 @@ final class BlockSource {
             guard let i = infos[k] else {
                 let have = reader.tensors.map(\.name)
                 let want = slots[k].map { "'\($0)'" }.joined(separator: " or ")
-                throw ToolError.data("\(reader.label) has no tensor \(want) (it has: \(have.isEmpty ? "no tensors" : have.joined(separator: ", ")))")
+                let hint = slots[k] == ["labels"] ? "; or give --labels FILE" : ""
+                throw ToolError.data("\(reader.label) has no tensor \(want) (it has: \(have.isEmpty ? "no tensors" : have.joined(separator: ", "))\(hint))")
             }
             return i
         }
