@@ -208,19 +208,25 @@ public final class ClassificationAccumulator {
     }
 
     /// Adds a block of rows (row-major, `labels.count` rows of K values).
-    public func add(block p: UnsafeBufferPointer<Float>, labels: [Int64], firstRow: Int, ood: [Bool]? = nil) throws {
-        try addBlock(p, labels: labels, firstRow: firstRow, ood: ood)
+    /// `uncertainty`: per row, the expected entropy and mutual information of an ensemble whose
+    /// mean these probabilities are (the tensors sve-predict writes next to `probs`).
+    public func add(block p: UnsafeBufferPointer<Float>, labels: [Int64], firstRow: Int, ood: [Bool]? = nil,
+                    uncertainty: (expectedEntropy: [Double], mutualInfo: [Double])? = nil) throws {
+        try addBlock(p, labels: labels, firstRow: firstRow, ood: ood, uncertainty: uncertainty)
     }
 
-    public func add(block p: UnsafeBufferPointer<Double>, labels: [Int64], firstRow: Int, ood: [Bool]? = nil) throws {
-        try addBlock(p, labels: labels, firstRow: firstRow, ood: ood)
+    public func add(block p: UnsafeBufferPointer<Double>, labels: [Int64], firstRow: Int, ood: [Bool]? = nil,
+                    uncertainty: (expectedEntropy: [Double], mutualInfo: [Double])? = nil) throws {
+        try addBlock(p, labels: labels, firstRow: firstRow, ood: ood, uncertainty: uncertainty)
     }
 
-    func addBlock<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, labels: [Int64], firstRow: Int, ood: [Bool]?) throws {
+    func addBlock<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, labels: [Int64], firstRow: Int, ood: [Bool]?,
+                                          uncertainty: (expectedEntropy: [Double], mutualInfo: [Double])?) throws {
         precondition(p.count == labels.count * classes)
         for i in labels.indices {
             let row = UnsafeBufferPointer(rebasing: p[(i * classes)..<((i + 1) * classes)])
-            try add(row, label: labels[i], row: firstRow + i, isOOD: ood?[i] ?? false)
+            try add(row, label: labels[i], row: firstRow + i, isOOD: ood?[i] ?? false,
+                    ensemble: uncertainty.map { ($0.expectedEntropy[i], $0.mutualInfo[i]) })
         }
     }
 

@@ -35,7 +35,9 @@ struct CalibMetrics: Tool {
             --ood FILE names a stream with an 'ood' 0/1 vector, one per row: OOD rows only give \
             their uncertainty (max probability, entropy, mutual information for ensembles) to \
             AUROC, AUPR-in/out and FPR at 95 % TPR; calibration is scored on the other rows, \
-            and OOD rows' labels are ignored (use -1).
+            and OOD rows' labels are ignored (use -1). When 'expected_entropy' and 'mutual_info' \
+            (N each, as sve-predict writes them) are declared in the stream next to 'probs', \
+            they are reported and mutual information becomes an OOD score too.
 
             With --gold FILE the input's 'scores' (N) are compared to gold scores (Spearman with \
             average ranks, Pearson); with --relevant FILE the input's 'indices' (N×k, from \
@@ -134,11 +136,16 @@ struct CalibMetrics: Tool {
     func runClassification() throws {
         let reader = try openStream(input)
         let main = logits ? ["logits", "member_logits"] : ["probs", "member_probs"]
+        // Slots: the predictions, the labels (unless --labels), and, optionally, the per-row
+        // uncertainty sve-predict writes next to 'probs' (used as OOD scores and reported).
         var slots = [main]
-        if labels == nil { slots.append(["labels"]) }
-        let source = BlockSource(reader, slots: slots)
+        var labelSlot: Int? = nil
+        if labels == nil { labelSlot = slots.count; slots.append(["labels"]) }
+        let eeSlot = slots.count, miSlot = slots.count + 1
+        slots += [["expected_entropy"], ["mutual_info"]]
+        let source = BlockSource(reader, slots: slots, optional: [eeSlot, miSlot])
         let infos = try source.headers()
-        let p = infos[0]
+        guard let p = infos[0] else { throw ToolError.data("no '\(main[0])' in the input") }
         guard p.dtype.isFloat else {
             throw ToolError.data("'\(p.name)' has dtype \(p.dtype.name): expected floating-point probabilities")
         }
@@ -159,8 +166,7 @@ struct CalibMetrics: Tool {
             }
             members = 1; classes = p.rowShape[0]; binaryVector = false
         }
-        if labels == nil {
-            let l = infos[1]
+        if let labelSlot, let l = infos[labelSlot] {
             guard l.rowShape.isEmpty || l.rowShape == [1] else {
                 throw ToolError.data("'labels' has shape [N, \(l.rowShape.map(String.init).joined(separator: ", "))], expected [N] (one class per row)")
             }
@@ -174,6 +180,13 @@ struct CalibMetrics: Tool {
             return v.map { $0 == 1 }
         }
 
+        var useUncertainty = false
+        if !isEnsemble, let ee = infos[eeSlot], let mi = infos[miSlot] {
+            for t in [ee, mi] where !(t.rowShape.isEmpty || t.rowShape == [1]) {
+                throw ToolError.data("'\(t.name)' has shape [N, \(t.rowShape.map(String.init).joined(separator: ", "))], expected [N] (one value per row)")
+            }
+            useUncertainty = true
+        }
         var options = ClassificationOptions()
         options.bins = bins
         options.convention = mode.convention
@@ -189,7 +202,7 @@ struct CalibMetrics: Tool {
         let progress = Progress("calib-metrics", total: p.rows)
         var done = 0
         while let block = try source.next(rows: blockRows) {
-            let n = block[0].rows
+            let n = block[0]!.rows
             let y: [Int64]
             if let sideLabels {
                 guard done + n <= sideLabels.count else {
@@ -197,7 +210,7 @@ struct CalibMetrics: Tool {
                 }
                 y = Array(sideLabels[done ..< done + n])
             } else {
-                do { y = try block[1].int64s() } catch let e as StreamError { throw ToolError.data("\(e)") }
+                do { y = try block[labelSlot!]!.int64s() } catch let e as StreamError { throw ToolError.data("\(e)") }
             }
             var flags: [Bool]? = nil
             if let oodFlags {
@@ -206,19 +219,29 @@ struct CalibMetrics: Tool {
                 }
                 flags = Array(oodFlags[done ..< done + n])
             }
+            var uncertainty: (expectedEntropy: [Double], mutualInfo: [Double])? = nil
+            if useUncertainty {
+                let ee = block[eeSlot]!.doubles(), mi = block[miSlot]!.doubles()
+                for (name, v) in [("expected_entropy", ee), ("mutual_info", mi)] {
+                    if let i = v.firstIndex(where: { !$0.isFinite }) {
+                        throw ToolError.data("\(name): row \(done + i) holds \(v[i])")
+                    }
+                }
+                uncertainty = (ee, mi)
+            }
             do {
                 if logits || binaryVector || p.dtype != .f32 {
-                    var v = block[0].doubles()
+                    var v = block[0]!.doubles()
                     if logits { softmaxRows(&v, width: classes) }
                     if binaryVector { v = v.flatMap { [1 - $0, $0] } }
                     try v.withUnsafeBufferPointer { b in
-                        if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags) }
+                        if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
                         if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
                     }
                 } else {
-                    try block[0].data.withUnsafeBytes { raw in
+                    try block[0]!.data.withUnsafeBytes { raw in
                         let b = raw.bindMemory(to: Float.self)
-                        if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags) }
+                        if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
                         if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
                     }
                 }
@@ -242,9 +265,10 @@ struct CalibMetrics: Tool {
             throw ToolError.data(e.description)
         }
         if report.rowsNotSummingToOne > 0 {
-            writeStderr("calib-metrics: warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (furthest: \(report.worstRowSum.map { String(format: "%.6g", $0) } ?? "?")); scored as given, not renormalised\n")
+            writeStderr("calib-metrics: warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (largest |sum - 1|: \(report.worstRowSum.map { String(format: "%.2g", abs($0 - 1)) } ?? "?")); scored as given, not renormalised\n")
         }
-        let what = isEnsemble ? "ensemble of \(members) (mean of member probabilities)" : (logits ? "softmax of logits" : "probabilities")
+        var what = isEnsemble ? "ensemble of \(members) (mean of member probabilities)" : (logits ? "softmax of logits" : "probabilities")
+        if useUncertainty { what += " with expected_entropy and mutual_info" }
         if let svg = reliabilitySVG {
             let subtitle = String(format: "ECE %.4f · MCE %.4f · accuracy %.4f · %d rows, %@ binning, %d bins",
                                   report.calibration.ece, report.calibration.mce, report.accuracy, report.rows,

@@ -8,7 +8,11 @@ import ToolKit
 final class BlockSource {
     let reader: TensorStreamReader
     let slots: [[String]]
+    /// Slots that may be absent: used when their header comes before the first rows of data
+    /// (writers declare every tensor first), ignored otherwise.
+    let optional: Set<Int>
     private(set) var infos: [TensorInfo?]
+    private var sawData = false
     private var index: [Int?]
     private var buffers: [[UInt8]]
     private var consumed: [Int]
@@ -17,9 +21,10 @@ final class BlockSource {
     private(set) var rowsDone = 0
     let maxBuffered = 1 << 30
 
-    init(_ reader: TensorStreamReader, slots: [[String]]) {
+    init(_ reader: TensorStreamReader, slots: [[String]], optional: Set<Int> = []) {
         self.reader = reader
         self.slots = slots
+        self.optional = optional
         infos = Array(repeating: nil, count: slots.count)
         index = Array(repeating: nil, count: slots.count)
         buffers = Array(repeating: [], count: slots.count)
@@ -27,33 +32,40 @@ final class BlockSource {
         rowsBuffered = Array(repeating: 0, count: slots.count)
     }
 
-    /// The description of every slot's tensor, reading until each has appeared.
-    func headers() throws -> [TensorInfo] {
-        while index.contains(where: { $0 == nil }) && !ended { try pump() }
+    /// The description of every slot's tensor (nil for an absent optional one), reading until
+    /// each required one has appeared and the data has begun.
+    func headers() throws -> [TensorInfo?] {
+        while !ended && (!sawData || slots.indices.contains(where: { index[$0] == nil && !optional.contains($0) })) {
+            try pump()
+        }
         return try slots.indices.map { k in
             guard let i = infos[k] else {
+                if optional.contains(k) { return nil }
                 let have = reader.tensors.map(\.name)
                 let want = slots[k].map { "'\($0)'" }.joined(separator: " or ")
-                throw ToolError.data("\(reader.label) has no tensor \(want) (it has: \(have.isEmpty ? "no tensors" : have.joined(separator: ", ")))")
+                let hint = slots[k] == ["labels"] ? "; or give --labels FILE" : ""
+                throw ToolError.data("\(reader.label) has no tensor \(want) (it has: \(have.isEmpty ? "no tensors" : have.joined(separator: ", "))\(hint))")
             }
             return i
         }
     }
 
-    /// The next `rows` rows (fewer only at the end of the stream), or nil at the end.
-    func next(rows want: Int) throws -> [Tensor]? {
+    /// The next `rows` rows (fewer only at the end of the stream), or nil at the end; nil
+    /// entries for absent optional slots.
+    func next(rows want: Int) throws -> [Tensor?]? {
         let infos = try headers()
-        while !ended && rowsBuffered.contains(where: { $0 < want }) { try pump() }
-        let n = min(want, rowsBuffered.min() ?? 0)
+        let active = slots.indices.filter { infos[$0] != nil }
+        while !ended && active.contains(where: { rowsBuffered[$0] < want }) { try pump() }
+        let n = min(want, active.map { rowsBuffered[$0] }.min() ?? 0)
         if n == 0 {
-            if ended, let k = rowsBuffered.firstIndex(where: { $0 > 0 }), let z = rowsBuffered.firstIndex(of: 0) {
-                throw ToolError.data("\(reader.label): '\(infos[k].name)' has \(rowsDone + rowsBuffered[k]) rows but '\(infos[z].name)' has \(rowsDone)")
+            if ended, let k = active.first(where: { rowsBuffered[$0] > 0 }), let z = active.first(where: { rowsBuffered[$0] == 0 }) {
+                throw ToolError.data("\(reader.label): '\(infos[k]!.name)' has \(rowsDone + rowsBuffered[k]) rows but '\(infos[z]!.name)' has \(rowsDone)")
             }
             return nil
         }
-        var block: [Tensor] = []
+        var block: [Tensor?] = []
         for k in slots.indices {
-            var info = infos[k]
+            guard var info = infos[k] else { block.append(nil); continue }
             info.rows = n
             let rb = info.rowBytes
             block.append(Tensor(info: info, data: Array(buffers[k][consumed[k] ..< consumed[k] + n * rb])))
@@ -72,11 +84,12 @@ final class BlockSource {
         switch event {
         case .tensor(let i):
             let t = reader.tensors[i]
-            for k in slots.indices where index[k] == nil && slots[k].contains(t.name) {
+            for k in slots.indices where index[k] == nil && slots[k].contains(t.name) && !(sawData && optional.contains(k)) {
                 index[k] = i; infos[k] = t
                 break
             }
         case .data(let i, let rows, let bytes):
+            sawData = true
             guard let k = index.firstIndex(where: { $0 == i }) else { return }
             buffers[k].append(contentsOf: bytes)
             rowsBuffered[k] += rows

@@ -15,6 +15,16 @@ final class CLITests: XCTestCase {
         return Data(sink.bytes)
     }
 
+    /// Every header first, then the data: how tools that write row-aligned tensors lay them out.
+    func interleaved(_ tensors: [Tensor]) throws -> Data {
+        let sink = ArraySink()
+        let w = try TensorStreamWriter(sink: sink)
+        let ids = try tensors.map { try w.add($0.info) }
+        for (id, t) in zip(ids, tensors) { try t.data.withUnsafeBytes { try w.write(id, rows: t.rows, bytes: $0) } }
+        try w.finish()
+        return Data(sink.bytes)
+    }
+
     /// A fixture case as tensors.
     func fixtureCase(_ name: String) -> (probs: Tensor, labels: Tensor, c: J) {
         let c = arr(fixture["classification"]).map { obj($0)! }.first { str($0["name"]) == name }!
@@ -77,6 +87,36 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(arr(d["members"]).count, m)
         XCTAssertNotNil(obj(obj(d["ood"])!["mutual_info"]))
         XCTAssertNotNil(obj(obj(d["intervals"])!["ece"]))
+    }
+
+    /// sve-predict's output: the mean 'probs' with per-row 'expected_entropy' and 'mutual_info'
+    /// scores like 'member_probs' does.
+    func testUncertaintyTensorsNextToProbs() throws {
+        let e = obj(fixture["ensemble"])!
+        let m = int(e["members"]), k = int(e["classes"])
+        let y = ints(e["labels"])
+        let member = doubles(e["member_probs"])
+        var mean = [Double](repeating: 0, count: y.count * k)
+        var ee = [Double](repeating: 0, count: y.count), mi = ee
+        for i in y.indices {
+            var h = 0.0
+            for j in 0..<m {
+                let row = Array(member[((i * m + j) * k)..<((i * m + j + 1) * k)])
+                for c in 0..<k { mean[i * k + c] += row[c] / Double(m) }
+                h += row.reduce(0) { $1 > 0 ? $0 - $1 * log($1) : $0 } / Double(m)
+            }
+            ee[i] = h
+            let hm = mean[(i * k)..<((i + 1) * k)].reduce(0) { $1 > 0 ? $0 - $1 * log($1) : $0 }
+            mi[i] = max(0, hm - h)
+        }
+        let d = try json(runTool("calib-metrics", ["--json"], stdin: try interleaved([
+            Tensor(name: "probs", shape: [y.count, k], doubles: mean),
+            Tensor(name: "expected_entropy", shape: [y.count], doubles: ee),
+            Tensor(name: "mutual_info", shape: [y.count], doubles: mi),
+            Tensor(name: "labels", shape: [y.count], int64s: y)])))
+        XCTAssertEqual(num(d["mean_mutual_info"]), num(e["mean_mutual_info"]), accuracy: 1e-12)
+        XCTAssertEqual(num(d["mean_expected_entropy"]), num(e["mean_expected_entropy"]), accuracy: 1e-12)
+        XCTAssertEqual(num(d["nll"]), num(e["nll"]), accuracy: 1e-12)
     }
 
     func testLogitsAreSoftmaxed() throws {
