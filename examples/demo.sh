@@ -57,8 +57,8 @@ done
 tensor select i --input $W/lee.tsr -o $W/i.tsr
 tensor select j --input $W/lee.tsr -o $W/j.tsr
 
-metric() {  # JSON field from calib-metrics --json
-  python3 -c "import json,sys; d=json.load(sys.stdin); print('%.4f' % eval('d' + sys.argv[1]))" "$1" 2>/dev/null || echo "?"
+metric() {  # the value on calib-metrics' table line NAME (first numeric field after it)
+  awk -v k="$1" '$1 == k && $2 ~ /^[0-9.-]/ { print $2; exit }'
 }
 printf '\n%-34s %12s %12s %12s\n' "UEC (bundled data)" "Lee Spearman" "BBC nDCG@10" "BBC R@10"
 for sys in minilm paraphrase e5 average uec; do
@@ -66,11 +66,11 @@ for sys in minilm paraphrase e5 average uec; do
   case $sys in average) label="uniform average (cosine)";; uec) beta=1; label="UEC (fused, uncertainty sim.)";; esac
   tensor take --indices $W/i.tsr $W/lee-$sys.tsr -o $W/a.tsr
   tensor take --indices $W/j.tsr $W/lee-$sys.tsr -o $W/b.tsr
-  lee=$(emb-sim --paired $W/b.tsr --beta $beta $W/a.tsr | calib-metrics --gold $W/gold.tsr --json)
+  lee=$(emb-sim --paired $W/b.tsr --beta $beta $W/a.tsr | calib-metrics --gold $W/gold.tsr)
   bbc=$(emb-sim --corpus $W/body-$sys.tsr --top-k 10 --beta $beta $W/title-$sys.tsr \
-        | calib-metrics --relevant $W/relevant.tsr --json)
-  printf '%-34s %12s %12s %12s\n' "$label" "$(echo "$lee" | metric "['similarity']['spearman']")" \
-    "$(echo "$bbc" | metric "['retrieval']['ndcg']")" "$(echo "$bbc" | metric "['retrieval']['recall']")"
+        | calib-metrics --relevant $W/relevant.tsr)
+  printf '%-34s %12s %12s %12s\n' "$label" "$(metric spearman <<< "$lee")" \
+    "$(metric ndcg@10 <<< "$bbc")" "$(metric recall@10 <<< "$bbc")"
 done
 tensor select weights --input $W/title-uec.tsr | tensor info --stats | sed 's/^/  UEC weights per row (minilm, paraphrase, e5): /' >&2
 
@@ -88,9 +88,9 @@ for cfg in "single model (SVF):sve:1" "SVE, M = 4:sve:4" "deep ensemble, M = 4:d
   IFS=: read -r label method members <<< "$cfg"
   sve-train $W/ffn.tsr --basis $W/basis.tsr --stack "$STACK" --split $W/split.tsr \
     --method $method --members $members --epochs ${EPOCHS:-8} --seed $SEED -o $W/model.tsr
-  r=$(sve-predict --model $W/model.tsr --pass labels $W/ffn-test.tsr | calib-metrics --json)
-  printf '%-34s %9s %9s %9s %9s\n' "$label" "$(echo "$r" | metric "['accuracy']")" \
-    "$(echo "$r" | metric "['ece']")" "$(echo "$r" | metric "['nll']")" "$(echo "$r" | metric "['brier']")"
+  r=$(sve-predict --model $W/model.tsr --pass labels $W/ffn-test.tsr | calib-metrics)
+  printf '%-34s %9s %9s %9s %9s\n' "$label" "$(metric accuracy <<< "$r")" \
+    "$(metric ece <<< "$r")" "$(metric nll <<< "$r")" "$(metric brier <<< "$r")"
 done
 say ""
 say "Full-size runs and their tables: examples/uec/ and examples/sve/."
