@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 PREFIX ?= /usr/local
 DESTDIR ?=
-TOOLS := tensor calib-metrics
+TOOLS := tensor emb-laplace emb-fuse emb-sim sve-decompose sve-train sve-predict calib-metrics
 DEB_PACKAGES := libopenblas-dev liblapacke-dev libzstd-dev zlib1g-dev pkg-config zstd
 SWIFT ?= swift
 CONFIG ?= release

@@ -223,9 +223,14 @@ final class TensorToolTests: XCTestCase {
         XCTAssertEqual((json[1]["stats"] as! [String: Any])["nonfinite"] as! Int, 1)
     }
 
+    /// Every program of the toolbox (keep in step with TOOLS in the Makefile).
+    let allTools = ["tensor", "emb-laplace", "emb-fuse", "emb-sim", "sve-decompose", "sve-train", "sve-predict", "calib-metrics"]
+
     func testCompletionsAndManPagesAreUpToDate() throws {
+        let makefile = try String(contentsOf: repositoryRoot().appendingPathComponent("Makefile"), encoding: .utf8)
+        XCTAssertTrue(makefile.contains("TOOLS := " + allTools.joined(separator: " ")), "Makefile TOOLS differs from the tests' list")
         let root = repositoryRoot()
-        for tool in ["tensor", "calib-metrics"] {
+        for tool in allTools {
             for (shell, file) in [("bash", "completions/bash/\(tool)"), ("zsh", "completions/zsh/_\(tool)"), ("fish", "completions/fish/\(tool).fish")] {
                 let generated = try runTool(tool, ["--generate-completion-script", shell]).stdout
                 let committed = try Data(contentsOf: root.appendingPathComponent(file))
