@@ -72,7 +72,8 @@ for sys in minilm paraphrase e5 average uec; do
   printf '%-34s %12s %12s %12s\n' "$label" "$(metric spearman <<< "$lee")" \
     "$(metric ndcg@10 <<< "$bbc")" "$(metric recall@10 <<< "$bbc")"
 done
-tensor select weights --input $W/title-uec.tsr | tensor info --stats | sed 's/^/  UEC weights per row (minilm, paraphrase, e5): /' >&2
+tensor select weights --input $W/title-uec.tsr | tensor to csv \
+  | awk -F, '{ for (i = 1; i <= NF; i++) s[i] += $i } END { printf "  mean UEC weight per model on the BBC titles: minilm %.3f, paraphrase %.3f, e5 %.3f\n", s[1]/NR, s[2]/NR, s[3]/NR }' >&2
 
 say ""
 say "== SVE on the real last FFN block of all-MiniLM-L6-v2 (BBC, 5 classes)"
