@@ -158,16 +158,7 @@ public struct TopK: Sendable {
                         let base = q * k
                         var n = counts[q]
                         let row = q * m
-                        var j = -1
-                        while j + 1 < m {
-                            j += 1
-                            // Once the heap is full, skip eight scores at a time that cannot enter:
-                            // corpus rows arrive in increasing order, so a score must beat the
-                            // worst kept one strictly (an equal score has the higher index).
-                            if n == k && j + 8 <= m {
-                                let v = UnsafeRawPointer(pb + row + j).loadUnaligned(as: SIMD8<Float>.self)
-                                if !any(v .> SIMD8(repeating: hs[base])) { j += 7; continue }
-                            }
+                        for j in 0..<m {
                             let s = pb[row + j]
                             if s.isNaN { continue }
                             let idx = Int64(offset + j)
