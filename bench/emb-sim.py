@@ -88,23 +88,36 @@ def numpy_topk(beta):
     return np.take_along_axis(best_i, order, 1)
 
 full_gb = Q * M * 4 / 2**30
-print(f"corpus {M} x {D}, {Q} queries, top-{K}; a full score matrix would be {full_gb:.2f} GiB")
-print("| method | wall s | GFLOP/s | % of sgemm | peak RSS MiB | vs emb-sim | agreement |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
+# The machine is shared: the sgemm rate is measured again before every contestant and the best
+# rate seen is the reference; every contestant runs twice and keeps its best time.
+best_rate = [max(rate_block, rate_square)]
+def measure(fn):
+    best_rate[0] = max(best_rate[0], sgemm_rate(min(Q, 1024), B, D))
+    runs = [fn() for _ in range(2)]
+    return min(runs, key=lambda r: r[0])
+rows = []
 for beta, label, flops in [(0, "cosine", 2 * Q * M * D), (1, "uncertainty-aware", 6 * Q * M * D)]:
-    wall, rss, idx = run_tool(beta)
-    g = flops / wall / 1e9
-    print(f"| emb-sim {label} (incl. reading {M} rows) | {wall:.2f} | {g:.1f} | {100*g/rate_block:.0f}% | {rss:.0f} | 1.00 | - |")
-    t = time.perf_counter(); nidx = numpy_topk(beta); tn = time.perf_counter() - t
-    agree = (nidx[:, 0] == idx[:, 0]).mean()
-    print(f"| numpy {label} (data in memory) | {tn:.2f} | {flops/tn/1e9:.1f} | {100*flops/tn/1e9/rate_block:.0f}% | - | {tn/wall:.2f}x slower | top-1 {agree:.4f} |")
+    wall, rss, idx = measure(lambda: run_tool(beta))
+    rows.append((f"emb-sim {label} (incl. reading {M} rows)", wall, flops, f"{rss:.0f}", wall, "-"))
+    def np_run():
+        t = time.perf_counter(); r = numpy_topk(beta); return time.perf_counter() - t, r
+    tn, nidx = measure(np_run)
+    rows.append((f"numpy {label} (data in memory)", tn, flops, "-", wall, f"top-1 {(nidx[:, 0] == idx[:, 0]).mean():.4f}"))
     if beta == 0:
         try:
             import faiss
             faiss.omp_set_num_threads(args.threads)
-            index = faiss.IndexFlatIP(D)
-            t = time.perf_counter(); index.add(cm); _, fidx = index.search(qm, K); tf = time.perf_counter() - t
-            agree = (fidx[:, 0] == idx[:, 0]).mean()
-            print(f"| faiss IndexFlatIP (add+search, in memory) | {tf:.2f} | {flops/tf/1e9:.1f} | {100*flops/tf/1e9/rate_block:.0f}% | - | {tf/wall:.2f}x slower | top-1 {agree:.4f} |")
+            def faiss_run():
+                index = faiss.IndexFlatIP(D)
+                t = time.perf_counter(); index.add(cm); _, fidx = index.search(qm, K); return time.perf_counter() - t, fidx
+            tf, fidx = measure(faiss_run)
+            rows.append(("faiss IndexFlatIP (add+search, in memory)", tf, flops, "-", wall, f"top-1 {(fidx[:, 0] == idx[:, 0]).mean():.4f}"))
         except ImportError:
-            print("| faiss-cpu | not installed | | | | | |")
+            rows.append(("faiss-cpu (not installed)", float("nan"), flops, "-", wall, "-"))
+print(f"corpus {M} x {D}, {Q} queries, top-{K}; a full score matrix would be {full_gb:.2f} GiB; "
+      f"best sgemm rate seen: {best_rate[0]:.1f} GFLOP/s ({args.threads} threads)")
+print("| method | wall s (best of 2) | GFLOP/s | % of sgemm | peak RSS MiB | time / emb-sim | agreement |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for name, t, flops, rss, ref, agree in rows:
+    g = flops / t / 1e9
+    print(f"| {name} | {t:.2f} | {g:.1f} | {100 * g / best_rate[0]:.0f}% | {rss} | {t / ref:.2f} | {agree} |")

@@ -12,6 +12,12 @@ public func adjustedScore(mu: Float, sigma2: Float, beta: Float) -> Float {
     mu / (1 + beta * (Float.pi / 8) * sigma2).squareRoot()
 }
 
+/// The same formula for eight scores at once (the top-k inner loop).
+@inline(__always)
+public func adjustedScore(mu: SIMD8<Float>, sigma2: SIMD8<Float>, beta: Float) -> SIMD8<Float> {
+    mu / (1 + beta * (Float.pi / 8) * sigma2).squareRoot()
+}
+
 /// A block of probabilistic embeddings: unit means and, optionally, variances.
 public struct ProbBlock: Sendable {
     public var mean: Matrix<Float>
@@ -134,13 +140,15 @@ public struct TopK: Sendable {
         s1 < s2 || (s1 == s2 && i1 > i2)
     }
 
-    /// Offers a block of scores (queries × block.cols) whose column j is corpus row offset + j.
+    /// Offers a block of scores (queries × block.cols) whose column j is corpus row offset + j;
+    /// blocks in increasing corpus order.
     public mutating func add(_ block: Matrix<Float>, offset: Int) {
         precondition(block.rows == queries)
         block.data.withUnsafeBufferPointer { add($0.baseAddress!, cols: block.cols, offset: offset) }
     }
 
-    /// Offers `queries` rows of `cols` scores starting at `pb` (row-major).
+    /// Offers `queries` rows of `cols` scores starting at `pb` (row-major). Blocks must come in
+    /// increasing corpus order (each offset past the previous block), as a streamed corpus does.
     public mutating func add(_ pb: UnsafePointer<Float>, cols m: Int, offset: Int) {
         let k = self.k
         do {
@@ -247,7 +255,16 @@ public final class BlockTopK {
                         let r = chunks[i]
                         let start = r.lowerBound * m, count = r.count * m
                         if penalise, let v = box.v {
-                            for j in start ..< start + count { box.s[j] = adjustedScore(mu: box.s[j], sigma2: v[j], beta: beta) }
+                            var j = start
+                            let end = start + count
+                            while j + 8 <= end {
+                                let mu = UnsafeRawPointer(box.s + j).loadUnaligned(as: SIMD8<Float>.self)
+                                let s2 = UnsafeRawPointer(v + j).loadUnaligned(as: SIMD8<Float>.self)
+                                UnsafeMutableRawPointer(box.s + j).storeBytes(of: adjustedScore(mu: mu, sigma2: s2, beta: beta),
+                                                                             as: SIMD8<Float>.self)
+                                j += 8
+                            }
+                            while j < end { box.s[j] = adjustedScore(mu: box.s[j], sigma2: v[j], beta: beta); j += 1 }
                         }
                         box.tops[i].add(UnsafePointer(box.s + start), cols: m, offset: offset)
                     }

@@ -133,7 +133,7 @@ struct Fit: Tool {
         var layerModel = try loadLayer()
         // Identity adapter: D is known from the first header.
         var acc: InfoNCEFisher? = layerModel.map { InfoNCEFisher(layer: $0, temperature: temperature) }
-        let (total, label) = try Fit.pairs(input, blockRows: batchSize, width: layerModel?.inputs,
+        let (_, label) = try Fit.pairs(input, blockRows: batchSize, width: layerModel?.inputs,
                                            what: layer ?? "the layer", progress: "emb-laplace fit: pairs") { q, p in
             if acc == nil {
                 layerModel = .identity(q.cols)
@@ -141,7 +141,6 @@ struct Fit: Tool {
             }
             acc!.add(queries: q, positives: p)
         }
-        _ = total
         guard let fisher = acc, fisher.pairs > 0 else { throw ToolError.data("\(label): no pairs to fit on") }
         if fisher.batches == 1 && fisher.pairs < 2 { throw ToolError.data("\(label): one pair is not enough (InfoNCE needs negatives)") }
 
