@@ -291,3 +291,31 @@ private struct Pointers: @unchecked Sendable {
     let v: UnsafePointer<Float>?
     let tops: UnsafeMutablePointer<TopK>
 }
+
+/// Merges the top-k lists of the same queries against disjoint parts of a corpus (shards whose
+/// indices are already global) into the top-k against the whole corpus: per query, the K best
+/// candidates by score, ties to the lower corpus row (the order `TopK` keeps), so the result equals
+/// a single run over the whole corpus.
+/// - Parameters: `lists` holds, per shard, (scores, indices, width) of `queries` rows each.
+public func mergeTopK(_ lists: [(scores: [Float], indices: [Int64], width: Int)], queries: Int, k: Int)
+    -> (scores: [Float], indices: [Int64]) {
+    var scores: [Float] = [], indices: [Int64] = []
+    scores.reserveCapacity(queries * k)
+    indices.reserveCapacity(queries * k)
+    var candidates: [(Float, Int64)] = []
+    for q in 0..<queries {
+        candidates.removeAll(keepingCapacity: true)
+        for l in lists {
+            for j in 0..<l.width {
+                let s = l.scores[q * l.width + j]
+                if !s.isNaN { candidates.append((s, l.indices[q * l.width + j])) }
+            }
+        }
+        candidates.sort { TopK.worse($1.0, $1.1, $0.0, $0.1) }
+        for j in 0..<k {
+            if j < candidates.count { scores.append(candidates[j].0); indices.append(candidates[j].1) }
+            else { scores.append(-.infinity); indices.append(-1) }
+        }
+    }
+    return (scores, indices)
+}

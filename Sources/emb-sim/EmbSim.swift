@@ -26,8 +26,15 @@ struct EmbSim: Tool {
             Inputs hold 'mean' (+ 'var') or 'embedding'; means that are not unit vectors are \
             normalised (delta-method variance) unless --normalize says otherwise.
 
+            A large corpus can be sharded ('tensor split', which records each shard's first row as \
+            'row_offset'): each shard's top-k then carries global corpus indices, and --merge joins the \
+            shards' results into exactly the single run's top-k.
+
             Examples:
               emb-sim --corpus corpus.tsr --top-k 10 < queries.tsr > hits.tsr
+              tensor split --shards 4 --prefix part- corpus.tsr \\
+                | parallel 'emb-sim --corpus {} --top-k 10 q.tsr -o {.}.hits.tsr'
+              emb-sim --merge part-*.hits.tsr --top-k 10 > hits.tsr
               emb-sim --paired b.tsr --beta 0.1 < a.tsr | tensor to csv
               emb-fuse a.tsr b.tsr c.tsr | emb-sim --matrix | tensor to npy > sim.npy
             """)
@@ -46,6 +53,10 @@ struct EmbSim: Tool {
     var beta: Float = 1
     @Option(help: "Normalise means: auto (rows that are not unit vectors, delta method), delta, simple, none.")
     var normalize = "auto"
+    @Option(name: .customLong("corpus-offset"), help: ArgumentHelp("Add N to the corpus indices (default: the corpus's 'row_offset' metadata, which 'tensor split' writes, or 0).", valueName: "N"))
+    var corpusOffset: Int?
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Merge top-k results of the same queries over corpus shards into one top-k (with --top-k).", valueName: "FILE"))
+    var merge: [String] = []
     @Option(name: .customLong("query-block"), help: "Queries per block.")
     var queryBlock = 1024
     @Option(name: .customLong("corpus-block"), help: "Corpus rows per block.")
@@ -55,8 +66,15 @@ struct EmbSim: Tool {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
+        if !merge.isEmpty {
+            guard let k = topK, k >= 1 else { throw ValidationError("--merge needs --top-k K") }
+            if corpus != nil || paired != nil || matrix { throw ValidationError("--merge takes only the result files and --top-k") }
+            if merge.filter({ $0 == "-" }).count > 1 { throw ValidationError("only one input can be standard input") }
+            return
+        }
         let modes = [topK != nil, paired != nil, matrix].filter { $0 }.count
-        if modes != 1 { throw ValidationError("choose one mode: --corpus FILE --top-k K, --paired FILE, or --matrix") }
+        if modes != 1 { throw ValidationError("choose one mode: --corpus FILE --top-k K, --paired FILE, --matrix, or --merge FILE... --top-k K") }
+        if let off = corpusOffset, off < 0 { throw ValidationError("--corpus-offset must be 0 or more") }
         if let k = topK {
             if k < 1 { throw ValidationError("--top-k must be at least 1") }
             guard let c = corpus else { throw ValidationError("--top-k needs --corpus FILE") }
@@ -101,7 +119,8 @@ struct EmbSim: Tool {
         // Keep the large per-block buffers in the heap: no page faults from fresh mmaps at every block.
         _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 30)
         _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 1 << 30)
-        if let k = topK, let corpus { try runTopK(k: k, corpus: corpus) }
+        if !merge.isEmpty, let k = topK { try runMerge(k: k) }
+        else if let k = topK, let corpus { try runTopK(k: k, corpus: corpus) }
         else if let paired { try runPaired(paired) }
         else { try runMatrix() }
     }
@@ -130,13 +149,44 @@ struct EmbSim: Tool {
                 width = min(k, offset)
                 ids = try declare(width, lastMeta)
             }
-            let res = top.results(width: width)
+            var res = top.results(width: width)
+            let base = Int64(corpusOffset ?? Int(c.meanMeta["row_offset"] ?? "") ?? 0)
+            if base != 0 { for j in res.indices.indices where res.indices[j] >= 0 { res.indices[j] += base } }
             try out.writer.write(ids!.0, rows: qb.rows, values: res.indices)
             try out.writer.write(ids!.1, rows: qb.rows, values: res.scores)
             progress.update(q.rowsDone, note: "corpus \(offset) rows")
         }
         progress.finish()
         if ids == nil { ids = try declare(width, lastMeta) }
+        try out.finish()
+    }
+
+    /// Joins the top-k results of corpus shards (global indices) into one top-k.
+    func runMerge(k: Int) throws {
+        let blocks = try merge.map { RowBlockReader(try openStream($0), names: ["indices", "scores"], blockRows: queryBlock) }
+        let out = try output.open()
+        let ids = try out.writer.add(TensorInfo(name: "indices", dtype: .i64, rowShape: [k], meta: ["merged": merge.joined(separator: ",")]))
+        let sid = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [k]))
+        while true {
+            var lists: [(scores: [Float], indices: [Int64], width: Int)] = []
+            var rows: [Int] = []
+            for b in blocks {
+                guard let blk = try b.next() else { rows.append(0); continue }
+                let width = blk[0].info.rowShape.first ?? 1
+                guard blk[1].info.rowShape.first ?? 1 == width else {
+                    throw ToolError.data("\(b.reader.label): 'indices' and 'scores' have different widths")
+                }
+                lists.append((blk[1].floats(), try blk[0].int64s(), width))
+                rows.append(blk[0].rows)
+            }
+            if rows.allSatisfy({ $0 == 0 }) { break }
+            guard let n = rows.first, rows.allSatisfy({ $0 == n }) else {
+                throw ToolError.data("the results to merge have different numbers of queries (\(zip(merge, blocks).map { "\($0.0): \($0.1.rowsDone)" }.joined(separator: ", ")))")
+            }
+            let merged = mergeTopK(lists, queries: n, k: k)
+            try out.writer.write(ids, rows: n, values: merged.indices)
+            try out.writer.write(sid, rows: n, values: merged.scores)
+        }
         try out.finish()
     }
 

@@ -6,7 +6,8 @@ struct Split: Tool {
     static let configuration = CommandConfiguration(
         abstract: "Shard the rows of a stream into several files, for parallel work.",
         discussion: """
-            Every shard gets consecutive rows of every row tensor, and a copy of every 0-d tensor. \
+            Every shard gets consecutive rows of every row tensor (with its first row recorded as the \
+            metadata 'row_offset'), and a copy of every 0-d tensor. \
             The files are PREFIX000.tsr, PREFIX001.tsr, ...; their names are printed one per line, \
             ready for xargs or GNU parallel. --shards K needs the row count: from the headers, or by \
             reading FILE twice; --rows N streams.
@@ -54,7 +55,8 @@ struct Split: Tool {
                 let name = prefix + String(format3(writers.count)) + ".tsr"
                 let f = try OutputFile(path: name, binary: true)
                 let w = try TensorStreamWriter(sink: f.sink, options: WriterOptions(level: level))
-                for info in infos { try w.add(info) }
+                // Each shard's row tensors record where the shard starts in the whole stream.
+                for info in infos { try w.add(shardInfo(info, first: writers.count * perShard)) }
                 for s in scalars { try s.data.withUnsafeBytes { try w.write(scalarId(w, s.name), rows: 1, bytes: $0) } }
                 writers.append((f, w))
             }
@@ -67,7 +69,7 @@ struct Split: Tool {
                 var info = reader.tensors[i]
                 if !info.isScalar { info.rows = nil }
                 infos.append(info)
-                for (_, w) in writers { try w.add(info) }
+                for (k, (_, w)) in writers.enumerated() { try w.add(shardInfo(info, first: k * perShard)) }
             case .data(let i, let n, let bytes):
                 let info = reader.tensors[i]
                 if info.isScalar {
@@ -94,6 +96,12 @@ struct Split: Tool {
             try f.commit()
             print(prefix + format3(k) + ".tsr")
         }
+    }
+
+    func shardInfo(_ info: TensorInfo, first: Int) -> TensorInfo {
+        var i = info
+        if !i.isScalar { i.meta["row_offset"] = String(first) }
+        return i
     }
 
     /// Scalars are declared in order; their id in a shard is their index among all tensors.
