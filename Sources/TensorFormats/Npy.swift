@@ -86,10 +86,11 @@ public enum Npy {
         guard case .tuple(let dims)? = dict["shape"] else { throw FormatError(".npy header has no 'shape'") }
         let (dtype, big) = try dtype(fromDescr: descr)
         guard dims.count <= Format.maxRank else { throw FormatError(".npy array of rank \(dims.count) (at most \(Format.maxRank))") }
+        // Every dimension counts, even beside a zero one: strides are products of dimensions.
         var total = dtype.size
         for d in dims {
             guard d >= 0 else { throw FormatError(".npy shape has a negative dimension") }
-            let (p, o) = total.multipliedReportingOverflow(by: d)
+            let (p, o) = total.multipliedReportingOverflow(by: max(d, 1))
             guard !o, p < 1 << 50 else { throw FormatError(".npy shape \(dims) is impossibly large") }
             total = p
         }

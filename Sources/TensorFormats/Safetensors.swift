@@ -41,10 +41,13 @@ public enum Safetensors {
                 throw FormatError("safetensors entry '\(name)' has a malformed shape")
             }
             var expected = dtype.size
+            var extent = dtype.size  // with zero dimensions counted as 1: strides must not overflow either
             for d in shape {
                 let (p, o) = expected.multipliedReportingOverflow(by: d)
-                guard !o else { throw FormatError("safetensors entry '\(name)' has an impossible shape") }
+                let (q, o2) = extent.multipliedReportingOverflow(by: max(d, 1))
+                guard !o, !o2, q < 1 << 50 else { throw FormatError("safetensors entry '\(name)' has an impossible shape") }
                 expected = p
+                extent = q
             }
             let (b, e) = (offsets[0], offsets[1])
             guard b >= 0, e >= b, e <= available, e - b == expected else {

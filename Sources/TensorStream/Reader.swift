@@ -149,10 +149,11 @@ public final class TensorStreamReader {
             info = TensorInfo(name: name, dtype: dtype, rowShape: Array(shape.dropFirst()),
                               rows: flags & 1 != 0 ? shape[0] : nil, meta: meta)
         }
-        // A row must fit in one record: refuse shapes whose rows could never arrive.
+        // A row must fit in one record: refuse shapes whose rows could never arrive. Zero
+        // dimensions count as 1 here, so that no product of dimensions (a stride) can overflow.
         var rowBytes = dtype.size
         for d in info.rowShape {
-            let (p, o) = rowBytes.multipliedReportingOverflow(by: d)
+            let (p, o) = rowBytes.multipliedReportingOverflow(by: max(d, 1))
             guard !o, p <= Format.maxRecordBody else {
                 throw StreamError.invalid("\(label): tensor '\(name)' declares rows of more than \(Format.maxRecordBody) bytes")
             }

@@ -148,6 +148,18 @@ final class FormatsTests: XCTestCase {
         }
     }
 
+    /// Found by libFuzzer: a Fortran-order shape (0, 10^19, 200, 3) has no elements, but its
+    /// strides overflowed (a trap). Every fuzz crash becomes a test like this one.
+    func testFuzzRegressionStrideOverflow() throws {
+        XCTAssertThrowsError(try Npy.read(try bytes("fuzz-npy-stride-overflow.npy"), name: "x")) { e in
+            XCTAssertTrue("\(e)".contains("impossibly large"), "\(e)")
+        }
+        let header = #"{"w":{"dtype":"F32","shape":[0,10000000000000000000,4],"data_offsets":[0,0]}}"#
+        var b = [UInt8](repeating: 0, count: 8)
+        for k in 0..<8 { b[k] = UInt8((header.utf8.count >> (8 * k)) & 0xFF) }
+        XCTAssertThrowsError(try Safetensors.read(b + Array(header.utf8)))
+    }
+
     func testForgedNpyShapeIsRefusedWithoutAllocating() throws {
         var h = try Npy.header(dtype: .f32, shape: [1 << 40, 1 << 20])
         h += [0, 0, 0, 0]
