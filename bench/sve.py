@@ -13,7 +13,11 @@ W_m = U diag(relu(s_m)) Vᵀ, as the public SVE code does; a factored torch vari
 Needs: numpy, torch; the built tools (BIN, default .build/release).
 """
 import argparse, json, math, os, subprocess, sys, tempfile, time
-import numpy as np
+
+# numpy's BLAS reads its thread count at import: give it --threads (default 1) before importing.
+_t = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
+os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = _t
+import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "examples", "sve"))
@@ -151,7 +155,6 @@ def main():
     sh(f"tensor to npz {tmp}/weights.tsr -o {tmp}/weights.npz && tensor to npz {tmp}/basis.tsr -o {tmp}/basis.npz", env)
     w = np.load(f"{tmp}/weights.npz")
     mats = [w[f"{L}.intermediate.dense.weight"], w[f"{L}.output.dense.weight"]]
-    os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
     def np_svd(dtype):
         best = math.inf
         for _ in range(3):

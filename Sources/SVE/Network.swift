@@ -96,6 +96,7 @@ public final class EnsembleNetwork<T: BLASScalar> {
         var z: Matrix<T>? = nil         // factored: Vᵀx
         var xhat: Matrix<T>? = nil      // layernorm
         var invStd: [T] = []            // layernorm
+        var deriv: [T] = []             // activation: f'(x)
     }
     private var caches: [Cache] = []
     private var batchRows = 0
@@ -304,13 +305,40 @@ public final class EnsembleNetwork<T: BLASScalar> {
                 addMemberBias(&y, b, B)
                 act = Act(m: y, shared: false, needsGrad: true)
             case .activation(let a):
+                // The derivative is kept for backward (so that erf and exp run once per element).
+                var deriv = [T](repeating: 0, count: a == .relu ? 0 : act.m.data.count)
+                if a != .relu { cache.input.m = Matrix(rows: 0, cols: 0) }  // not needed: no copy
                 act.m.data.withUnsafeMutableBufferPointer { p in
-                    switch a {
-                    case .relu: for i in p.indices { p[i] = max(p[i], 0) }
-                    case .tanh: for i in p.indices { p[i] = T(Glibc.tanh(Double(p[i]))) }
-                    case .gelu: for i in p.indices { let v = Double(p[i]); p[i] = T(0.5 * v * (1 + erf(v * 0.7071067811865476))) }
+                    deriv.withUnsafeMutableBufferPointer { d in
+                        switch a {
+                        case .relu: for i in p.indices { p[i] = max(p[i], 0) }
+                        case .tanh:
+                            for i in p.indices { let t = Glibc.tanh(Double(p[i])); p[i] = T(t); d[i] = T(1 - t * t) }
+                        case .gelu:
+                            if T.self == Float.self {
+                                // Single precision erf/exp: the hot path of sve-train.
+                                p.withMemoryRebound(to: Float.self) { pf in
+                                    d.withMemoryRebound(to: Float.self) { df in
+                                        for i in pf.indices {
+                                            let v = pf[i]
+                                            let cdf = 0.5 * (1 + erff(v * 0.70710678))
+                                            df[i] = cdf + v * expf(-0.5 * v * v) * 0.39894228
+                                            pf[i] = v * cdf
+                                        }
+                                    }
+                                }
+                            } else {
+                                for i in p.indices {
+                                    let v = Double(p[i])
+                                    let cdf = 0.5 * (1 + erf(v * 0.7071067811865476))
+                                    d[i] = T(cdf + v * exp(-0.5 * v * v) * 0.3989422804014327)
+                                    p[i] = T(v * cdf)
+                                }
+                            }
+                        }
                     }
                 }
+                cache.deriv = deriv
             case .layerNorm(let w, let b, let eps):
                 if w.perMember && act.shared {
                     act = Act(m: replicate(act.m), shared: false, needsGrad: act.needsGrad)
@@ -474,19 +502,12 @@ public final class EnsembleNetwork<T: BLASScalar> {
                 if propagate { delta = dx }
             case .activation(let a):
                 if propagate {
-                    input.m.data.withUnsafeBufferPointer { px in
-                        delta.data.withUnsafeMutableBufferPointer { pd in
-                            switch a {
-                            case .relu: for j in pd.indices where px[j] <= 0 { pd[j] = 0 }
-                            case .tanh: for j in pd.indices { let t = Glibc.tanh(Double(px[j])); pd[j] *= T(1 - t * t) }
-                            case .gelu:
-                                for j in pd.indices {
-                                    let v = Double(px[j])
-                                    let cdf = 0.5 * (1 + erf(v * 0.7071067811865476))
-                                    let pdf = exp(-0.5 * v * v) * 0.3989422804014327
-                                    pd[j] *= T(cdf + v * pdf)
-                                }
-                            }
+                    delta.data.withUnsafeMutableBufferPointer { pd in
+                        if a == .relu {
+                            input.m.data.withUnsafeBufferPointer { px in for j in pd.indices where px[j] <= 0 { pd[j] = 0 } }
+                        } else {
+                            // tanh' = 1 − tanh²; GELU' = Φ(x) + x φ(x), kept by forward.
+                            cache.deriv.withUnsafeBufferPointer { d in for j in pd.indices { pd[j] *= d[j] } }
                         }
                     }
                 }

@@ -94,7 +94,7 @@ struct SvePredict: Tool {
             if let bad = xs.firstIndex(where: { !$0.isFinite }) {
                 throw ToolError.data("'\(featuresName)' holds \(xs[bad]) in row \(reader.rowsDone - n + bad / D)")
             }
-            let logits = memberLogits(net, Matrix(rows: n, cols: D, data: xs), chunk: n)
+            let logits = memberLogits(net, Matrix(rows: n, cols: D, data: xs), chunk: 256)
             let p = ensemblePrediction(memberLogits: logits, members: M, rows: n, classes: K, temperature: T, averaging: average)
             try w.write(idProbs, rows: n, values: p.probs.map { Float($0) })
             try w.write(idMember, rows: n, values: p.memberProbs.map { Float($0) })

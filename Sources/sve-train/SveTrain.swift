@@ -108,7 +108,7 @@ struct SveTrain: Tool {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if members < 1 { throw ValidationError("--members must be at least 1") }
+        if members < 1 || members > 1024 { throw ValidationError("--members must be between 1 and 1024") }
         if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be positive") }
         if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be at least 0") }
@@ -117,7 +117,7 @@ struct SveTrain: Tool {
         if !(warmup >= 0 && warmup <= 1) { throw ValidationError("--warmup must be a fraction between 0 and 1") }
         if !(sigmaInit >= 0) { throw ValidationError("--sigma-init must be at least 0") }
         if !(valFraction >= 0 && valFraction < 1) { throw ValidationError("--val-fraction must be in [0, 1)") }
-        if let k = classes, k < 2 { throw ValidationError("--classes must be at least 2") }
+        if let k = classes, k < 2 || k > 100_000 { throw ValidationError("--classes must be between 2 and 100000") }
         do { _ = try StackSpec(parsing: stack) } catch { throw ValidationError("--stack: \(error)") }
     }
 
@@ -135,6 +135,9 @@ struct SveTrain: Tool {
         if let bad = x.firstIndex(where: { !$0.isFinite }) { throw ToolError.data("'\(featuresName)' holds \(x[bad]) in row \(bad / D)") }
         let labels = try l.int64s()
         let maxLabel = labels.max() ?? 0
+        guard classes != nil || maxLabel < 100_000 else {
+            throw ToolError.data("label \(maxLabel) would make \(maxLabel + 1) classes (labels must be 0..K-1; pass --classes K if that is right)")
+        }
         let K = classes ?? Int(maxLabel + 1)
         if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= Int64(K) }) {
             throw ToolError.data("label \(labels[bad]) in row \(bad) is out of range [0, \(K))\(classes == nil ? "" : " (--classes \(K))")")
