@@ -16,6 +16,14 @@ x = rng.standard_normal((174_763, 384)).astype(np.float32) * 0.05   # 256 MB
 np.save(sys.argv[1] + "/block.npy", x)
 PY
 $B/tensor from npy "$W/block.npy" --name embedding --level 1 > "$W/block.tsr"
+make -s -C examples >/dev/null
+cp examples/work/post-minilm.tsr "$W/post.tsr"
+cp examples/work/body-minilm.tsr "$W/corpus.tsr"
+L=encoder.layer.5
+$B/tensor from safetensors examples/data/minilm_layer5_ffn.safetensors | $B/sve-decompose -q --prefix $L. -o "$W/basis.tsr"
+$B/tensor from npz examples/data/bbc_ffn.npz | $B/tensor select ffn_in label | $B/tensor rename ffn_in=features label=labels \
+  | $B/sve-train --basis "$W/basis.tsr" --members 4 --epochs 1 -o "$W/model.tsr" \
+    --stack "residual(linear:$L.intermediate.dense gelu linear:$L.output.dense) layernorm:$L.output.LayerNorm"
 peak() {  # peak RSS in MB of a command line run by bash
   /usr/bin/time -f "%M" -o "$W/rss" bash -c "$1" >/dev/null
   echo $(( $(cat "$W/rss") / 1024 ))
@@ -27,8 +35,9 @@ for gb in $SIZES; do
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor info" "$(peak "cat $files | $B/tensor info")"
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor cat" "$(peak "cat $files | $B/tensor cat --level 1")"
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor slice" "$(peak "cat $files | $B/tensor slice --start 1000 --level 1")"
-  for extra in "${SCALE_EXTRA[@]:-}"; do
-    [ -n "$extra" ] || continue
-    printf "%-8s %-40s %10s\n" "${gb}GB" "${extra%% *} ..." "$(peak "cat $files | $extra")"
-  done
+  # The computing programs, on the same rows (384-dim 'embedding'), with side inputs from the
+  # bundled example workflow (make -C examples) and a small SVE model trained here.
+  printf "%-8s %-40s %10s\n" "${gb}GB" "emb-laplace apply" "$(peak "cat $files | $B/emb-laplace apply --posterior $W/post.tsr --level 1")"
+  printf "%-8s %-40s %10s\n" "${gb}GB" "emb-sim --top-k 10 (corpus 70 rows)" "$(peak "cat $files | $B/emb-sim --corpus $W/corpus.tsr --top-k 10 --level 1")"
+  printf "%-8s %-40s %10s\n" "${gb}GB" "sve-predict (M = 4)" "$(peak "cat $files | $B/tensor rename embedding=features | $B/sve-predict --model $W/model.tsr --level 1")"
 done
