@@ -83,6 +83,12 @@ enum Zip {
         guard try r.u32(e.localOffset) == 0x0403_4B50 else { throw FormatError("damaged zip local header for \(e.name)") }
         let start = e.localOffset + 30 + Int(try r.u16(e.localOffset + 26)) + Int(try r.u16(e.localOffset + 28))
         guard start + e.compressedSize <= bytes.count else { throw FormatError("truncated zip member \(e.name)") }
+        // Sizes come from the archive: check them against the bytes that are there before
+        // allocating (deflate expands at most 1032:1), so a forged header cannot claim gigabytes.
+        guard e.method != 0 || e.size == e.compressedSize,
+              e.method != 8 || e.size <= e.compressedSize * 1032 + 64 else {
+            throw FormatError("zip member \(e.name) is damaged (claims \(e.size) bytes from \(e.compressedSize) stored)")
+        }
         var out: [UInt8]
         switch e.method {
         case 0:

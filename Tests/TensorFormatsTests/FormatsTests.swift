@@ -160,6 +160,13 @@ final class FormatsTests: XCTestCase {
         XCTAssertThrowsError(try Safetensors.read(b + Array(header.utf8)))
     }
 
+    /// Found by libFuzzer: a zip member claiming 4 GB uncompressed made the reader allocate it.
+    func testFuzzRegressionNpzForgedSize() throws {
+        XCTAssertThrowsError(try Npz.read(try bytes("fuzz-npz-forged-size.npz"))) { e in
+            XCTAssertTrue("\(e)".contains("damaged"), "\(e)")
+        }
+    }
+
     func testForgedNpyShapeIsRefusedWithoutAllocating() throws {
         var h = try Npy.header(dtype: .f32, shape: [1 << 40, 1 << 20])
         h += [0, 0, 0, 0]
