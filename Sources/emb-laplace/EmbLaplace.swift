@@ -190,7 +190,11 @@ struct Fit: Tool {
         }
         meta["variance_scale"] = metaNumber(post.varianceScale)
         if verbose {
-            writeStderr("emb-laplace fit: \(fisher.pairs) pairs in \(fisher.batches) batches, mean loss \(meta["mean_loss"]!), λ = \(lambda)\(meta["gamma"].map { ", γ = \($0)" } ?? ""), c = \(post.varianceScale) (\(scaleMeta["source"]!))\n")
+            let loss = fisher.lossSum / Double(fisher.pairs)
+            let gamma = meta["gamma"].flatMap(Double.init).map { ", γ = " + cFormat("%.5g", $0) } ?? ""
+            writeStderr("emb-laplace fit: \(fisher.pairs) pairs in \(fisher.batches) batches, mean loss " + cFormat("%.4f", loss)
+                        + ", λ = " + cFormat("%.5g", Double(lambda)) + gamma + ", c = " + cFormat("%.4g", Double(post.varianceScale))
+                        + " (\(scaleMeta["source"]!))\n")
         }
         let out = try output.open()
         try PosteriorStream.write(post, to: out.writer, meta: meta, scaleMeta: scaleMeta)
