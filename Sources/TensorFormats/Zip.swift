@@ -14,11 +14,11 @@ struct ZipEntry {
 struct LE {
     let b: [UInt8]
     func u16(_ o: Int) throws -> UInt16 {
-        guard o >= 0, o + 2 <= b.count else { throw FormatError("truncated zip file") }
+        guard o >= 0, o <= b.count - 2 else { throw FormatError("truncated zip file") }
         return UInt16(b[o]) | UInt16(b[o + 1]) << 8
     }
     func u32(_ o: Int) throws -> UInt32 {
-        guard o >= 0, o + 4 <= b.count else { throw FormatError("truncated zip file") }
+        guard o >= 0, o <= b.count - 4 else { throw FormatError("truncated zip file") }
         return UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
     }
     func u64(_ o: Int) throws -> UInt64 { UInt64(try u32(o)) | UInt64(try u32(o + 4)) << 32 }
@@ -38,10 +38,16 @@ enum Zip {
         var count = Int(try r.u16(eocd + 10))
         var cdOffset = Int(try r.u32(eocd + 16))
         if eocd >= 20, try r.u32(eocd - 20) == 0x0706_4B50 {
-            let z64 = Int(try r.u64(eocd - 12))
-            guard try r.u32(z64) == 0x0606_4B50 else { throw FormatError("damaged zip64 directory") }
-            count = Int(try r.u64(z64 + 32))
-            cdOffset = Int(try r.u64(z64 + 48))
+            // Offsets and counts from the file: converted only when they fit (a forged u64 must
+            // not trap), then bounds-checked by every read.
+            guard let z64 = Int(exactly: try r.u64(eocd - 12)), z64 < bytes.count,
+                  try r.u32(z64) == 0x0606_4B50,
+                  let c = Int(exactly: try r.u64(z64 + 32)), let off = Int(exactly: try r.u64(z64 + 48)),
+                  off < bytes.count else {
+                throw FormatError("damaged zip64 directory")
+            }
+            count = c
+            cdOffset = off
         }
         guard count < 1 << 20 else { throw FormatError("zip file claims \(count) members") }
         var out: [ZipEntry] = []

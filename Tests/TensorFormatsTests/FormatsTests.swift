@@ -167,6 +167,11 @@ final class FormatsTests: XCTestCase {
         }
     }
 
+    /// Found by libFuzzer: a zip64 directory offset beyond Int.max trapped on conversion.
+    func testFuzzRegressionNpzZip64Offset() throws {
+        XCTAssertThrowsError(try Npz.read(try bytes("fuzz-npz-zip64-offset.npz")))
+    }
+
     func testForgedNpyShapeIsRefusedWithoutAllocating() throws {
         var h = try Npy.header(dtype: .f32, shape: [1 << 40, 1 << 20])
         h += [0, 0, 0, 0]
