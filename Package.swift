@@ -26,6 +26,11 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
+        // What kind of failure an error is (libraries say it; ToolKit maps it to an exit status).
+        .target(name: "Failure"),
+        // Softmax, entropy, mutual information, NLL: the one probability module.
+        .target(name: "Probability"),
+
         // The format: depends on zstd alone.
         .target(name: "TensorStream", dependencies: ["CZstd"]),
         // Thin wrappers over cblas and LAPACKE shared by the method libraries.
