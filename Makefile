@@ -33,13 +33,13 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# XCTest only (the suite has no Swift Testing tests); the last line counts passed and failed.
+# XCTest only (the suite has no Swift Testing tests). The last line is scripts/test-summary.sh's
+# count of test cases: "tests: N passed, N failed, N skipped" (a crashed test counts as failed).
 test: deps
 	$(SWIFT) build
 	@set -o pipefail; $(SWIFT) test --disable-swift-testing 2>&1 | tee .build/test.log \
 	  | grep -E -v "^(Test Case .* (passed|started)|\[[0-9]+/[0-9]+\]|Building|Compiling|Write|Emitting|Linking)"; status=$$?; \
-	  total=$$(grep -E "^\s+Executed [0-9]+ tests?" .build/test.log | tail -1 | sed -E "s/.*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/"); \
-	  set -- $$total; echo "tests: $$(( $${1:-0} - $${2:-0} )) passed, $${2:-0} failed"; exit $$status
+	  bash scripts/test-summary.sh .build/test.log || status=1; exit $$status
 
 demo: release
 	bash examples/demo.sh

@@ -18,7 +18,8 @@ let package = Package(
         .executable(name: "sve-predict", targets: ["SvePredict"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Pinned: the version the toolbox is tested with (Package.resolved is not tracked).
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
     ],
     targets: [
         // System libraries from Debian's packages (libzstd-dev, libopenblas-dev, liblapacke-dev, zlib1g-dev).
@@ -53,7 +54,8 @@ let package = Package(
         .testTarget(name: "TensorStreamTests", dependencies: ["TensorStream"]),
         .testTarget(name: "TensorFormatsTests", dependencies: ["TensorStream", "TensorFormats"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"]),
+        .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"],
+                    exclude: ["Fixtures"]),
 
         // Calibration and uncertainty metrics (methods.md section 3) and their command.
         .target(name: "Calibration"),
