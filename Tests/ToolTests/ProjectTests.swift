@@ -38,3 +38,59 @@ final class ProjectTests: XCTestCase {
         XCTAssertEqual(s, 1)
     }
 }
+
+/// The man pages: lint clean, and every character of the programs' help survives into them.
+final class ManPageTests: XCTestCase {
+    func tools() throws -> [String] {
+        let makefile = try String(contentsOf: repositoryRoot().appendingPathComponent("Makefile"), encoding: .utf8)
+        let line = makefile.split(separator: "\n").first { $0.hasPrefix("TOOLS :=") }!
+        return line.dropFirst("TOOLS :=".count).split(separator: " ").map(String.init)
+    }
+
+    func mandoc() throws -> String {
+        for p in ["/usr/bin/mandoc", "/usr/local/bin/mandoc"] where FileManager.default.fileExists(atPath: p) { return p }
+        throw XCTSkip("mandoc is not installed (make test installs it)")
+    }
+
+    func pages() throws -> [URL] {
+        let dir = repositoryRoot().appendingPathComponent("man")
+        return try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
+            .filter { ["1", "5"].contains($0.pathExtension) }.sorted { $0.path < $1.path }
+    }
+
+    func testPagesLintClean() throws {
+        let mandoc = try mandoc()
+        let pages = try pages()
+        XCTAssertGreaterThan(pages.count, 10)
+        for page in pages {
+            let r = try runTool(mandoc, ["-T", "lint", "-W", "warning", page.path])
+            XCTAssertEqual(r.status, 0, "\(page.lastPathComponent): \(r.stderr)\(String(decoding: r.stdout, as: UTF8.self))")
+            XCTAssertEqual(String(decoding: r.stdout, as: UTF8.self) + r.stderr, "", page.lastPathComponent)
+        }
+    }
+
+    /// Formulas in the help (μ, σ², β, π, ×, …) reach the rendered page; a page of a program
+    /// without subcommands has no "subcommand" in its synopsis.
+    func testNoCharacterIsLost() throws {
+        let mandoc = try mandoc()
+        let pages = try pages()
+        for tool in try tools() {
+            let help = try runTool(tool, ["--help"])
+            XCTAssertEqual(help.status, 0, tool)
+            let wanted = Set(String(decoding: help.stdout, as: UTF8.self).unicodeScalars.filter { !$0.isASCII })
+            let mine = pages.filter { $0.lastPathComponent == "\(tool).1" }
+            XCTAssertEqual(mine.count, 1, "man/\(tool).1 is missing: run 'make man'")
+            var rendered = ""
+            for page in mine {
+                let r = try runTool(mandoc, ["-T", "utf8", page.path])
+                rendered += String(decoding: r.stdout, as: UTF8.self)
+            }
+            let have = Set(rendered.unicodeScalars)
+            let lost = wanted.subtracting(have)
+            XCTAssertTrue(lost.isEmpty, "man/\(tool).1 lost \(lost.map { String($0) }.sorted().joined()): run 'make man'")
+            let synopsis = try String(contentsOf: mine[0], encoding: .utf8)
+            let hasSubcommands = pages.contains { $0.lastPathComponent.hasPrefix("\(tool).") && $0.lastPathComponent != "\(tool).1" }
+            XCTAssertEqual(synopsis.contains(".Ar subcommand"), hasSubcommands, tool)
+        }
+    }
+}

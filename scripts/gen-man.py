@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Man pages from the programs' own option definitions, with every character kept.
+
+swift-argument-parser's generate-manual tool writes the mdoc pages but drops every non-ASCII
+character (formulas like "μ_s / sqrt(1 + β(π/8)σ²_s)" came out as "_s / sqrt(1 + (/8)_s)") and puts
+"subcommand" in the synopsis of programs whose only subcommand is the automatic `help`. So this
+script hands it the program's help dump with
+  - the automatic `help` subcommand removed (no `tool.help.1` page; no "subcommand" in SYNOPSIS
+    of a program without real subcommands),
+  - every non-ASCII character replaced by an ASCII placeholder,
+and then turns the placeholders into roff's Unicode escapes (\\[u03BC]), keeps "Examples:" blocks
+as literal displays (so a long command is not re-filled), and turns blank lines (which mdoc warns about) into paragraph macros.
+
+    python3 scripts/gen-man.py GENERATOR BINDIR DATE OUTDIR TOOL...
+"""
+import json, os, re, stat, subprocess, sys, tempfile
+
+PH = re.compile(r"@@u([0-9A-F]{4,6})@@")
+SENTENCE = re.compile(r"(?<=[a-z0-9)'][.!?]) +(?=[A-Z0-9'(])")
+
+
+def encode(s: str) -> str:
+    return "".join(c if ord(c) < 128 else "@@u%04X@@" % ord(c) for c in s)
+
+
+def clean(cmd: dict) -> dict:
+    subs = [clean(s) for s in cmd.get("subcommands") or [] if s.get("commandName") != "help"]
+    if subs:
+        cmd["subcommands"] = subs
+    else:
+        cmd.pop("subcommands", None)
+    return cmd
+
+
+def walk(o):
+    if isinstance(o, dict):
+        return {k: walk(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [walk(v) for v in o]
+    if isinstance(o, str):
+        return encode(o)
+    return o
+
+
+def postprocess(text: str) -> str:
+    out, literal = [], False
+    for line in text.split("\n"):
+        if literal:
+            # Inside an examples display: lines indented by two spaces are commands; the first line
+            # that is not ends it.
+            if line.startswith("  ") and not line.startswith("."):
+                out.append(line[2:])
+                continue
+            out.append(".Ed")
+            literal = False
+        if line.strip() == "":
+            # A blank line between paragraphs is a paragraph macro in mdoc (a blank input line
+            # is what mandoc warns about).
+            if out and not out[-1].startswith("."):
+                out.append(".Pp")
+            continue
+        if line.rstrip() in ("Examples:", "Example:"):
+            out.append(line.rstrip())
+            out.append(".Bd -literal -offset indent")
+            literal = True
+            continue
+        if not line.startswith("."):
+            # mdoc wants each sentence on a line of its own.
+            # A text line must not start with roff's control characters ' and .
+            out.extend("\\&" + l if l.startswith(("'", ".")) else l for l in SENTENCE.split(line))
+            continue
+        out.append(line)
+    if literal:
+        out.append(".Ed")
+    # A paragraph macro right before a section, list or display is redundant.
+    out = [l for i, l in enumerate(out)
+           if not (l == ".Pp" and i + 1 < len(out) and out[i + 1].startswith((".Sh", ".Bl", ".Bd", ".Ss", ".It", ".El")))]
+    text = "\n".join(out)
+    return PH.sub(lambda m: "\\[u%s]" % m.group(1), text)
+
+
+def main():
+    gen, bindir, date, outdir, *tools = sys.argv[1:]
+    with tempfile.TemporaryDirectory() as tmp:
+        for tool in tools:
+            dump = subprocess.run([os.path.join(bindir, tool), "--experimental-dump-help"],
+                                  check=True, capture_output=True).stdout
+            info = json.loads(dump)
+            info["command"] = walk(clean(info["command"]))
+            jpath = os.path.join(tmp, tool + ".json")
+            with open(jpath, "w") as f:
+                json.dump(info, f, ensure_ascii=True)
+            # The generator runs "TOOL --experimental-dump-help": a stand-in named like the tool.
+            stand_in = os.path.join(tmp, tool)
+            with open(stand_in, "w") as f:
+                f.write("#!/bin/sh\nexec cat '%s'\n" % jpath)
+            os.chmod(stand_in, stat.S_IRWXU)
+            pages = os.path.join(tmp, tool + ".pages")
+            os.mkdir(pages)
+            subprocess.run([gen, stand_in, "--multi-page", "--date", date, "--output-directory", pages],
+                           check=True)
+            for name in sorted(os.listdir(pages)):
+                with open(os.path.join(pages, name)) as f:
+                    text = postprocess(f.read())
+                with open(os.path.join(outdir, name), "w") as f:
+                    f.write(text if text.endswith("\n") else text + "\n")
+
+
+if __name__ == "__main__":
+    main()
