@@ -15,8 +15,10 @@ RELEASE := .build/release
 DEBUG := .build/debug
 BIN := .build/$(CONFIG)
 DATE := 2026-11-23
+VERSION := $(shell sed -n 's/.*toolboxVersion = "\(.*\)".*/\1/p' Sources/ToolKit/Version.swift)
+DIST := uncertainty-toolbox-$(VERSION)-linux-$(shell uname -m)
 
-.PHONY: real-model all deps test-deps apt-install build release test demo man completions docs install install-only uninstall bench fuzz clean
+.PHONY: real-model all deps test-deps apt-install build release test demo man completions docs install install-only uninstall dist dist-check bench fuzz clean
 
 all: release
 
@@ -38,8 +40,10 @@ apt-install:
 build: deps
 	$(SWIFT) build
 
+# Release binaries link the Swift runtime statically: they need only Debian's runtime packages
+# (libopenblas0 liblapacke libzstd1 zlib1g), not the toolchain (scripts/check-standalone.sh checks).
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 # XCTest only (the suite has no Swift Testing tests). The last line is scripts/test-summary.sh's
 # count of test cases: "tests: N passed, N failed, N skipped" (a crashed test counts as failed).
@@ -91,6 +95,24 @@ install-only:
 	done
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+
+# A tarball that runs where only Debian's runtime packages are installed: bin, man pages,
+# completions, README, LICENSE and the demo with its data (bash examples/demo.sh from its root).
+dist: release
+	bash scripts/check-standalone.sh $(addprefix $(RELEASE)/,$(TOOLS))
+	rm -rf .build/dist && mkdir -p .build/dist/$(DIST)/examples
+	$(MAKE) -s install-only PREFIX=$(CURDIR)/.build/dist/$(DIST) CONFIG=release
+	strip $(addprefix .build/dist/$(DIST)/bin/,$(TOOLS))
+	cp README.md LICENSE .build/dist/$(DIST)/
+	cp -r examples/demo.sh examples/data .build/dist/$(DIST)/examples/
+	tar -C .build/dist -czf .build/dist/$(DIST).tar.gz $(DIST)
+	@echo ".build/dist/$(DIST).tar.gz"
+
+# Unpacks the tarball into a scratch prefix and runs the demo from there, with nothing of the
+# Swift toolchain on PATH or in the environment.
+dist-check: dist
+	@t=$$(mktemp -d); trap 'rm -rf $$t' EXIT; tar -C $$t -xzf .build/dist/$(DIST).tar.gz; \
+	cd $$t/$(DIST) && env -i PATH=/usr/bin:/bin HOME=$$t BIN=bin bash examples/demo.sh
 
 uninstall:
 	for t in $(TOOLS); do \

@@ -36,6 +36,7 @@ let package = Package(
         .target(name: "TensorStream", dependencies: ["CZstd"]),
         // Thin wrappers over cblas and LAPACKE shared by the method libraries.
         .target(name: "LinearAlgebra", dependencies: ["CBLAS"]),
+        .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
 
         // Conversions to and from other formats (npy, npz, safetensors, CSV).
         .target(name: "TensorFormats", dependencies: ["TensorStream", "CZlib"]),

@@ -41,11 +41,19 @@ final class ProjectTests: XCTestCase {
 
 /// The man pages: lint clean, and every character of the programs' help survives into them.
 final class ManPageTests: XCTestCase {
-    func tools() throws -> [String] {
+    func tools() throws -> [String] { try makefileTools() }
+}
+
+/// The programs, as the Makefile's TOOLS line lists them.
+func makefileTools() throws -> [String] {
+    do {
         let makefile = try String(contentsOf: repositoryRoot().appendingPathComponent("Makefile"), encoding: .utf8)
         let line = makefile.split(separator: "\n").first { $0.hasPrefix("TOOLS :=") }!
         return line.dropFirst("TOOLS :=".count).split(separator: " ").map(String.init)
     }
+}
+
+extension ManPageTests {
 
     func mandoc() throws -> String {
         for p in ["/usr/bin/mandoc", "/usr/local/bin/mandoc"] where FileManager.default.fileExists(atPath: p) { return p }
@@ -91,6 +99,29 @@ final class ManPageTests: XCTestCase {
             let synopsis = try String(contentsOf: mine[0], encoding: .utf8)
             let hasSubcommands = pages.contains { $0.lastPathComponent.hasPrefix("\(tool).") && $0.lastPathComponent != "\(tool).1" }
             XCTAssertEqual(synopsis.contains(".Ar subcommand"), hasSubcommands, tool)
+        }
+    }
+}
+
+/// Release binaries (make release, make dist) run without the Swift toolchain.
+final class StandaloneTests: XCTestCase {
+    func testReleaseBinariesNeedOnlySystemLibraries() throws {
+        let root = repositoryRoot()
+        let release = root.appendingPathComponent(".build/release")
+        let tools = try makefileTools()
+        let present = tools.filter { FileManager.default.fileExists(atPath: release.appendingPathComponent($0).path) }
+        guard present.count == tools.count else {
+            throw XCTSkip("no release build (make release builds one; CI runs make dist-check first)")
+        }
+        let r = try runTool("/bin/bash", [root.appendingPathComponent("scripts/check-standalone.sh").path]
+                            + present.map { release.appendingPathComponent($0).path })
+        XCTAssertEqual(r.status, 0, String(decoding: r.stdout, as: UTF8.self) + r.stderr)
+        // And the checker does reject a binary that needs the toolchain: the debug build's.
+        let debug = productsDirectory().appendingPathComponent("tensor").path
+        if productsDirectory().lastPathComponent == "debug" {
+            let d = try runTool("/bin/bash", [root.appendingPathComponent("scripts/check-standalone.sh").path, debug])
+            XCTAssertNotEqual(d.status, 0)
+            XCTAssertTrue(String(decoding: d.stdout, as: UTF8.self).contains("libswiftCore"))
         }
     }
 }
