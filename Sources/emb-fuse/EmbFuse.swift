@@ -22,7 +22,8 @@ struct EmbFuse: Tool {
 
             Examples:
               emb-fuse a.tsr b.tsr c.tsr > fused.tsr
-              emb-fuse --temperature 0.1 a.tsr b.tsr | emb-sim --corpus corpus.tsr --top-k 10
+              emb-fuse --temperature 0.1 a.tsr b.tsr \\
+                | emb-sim --corpus corpus.tsr --top-k 10
               emb-fuse --weights 0.5,0.3,0.2 a.tsr b.tsr c.tsr -o fused.tsr
             """)
 

@@ -22,7 +22,8 @@ struct EmbLaplace: Tool {
             Examples:
               tensor from npz pairs.npz > pairs.tsr     # tensors query, positive (N×D)
               emb-laplace fit --heldout val.tsr < pairs.tsr > post.tsr
-              tensor from npy emb.npy --name embedding | emb-laplace apply --posterior post.tsr --normalize delta > prob.tsr
+              tensor from npy emb.npy --name embedding \\
+                | emb-laplace apply --posterior post.tsr --normalize delta > prob.tsr
             """,
         subcommands: [Fit.self, Apply.self])
 }
@@ -211,8 +212,10 @@ struct Apply: Tool {
             by the delta method (or, with 'simple', are divided by ‖μ‖²).
 
             Examples:
-              tensor from npy emb.npy --name embedding | emb-laplace apply --posterior post.tsr > prob.tsr
-              emb-laplace apply --posterior post.tsr --normalize delta corpus.tsr -o corpus-prob.tsr
+              tensor from npy emb.npy --name embedding \\
+                | emb-laplace apply --posterior post.tsr > prob.tsr
+              emb-laplace apply --posterior post.tsr --normalize delta \\
+                corpus.tsr -o corpus-prob.tsr
             """)
 
     @Argument(help: ArgumentHelp("Stream with the embeddings or layer inputs ('-' = standard input).", valueName: "FILE"))

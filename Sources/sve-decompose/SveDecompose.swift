@@ -19,9 +19,11 @@ struct SveDecompose: Tool {
             (an extension; the paper uses full rank).
 
             Examples:
-              tensor from safetensors model.safetensors | sve-decompose --prefix encoder.layer.5. > basis.tsr
+              tensor from safetensors model.safetensors \\
+                | sve-decompose --prefix encoder.layer.5. > basis.tsr
               tensor from safetensors model.safetensors | sve-decompose \\
-                  --layer encoder.layer.5.intermediate.dense --layer encoder.layer.5.output.dense \\
+                  --layer encoder.layer.5.intermediate.dense \\
+                  --layer encoder.layer.5.output.dense \\
                   --layer encoder.layer.5.output.LayerNorm -o basis.tsr
             """)
 

@@ -22,7 +22,8 @@ struct SvePredict: Tool {
             Examples:
               sve-predict test.tsr --model model.tsr > pred.tsr
               sve-predict test.tsr --model model.tsr --pass labels | calib-metrics
-              tensor select features < test.tsr | sve-predict --model model.tsr --average logits | tensor to csv
+              tensor select features < test.tsr \\
+                | sve-predict --model model.tsr --average logits | tensor to csv
             """)
 
     @Argument(help: ArgumentHelp("Input stream with 'features' ('-': standard input).", valueName: "FILE"))

@@ -37,11 +37,15 @@ struct SveTrain: Tool {
             byte-identical model.
 
             Examples:
-              tensor from safetensors model.safetensors | sve-decompose --prefix encoder.layer.5. -o basis.tsr
+              tensor from safetensors model.safetensors \\
+                | sve-decompose --prefix encoder.layer.5. -o basis.tsr
               L=encoder.layer.5
-              sve-train train.tsr --basis basis.tsr --members 8 --seed 1 -o model.tsr \\
-                --stack "residual(linear:$L.intermediate.dense gelu linear:$L.output.dense) layernorm:$L.output.LayerNorm"
-              sve-train data.tsr --split split.tsr --basis basis.tsr --stack "..." --method deep-ensemble -o de.tsr
+              FFN="linear:$L.intermediate.dense gelu linear:$L.output.dense"
+              sve-train train.tsr --basis basis.tsr --members 8 --seed 1 \\
+                --stack "residual($FFN) layernorm:$L.output.LayerNorm" -o model.tsr
+              sve-train data.tsr --split split.tsr --basis basis.tsr \\
+                --stack "residual($FFN) layernorm:$L.output.LayerNorm" \\
+                --method deep-ensemble -o de.tsr
             """)
 
     @Argument(help: ArgumentHelp("Input stream with 'features' and 'labels' ('-': standard input).", valueName: "FILE"))

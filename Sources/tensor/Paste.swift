@@ -12,7 +12,8 @@ struct Paste: Tool {
             number of rows.
 
             Example:
-              tensor paste features.tsr labels.tsr | sve-train --basis basis.tsr > model.tsr
+              tensor paste features.tsr labels.tsr \\
+                | sve-train --basis b.tsr --stack "linear:fc1 gelu linear:fc2" > m.tsr
             """)
 
     @Argument(help: ArgumentHelp("Streams to join ('-' for standard input, at most once).", valueName: "FILE"))

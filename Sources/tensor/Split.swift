@@ -14,7 +14,8 @@ struct Split: Tool {
 
             Examples:
               tensor split --shards 4 --prefix part- corpus.tsr
-              tensor split --rows 100000 --prefix chunk- < big.tsr | parallel 'emb-laplace apply --posterior post.tsr < {} > {.}.out.tsr'
+              tensor split --rows 100000 --prefix chunk- < big.tsr \\
+                | parallel 'emb-laplace apply --posterior post.tsr {} -o {.}.out.tsr'
             """)
 
     @Argument(help: ArgumentHelp("Stream to split ('-' or nothing: standard input).", valueName: "FILE"))
