@@ -34,7 +34,7 @@ struct SveDecompose: Tool {
     @Option(name: .long, help: ArgumentHelp("Only layers whose name starts with PREFIX (LayerNorms under it are copied).", valueName: "PREFIX"))
     var prefix: String?
 
-    @Option(name: .long, help: ArgumentHelp("Keep the r largest singular values.", valueName: "r"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Keep the r largest singular values.", valueName: "r"))
     var rank: Int?
 
     @Flag(name: .shortAndLong, help: "Do not report the reconstruction errors.")

@@ -43,7 +43,7 @@ struct SvePredict: Tool {
     @Option(name: .customLong("features"), help: ArgumentHelp("Name of the features tensor.", valueName: "NAME"))
     var featuresName = "features"
 
-    @Option(name: .customLong("chunk"), help: ArgumentHelp("Rows per chunk.", valueName: "N"))
+    @Option(name: .customLong("chunk"), parsing: .unconditional, help: ArgumentHelp("Rows per chunk.", valueName: "N"))
     var chunk: Int = 1024
 
     @OptionGroup var common: CommonOptions

@@ -56,43 +56,43 @@ struct SveTrain: Tool {
     @Option(help: "sve (singular value ensemble) or deep-ensemble (the baseline).")
     var method: EnsembleMethod = .sve
 
-    @Option(help: ArgumentHelp("Ensemble members M (1: a single model).", valueName: "M"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Ensemble members M (1: a single model).", valueName: "M"))
     var members: Int = 4
 
-    @Option(help: "Training epochs.")
+    @Option(parsing: .unconditional, help: "Training epochs.")
     var epochs: Int = 10
 
-    @Option(help: "Peak learning rate (AdamW).")
+    @Option(parsing: .unconditional, help: "Peak learning rate (AdamW).")
     var lr: Double = 1e-3
 
-    @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay.")
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "AdamW decoupled weight decay.")
     var weightDecay: Double = 0.05
 
-    @Option(name: .customLong("batch-size"), help: "Rows per mini-batch.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Rows per mini-batch.")
     var batchSize: Int = 16
 
-    @Option(help: "Global gradient-norm clip.")
+    @Option(parsing: .unconditional, help: "Global gradient-norm clip.")
     var clip: Double = 1.0
 
-    @Option(help: ArgumentHelp("Warm-up as a fraction of all steps.", valueName: "FRACTION"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Warm-up as a fraction of all steps.", valueName: "FRACTION"))
     var warmup: Double = 0.1
 
-    @Option(name: .customLong("sigma-init"), help: "σ of the multiplicative noise on the singular values at initialisation.")
+    @Option(name: .customLong("sigma-init"), parsing: .unconditional, help: "σ of the multiplicative noise on the singular values at initialisation.")
     var sigmaInit: Double = 0.01
 
     @Option(help: ArgumentHelp("shared: every member sees the same mini-batch (SVE default); independent: each member its own order (deep-ensemble default).", valueName: "MODE"))
     var batches: BatchMode?
 
-    @Option(help: "Seed of every random choice.")
+    @Option(parsing: .unconditional, help: "Seed of every random choice.")
     var seed: UInt64 = 0
 
-    @Option(name: .customLong("val-fraction"), help: ArgumentHelp("Rows held out (at random, seeded) for validation.", valueName: "F"))
+    @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: ArgumentHelp("Rows held out (at random, seeded) for validation.", valueName: "F"))
     var valFraction: Double = 0.1
 
     @Option(help: ArgumentHelp("Stream with an integer 'split' tensor per row: 0 train, 1 validation, anything else unused (test).", valueName: "FILE"))
     var split: String?
 
-    @Option(help: ArgumentHelp("Number of classes (default: largest label + 1).", valueName: "K"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Number of classes (default: largest label + 1).", valueName: "K"))
     var classes: Int?
 
     @Option(name: .customLong("features"), help: ArgumentHelp("Name of the features tensor.", valueName: "NAME"))
