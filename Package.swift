@@ -56,6 +56,8 @@ let package = Package(
         .testTarget(name: "TensorFormatsTests", dependencies: ["TensorStream", "TensorFormats"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"]),
+        // The error model (kinds → statuses), the checked allocator, overflow-checked sizes.
+        .testTarget(name: "ToolKitTests", dependencies: ["ToolKit", "Failure", "LinearAlgebra", "SVE", "Calibration", "UECTools", "TensorStream"]),
 
         // Calibration and uncertainty metrics (methods.md section 3) and their command.
         .target(name: "Calibration", dependencies: ["Failure"]),

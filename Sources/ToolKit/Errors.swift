@@ -51,8 +51,7 @@ public struct ToolError: KindedError, CustomStringConvertible, Sendable {
     /// the stream codec's errors are classified here until they say it themselves.
     public static func from(_ error: Error) -> ToolError {
         switch error {
-        case let e as ToolError: return e
-        case let e as KindedError: return ToolError(e.kind, e.message)
+        case let e as KindedError: return e as? ToolError ?? ToolError(e.kind, e.message)
         case let e as StreamError:
             switch e {
             case .invalid(let m), .truncated(let m): return .data(m)
@@ -63,5 +62,18 @@ public struct ToolError: KindedError, CustomStringConvertible, Sendable {
         default:
             return ToolError(.internalError, "\(error)")
         }
+    }
+}
+
+/// Runs `body`; an error it throws keeps its kind and gains `context` ("a file name: ...") at
+/// the front of its message. The one way programs add context to library errors.
+public func inContext<T>(_ context: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let e as BrokenPipe {
+        throw e
+    } catch {
+        let e = ToolError.from(error)
+        throw ToolError(e.kind, "\(context): \(e.message)")
     }
 }

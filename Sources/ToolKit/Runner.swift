@@ -40,6 +40,9 @@ public enum ToolRunner {
             signal(SIGPIPE, SIG_DFL)
             raise(SIGPIPE)
             exit(141)
+        } catch let e as ExitCode {
+            cleanup_remove_all()
+            exit(e.rawValue)
         } catch is CleanExit {
             // A command with subcommands run without one: ArgumentParser's default run() asks
             // for help. Nothing was done, so it is a usage error.

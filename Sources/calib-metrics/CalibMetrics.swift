@@ -210,7 +210,7 @@ struct CalibMetrics: Tool {
                 }
                 y = Array(sideLabels[done ..< done + n])
             } else {
-                do { y = try block[labelSlot!]!.int64s() } catch let e as StreamError { throw ToolError.data("\(e)") }
+                y = try block[labelSlot!]!.int64s()
             }
             var flags: [Bool]? = nil
             if let oodFlags {
@@ -229,24 +229,20 @@ struct CalibMetrics: Tool {
                 }
                 uncertainty = (ee, mi)
             }
-            do {
-                if logits || binaryVector || p.dtype != .f32 {
-                    var v = block[0]!.doubles()
-                    if logits { softmaxRows(&v, width: classes) }
-                    if binaryVector { v = v.flatMap { [1 - $0, $0] } }
-                    try v.withUnsafeBufferPointer { b in
-                        if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
-                        if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
-                    }
-                } else {
-                    try block[0]!.data.withUnsafeBytes { raw in
-                        let b = raw.bindMemory(to: Float.self)
-                        if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
-                        if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
-                    }
+        if logits || binaryVector || p.dtype != .f32 {
+                var v = block[0]!.doubles()
+                if logits { softmaxRows(&v, width: classes) }
+                if binaryVector { v = v.flatMap { [1 - $0, $0] } }
+                try v.withUnsafeBufferPointer { b in
+                    if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
+                    if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
                 }
-            } catch let e as MetricsError {
-                throw ToolError.data(e.description)
+            } else {
+                try block[0]!.data.withUnsafeBytes { raw in
+                    let b = raw.bindMemory(to: Float.self)
+                    if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
+                    if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
+                }
             }
             done += n
             progress.update(done)
@@ -258,12 +254,7 @@ struct CalibMetrics: Tool {
         if let oodFlags, oodFlags.count != done {
             throw ToolError.data("'\(p.name)' has \(done) rows but --ood has \(oodFlags.count)")
         }
-        let report: ClassificationReport
-        do {
-            report = try single?.report(bootstrap: bootstrap, seed: seed) ?? ensemble!.report(bootstrap: bootstrap, seed: seed)
-        } catch let e as MetricsError {
-            throw ToolError.data(e.description)
-        }
+        let report = try single?.report(bootstrap: bootstrap, seed: seed) ?? ensemble!.report(bootstrap: bootstrap, seed: seed)
         if report.rowsNotSummingToOne > 0 {
             writeStderr("calib-metrics: warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (largest |sum - 1|: \(report.worstRowSum.map { String(format: "%.2g", abs($0 - 1)) } ?? "?")); scored as given, not renormalised\n")
         }
@@ -322,7 +313,7 @@ struct CalibMetrics: Tool {
         guard indices.rows > 0 else { throw ToolError.data("no rows: N = 0") }
         let k = indices.shape[1], r = rel.shape.count == 2 ? rel.shape[1] : 1
         let idx: [Int64], rv: [Int64]
-        do { idx = try indices.int64s(); rv = try rel.int64s() } catch let e as StreamError { throw ToolError.data("\(e)") }
+        idx = try indices.int64s(); rv = try rel.int64s()
         let retrieved = (0..<indices.rows).map { Array(idx[($0 * k)..<(($0 + 1) * k)]) }
         let relevantSets = (0..<rel.rows).map { Array(rv[($0 * r)..<(($0 + 1) * r)]) }
         let m = RetrievalMetrics(retrieved: retrieved, relevant: relevantSets, ks: ks)

@@ -171,7 +171,7 @@ struct SveTrain: Tool {
         let basisTensors = try openStream(basis).readAll()
         let arrays = basisTensors.map { NamedArray(name: $0.name, shape: $0.shape, values: $0.floats()) }
         let bases: [String: LayerBasis]
-        do { bases = try layerBases(from: arrays, names: spec.linearNames) } catch { throw ToolError.data("\(basis): \(error)") }
+        bases = try inContext(basis) { try layerBases(from: arrays, names: spec.linearNames) }
         var lns: [String: LayerNormWeights] = [:]
         for n in spec.layerNormNames {
             guard let w = arrays.first(where: { $0.name == "\(n).weight" }), let b = arrays.first(where: { $0.name == "\(n).bias" }) else {
@@ -180,13 +180,8 @@ struct SveTrain: Tool {
             lns[n] = LayerNormWeights(weight: w.values, bias: b.values)
         }
         var rng = SeededRandom(seed: seed)
-        let net: EnsembleNetwork<Float>
-        do {
-            net = try EnsembleNetwork<Float>(spec: spec, method: method, members: members, inputDim: D, classes: K,
+        let net = try EnsembleNetwork<Float>(spec: spec, method: method, members: members, inputDim: D, classes: K,
                                              bases: bases, layerNorms: lns, options: InitOptions(sigmaInit: sigmaInit), rng: &rng)
-        } catch let e as SVEError {
-            throw ToolError.data(e.description)
-        }
 
         var opts = TrainOptions()
         opts.epochs = epochs; opts.learningRate = lr; opts.weightDecay = weightDecay
@@ -200,9 +195,9 @@ struct SveTrain: Tool {
                                options: opts, rng: &rng) { step, total, loss, acc in
                 progress.update(step, note: "loss \(fmt(loss))" + (acc.map { "  val acc \(fmt($0 * 100, 1))%" } ?? ""))
             }
-        } catch let e as SVEError {
+        } catch {
             progress.finish()
-            throw ToolError.data(e.description)
+            throw error
         }
         progress.finish()
         if verbose {
