@@ -29,20 +29,22 @@ let package = Package(
 
         // What kind of failure an error is (libraries say it; ToolKit maps it to an exit status).
         .target(name: "Failure"),
+        // Files to remove on failure or signal, in storage a signal handler may read (C).
+        .target(name: "CCleanup"),
         // Softmax, entropy, mutual information, NLL: the one probability module.
         .target(name: "Probability"),
 
         // The format: depends on zstd alone.
         .target(name: "TensorStream", dependencies: ["CZstd"]),
         // Thin wrappers over cblas and LAPACKE shared by the method libraries.
-        .target(name: "LinearAlgebra", dependencies: ["CBLAS"]),
+        .target(name: "LinearAlgebra", dependencies: ["CBLAS", "Failure"]),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
 
         // Conversions to and from other formats (npy, npz, safetensors, CSV).
         .target(name: "TensorFormats", dependencies: ["TensorStream", "CZlib"]),
         // What every executable shares: errors, exit codes, atomic output, progress, threads.
         .target(name: "ToolKit", dependencies: [
-            "TensorStream", "LinearAlgebra",
+            "TensorStream", "LinearAlgebra", "Failure", "CCleanup",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -57,18 +59,20 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"],
                     exclude: ["Fixtures"]),
+        // The error model (kinds → statuses), the checked allocator, overflow-checked sizes.
+        .testTarget(name: "ToolKitTests", dependencies: ["ToolKit", "Failure", "LinearAlgebra", "SVE", "Calibration", "UECTools", "TensorStream"]),
 
         // Calibration and uncertainty metrics (methods.md section 3) and their command.
-        .target(name: "Calibration"),
+        .target(name: "Calibration", dependencies: ["Failure"]),
         .executableTarget(name: "CalibMetrics", dependencies: ["Calibration", "TensorStream", "ToolKit"],
                           path: "Sources/calib-metrics"),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
 
         // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.
-        .target(name: "UEC", dependencies: ["LinearAlgebra"]),
+        .target(name: "UEC", dependencies: ["LinearAlgebra", "Failure"]),
         // Stream plumbing shared by the three UEC executables.
-        .target(name: "UECTools", dependencies: ["UEC", "TensorStream", "ToolKit"], path: "Sources/UECTools"),
+        .target(name: "UECTools", dependencies: ["UEC", "TensorStream", "ToolKit", "Failure"], path: "Sources/UECTools"),
         .executableTarget(name: "EmbLaplace", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
                           path: "Sources/emb-laplace"),
         .executableTarget(name: "EmbFuse", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
@@ -78,7 +82,7 @@ let package = Package(
         .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
-        .target(name: "SVE", dependencies: ["LinearAlgebra"]),
+        .target(name: "SVE", dependencies: ["LinearAlgebra", "Failure"]),
         .executableTarget(name: "SveDecompose", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-decompose"),
         .executableTarget(name: "SveTrain", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],

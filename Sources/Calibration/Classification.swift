@@ -1,12 +1,15 @@
 // Metrics of predicted class probabilities against labels (methods.md section 3), accumulated
 // row by row so that a stream of any length is scored in bounded memory: only a few numbers per
 // row are kept (confidence, correctness; losses when bootstrapping), never the N×K probabilities.
+import Failure
 import Foundation
 
 /// Input that cannot be scored; the message names the tensor and row.
-public enum MetricsError: Error, CustomStringConvertible, Sendable {
+public enum MetricsError: KindedError, CustomStringConvertible, Sendable {
     case data(String)
     public var description: String { if case .data(let m) = self { return m }; return "" }
+    public var kind: FailureKind { .badData }
+    public var message: String { description }
 }
 
 public struct ClassificationOptions: Sendable {

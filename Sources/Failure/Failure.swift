@@ -23,3 +23,64 @@ public protocol KindedError: Error {
     /// One line, without the program's name: "what went wrong (what to do)".
     var message: String { get }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The system refused memory (or address space) for something a program needs.
+public struct ResourceError: KindedError, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var kind: FailureKind { .resources }
+    public var description: String { message }
+}
+
+/// The product of sizes, or a `.resources` error naming `what` when it does not fit in an Int
+/// (a count of elements or bytes that no machine could hold).
+public func checkedProduct(_ factors: Int..., what: String) throws -> Int {
+    var p = 1
+    for f in factors {
+        precondition(f >= 0, "checkedProduct: negative size \(f)")
+        let (r, overflow) = p.multipliedReportingOverflow(by: f)
+        if overflow { throw ResourceError("\(what) would need more than \(Int.max) bytes") }
+        p = r
+    }
+    return p
+}
+
+/// The checked allocator: every buffer whose size comes from the input or the command line is
+/// sized through here before it is allocated. Swift's own allocation ends the process with a
+/// trap when memory runs out; this asks the system first (malloc, then free) and throws a
+/// `.resources` error (exit 71) naming `what` when it says no. Small sizes are not probed.
+public func reserveMemory<T>(count: Int, of type: T.Type, what: String) throws {
+    let bytes = try checkedProduct(count, max(1, MemoryLayout<T>.stride), what: what)
+    try reserveMemory(bytes: bytes, what: what)
+}
+
+/// Probes that `bytes` bytes can be allocated now (see `reserveMemory(count:of:what:)`).
+public func reserveMemory(bytes: Int, what: String) throws {
+    guard bytes > 1 << 24 else { return }
+    guard let p = malloc(bytes) else {
+        throw ResourceError("cannot allocate \(describeBytes(bytes)) for \(what) (the system refused: free memory or raise 'ulimit -v')")
+    }
+    free(p)
+}
+
+/// An array of `count` copies of `value`, allocated through the checked allocator.
+public func checkedArray<T>(repeating value: T, count: Int, what: String) throws -> [T] {
+    try reserveMemory(count: count, of: T.self, what: what)
+    return [T](repeating: value, count: count)
+}
+
+/// "1.5 GB", "300 MB": a size for messages.
+public func describeBytes(_ n: Int) -> String {
+    let units = ["bytes", "kB", "MB", "GB", "TB", "PB", "EB"]
+    var v = Double(n), u = 0
+    while v >= 1000 && u < units.count - 1 { v /= 1000; u += 1 }
+    if u == 0 { return "\(n) bytes" }
+    let r = (v * 10).rounded() / 10
+    return (r == r.rounded() ? "\(Int(r))" : "\(r)") + " " + units[u]
+}

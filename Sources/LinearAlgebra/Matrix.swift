@@ -1,4 +1,5 @@
 import CBLAS
+import Failure
 
 /// A dense row-major matrix of Float or Double: the one matrix type the method libraries
 /// share. Storage is a plain array so that callers can fill it without copies.
@@ -104,9 +105,13 @@ public func matmul<T: BLASScalar>(_ a: Matrix<T>, transA: Bool = false, _ b: Mat
     return c
 }
 
-/// Why a LAPACK routine failed.
-public struct LinearAlgebraError: Error, CustomStringConvertible, Sendable {
+/// Why a LAPACK routine failed: a routine that does not converge was given a matrix it cannot
+/// handle (bad data); an invalid argument is a bug of ours.
+public struct LinearAlgebraError: KindedError, CustomStringConvertible, Sendable {
+    public let kind: FailureKind
     public let description: String
+    public init(kind: FailureKind, description: String) { self.kind = kind; self.description = description }
+    public var message: String { description }
 }
 
 /// Thin SVD A = U diag(S) Vᵀ (LAPACK gesdd, jobz 'S'): U is m×k, S has k values in
@@ -127,9 +132,9 @@ public func svd<T: BLASScalar>(_ a: Matrix<T>) throws -> (u: Matrix<T>, s: [T], 
             }
         }
     }
-    if info != 0 {
-        throw LinearAlgebraError(description: info < 0 ? "gesdd: argument \(-info) is invalid"
-                                                       : "gesdd: the SVD did not converge (\(info) superdiagonals)")
+    if info < 0 { throw LinearAlgebraError(kind: .internalError, description: "gesdd: argument \(-info) is invalid") }
+    if info > 0 {
+        throw LinearAlgebraError(kind: .badData, description: "the SVD did not converge (LAPACK gesdd, \(info) superdiagonals): the matrix is too ill-conditioned")
     }
     return (u, s, vt)
 }

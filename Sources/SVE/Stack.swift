@@ -1,3 +1,5 @@
+import Failure
+
 /// The small language that names a pretrained stack (methods.md 2.2: "the pretrained stack with
 /// its activations, every linear layer wrapped"). Items are separated by commas or spaces:
 ///
@@ -125,8 +127,9 @@ public struct StackSpec: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Errors of the SVE library, with messages meant for users.
-public enum SVEError: Error, CustomStringConvertible, Sendable {
+/// Errors of the SVE library, with messages meant for users. Every case is bad input (a stack,
+/// basis, model or data that does not fit): kind `.badData`.
+public enum SVEError: KindedError, CustomStringConvertible, Sendable {
     case spec(String)
     case shape(String)
     case data(String)
@@ -137,4 +140,7 @@ public enum SVEError: Error, CustomStringConvertible, Sendable {
         case .spec(let m), .shape(let m), .data(let m), .numeric(let m): return m
         }
     }
+
+    public var kind: FailureKind { .badData }
+    public var message: String { description }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCleanup
 import LinearAlgebra
 import TensorStream
 #if canImport(Glibc)
@@ -7,7 +8,7 @@ import Glibc
 
 /// Options every tool has: threads.
 public struct CommonOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Threads for linear algebra and compression (default: all cores).", valueName: "N"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Threads for linear algebra and compression (default: all cores).", valueName: "N"))
     public var threads: Int?
 
     public init() {}
@@ -28,7 +29,7 @@ public struct OutputOptions: ParsableArguments {
     @Option(name: [.short, .long], help: ArgumentHelp("Write to FILE (atomically: all or nothing) instead of standard output.", valueName: "FILE"))
     public var output: String?
 
-    @Option(name: .long, help: ArgumentHelp("zstd compression level, -7 (fastest) to 19.", valueName: "N"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("zstd compression level, -7 (fastest) to 19.", valueName: "N"))
     public var level: Int32 = 3
 
     @Flag(name: .customLong("no-shuffle"), help: "Do not byte-shuffle numbers before compressing them.")
@@ -67,12 +68,19 @@ public final class OutputStream {
 }
 
 /// An output destination: standard output, or a file written under a temporary name and
-/// renamed into place only on success, so that a failure never leaves a partial file.
+/// renamed into place only on success, so that a failure never leaves a partial file. Every
+/// file a program writes goes through here (streams, text reports, SVG).
+///
+/// - A device, FIFO or socket (`/dev/null`, a named pipe) is written in place: renaming a file
+///   over it would replace the device itself.
+/// - An existing regular file keeps its permission bits (and, when allowed, its owner and group).
+/// - A symbolic link is replaced by a regular file (the file it pointed to is left unchanged),
+///   and a hard link is broken (the other names keep the old contents), as with `mv`.
 public final class OutputFile {
     public let sink: FileSink
     private let finalPath: String?
     private let tempPath: String?
-    private var pending: UnsafeMutablePointer<CChar>?
+    private var slot: Int32 = -1
     private let fd: Int32
     private var ownsFD = false
 
@@ -85,13 +93,15 @@ public final class OutputFile {
             sink = FileSink(fd: 1, label: "standard output")
             return
         }
-        // A device, FIFO or socket (/dev/null, a named pipe) is written in place: renaming a
-        // file over it would replace the device itself.
         var st = stat()
-        if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+        let exists = stat(path, &st) == 0
+        if exists && (st.st_mode & S_IFMT) == S_IFDIR {
+            throw ToolError.cantCreate("cannot create \(path): it is a directory")
+        }
+        if exists && (st.st_mode & S_IFMT) != S_IFREG {
             let dfd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
             guard dfd >= 0 else {
-                throw ToolError(.cantCreate, "cannot open \(path): \(String(cString: strerror(errno)))")
+                throw ToolError.cantCreate("cannot open \(path): \(String(cString: strerror(errno)))")
             }
             if binary && isatty(dfd) == 1 {
                 close(dfd)
@@ -103,38 +113,81 @@ public final class OutputFile {
         }
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         let base = basename(path)
-        var template = Array("\(dir.isEmpty ? "/" : dir)/.\(base).tmp.XXXXXX".utf8CString)
+        var template = Array("\(dir.isEmpty ? "" : dir)/.\(base).tmp.XXXXXX".utf8CString)
         let tfd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard tfd >= 0 else {
-            throw ToolError(.cantCreate, "cannot create \(path): \(String(cString: strerror(errno)))")
+            throw ToolError.cantCreate("cannot create \(path): \(String(cString: strerror(errno)))")
         }
-        fchmod(tfd, 0o644 & ~currentUmask())
         let temp = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+        slot = cleanup_register(temp)
+        if slot < 0 {
+            unlink(temp); close(tfd)
+            throw ToolError.resources("cannot create \(path): too many output files at once (at most \(cleanup_capacity()))")
+        }
+        if exists {
+            // Keep the target's mode and, where permitted (as root, or for one's own group), its owner.
+            _ = fchown(tfd, st.st_uid, st.st_gid)
+            fchmod(tfd, st.st_mode & 0o7777)
+        } else {
+            fchmod(tfd, 0o644 & ~currentUmask())
+        }
         fd = tfd; finalPath = path; tempPath = temp; ownsFD = true
-        pending = registerPendingOutput(temp)
         sink = FileSink(fd: tfd, label: path)
     }
 
     deinit {
-        if let p = pending {
-            unlink(p)
-            unregisterPendingOutput(p)
+        if slot >= 0, let tempPath {
+            unlink(tempPath)
+            cleanup_unregister(slot)
         }
         if ownsFD { close(fd) }
     }
 
-    /// Renames the temporary file into place (a no-op on standard output).
+    /// Renames the temporary file into place (a no-op on standard output and devices).
     public func commit() throws {
-        guard let finalPath, let tempPath, let p = pending else { return }
+        guard let finalPath, let tempPath, slot >= 0 else { return }
         if fsync(fd) != 0 && errno != EINVAL {
             throw ToolError.io("cannot write \(finalPath): \(String(cString: strerror(errno)))")
         }
         guard rename(tempPath, finalPath) == 0 else {
-            throw ToolError(.cantCreate, "cannot create \(finalPath): \(String(cString: strerror(errno)))")
+            throw ToolError.cantCreate("cannot create \(finalPath): \(String(cString: strerror(errno)))")
         }
-        unregisterPendingOutput(p)
-        pending = nil
+        cleanup_unregister(slot)
+        slot = -1
     }
+
+    /// Writes `text` to `path` (standard output for nil or "-") through an `OutputFile`: all or
+    /// nothing for a file, in place for a device or FIFO.
+    public static func write(_ text: String, to path: String?) throws {
+        let out = try TextOutput(path: path)
+        try out.write(text)
+        try out.finish()
+    }
+}
+
+/// Text output (reports, tables, JSON, lists of names) to standard output or, through
+/// `OutputFile`, to a file. Every write goes straight to the file descriptor and is checked: a
+/// failed write (a full disk, a closed descriptor) throws an I/O error (exit 74) instead of
+/// being lost in a buffer; a reader that went away ends the program quietly.
+public final class TextOutput {
+    private let file: OutputFile
+
+    /// Standard output for nil or "-".
+    public init(path: String? = nil) throws {
+        file = try OutputFile(path: path, binary: false)
+    }
+
+    /// Writes `text` now (unbuffered).
+    public func write(_ text: String) throws {
+        var text = text
+        try text.withUTF8 { try file.sink.write(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Writes `text` and a newline.
+    public func line(_ text: String) throws { try write(text + "\n") }
+
+    /// Makes a file appear under its name (nothing to do for standard output).
+    public func finish() throws { try file.commit() }
 }
 
 private func currentUmask() -> mode_t {

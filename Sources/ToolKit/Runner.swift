@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCleanup
 import LinearAlgebra
 import TensorStream
 #if canImport(Glibc)
@@ -17,15 +18,15 @@ extension Tool {
 public enum ToolRunner {
     public static func run<C: ParsableCommand>(_ type: C.Type) {
         let name = C.configuration.commandName ?? basename(CommandLine.arguments.first ?? "tool")
-        installSignalHandlers()
+        // Before anything is written: the handlers only read a table in static storage.
+        cleanup_install_signal_handlers()
         var command: ParsableCommand
         do {
             command = try C.parseAsRoot()
         } catch {
             let code = C.exitCode(for: error)
             if code == .success {
-                print(C.fullMessage(for: error))
-                exit(0)
+                printHelp(C.fullMessage(for: error), name: name)
             }
             let message = C.message(for: error).split(separator: "\n").first.map(String.init) ?? "bad usage"
             let clean = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
@@ -35,28 +36,41 @@ public enum ToolRunner {
             try command.run()
             exit(0)
         } catch is BrokenPipe {
-            removePendingOutputs()
+            cleanup_remove_all()
             signal(SIGPIPE, SIG_DFL)
             raise(SIGPIPE)
             exit(141)
-        } catch let e as CleanExit {
-            _ = e
-            exit(0)
         } catch let e as ExitCode {
-            removePendingOutputs()
+            cleanup_remove_all()
             exit(e.rawValue)
+        } catch is CleanExit {
+            // A command with subcommands run without one: ArgumentParser's default run() asks
+            // for help. Nothing was done, so it is a usage error.
+            let subcommands = Swift.type(of: command).configuration.subcommands.map { $0._commandName }
+            fail(name, ToolError(.usage, "missing subcommand: \(subcommands.joined(separator: ", ")) (usage: \(name) <subcommand>; see '\(name) --help')"))
         } catch {
             // `--help` and `help` reach here: ArgumentParser's help command throws from run().
             if C.exitCode(for: error) == .success {
-                print(C.fullMessage(for: error))
-                exit(0)
+                printHelp(C.fullMessage(for: error), name: name)
             }
             fail(name, ToolError.from(error))
         }
     }
 
+    /// Help and --version on standard output, checked like every other text output.
+    static func printHelp(_ text: String, name: String) -> Never {
+        do {
+            try OutputFile.write(text + "\n", to: nil)
+        } catch is BrokenPipe {
+            exit(0)
+        } catch {
+            fail(name, ToolError.from(error))
+        }
+        exit(0)
+    }
+
     static func fail(_ name: String, _ e: ToolError) -> Never {
-        removePendingOutputs()
+        cleanup_remove_all()
         writeStderr("\(name): \(e.message)\n")
         exit(e.status.rawValue)
     }
@@ -75,32 +89,3 @@ public func writeStderr(_ s: String) {
 /// True when file descriptor `fd` is a terminal.
 public func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 
-// MARK: - Output files to remove when a tool fails or is interrupted
-
-nonisolated(unsafe) private var pendingPaths: [UnsafeMutablePointer<CChar>] = []
-
-func registerPendingOutput(_ path: String) -> UnsafeMutablePointer<CChar> {
-    let p = strdup(path)!
-    pendingPaths.append(p)
-    return p
-}
-
-func unregisterPendingOutput(_ p: UnsafeMutablePointer<CChar>) {
-    pendingPaths.removeAll { $0 == p }
-    free(p)
-}
-
-func removePendingOutputs() {
-    for p in pendingPaths { unlink(p) }
-}
-
-private func installSignalHandlers() {
-    signal(SIGPIPE, SIG_IGN)  // a closed pipe shows up as EPIPE, handled above
-    for sig in [SIGINT, SIGTERM, SIGHUP] {
-        signal(sig) { s in
-            for p in pendingPaths { unlink(p) }
-            signal(s, SIG_DFL)
-            raise(s)
-        }
-    }
-}

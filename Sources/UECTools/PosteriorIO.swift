@@ -1,3 +1,4 @@
+import Failure
 import LinearAlgebra
 import TensorStream
 import ToolKit
@@ -27,29 +28,29 @@ public enum PosteriorStream {
         let all = try reader.readAll()
         func get(_ n: String) throws -> Tensor {
             guard let t = all.first(where: { $0.name == n }) else {
-                throw ToolError.data("\(reader.label) is not a posterior from 'emb-laplace fit': no tensor '\(n)' (it has: \(all.map(\.name).joined(separator: ", ")))")
+                throw UECInputError("\(reader.label) is not a posterior from 'emb-laplace fit': no tensor '\(n)' (it has: \(all.map(\.name).joined(separator: ", ")))")
             }
             return t
         }
         let vw = try get("var_weight"), vb = try get("var_bias")
         guard vw.shape.count == 2, vb.shape == [vw.shape[0]] else {
-            throw ToolError.data("\(reader.label): var_weight is \(vw.info.signature) and var_bias \(vb.info.signature) (expected D×P and D)")
+            throw UECInputError("\(reader.label): var_weight is \(vw.info.signature) and var_bias \(vb.info.signature) (expected D×P and D)")
         }
         let d = vw.shape[0], p = vw.shape[1]
         let lambda = try get("prior_precision").doubles().first ?? .nan
         let scale = try get("variance_scale").doubles().first ?? .nan
         guard lambda.isFinite, lambda > 0, scale.isFinite, scale > 0 else {
-            throw ToolError.data("\(reader.label): prior_precision and variance_scale must be positive numbers")
+            throw UECInputError("\(reader.label): prior_precision and variance_scale must be positive numbers")
         }
         let layer: LastLayer
         if let w = all.first(where: { $0.name == "weight" }) {
             let b = try get("bias")
             guard w.shape == [d, p], b.shape == [d] else {
-                throw ToolError.data("\(reader.label): weight is \(w.info.signature) and bias \(b.info.signature), expected \(d)×\(p) and \(d)")
+                throw UECInputError("\(reader.label): weight is \(w.info.signature) and bias \(b.info.signature), expected \(d)×\(p) and \(d)")
             }
             layer = LastLayer(weight: Matrix(rows: d, cols: p, data: w.doubles()), bias: b.doubles())
         } else {
-            guard d == p else { throw ToolError.data("\(reader.label): identity posterior must be D×D, it is \(d)×\(p)") }
+            guard d == p else { throw UECInputError("\(reader.label): identity posterior must be D×D, it is \(d)×\(p)") }
             layer = .identity(d)
         }
         let post = LaplacePosterior(layer: layer, weightVariance: Matrix(rows: d, cols: p, data: vw.doubles()),
@@ -99,3 +100,12 @@ public func normalizeBlock(_ block: inout ProbBlock, _ mode: NormalizeMode) {
 
 /// Formats a number for metadata.
 public func metaNumber(_ x: Double) -> String { "\(x)" }
+
+/// Input the UEC tools cannot use (a posterior, embeddings): bad data, exit status 65 by way of
+/// ToolKit's runner. A library error: it says its kind, never an exit status.
+public struct UECInputError: KindedError, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var kind: FailureKind { .badData }
+    public var description: String { message }
+}

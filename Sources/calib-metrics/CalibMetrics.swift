@@ -66,7 +66,7 @@ struct CalibMetrics: Tool {
     @Flag(help: "The input holds 'logits' (or 'member_logits'): apply a softmax per row first.")
     var logits = false
 
-    @Option(help: ArgumentHelp("Number of bins for ECE, MCE, RMSCE, equal-mass and classwise ECE.", valueName: "B"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Number of bins for ECE, MCE, RMSCE, equal-mass and classwise ECE.", valueName: "B"))
     var bins = 15
 
     @Option(help: ArgumentHelp("Binning reported as ECE/MCE/RMSCE and drawn: default (lo, hi], torchmetrics, netcal.", valueName: "MODE"))
@@ -78,10 +78,10 @@ struct CalibMetrics: Tool {
     @Option(name: .customLong("reliability-svg"), help: ArgumentHelp("Write a reliability diagram (SVG) to FILE.", valueName: "FILE"))
     var reliabilitySVG: String?
 
-    @Option(help: ArgumentHelp("Bootstrap resamples for 95 % intervals of accuracy, ECE, NLL and Brier (0: none).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Bootstrap resamples for 95 % intervals of accuracy, ECE, NLL and Brier (0: none).", valueName: "N"))
     var bootstrap = 0
 
-    @Option(help: ArgumentHelp("Seed of the bootstrap: the same input and seed give the same intervals.", valueName: "S"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the bootstrap: the same input and seed give the same intervals.", valueName: "S"))
     var seed: UInt64 = 0
 
     @Option(help: ArgumentHelp("A stream with an 'ood' 0/1 vector marking out-of-distribution rows.", valueName: "FILE"))
@@ -96,7 +96,7 @@ struct CalibMetrics: Tool {
     @Option(help: ArgumentHelp("Retrieval mode: relevant corpus indices ('relevant', or the only tensor), N or N×R with -1 padding.", valueName: "FILE"))
     var relevant: String?
 
-    @Option(name: .customLong("k"), help: ArgumentHelp("Cut-offs for nDCG@k and Recall@k in retrieval mode.", valueName: "K,K,..."))
+    @Option(name: .customLong("k"), parsing: .unconditional, help: ArgumentHelp("Cut-offs for nDCG@k and Recall@k in retrieval mode.", valueName: "K,K,..."))
     var cutoffs = "1,5,10"
 
     @OptionGroup var common: CommonOptions
@@ -210,7 +210,7 @@ struct CalibMetrics: Tool {
                 }
                 y = Array(sideLabels[done ..< done + n])
             } else {
-                do { y = try block[labelSlot!]!.int64s() } catch let e as StreamError { throw ToolError.data("\(e)") }
+                y = try block[labelSlot!]!.int64s()
             }
             var flags: [Bool]? = nil
             if let oodFlags {
@@ -229,24 +229,20 @@ struct CalibMetrics: Tool {
                 }
                 uncertainty = (ee, mi)
             }
-            do {
-                if logits || binaryVector || p.dtype != .f32 {
-                    var v = block[0]!.doubles()
-                    if logits { softmaxRows(&v, width: classes) }
-                    if binaryVector { v = v.flatMap { [1 - $0, $0] } }
-                    try v.withUnsafeBufferPointer { b in
-                        if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
-                        if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
-                    }
-                } else {
-                    try block[0]!.data.withUnsafeBytes { raw in
-                        let b = raw.bindMemory(to: Float.self)
-                        if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
-                        if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
-                    }
+        if logits || binaryVector || p.dtype != .f32 {
+                var v = block[0]!.doubles()
+                if logits { softmaxRows(&v, width: classes) }
+                if binaryVector { v = v.flatMap { [1 - $0, $0] } }
+                try v.withUnsafeBufferPointer { b in
+                    if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
+                    if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
                 }
-            } catch let e as MetricsError {
-                throw ToolError.data(e.description)
+            } else {
+                try block[0]!.data.withUnsafeBytes { raw in
+                    let b = raw.bindMemory(to: Float.self)
+                    if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
+                    if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
+                }
             }
             done += n
             progress.update(done)
@@ -258,12 +254,7 @@ struct CalibMetrics: Tool {
         if let oodFlags, oodFlags.count != done {
             throw ToolError.data("'\(p.name)' has \(done) rows but --ood has \(oodFlags.count)")
         }
-        let report: ClassificationReport
-        do {
-            report = try single?.report(bootstrap: bootstrap, seed: seed) ?? ensemble!.report(bootstrap: bootstrap, seed: seed)
-        } catch let e as MetricsError {
-            throw ToolError.data(e.description)
-        }
+        let report = try single?.report(bootstrap: bootstrap, seed: seed) ?? ensemble!.report(bootstrap: bootstrap, seed: seed)
         if report.rowsNotSummingToOne > 0 {
             writeStderr("calib-metrics: warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (largest |sum - 1|: \(report.worstRowSum.map { String(format: "%.2g", abs($0 - 1)) } ?? "?")); scored as given, not renormalised\n")
         }
@@ -274,16 +265,12 @@ struct CalibMetrics: Tool {
                                   report.calibration.ece, report.calibration.mce, report.accuracy, report.rows,
                                   mode.rawValue, bins)
             let text = reliabilityDiagramSVG(report.calibration, title: "Reliability diagram (top-label confidence)", subtitle: subtitle)
-            do {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: svg), options: .atomic)
-            } catch {
-                throw ToolError(.cantCreate, "cannot write \(svg): \(error.localizedDescription)")
-            }
+            try OutputFile.write(text, to: svg)
         }
         if json {
             try printJSON(report)
         } else {
-            print(classificationTable(report, input: what, dtype: p.dtype.name, mode: mode), terminator: "")
+            try OutputFile.write(classificationTable(report, input: what, dtype: p.dtype.name, mode: mode), to: nil)
         }
     }
 
@@ -308,7 +295,7 @@ struct CalibMetrics: Tool {
         t.add("pairs", "\(r.rows)")
         t.add("spearman", fmt(r.spearman), "average ranks for ties")
         t.add("pearson", fmt(r.pearson))
-        print(t.render(), terminator: "")
+        try OutputFile.write(t.render(), to: nil)
     }
 
     func runRetrieval(relevantPath: String) throws {
@@ -326,7 +313,7 @@ struct CalibMetrics: Tool {
         guard indices.rows > 0 else { throw ToolError.data("no rows: N = 0") }
         let k = indices.shape[1], r = rel.shape.count == 2 ? rel.shape[1] : 1
         let idx: [Int64], rv: [Int64]
-        do { idx = try indices.int64s(); rv = try rel.int64s() } catch let e as StreamError { throw ToolError.data("\(e)") }
+        idx = try indices.int64s(); rv = try rel.int64s()
         let retrieved = (0..<indices.rows).map { Array(idx[($0 * k)..<(($0 + 1) * k)]) }
         let relevantSets = (0..<rel.rows).map { Array(rv[($0 * r)..<(($0 + 1) * r)]) }
         let m = RetrievalMetrics(retrieved: retrieved, relevant: relevantSets, ks: ks)
@@ -338,7 +325,7 @@ struct CalibMetrics: Tool {
             t.add("recall@\(a.k)", fmt(a.recall))
         }
         t.add("mrr", fmt(m.mrr), "over the \(k) retrieved")
-        print(t.render(), terminator: "")
+        try OutputFile.write(t.render(), to: nil)
     }
 }
 
@@ -366,5 +353,5 @@ func printJSON<T: Encodable>(_ value: T) throws {
     e.outputFormatting = [.prettyPrinted, .sortedKeys]
     e.keyEncodingStrategy = .convertToSnakeCase
     e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    print(String(decoding: try e.encode(value), as: UTF8.self))
+    try OutputFile.write(String(decoding: try e.encode(value), as: UTF8.self) + "\n", to: nil)
 }

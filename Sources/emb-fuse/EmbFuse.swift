@@ -29,11 +29,11 @@ struct EmbFuse: Tool {
 
     @Argument(help: ArgumentHelp("K streams with 'mean' and 'var' ('-' = standard input, at most once).", valueName: "FILE"))
     var files: [String]
-    @Option(help: ArgumentHelp("uncertainty (the paper), precision (the public code: softmax of Σ 1/var / T), uniform, or K comma-separated fixed weights.", valueName: "MODE"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("uncertainty (the paper), precision (the public code: softmax of Σ 1/var / T), uniform, or K comma-separated fixed weights.", valueName: "MODE"))
     var weights = "uncertainty"
-    @Option(help: "Temperature T of the uncertainty and precision weights.")
+    @Option(parsing: .unconditional, help: "Temperature T of the uncertainty and precision weights.")
     var temperature = 1.0
-    @Option(name: .customLong("block-rows"), help: "Rows per block (memory bound).")
+    @Option(name: .customLong("block-rows"), parsing: .unconditional, help: "Rows per block (memory bound).")
     var blockRows = 4096
 
     @OptionGroup var common: CommonOptions

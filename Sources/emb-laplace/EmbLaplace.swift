@@ -56,15 +56,15 @@ struct Fit: Tool {
     @Option(name: .customLong("bias-name"), help: "Name of the bias tensor in --layer (absent: b = 0).")
     var biasName = "bias"
 
-    @Option(name: .customLong("batch-size"), help: "Pairs per InfoNCE batch.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Pairs per InfoNCE batch.")
     var batchSize = 32
-    @Option(help: "InfoNCE temperature τ (the reference uses 1 on unnormalised embeddings).")
+    @Option(parsing: .unconditional, help: "InfoNCE temperature τ (the reference uses 1 on unnormalised embeddings).")
     var temperature = 1.0
-    @Option(name: .customLong("prior-precision"), help: ArgumentHelp("Prior precision λ (default: fitted by MacKay's fixed point; the reference code uses 1e-5).", valueName: "λ"))
+    @Option(name: .customLong("prior-precision"), parsing: .unconditional, help: ArgumentHelp("Prior precision λ (default: fitted by MacKay's fixed point; the reference code uses 1e-5).", valueName: "λ"))
     var priorPrecision: Double?
     @Option(help: ArgumentHelp("Held-out pairs ('query', 'positive') to fit the variance scale on.", valueName: "FILE"))
     var heldout: String?
-    @Option(name: .customLong("variance-scale"), help: ArgumentHelp("Set the variance scale c by hand.", valueName: "c"))
+    @Option(name: .customLong("variance-scale"), parsing: .unconditional, help: ArgumentHelp("Set the variance scale c by hand.", valueName: "c"))
     var varianceScale: Double?
     @Flag(name: .shortAndLong, help: "Print a summary (pairs, loss, λ, γ, c) on standard error.")
     var verbose = false
@@ -226,9 +226,9 @@ struct Apply: Tool {
     var inputName = "embedding"
     @Option(help: "Normalise the means: none, delta (delta-method variance) or simple (var/‖μ‖²).")
     var normalize = "none"
-    @Option(name: .customLong("variance-scale"), help: ArgumentHelp("Override the posterior's variance scale c.", valueName: "c"))
+    @Option(name: .customLong("variance-scale"), parsing: .unconditional, help: ArgumentHelp("Override the posterior's variance scale c.", valueName: "c"))
     var varianceScale: Double?
-    @Option(name: .customLong("block-rows"), help: "Rows per block (memory bound).")
+    @Option(name: .customLong("block-rows"), parsing: .unconditional, help: "Rows per block (memory bound).")
     var blockRows = 4096
 
     @OptionGroup var common: CommonOptions

@@ -43,23 +43,23 @@ struct EmbSim: Tool {
     var input = "-"
     @Option(help: ArgumentHelp("Corpus stream (a file: it is read once per block of queries).", valueName: "FILE"))
     var corpus: String?
-    @Option(name: .customLong("top-k"), help: ArgumentHelp("Best K corpus rows per query: writes 'indices' (N×K) and 'scores' (N×K).", valueName: "K"))
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: ArgumentHelp("Best K corpus rows per query: writes 'indices' (N×K) and 'scores' (N×K).", valueName: "K"))
     var topK: Int?
     @Option(help: ArgumentHelp("Score row i of the queries with row i of FILE: writes 'scores' (N).", valueName: "FILE"))
     var paired: String?
     @Flag(help: "Write the full matrix 'scores' (queries × corpus, or queries × queries without --corpus).")
     var matrix = false
-    @Option(help: "β of the uncertainty penalty (0: plain cosine).")
+    @Option(parsing: .unconditional, help: "β of the uncertainty penalty (0: plain cosine).")
     var beta: Float = 1
     @Option(help: "Normalise means: auto (rows that are not unit vectors, delta method), delta, simple, none.")
     var normalize = "auto"
-    @Option(name: .customLong("corpus-offset"), help: ArgumentHelp("Add N to the corpus indices (default: the corpus's 'row_offset' metadata, which 'tensor split' writes, or 0).", valueName: "N"))
+    @Option(name: .customLong("corpus-offset"), parsing: .unconditional, help: ArgumentHelp("Add N to the corpus indices (default: the corpus's 'row_offset' metadata, which 'tensor split' writes, or 0).", valueName: "N"))
     var corpusOffset: Int?
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Merge top-k results of the same queries over corpus shards into one top-k (with --top-k).", valueName: "FILE"))
     var merge: [String] = []
-    @Option(name: .customLong("query-block"), help: "Queries per block.")
+    @Option(name: .customLong("query-block"), parsing: .unconditional, help: "Queries per block.")
     var queryBlock = 1024
-    @Option(name: .customLong("corpus-block"), help: "Corpus rows per block.")
+    @Option(name: .customLong("corpus-block"), parsing: .unconditional, help: "Corpus rows per block.")
     var corpusBlock = 4096
 
     @OptionGroup var common: CommonOptions

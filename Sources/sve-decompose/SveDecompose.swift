@@ -36,7 +36,7 @@ struct SveDecompose: Tool {
     @Option(name: .long, help: ArgumentHelp("Only layers whose name starts with PREFIX (LayerNorms under it are copied).", valueName: "PREFIX"))
     var prefix: String?
 
-    @Option(name: .long, help: ArgumentHelp("Keep the r largest singular values.", valueName: "r"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Keep the r largest singular values.", valueName: "r"))
     var rank: Int?
 
     @Flag(name: .shortAndLong, help: "Do not report the reconstruction errors.")
@@ -90,11 +90,8 @@ struct SveDecompose: Tool {
             if let b = bias, b.shape != [rows] {
                 throw ToolError.data("'\(name).bias' has shape \(b.shape) but '\(name).weight' is \(rows)×\(cols) (expected \(rows))")
             }
-            let result: (basis: LayerBasis, relativeError: Double)
-            do {
-                result = try decompose(weight: Matrix(rows: rows, cols: cols, data: w.floats()), bias: bias?.floats(), rank: rank)
-            } catch let e as SVEError {
-                throw ToolError.data("\(name): \(e)")
+            let result = try inContext(name) {
+                try decompose(weight: Matrix(rows: rows, cols: cols, data: w.floats()), bias: bias?.floats(), rank: rank)
             }
             let b = result.basis
             let meta = ["sve.layer": name, "sve.rank": "\(b.rank)", "sve.relative_error": "\(result.relativeError)"]

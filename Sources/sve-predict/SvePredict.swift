@@ -44,7 +44,7 @@ struct SvePredict: Tool {
     @Option(name: .customLong("features"), help: ArgumentHelp("Name of the features tensor.", valueName: "NAME"))
     var featuresName = "features"
 
-    @Option(name: .customLong("chunk"), help: ArgumentHelp("Rows per chunk.", valueName: "N"))
+    @Option(name: .customLong("chunk"), parsing: .unconditional, help: ArgumentHelp("Rows per chunk.", valueName: "N"))
     var chunk: Int = 1024
 
     @OptionGroup var common: CommonOptions
@@ -62,10 +62,7 @@ struct SvePredict: Tool {
             throw ToolError.data("\(model) is not an sve-train model (no 'temperature' tensor)")
         }
         let arrays = modelTensors.map { NamedArray(name: $0.name, shape: $0.shape, values: $0.floats()) }
-        let net: EnsembleNetwork<Float>, fitted: Double
-        do { (net, fitted) = try EnsembleNetwork<Float>.load(arrays: arrays, meta: tt.meta) } catch {
-            throw ToolError.data("\(model): \(error)")
-        }
+        let (net, fitted) = try inContext(model) { try EnsembleNetwork<Float>.load(arrays: arrays, meta: tt.meta) }
         let T = noTemperature ? 1 : fitted
         let M = net.members, K = net.classes, D = net.inputDim
 

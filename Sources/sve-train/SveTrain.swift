@@ -60,43 +60,43 @@ struct SveTrain: Tool {
     @Option(help: "sve (singular value ensemble) or deep-ensemble (the baseline).")
     var method: EnsembleMethod = .sve
 
-    @Option(help: ArgumentHelp("Ensemble members M (1: a single model).", valueName: "M"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Ensemble members M (1: a single model).", valueName: "M"))
     var members: Int = 4
 
-    @Option(help: "Training epochs.")
+    @Option(parsing: .unconditional, help: "Training epochs.")
     var epochs: Int = 10
 
-    @Option(help: "Peak learning rate (AdamW).")
+    @Option(parsing: .unconditional, help: "Peak learning rate (AdamW).")
     var lr: Double = 1e-3
 
-    @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay.")
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "AdamW decoupled weight decay.")
     var weightDecay: Double = 0.05
 
-    @Option(name: .customLong("batch-size"), help: "Rows per mini-batch.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Rows per mini-batch.")
     var batchSize: Int = 16
 
-    @Option(help: "Global gradient-norm clip.")
+    @Option(parsing: .unconditional, help: "Global gradient-norm clip.")
     var clip: Double = 1.0
 
-    @Option(help: ArgumentHelp("Warm-up as a fraction of all steps.", valueName: "FRACTION"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Warm-up as a fraction of all steps.", valueName: "FRACTION"))
     var warmup: Double = 0.1
 
-    @Option(name: .customLong("sigma-init"), help: "σ of the multiplicative noise on the singular values at initialisation.")
+    @Option(name: .customLong("sigma-init"), parsing: .unconditional, help: "σ of the multiplicative noise on the singular values at initialisation.")
     var sigmaInit: Double = 0.01
 
     @Option(help: ArgumentHelp("shared: every member sees the same mini-batch (SVE default); independent: each member its own order (deep-ensemble default).", valueName: "MODE"))
     var batches: BatchMode?
 
-    @Option(help: "Seed of every random choice.")
+    @Option(parsing: .unconditional, help: "Seed of every random choice.")
     var seed: UInt64 = 0
 
-    @Option(name: .customLong("val-fraction"), help: ArgumentHelp("Rows held out (at random, seeded) for validation.", valueName: "F"))
+    @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: ArgumentHelp("Rows held out (at random, seeded) for validation.", valueName: "F"))
     var valFraction: Double = 0.1
 
     @Option(help: ArgumentHelp("Stream with an integer 'split' tensor per row: 0 train, 1 validation, anything else unused (test).", valueName: "FILE"))
     var split: String?
 
-    @Option(help: ArgumentHelp("Number of classes (default: largest label + 1).", valueName: "K"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Number of classes (default: largest label + 1).", valueName: "K"))
     var classes: Int?
 
     @Option(name: .customLong("features"), help: ArgumentHelp("Name of the features tensor.", valueName: "NAME"))
@@ -175,7 +175,7 @@ struct SveTrain: Tool {
         let basisTensors = try openStream(basis).readAll()
         let arrays = basisTensors.map { NamedArray(name: $0.name, shape: $0.shape, values: $0.floats()) }
         let bases: [String: LayerBasis]
-        do { bases = try layerBases(from: arrays, names: spec.linearNames) } catch { throw ToolError.data("\(basis): \(error)") }
+        bases = try inContext(basis) { try layerBases(from: arrays, names: spec.linearNames) }
         var lns: [String: LayerNormWeights] = [:]
         for n in spec.layerNormNames {
             guard let w = arrays.first(where: { $0.name == "\(n).weight" }), let b = arrays.first(where: { $0.name == "\(n).bias" }) else {
@@ -184,13 +184,8 @@ struct SveTrain: Tool {
             lns[n] = LayerNormWeights(weight: w.values, bias: b.values)
         }
         var rng = SeededRandom(seed: seed)
-        let net: EnsembleNetwork<Float>
-        do {
-            net = try EnsembleNetwork<Float>(spec: spec, method: method, members: members, inputDim: D, classes: K,
+        let net = try EnsembleNetwork<Float>(spec: spec, method: method, members: members, inputDim: D, classes: K,
                                              bases: bases, layerNorms: lns, options: InitOptions(sigmaInit: sigmaInit), rng: &rng)
-        } catch let e as SVEError {
-            throw ToolError.data(e.description)
-        }
 
         var opts = TrainOptions()
         opts.epochs = epochs; opts.learningRate = lr; opts.weightDecay = weightDecay
@@ -204,9 +199,9 @@ struct SveTrain: Tool {
                                options: opts, rng: &rng) { step, total, loss, acc in
                 progress.update(step, note: "loss \(fmt(loss))" + (acc.map { "  val acc \(fmt($0 * 100, 1))%" } ?? ""))
             }
-        } catch let e as SVEError {
+        } catch {
             progress.finish()
-            throw ToolError.data(e.description)
+            throw error
         }
         progress.finish()
         if verbose {

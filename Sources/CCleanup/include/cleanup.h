@@ -1,0 +1,19 @@
+// Files to remove when a program fails or is killed by a signal, kept where a signal handler
+// can read them safely: a fixed-size table of pointers, set up (zeroed, in static storage)
+// before any handler is installed. Nothing in the handler allocates, locks or touches Swift.
+#ifndef TOOLKIT_CLEANUP_H
+#define TOOLKIT_CLEANUP_H
+
+/// Registers `path` for removal; returns its slot, or -1 when the table is full.
+int cleanup_register(const char *path);
+/// Forgets a slot (the file was renamed into place, or removed).
+void cleanup_unregister(int slot);
+/// Removes every registered file (async-signal-safe).
+void cleanup_remove_all(void);
+/// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove the registered files and then
+/// die of the same signal; ignores SIGPIPE (a closed pipe is seen as EPIPE).
+void cleanup_install_signal_handlers(void);
+/// How many slots the table has.
+int cleanup_capacity(void);
+
+#endif
