@@ -111,7 +111,7 @@ final class TourTests: XCTestCase {
         env["EPOCHS"] = "1"  // the shape of the tables does not depend on how long SVE trains
         let r = try runTool("/bin/bash", [examples.appendingPathComponent("demo.sh").path], environment: env, cwd: dir)
         XCTAssertEqual(r.status, 0, r.stderr)
-        let lines = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        let lines = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         checkTable(lines, header: "UEC (bundled data)", columns: ["Lee Spearman", "BBC nDCG@10", "BBC R@10"], rows: 5)
         checkTable(lines, header: "SVE (bundled data, test split)", columns: ["accuracy", "ECE", "NLL", "Brier"], rows: 3)
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: tmp.path), [], "demo.sh left scratch files")
