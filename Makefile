@@ -142,7 +142,8 @@ $(FULL_DATA)/MANIFEST.txt: scripts/setup-venv.sh scripts/make-data.py requiremen
 #   make results RESULTS_DATA=examples/data EPOCHS=1 SEEDS=1
 RESULTS_DATA ?= $(FULL_DATA)
 RESULTS_WRITE ?= $(if $(filter $(FULL_DATA),$(RESULTS_DATA)),yes,no)
-splice_results = awk -v table=$(2) '/^<!-- make results: end -->$$/ { skip = 0 } !skip { print } \
+splice_results = grep -q '^<!-- make results: end -->$$' $(1) || { echo "results: no marks in $(1)" >&2; exit 1; }; \
+	  awk -v table=$(2) '/^<!-- make results: end -->$$/ { skip = 0 } !skip { print } \
 	  /^<!-- make results: table -->$$/ { while ((getline line < table) > 0) print line; skip = 1 }' $(1) > $(1).tmp \
 	  && mv $(1).tmp $(1) && echo "results: wrote the table of $(1)"
 results: release venv $(RESULTS_DATA)/MANIFEST.txt
