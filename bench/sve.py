@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """sve-train and sve-decompose side by side with PyTorch / numpy on the CPU (run on demand).
 
-    swift build -c release
-    /work/venv-sve/bin/python bench/sve.py --data /work/data-full            # numpy + torch venv
+    make release venv-bench data
+    .venv/bin/python bench/sve.py --data data/full          # numpy + torch (requirements/bench.txt)
 
 Same data (the real layer-5 FFN inputs of all-MiniLM-L6-v2 over BBC News), same network (residual
 FFN block + LayerNorm + M heads), same hyperparameters (AdamW lr 1e-3 wd 0.05, clip 1.0, warm-up 10 %
@@ -23,6 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "examples", "sve"))
 from metrics import metrics  # noqa: E402
 
+ROOT = os.path.dirname(HERE)
+DEFAULT_DATA = next(d for d in (os.path.join(ROOT, "data", "full"), os.path.join(ROOT, "examples", "data")) if os.path.isdir(d))
 L = "encoder.layer.5"
 STACK = f"residual(linear:{L}.intermediate.dense gelu linear:{L}.output.dense) layernorm:{L}.output.LayerNorm"
 
@@ -129,7 +131,8 @@ def torch_sve(basis, x, y, split, members, epochs, seed, threads, variant):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/work/data-full")
+    ap.add_argument("--data", default=DEFAULT_DATA,
+                    help="data/full (make data) when present, else the bundled examples/data")
     ap.add_argument("--bin", default=os.path.join(HERE, "..", ".build", "release"))
     ap.add_argument("--members", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=5)

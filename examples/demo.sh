@@ -14,8 +14,9 @@
 #        on the test split: accuracy, ECE, NLL, Brier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-.build/release}
-export PATH="$PWD/$BIN:$PATH"
+BIN=${BIN:-.build/release}   # relative to the repository root, or absolute
+case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
+export PATH="$BIN:$PATH"
 D=examples/data
 W=${DEMO_DIR:-$(mktemp -d)}
 [ -n "${DEMO_DIR:-}" ] || trap 'rm -rf "$W"' EXIT

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """calib-metrics on real data (docs/data.md), side by side with the reference libraries.
 
-    /work/venv-calib/bin/python scripts/calib-realdata.py [--data /work/data-full] [--bin .build/debug]
+    .venv/bin/python scripts/calib-realdata.py [--data data/full] [--bin .build/debug]
+
+(after `make venv-bench data`: scikit-learn, torchmetrics, netcal and the full dataset)
 
 Uses the embeddings another script derived from BBC News, Lee and Pang-Lee polarity
 (bbc_<model>.npz, lee_docs_<model>.npy, lee_pairs.npz, polarity_<model>.npz):
@@ -31,7 +33,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/work/data-full")
+    ap.add_argument("--data", default=str(ROOT / "data/full"))
     ap.add_argument("--bin", default=str(ROOT / ".build/debug"))
     args = ap.parse_args()
     data, bindir = pathlib.Path(args.data), pathlib.Path(args.bin)

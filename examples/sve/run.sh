@@ -4,17 +4,25 @@
 # block's real inputs (mean-pooled over each text's tokens), classifying BBC News (5 classes) and
 # the 200 polarity sentences (2 classes). Single model (SVF), deep ensembles and SVE with M = 4, 8.
 #
-#   swift build -c release && BIN=.build/release DATA=/work/data-full sh examples/sve/run.sh
-#   DATA defaults to examples/data (the small copy); PY must have numpy (metrics.py).
+#   make release venv data && sh examples/sve/run.sh     # what `make results` runs
+#   DATA=examples/data EPOCHS=1 SEEDS=1 sh examples/sve/run.sh   # a quick run on the bundled subset
+#
+# Environment (defaults inside the project): DATA (data/full, made by `make data`; examples/data
+# is the small bundled copy), BIN (.build/release), PY (.venv/bin/python, with numpy: metrics.py;
+# `make venv`), OUT (examples/sve/out, ignored by git), EPOCHS, SEEDS, SETS.
 set -eu
-DATA=${DATA:-examples/data}
-BIN=${BIN:-.build/release}
-PY=${PY:-python3}
-OUT=${OUT:-examples/sve/out}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+DATA=${DATA:-$ROOT/data/full}
+BIN=${BIN:-$ROOT/.build/release}
+PY=${PY:-$ROOT/.venv/bin/python}
+OUT=${OUT:-$HERE/out}
 EPOCHS=${EPOCHS:-10}
 SEEDS=${SEEDS:-"1 2 3"}
 SETS=${SETS:-"bbc polarity"}
-HERE=$(dirname "$0")
+[ -f "$DATA/minilm_layer5_ffn.safetensors" ] || { echo "$0: no data in $DATA (make data, or DATA=examples/data for the bundled subset)" >&2; exit 66; }
+[ -x "$BIN/sve-train" ] || { echo "$0: no built tools in $BIN (make release)" >&2; exit 69; }
+command -v "$PY" >/dev/null || { echo "$0: no python at $PY (make venv)" >&2; exit 69; }
 PATH="$BIN:$PATH"
 mkdir -p "$OUT"
 L=encoder.layer.5
@@ -59,4 +67,5 @@ for set in $SETS; do
         done
     done
 done
-"$PY" "$HERE/table.py" "$OUT/results.jsonl"
+# The table (also in OUT/table.md, which `make results` puts into RESULTS.md).
+"$PY" "$HERE/table.py" "$OUT/results.jsonl" | tee "$OUT/table.md"

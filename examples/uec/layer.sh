@@ -4,12 +4,9 @@
 # then ask whether the per-article variance says anything the embedding's norm does not.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-DATA=${DATA:-/work/data-full}
-WORK=${WORK:-/tmp/uec-layer}
-BIN=${BIN:-$here/../../.build/debug}
-PY=${PY:-python3}
+WORK=${WORK:-$here/out/layer}
+. "$here/env.sh"
 TAU=${TAU:-1}
-export PATH="$BIN:$PATH"
 "$PY" "$here/layer.py" prepare "$DATA" "$WORK"
 cd "$WORK"
 tensor from safetensors "$DATA/minilm_layer5_ffn.safetensors" -o ffn.tsr

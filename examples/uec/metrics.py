@@ -23,7 +23,9 @@ for name in sys.argv[3:]:
     ndcg = np.where(rank >= 0, 1 / np.log2(np.maximum(rank, 0) + 2), 0).mean()
     recall = hit.any(1).mean()
     rows.append((name, rho, ndcg, recall))
+labels = {"average": "average (uniform fusion, cosine)", "uec-fused-cosine": "UEC fused, cosine (β = 0)",
+          "uec": "UEC (fused + uncertainty-aware similarity)"}
 print("| method | Lee Spearman | BBC nDCG@10 | BBC Recall@10 |")
 print("| --- | --- | --- | --- |")
 for name, rho, ndcg, rec in rows:
-    print(f"| {name} | {rho:.4f} | {ndcg:.4f} | {rec:.4f} |")
+    print(f"| {labels.get(name, name)} | {rho:.4f} | {ndcg:.4f} | {rec:.4f} |")

@@ -6,23 +6,18 @@
 #   examples/uec/run.sh                      # defaults below
 #   TAU=0.05 BETA=1 T=0.1 examples/uec/run.sh
 #
-# Environment: DATA (the embeddings, shared/data.md), WORK (scratch), BIN (built tools),
-# PY (a python with numpy+scipy, only for splitting the npz files and for the metrics),
-# MODELS, TAU (InfoNCE temperature), BATCH, BETA (uncertainty penalty), T (fusion temperature),
+# Environment: DATA, WORK, BIN, PY (see env.sh; Python only splits the npz files and computes
+# the metrics), MODELS, TAU (InfoNCE temperature), BATCH, BETA (uncertainty penalty), T (fusion temperature),
 # PREC (prior precision; empty = fitted by MacKay), TAU_<model> (per-model τ).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-DATA=${DATA:-/work/data-full}
-WORK=${WORK:-/tmp/uec-example}
-BIN=${BIN:-$here/../../.build/debug}
-PY=${PY:-python3}
+. "$here/env.sh"
 MODELS=${MODELS:-"minilm paraphrase e5"}
 TAU=${TAU:-1}
 BATCH=${BATCH:-32}
 BETA=${BETA:-1}
 T=${T:-1}
 PREC=${PREC:-}
-export PATH="$BIN:$PATH"
 
 mkdir -p "$WORK/scores"
 "$PY" "$here/prepare.py" "$DATA" "$WORK" $MODELS
@@ -74,4 +69,5 @@ for m in $MODELS; do
     tensor to npy --tensor mean "${m}_body.tsr" -o "${m}_body_mean.npy"
 done
 "$PY" "$here/diagnose.py" . $MODELS
-"$PY" "$here/metrics.py" "$DATA/lee_pairs.npz" scores $names
+# The table (also in WORK/table.md, which `make results` puts into RESULTS.md).
+"$PY" "$here/metrics.py" "$LEE_PAIRS" scores $names | tee table.md

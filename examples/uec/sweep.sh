@@ -5,14 +5,10 @@
 #   TS="1 0.01 0.003 0.001" BETAS="0 1 100" examples/uec/sweep.sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-DATA=${DATA:-/work/data-full}
-WORK=${WORK:-/tmp/uec-example}
-BIN=${BIN:-$here/../../.build/debug}
-PY=${PY:-python3}
+. "$here/env.sh"
 MODELS=${MODELS:-"minilm paraphrase e5"}
 TS=${TS:-"1 0.01 0.003 0.001"}
 BETAS=${BETAS:-"0 1 10 100"}
-export PATH="$BIN:$PATH"
 cd "$WORK"
 names=""
 for t in $TS; do
@@ -31,4 +27,4 @@ for t in $TS; do
         names="$names $name"
     done
 done
-"$PY" "$here/metrics.py" "$DATA/lee_pairs.npz" scores $names
+"$PY" "$here/metrics.py" "$LEE_PAIRS" scores $names
