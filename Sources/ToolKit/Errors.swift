@@ -1,3 +1,4 @@
+import Failure
 import TensorStream
 
 /// Exit statuses from sysexits(3): what pipelines and cron jobs can test for.
@@ -6,6 +7,7 @@ public enum ExitStatus: Int32, Sendable {
     case usage = 64        // EX_USAGE: the command line is wrong
     case dataError = 65    // EX_DATAERR: the input is not what it must be
     case noInput = 66      // EX_NOINPUT: an input file is missing or unreadable
+    case osError = 71      // EX_OSERR: the system refused a resource (memory)
     case software = 70     // EX_SOFTWARE: a bug of ours
     case cantCreate = 73   // EX_CANTCREAT: an output file cannot be created
     case ioError = 74      // EX_IOERR: reading or writing failed
@@ -31,13 +33,18 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
     public static func from(_ error: Error) -> ToolError {
         switch error {
         case let e as ToolError: return e
-        case let e as StreamError:
-            switch e {
-            case .invalid(let m), .truncated(let m): return .data(m)
-            case .empty: return .data("empty input: expected a tensor stream")
-            case .io(let m): return m.hasPrefix("cannot open") ? .noInput(m) : .io(m)
-            case .usage(let m): return .data(m)
+        case let e as KindedError:
+            let status: ExitStatus
+            switch e.kind {
+            case .badData: status = .dataError
+            case .missingInput: status = .noInput
+            case .usage: status = .usage
+            case .cannotCreate: status = .cantCreate
+            case .io: status = .ioError
+            case .resources: status = .osError
+            case .internalError: status = .software
             }
+            return ToolError(status, e.message)
         default:
             return ToolError(.software, "\(error)")
         }
