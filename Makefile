@@ -143,7 +143,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FULL_DATA := data/full
 BENCH_QUICK ?=
-.PHONY: venv venv-data venv-bench data results bench-deps test-deps
+.PHONY: venv venv-data venv-bench data results bench-deps
 
 # make venv: numpy, scipy, zstandard (the examples' scripts, the Python stream reader).
 # make venv-data: + the embedding models' runtimes (scripts/make-data.py). make venv-bench: + torch,
@@ -190,7 +190,3 @@ results: release venv $(RESULTS_DATA)/MANIFEST.txt
 bench-deps:
 	@$(MAKE) -s deps DEB_PACKAGES="hyperfine time"
 
-# What the tests run besides the programs when present: GNU parallel (the README's sharding
-# recipes; those tests are skipped without it). .ci/run installs it.
-test-deps:
-	@$(MAKE) -s deps DEB_PACKAGES="parallel"

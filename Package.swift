@@ -34,8 +34,8 @@ let package = Package(
         // Softmax, entropy, mutual information, NLL: the one probability module.
         .target(name: "Probability"),
 
-        // The format: depends on zstd alone.
-        .target(name: "TensorStream", dependencies: ["CZstd"]),
+        // The format: depends on zstd alone (and the error kinds).
+        .target(name: "TensorStream", dependencies: ["CZstd", "Failure"]),
         // Thin wrappers over cblas and LAPACKE shared by the method libraries.
         .target(name: "LinearAlgebra", dependencies: ["CBLAS", "Failure"]),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),

@@ -14,14 +14,19 @@ struct ByteReader {
     let base: UnsafeRawBufferPointer
     var offset = 0
     let what: String
+    /// The rule a body that ends too early breaks.
+    let short: StreamRule
+    let label: String
 
-    init(_ base: UnsafeRawBufferPointer, what: String) { self.base = base; self.what = what }
+    init(_ base: UnsafeRawBufferPointer, what: String, short: StreamRule, label: String) {
+        self.base = base; self.what = what; self.short = short; self.label = label
+    }
 
     var remaining: Int { base.count - offset }
 
     mutating func need(_ n: Int) throws {
         if n < 0 || n > remaining {
-            throw StreamError.invalid("damaged \(what) record: a field runs past its end")
+            throw StreamError.broken(short, "\(label): damaged \(what) record (a field runs past its end)")
         }
     }
     mutating func u8() throws -> UInt8 { try need(1); defer { offset += 1 }; return base[offset] }
@@ -41,7 +46,7 @@ struct ByteReader {
         try need(n); defer { offset += n }
         let slice = UnsafeRawBufferPointer(rebasing: base[offset..<offset + n])
         guard let s = String(validating: slice, as: UTF8.self) else {
-            throw StreamError.invalid("damaged \(what) record: a string is not valid UTF-8")
+            throw StreamError.broken(.headUTF8, "\(label): damaged \(what) record (a string is not valid UTF-8)")
         }
         return s
     }

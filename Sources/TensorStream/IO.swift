@@ -35,7 +35,7 @@ public final class FileSource: ByteSource {
         if path == "-" { self.init(fd: 0, label: "<stdin>"); return }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
-            throw StreamError.io("cannot open \(path): \(String(cString: strerror(errno)))")
+            throw StreamError.cannotOpen("cannot open \(path): \(String(cString: strerror(errno)))")
         }
         var st = stat()
         if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {

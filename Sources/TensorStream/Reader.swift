@@ -1,4 +1,11 @@
 import CZstd
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What the reader found next in a stream.
 public enum StreamEvent {
@@ -26,12 +33,23 @@ public final class TensorStreamReader {
     private var input: [UInt8]
     private var inPos = 0
     private var inSize = 0
+    /// The decompressed record (all of it, or only its prefix when its payload is unshuffled
+    /// straight into `scratch`). Grown with realloc, so that growing never holds two copies.
     private var frame: UnsafeMutableRawPointer
     private var frameCapacity: Int
+    /// Unshuffled payloads.
     private var scratch: UnsafeMutableRawPointer?
     private var scratchCapacity = 0
+    /// Where decompressed shuffled payload bytes land before they are put in place.
+    private var bounce: UnsafeMutableRawPointer?
+    private static let bounceBytes = 1 << 16
     private var inputEnded = false
     private var sawAnyByte = false
+
+    /// Shuffled payloads at least this large are unshuffled while they are decompressed, so
+    /// that a record is held once, not twice. (Internal: tests set 0 to run every record
+    /// through that path.)
+    var unshuffleInPlaceFrom = 8 << 20
 
     // Per-segment state.
     private var inSegment = false
@@ -40,22 +58,26 @@ public final class TensorStreamReader {
     private var segmentRows: [Int] = []         // rows seen per segment id
     private var segmentDeclared: [Int?] = []
     private var segmentNames: Set<String> = []
-    private var scalarWritten: Set<Int> = []
 
     public init(_ source: ByteSource, label: String = "<stdin>") throws {
         self.source = source
         self.label = label
-        guard let d = ZSTD_createDCtx() else { throw StreamError.io("zstd: out of memory") }
+        guard let d = ZSTD_createDCtx() else { throw StreamError.resources("zstd: out of memory") }
         dctx = d
         input = [UInt8](repeating: 0, count: ZSTD_DStreamInSize())
         frameCapacity = 1 << 16
-        frame = UnsafeMutableRawPointer.allocate(byteCount: frameCapacity, alignment: 64)
+        guard let f = malloc(frameCapacity) else {
+            ZSTD_freeDCtx(d)
+            throw StreamError.resources("out of memory for a record of \(1 << 16) bytes")
+        }
+        frame = f
     }
 
     deinit {
         ZSTD_freeDCtx(dctx)
-        frame.deallocate()
-        scratch?.deallocate()
+        free(frame)
+        free(scratch)
+        free(bounce)
     }
 
     /// Opens a file ("-" for standard input).
@@ -70,23 +92,39 @@ public final class TensorStreamReader {
     /// The next event, or nil at the end of a complete stream.
     public func next() throws -> StreamEvent? {
         while true {
-            guard let body = try nextRecord() else {
-                if !sawAnyByte { throw StreamError.empty }
+            guard let rec = try nextRecord() else {
+                if !sawAnyByte { throw StreamError.broken(.empty, "empty input: expected a tensor stream") }
                 if inSegment {
-                    throw StreamError.truncated("\(label): stream cut off (no end record): its producer may have failed")
+                    throw StreamError.broken(.cutOff, "\(label): stream cut off (no end record): its producer may have failed")
                 }
                 return nil
             }
-            if let event = try handle(tag: body.tag, body: body.bytes) { return event }
+            if let event = try handle(rec) { return event }
         }
     }
 
     // MARK: - Records
 
-    private func handle(tag: UInt32, body: UnsafeRawBufferPointer) throws -> StreamEvent? {
+    /// A decompressed record: its tag and body, and for a DATA record whose payload was
+    /// unshuffled while decompressing, that payload (then `body` holds only the DATA prefix).
+    private struct Record {
+        var tag: UInt32
+        var body: UnsafeRawBufferPointer
+        var unshuffled: UnsafeRawBufferPointer?
+    }
+
+    private func fail(_ rule: StreamRule, _ what: String) -> StreamError {
+        .broken(rule, "\(label): \(what)")
+    }
+
+    private func handle(_ rec: Record) throws -> StreamEvent? {
+        let tag = rec.tag
         if !inSegment {
             guard tag == Format.tagStart else {
-                throw StreamError.invalid("\(label): not a tensor stream (a segment starts with \(Format.tagName(tag)), not TSR1)")
+                if segments == 0 && tag != Format.tagHead && tag != Format.tagData && tag != Format.tagEnd {
+                    throw fail(.noStart, "not a tensor stream (it starts with a \(Format.tagName(tag)) record, not TSR1)")
+                }
+                throw fail(.noStart, "not a tensor stream (a segment starts with \(Format.tagName(tag)), not TSR1)")
             }
             inSegment = true
             segments += 1
@@ -94,43 +132,52 @@ public final class TensorStreamReader {
             return nil
         }
         switch tag {
-        case Format.tagHead: return try head(body)
-        case Format.tagData: return try data(body)
-        case Format.tagEnd: try end(body); return nil
+        case Format.tagHead: return try head(rec.body)
+        case Format.tagData: return try data(rec)
+        case Format.tagEnd: try end(rec.body); return nil
         case Format.tagStart:
-            throw StreamError.truncated("\(label): a stream was cut off and another one follows it")
+            throw fail(.startInSegment, "a stream was cut off and another one follows it")
         default:
-            throw StreamError.invalid("\(label): unknown record \(Format.tagName(tag))")
+            throw fail(.unknownTag, "unknown record \(Format.tagName(tag))")
         }
     }
 
     private func head(_ body: UnsafeRawBufferPointer) throws -> StreamEvent? {
-        var r = ByteReader(body, what: "HEAD")
+        var r = ByteReader(body, what: "HEAD", short: .headLength, label: label)
         let id = Int(try r.u32())
         guard id == segmentTensors.count else {
-            throw StreamError.invalid("\(label): damaged HEAD record (tensor id \(id) out of sequence)")
+            throw fail(.headId, "damaged HEAD record (tensor id \(id) out of sequence: expected \(segmentTensors.count))")
         }
-        guard segmentTensors.count < 1 << 20 else { throw StreamError.invalid("\(label): too many tensors") }
+        guard segmentTensors.count < 1 << 20 else { throw fail(.segmentTensors, "more than \(1 << 20) tensors in one segment") }
         let code = try r.u8()
         guard let dtype = DType(rawValue: code) else {
-            throw StreamError.invalid("\(label): unknown dtype code \(code)")
+            throw fail(.headDtype, "unknown dtype code \(code)")
         }
         let rank = Int(try r.u8())
         let flags = try r.u8()
-        _ = try r.u8()
-        guard rank <= Format.maxRank else { throw StreamError.invalid("\(label): rank \(rank) exceeds \(Format.maxRank)") }
+        let reserved = try r.u8()
+        guard rank <= Format.maxRank else { throw fail(.headRank, "rank \(rank) exceeds \(Format.maxRank)") }
+        guard flags & ~1 == 0, reserved == 0 else {
+            throw fail(.headReserved, "damaged HEAD record (flags \(flags), reserved byte \(reserved))")
+        }
         var shape: [Int] = []
         for _ in 0..<rank {
             let d = try r.u64()
-            guard d <= UInt64(Int64.max >> 1) else { throw StreamError.invalid("\(label): dimension \(d) is impossible") }
+            guard d <= UInt64(Int64.max >> 1) else { throw fail(.rowSize, "dimension \(d) is impossible") }
             shape.append(Int(d))
         }
+        if rank > 0 && flags & 1 == 0 && shape[0] != 0 {
+            throw fail(.headReserved, "damaged HEAD record (row count \(shape[0]) given but not declared)")
+        }
         let nameLen = Int(try r.u16())
-        guard nameLen > 0 else { throw StreamError.invalid("\(label): tensor with an empty name") }
+        guard nameLen > 0 else { throw fail(.headName, "tensor with an empty name") }
+        guard nameLen <= Format.maxNameBytes else {
+            throw fail(.headName, "tensor name of \(nameLen) bytes (at most \(Format.maxNameBytes))")
+        }
         let name = try r.utf8(nameLen)
         let metaCount = Int(try r.u32())
         guard metaCount <= Format.maxMetaEntries else {
-            throw StreamError.invalid("\(label): tensor '\(name)' has \(metaCount) metadata entries (at most \(Format.maxMetaEntries))")
+            throw fail(.headMetaCount, "tensor '\(escaped(name))' has \(metaCount) metadata entries (at most \(Format.maxMetaEntries))")
         }
         var meta: [String: String] = [:]
         for _ in 0..<metaCount {
@@ -138,9 +185,9 @@ public final class TensorStreamReader {
             let v = try r.utf8(Int(try r.u32()))
             meta[k] = v
         }
-        guard r.remaining == 0 else { throw StreamError.invalid("\(label): damaged HEAD record (trailing bytes)") }
+        guard r.remaining == 0 else { throw fail(.headLength, "damaged HEAD record (\(r.remaining) trailing bytes)") }
         guard !segmentNames.contains(name) else {
-            throw StreamError.invalid("\(label): tensor '\(name)' declared twice in one stream")
+            throw fail(.headDuplicate, "tensor '\(escaped(name))' declared twice in one segment")
         }
         var info: TensorInfo
         if rank == 0 {
@@ -154,20 +201,27 @@ public final class TensorStreamReader {
         var rowBytes = dtype.size
         for d in info.rowShape {
             let (p, o) = rowBytes.multipliedReportingOverflow(by: max(d, 1))
-            guard !o, p <= Format.maxRecordBody else {
-                throw StreamError.invalid("\(label): tensor '\(name)' declares rows of more than \(Format.maxRecordBody) bytes")
+            guard !o, p <= Format.maxRecordBody - Format.dataPrefix else {
+                throw fail(.rowSize, "tensor '\(escaped(name))' declares rows of more than \(Format.maxRecordBody - Format.dataPrefix) bytes")
             }
             rowBytes = p
+        }
+        if let existing = index(of: name) {
+            let old = tensors[existing]
+            guard !old.isScalar, !info.isScalar else {
+                throw fail(.continuation, "0-d tensor '\(escaped(name))' appears in two segments; a 0-d tensor cannot be continued")
+            }
+            guard old.dtype == info.dtype, old.rowShape == info.rowShape else {
+                let what = old.dtype != info.dtype ? "dtype \(info.dtype.name) here but \(old.dtype.name) earlier"
+                    : "rows of shape \(info.rowShape) here but \(old.rowShape) earlier"
+                throw fail(.continuation, "tensor '\(escaped(name))' has \(what) in the stream; concatenated streams must agree")
+            }
         }
         segmentNames.insert(name)
         segmentRows.append(0)
         segmentDeclared.append(info.rows)
         if let existing = index(of: name) {
-            let old = tensors[existing]
-            guard old.dtype == info.dtype, old.rowShape == info.rowShape, !old.isScalar, !info.isScalar else {
-                throw StreamError.invalid("\(label): tensor '\(name)' is \(info.signature) here but \(old.signature) earlier in the stream; concatenated streams must agree")
-            }
-            if let a = old.rows, let b = info.rows { tensors[existing].rows = a + b } else { tensors[existing].rows = nil }
+            if let a = tensors[existing].rows, let b = info.rows { tensors[existing].rows = a + b } else { tensors[existing].rows = nil }
             segmentTensors.append(existing)
             return nil
         }
@@ -177,65 +231,78 @@ public final class TensorStreamReader {
         return .tensor(index: tensors.count - 1)
     }
 
-    private func data(_ body: UnsafeRawBufferPointer) throws -> StreamEvent? {
-        var r = ByteReader(body, what: "DATA")
+    private func data(_ rec: Record) throws -> StreamEvent? {
+        var r = ByteReader(rec.body, what: "DATA", short: .dataLength, label: label)
         let id = Int(try r.u32())
         let filter = try r.u8()
         let reserved = (try r.u8(), try r.u8(), try r.u8())
         let rows64 = try r.u64()
         guard id < segmentTensors.count else {
-            throw StreamError.invalid("\(label): DATA for tensor id \(id) before its HEAD")
+            throw fail(.dataId, "DATA for tensor id \(id) before its HEAD")
         }
-        guard filter <= Format.filterShuffle, reserved == (0, 0, 0) else {
-            throw StreamError.invalid("\(label): damaged DATA record (unknown filter \(filter))")
+        guard filter <= Format.filterShuffle else {
+            throw fail(.dataFilter, "damaged DATA record (unknown filter \(filter))")
+        }
+        guard reserved == (0, 0, 0) else {
+            throw fail(.dataReserved, "damaged DATA record (non-zero reserved bytes)")
         }
         let index = segmentTensors[id]
         let info = tensors[index]
-        guard rows64 <= UInt64(Format.maxRecordBody) else {
-            throw StreamError.invalid("\(label): damaged DATA record (\(rows64) rows)")
+        let payloadCount = rec.unshuffled?.count ?? r.remaining
+        let (need, overflow) = info.rowBytes.multipliedReportingOverflow(by: Int(clamping: rows64))
+        guard rows64 <= UInt64(Format.maxRecordBody), !overflow, need == payloadCount else {
+            throw fail(.dataLength, "damaged DATA record for '\(escaped(info.name))': \(payloadCount) bytes for \(rows64) rows of \(info.rowBytes) bytes")
         }
         let rows = Int(rows64)
-        guard rows * info.rowBytes == r.remaining else {
-            throw StreamError.invalid("\(label): damaged DATA record for '\(info.name)': \(r.remaining) bytes for \(rows) rows of \(info.rowBytes) bytes")
-        }
         if info.isScalar {
             guard rows == 1, segmentRows[id] == 0 else {
-                throw StreamError.invalid("\(label): 0-d tensor '\(info.name)' has more than one element")
+                throw fail(.scalarRows, "0-d tensor '\(escaped(info.name))' has more than one element")
             }
         }
         segmentRows[id] += rows
         if let declared = segmentDeclared[id], segmentRows[id] > declared {
-            throw StreamError.invalid("\(label): tensor '\(info.name)' has more rows than its header declares (\(declared))")
+            throw fail(.dataRows, "tensor '\(escaped(info.name))' has more rows than its header declares (\(declared))")
         }
         rowsRead[index] += rows
-        let payload = UnsafeRawBufferPointer(rebasing: body[Format.dataPrefix...])
+        if let done = rec.unshuffled { return .data(index: index, rows: rows, bytes: done) }
+        let payload = UnsafeRawBufferPointer(rebasing: rec.body[Format.dataPrefix...])
         if filter == Format.filterShuffle && info.dtype.size > 1 && payload.count > 0 {
-            if scratchCapacity < payload.count {
-                scratch?.deallocate()
-                scratchCapacity = max(payload.count, scratchCapacity * 2)
-                scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchCapacity, alignment: 64)
-            }
-            let dst = UnsafeMutableRawBufferPointer(start: scratch, count: payload.count)
+            let dst = try scratchBuffer(payload.count)
             byteUnshuffle(payload, into: dst, size: info.dtype.size)
             return .data(index: index, rows: rows, bytes: UnsafeRawBufferPointer(dst))
         }
         return .data(index: index, rows: rows, bytes: payload)
     }
 
+    private func scratchBuffer(_ count: Int) throws -> UnsafeMutableRawBufferPointer {
+        if scratchCapacity < count {
+            free(scratch)
+            scratch = nil
+            scratchCapacity = 0
+            let want = max(count, min(scratchCapacity * 2, Format.maxRecordBody))
+            guard let p = malloc(want) else {
+                throw StreamError.resources("\(label): out of memory for a record of \(count) bytes")
+            }
+            scratch = p
+            scratchCapacity = want
+        }
+        return UnsafeMutableRawBufferPointer(start: scratch, count: count)
+    }
+
     private func end(_ body: UnsafeRawBufferPointer) throws {
-        var r = ByteReader(body, what: "ENDS")
+        var r = ByteReader(body, what: "ENDS", short: .endsCount, label: label)
         let n = Int(try r.u32())
         guard n == segmentTensors.count, r.remaining == 8 * n else {
-            throw StreamError.invalid("\(label): damaged end record (\(n) tensors; the stream declared \(segmentTensors.count))")
+            throw fail(.endsCount, "damaged end record (\(n) tensors in \(body.count) bytes; the segment declared \(segmentTensors.count))")
         }
         for id in 0..<n {
             let rows = try r.u64()
-            let name = tensors[segmentTensors[id]].name
+            let name = escaped(tensors[segmentTensors[id]].name)
             guard rows == UInt64(segmentRows[id]) else {
-                throw StreamError.invalid("\(label): tensor '\(name)' lost rows: \(segmentRows[id]) arrived, \(rows) were written")
+                throw fail(.endsRows, "tensor '\(name)' lost rows: \(segmentRows[id]) arrived, \(rows) were written")
             }
             if let declared = segmentDeclared[id], declared != segmentRows[id] {
-                throw StreamError.invalid("\(label): tensor '\(name)' declares \(declared) rows but has \(segmentRows[id])")
+                throw fail(.endsRows, "tensor '\(name)' declares \(declared) rows but has \(segmentRows[id])")
             }
         }
         inSegment = false
@@ -243,10 +310,16 @@ public final class TensorStreamReader {
 
     // MARK: - Frames
 
-    /// Decompresses the next zstd frame; returns its record (tag and body), or nil at the end
-    /// of the input when no frame has begun.
-    private func nextRecord() throws -> (tag: UInt32, bytes: UnsafeRawBufferPointer)? {
-        var produced = 0
+    /// Decompresses the next zstd frame; returns its record, or nil at the end of the input
+    /// when no frame has begun. Memory grows only with bytes that arrive: a shuffled DATA
+    /// payload of `unshuffleInPlaceFrom` bytes or more goes through a small buffer straight to
+    /// its unshuffled place, so that a record is held once.
+    private func nextRecord() throws -> Record? {
+        var produced = 0             // bytes of the record in `frame`
+        var recordLength = -1        // the record's length field, once its prefix arrived
+        var decided = false          // whether the DATA payload goes to scratch
+        var scatter: (dst: UnsafeMutableRawPointer, n: Int, size: Int, done: Int)? = nil
+        let prefixBytes = Format.recordPrefix + Format.dataPrefix
         var begun = false
         while true {
             if inPos == inSize {
@@ -255,50 +328,140 @@ public final class TensorStreamReader {
                 if n == 0 { inputEnded = true; break }
             }
             begun = true
+            // Where this step's output goes: the frame (first only up to the DATA prefix, to
+            // decide), or the bounce buffer for a payload that is unshuffled on the way.
+            let outStart: UnsafeMutableRawPointer, outSize: Int, outPos: Int
+            if let s = scatter {
+                outStart = bounce!
+                outSize = min(Self.bounceBytes, s.n * s.size - s.done + 1)
+                outPos = 0
+            } else {
+                outStart = frame
+                outSize = decided ? frameCapacity : min(frameCapacity, prefixBytes)
+                outPos = produced
+            }
             let ret: Int = input.withUnsafeBytes { inb in
                 var inBuf = ZSTD_inBuffer(src: inb.baseAddress, size: inSize, pos: inPos)
-                var outBuf = ZSTD_outBuffer(dst: frame, size: frameCapacity, pos: produced)
+                var outBuf = ZSTD_outBuffer(dst: outStart, size: outSize, pos: outPos)
                 let r = ZSTD_decompressStream(dctx, &outBuf, &inBuf)
                 inPos = inBuf.pos
-                produced = outBuf.pos
+                if scatter == nil { produced = outBuf.pos } else { scatter!.done += outBuf.pos }
                 return r
             }
             if ZSTD_isError(ret) != 0 {
                 let what = String(cString: ZSTD_getErrorName(ret))
                 ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only)
-                throw StreamError.invalid("\(label): damaged stream (zstd: \(what))")
+                throw fail(ZSTD_getErrorCode(ret) == ZSTD_error_prefix_unknown ? .notZstd : .damagedFrame,
+                           "damaged stream (zstd: \(what))")
+            }
+            if recordLength < 0 && produced >= Format.recordPrefix {
+                recordLength = Int(UInt32(littleEndian: frame.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+                guard recordLength <= Format.maxRecordBody else {
+                    throw fail(.recordSize, "a record of \(recordLength) bytes is larger than \(Format.maxRecordBody)")
+                }
+            }
+            if let s = scatter {
+                guard s.done <= s.n * s.size else {
+                    throw fail(.frameRecord, "damaged stream (a frame holds more than its record of \(recordLength) bytes)")
+                }
+                // Put the bytes that arrived in the bounce buffer in their unshuffled place.
+                placeScatter(s)
+            }
+            if recordLength >= 0 && produced > Format.recordPrefix + recordLength {
+                throw fail(.frameRecord, "damaged stream (a frame holds more than its record of \(recordLength) bytes)")
+            }
+            if !decided && (produced >= prefixBytes || ret == 0) {
+                decided = true
+                if produced >= prefixBytes, let s = try scatterTarget(recordLength: recordLength) {
+                    scatter = (s.dst, s.n, s.size, 0)
+                }
             }
             if ret == 0 {
+                if let s = scatter {
+                    guard s.done == s.n * s.size else {
+                        throw fail(.frameRecord, "damaged stream (record DATA of \(recordLength) bytes in a frame of \(prefixBytes + s.done))")
+                    }
+                    return Record(tag: Format.tagData,
+                                  body: UnsafeRawBufferPointer(start: frame + Format.recordPrefix, count: Format.dataPrefix),
+                                  unshuffled: UnsafeRawBufferPointer(start: s.dst, count: s.done))
+                }
                 return try record(size: produced)
             }
-            if produced == frameCapacity {
-                guard frameCapacity < Format.maxRecordBody + Format.recordPrefix else {
-                    throw StreamError.invalid("\(label): a record is larger than \(Format.maxRecordBody) bytes")
+            if scatter == nil && decided && produced == frameCapacity {
+                // The frame is full and the record is longer: grow it, to at most the record
+                // (and one byte to see a frame that holds more). realloc moves large blocks
+                // by remapping pages, so that growing never holds two copies.
+                let bigger = min(frameCapacity * 2, Format.recordPrefix + recordLength + 1)
+                guard let f = realloc(frame, bigger) else {
+                    throw StreamError.resources("\(label): out of memory for a record of \(recordLength) bytes")
                 }
-                let bigger = min(frameCapacity * 2, Format.maxRecordBody + Format.recordPrefix)
-                let f = UnsafeMutableRawPointer.allocate(byteCount: bigger, alignment: 64)
-                f.copyMemory(from: frame, byteCount: produced)
-                frame.deallocate()
                 frame = f
                 frameCapacity = bigger
             }
         }
         if begun {
-            throw StreamError.truncated("\(label): stream cut off in the middle of a record")
+            throw fail(.cutOff, "stream cut off in the middle of a record")
         }
         return nil
     }
 
-    private func record(size: Int) throws -> (tag: UInt32, bytes: UnsafeRawBufferPointer) {
+    /// Bytes of the scattered payload already put in place; the bounce buffer holds the bytes
+    /// from there to `done`.
+    private var placed = 0
+
+    private func placeScatter(_ s: (dst: UnsafeMutableRawPointer, n: Int, size: Int, done: Int)) {
+        let src = bounce!.assumingMemoryBound(to: UInt8.self)
+        let dst = s.dst.assumingMemoryBound(to: UInt8.self)
+        var g = placed, j = 0
+        while g < s.done {
+            let b = g / s.n, i = g % s.n
+            let run = min(s.done - g, s.n - i)
+            var d = dst + i * s.size + b
+            for t in 0..<run {
+                d.pointee = src[j + t]
+                d += s.size
+            }
+            g += run; j += run
+        }
+        placed = s.done
+    }
+
+    /// For a shuffled DATA record large enough, the buffer its payload is unshuffled into as
+    /// it arrives; nil when the record is read whole into the frame (every other case,
+    /// including every damaged one: `data` then refuses it with the rule it breaks).
+    private func scatterTarget(recordLength: Int) throws -> (dst: UnsafeMutableRawPointer, n: Int, size: Int)? {
+        guard inSegment else { return nil }
+        let tag = UInt32(littleEndian: frame.loadUnaligned(as: UInt32.self))
+        guard tag == Format.tagData else { return nil }
+        let body = frame + Format.recordPrefix
+        let id = Int(UInt32(littleEndian: body.loadUnaligned(as: UInt32.self)))
+        let filter = body.load(fromByteOffset: 4, as: UInt8.self)
+        guard filter == Format.filterShuffle, id < segmentTensors.count else { return nil }
+        let size = tensors[segmentTensors[id]].dtype.size
+        let payload = recordLength - Format.dataPrefix
+        guard size > 1, payload > 0, payload % size == 0, payload >= unshuffleInPlaceFrom else { return nil }
+        if bounce == nil {
+            guard let p = malloc(Self.bounceBytes) else {
+                throw StreamError.resources("\(label): out of memory")
+            }
+            bounce = p
+        }
+        // malloc of a large block maps pages that become resident only as bytes are placed.
+        let dst = try scratchBuffer(payload)
+        placed = 0
+        return (dst.baseAddress!, payload / size, size)
+    }
+
+    private func record(size: Int) throws -> Record {
         guard size >= Format.recordPrefix else {
-            throw StreamError.invalid("\(label): damaged stream (a frame of \(size) bytes holds no record)")
+            throw fail(.frameRecord, "damaged stream (a frame of \(size) bytes holds no record)")
         }
         let tag = UInt32(littleEndian: frame.loadUnaligned(as: UInt32.self))
         let len = Int(UInt32(littleEndian: frame.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
         guard len == size - Format.recordPrefix else {
-            throw StreamError.invalid("\(label): damaged stream (record \(Format.tagName(tag)) of \(len) bytes in a frame of \(size))")
+            throw fail(.frameRecord, "damaged stream (record \(Format.tagName(tag)) of \(len) bytes in a frame of \(size))")
         }
-        return (tag, UnsafeRawBufferPointer(start: frame + Format.recordPrefix, count: len))
+        return Record(tag: tag, body: UnsafeRawBufferPointer(start: frame + Format.recordPrefix, count: len), unshuffled: nil)
     }
 
     /// Reads more input. The first time, reads at least 9 bytes (or all there is) and checks
@@ -327,7 +490,7 @@ public final class TensorStreamReader {
         let zstdMagic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
         if head.starts(with: zstdMagic) { return }
         if head.count < 4 && zstdMagic.starts(with: head) {
-            throw StreamError.truncated("\(label): stream cut off in the middle of a record")
+            throw fail(.cutOff, "stream cut off in the middle of a record")
         }
         var hint = ""
         if head.starts(with: [0x93] + Array("NUMPY".utf8)) {
@@ -339,6 +502,6 @@ public final class TensorStreamReader {
         } else if head.allSatisfy({ $0 == 9 || $0 == 10 || $0 == 13 || ($0 >= 0x20 && $0 < 0x7F) }) {
             hint = " (it looks like text: use 'tensor from csv' or 'tensor from tsv')"
         }
-        throw StreamError.invalid("\(label): not a tensor stream\(hint)")
+        throw fail(.notZstd, "not a tensor stream\(hint)")
     }
 }

@@ -48,17 +48,10 @@ public struct ToolError: KindedError, CustomStringConvertible, Sendable {
     public var description: String { message }
 
     /// The kind and message of any error a tool may meet: a `KindedError` says its own kind;
-    /// the stream codec's errors are classified here until they say it themselves.
+    /// anything else is a bug of ours.
     public static func from(_ error: Error) -> ToolError {
         switch error {
         case let e as KindedError: return e as? ToolError ?? ToolError(e.kind, e.message)
-        case let e as StreamError:
-            switch e {
-            case .invalid(let m), .truncated(let m): return .data(m)
-            case .empty: return .data("empty input: expected a tensor stream")
-            case .io(let m): return m.hasPrefix("cannot open") ? .noInput(m) : .io(m)
-            case .usage(let m): return .data(m)
-            }
         default:
             return ToolError(.internalError, "\(error)")
         }
