@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "Failure"),
         // Softmax, entropy, mutual information, NLL: the one probability module.
         .target(name: "Probability"),
+        .testTarget(name: "ProbabilityTests", dependencies: ["Probability"], exclude: ["Fixtures"]),
 
         // The format: depends on zstd alone.
         .target(name: "TensorStream", dependencies: ["CZstd"]),
@@ -56,14 +57,14 @@ let package = Package(
         .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"]),
 
         // Calibration and uncertainty metrics (methods.md section 3) and their command.
-        .target(name: "Calibration"),
-        .executableTarget(name: "CalibMetrics", dependencies: ["Calibration", "TensorStream", "ToolKit"],
+        .target(name: "Calibration", dependencies: ["Probability"]),
+        .executableTarget(name: "CalibMetrics", dependencies: ["Calibration", "Probability", "TensorStream", "ToolKit"],
                           path: "Sources/calib-metrics"),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
 
         // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.
-        .target(name: "UEC", dependencies: ["LinearAlgebra"]),
+        .target(name: "UEC", dependencies: ["LinearAlgebra", "Probability"]),
         // Stream plumbing shared by the three UEC executables.
         .target(name: "UECTools", dependencies: ["UEC", "TensorStream", "ToolKit"], path: "Sources/UECTools"),
         .executableTarget(name: "EmbLaplace", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
@@ -75,14 +76,14 @@ let package = Package(
         .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
-        .target(name: "SVE", dependencies: ["LinearAlgebra"]),
+        .target(name: "SVE", dependencies: ["LinearAlgebra", "Probability"]),
         .executableTarget(name: "SveDecompose", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-decompose"),
         .executableTarget(name: "SveTrain", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-train"),
         .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-predict"),
-        .testTarget(name: "SVETests", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "TestSupport"],
+        .testTarget(name: "SVETests", dependencies: ["SVE", "Calibration", "Probability", "LinearAlgebra", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]
 )

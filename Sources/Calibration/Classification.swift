@@ -2,6 +2,7 @@
 // row by row so that a stream of any length is scored in bounded memory: only a few numbers per
 // row are kept (confidence, correctness; losses when bootstrapping), never the N×K probabilities.
 import Foundation
+import Probability
 
 /// Input that cannot be scored; the message names the tensor and row.
 public enum MetricsError: Error, CustomStringConvertible, Sendable {
@@ -28,14 +29,6 @@ public struct ClassificationOptions: Sendable {
     public var ood = false
 
     public init() {}
-}
-
-/// Shannon entropy −Σ p ln p with 0 · ln 0 = 0 (methods.md 2.3 and 3).
-@inline(__always)
-public func entropy<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>) -> Double {
-    var h = 0.0
-    for v in p where v > 0 { let d = Double(v); h -= d * log(d) }
-    return h
 }
 
 /// Accumulates every classification metric of methods.md section 3 over rows of probabilities.
@@ -161,11 +154,11 @@ public final class ClassificationAccumulator {
             ensembleRows += 1; expectedEntropySum += e.expectedEntropy; mutualInfoSum += e.mutualInfo
         }
 
-        // NLL, clipped at eps like scikit-learn's log_loss.
+        // NLL, with the toolbox's one clip (eps of the input dtype, like scikit-learn's log_loss).
         let py = Double(p[y])
         let eps = options.precision.eps
         if py < eps { clipped += 1 }
-        let rowNLL = -log(min(max(py, eps), 1 - eps))
+        let rowNLL = negativeLogLikelihood(py, eps: eps)
         nllSum += rowNLL
         // Brier, multiclass sum form: Σ_k (p_k − 1[y = k])².
         let rowBrier = sumsq - py * py + (1 - py) * (1 - py)

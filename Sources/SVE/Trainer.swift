@@ -1,4 +1,5 @@
 import LinearAlgebra
+import Probability
 
 /// Training options; the defaults are the reference defaults of methods.md 2.2.
 public struct TrainOptions: Sendable {
@@ -119,7 +120,8 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, x: Matrix<T>, labels
         if let v = validation, v.x.rows > 0 {
             let logits = memberLogits(net, v.x)
             let acc = ensembleAccuracy(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels)
-            let nll = ensembleNLL(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels, temperature: 1)
+            let nll = ensembleNLL(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels, temperature: 1,
+                                  eps: machineEpsilon(T.self))
             report.valAccuracy = acc; report.valNLL = nll
             lastVal = acc
             if best == nil || acc > best!.acc || (acc == best!.acc && nll < best!.nll) {
@@ -137,7 +139,8 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, x: Matrix<T>, labels
     var temperature = 1.0
     if let v = validation, v.x.rows > 0 {
         let logits = memberLogits(net, v.x)
-        temperature = fitTemperature(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels)
+        temperature = fitTemperature(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels,
+                                     eps: machineEpsilon(T.self))
     }
     return TrainResult(temperature: temperature, bestEpoch: bestEpoch, history: history)
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Calibration
 import Foundation
+import Probability
 import TensorStream
 import ToolKit
 
@@ -346,19 +347,6 @@ struct SimilarityReport: Codable {
     var rows: Int
     var spearman: Double?
     var pearson: Double?
-}
-
-/// Softmax of each row of `width` logits, in float64, max-subtracted.
-func softmaxRows(_ v: inout [Double], width: Int) {
-    var i = 0
-    while i < v.count {
-        var m = -Double.infinity
-        for j in i..<(i + width) { m = max(m, v[j]) }
-        var s = 0.0
-        for j in i..<(i + width) { v[j] = exp(v[j] - m); s += v[j] }
-        for j in i..<(i + width) { v[j] /= s }
-        i += width
-    }
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
