@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "Calibration", dependencies: ["Probability"]),
         .executableTarget(name: "CalibMetrics", dependencies: ["Calibration", "Probability", "TensorStream", "ToolKit"],
                           path: "Sources/calib-metrics"),
-        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "TensorStream", "TestSupport"],
+        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Probability", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
 
         // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.
@@ -73,13 +73,13 @@ let package = Package(
                           path: "Sources/emb-fuse"),
         .executableTarget(name: "EmbSim", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
                           path: "Sources/emb-sim"),
-        .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra"], exclude: ["Fixtures"]),
+        .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra", "Probability"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
         .target(name: "SVE", dependencies: ["LinearAlgebra", "Probability"]),
         .executableTarget(name: "SveDecompose", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-decompose"),
-        .executableTarget(name: "SveTrain", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
+        .executableTarget(name: "SveTrain", dependencies: ["SVE", "LinearAlgebra", "Probability", "TensorStream", "ToolKit"],
                           path: "Sources/sve-train"),
         .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-predict"),

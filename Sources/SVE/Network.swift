@@ -166,7 +166,7 @@ public final class EnsembleNetwork<T: BLASScalar> {
     /// Convenience: structure from pretrained weights, then the random initialisation.
     public convenience init(spec: StackSpec, method: EnsembleMethod, members: Int, inputDim: Int, classes: Int,
                             bases: [String: LayerBasis], layerNorms: [String: LayerNormWeights],
-                            options: InitOptions = InitOptions(), rng: inout SeededRandom) throws {
+                            options: InitOptions = InitOptions(), rng: inout SeededGenerator) throws {
         var shapes: [String: (out: Int, in: Int, rank: Int)] = [:]
         for (k, b) in bases { shapes[k] = (b.outDim, b.inDim, b.rank) }
         var lnd: [String: Int] = [:]
@@ -184,7 +184,7 @@ public final class EnsembleNetwork<T: BLASScalar> {
     /// The random initialisation of methods.md 2.2, in a fixed order (member by member, layer by
     /// layer: ε then η, then the head) so that a seed always gives the same network.
     func initialise(bases: [String: LayerBasis], layerNorms: [String: LayerNormWeights],
-                    options: InitOptions, rng: inout SeededRandom) {
+                    options: InitOptions, rng: inout SeededGenerator) {
         // Shared, frozen parts and the deep ensemble's dense copies.
         for node in nodes {
             switch node {

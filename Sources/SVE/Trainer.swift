@@ -71,7 +71,7 @@ public func ensembleAccuracy(memberLogits: [Double], members M: Int, rows N: Int
 @_specialize(exported: true, where T == Float)
 public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, x: Matrix<T>, labels: [Int],
                                  validation: (x: Matrix<T>, labels: [Int])?, options: TrainOptions,
-                                 rng: inout SeededRandom,
+                                 rng: inout SeededGenerator,
                                  progress: ((_ step: Int, _ total: Int, _ loss: Double, _ valAccuracy: Double?) -> Void)? = nil) throws -> TrainResult {
     let N = x.rows, M = net.members, K = net.classes, D = x.cols
     guard N > 0 else { throw SVEError.data("no training rows") }
