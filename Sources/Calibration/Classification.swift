@@ -326,16 +326,10 @@ public final class ClassificationAccumulator {
     }
 }
 
-/// Equal-mass ECE: bin edges are the quantiles of the confidences (linear interpolation, as
-/// numpy.percentile), bins (lo, hi] — the binning of sklearn.calibration.calibration_curve
-/// (strategy="quantile"); then Σ_b n_b/N |acc_b − conf_b| over non-empty bins.
-public func equalMassECE(confidence: [Double], correct: [Bool], bins: Int) -> Double {
-    var rows = zip(confidence, correct).map { (c: $0, ok: $1) }
-    rows.sort { $0.c > $1.c }
-    return equalMassECE(sortedDescending: rows, bins: bins)
-}
-
-/// Equal-mass ECE of rows sorted by confidence, highest first.
+/// Equal-mass ECE of rows sorted by confidence, highest first: bin edges are the quantiles of the
+/// confidences (linear interpolation, as numpy.percentile), bins (lo, hi] — the binning of
+/// sklearn.calibration.calibration_curve (strategy="quantile"); then Σ_b n_b/N |acc_b − conf_b|
+/// over non-empty bins.
 public func equalMassECE(sortedDescending rows: [(c: Double, ok: Bool)], bins: Int) -> Double {
     let n = rows.count
     guard n > 0 else { return .nan }

@@ -4,7 +4,7 @@
 # block's real inputs (mean-pooled over each text's tokens), classifying BBC News (5 classes) and
 # the 200 polarity sentences (2 classes). Single model (SVF), deep ensembles and SVE with M = 4, 8.
 #
-#   swift build -c release && BIN=.build/release DATA=/work/data-full sh examples/sve/run.sh
+#   swift build -c release && BIN=.build/release DATA=DIR sh examples/sve/run.sh
 #   DATA defaults to examples/data (the small copy); PY must have numpy (metrics.py).
 set -eu
 DATA=${DATA:-examples/data}

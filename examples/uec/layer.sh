@@ -4,7 +4,7 @@
 # then ask whether the per-article variance says anything the embedding's norm does not.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-DATA=${DATA:-/work/data-full}
+DATA=${DATA:?set DATA to the directory scripts/make-data.py --out wrote}
 WORK=${WORK:-/tmp/uec-layer}
 BIN=${BIN:-$here/../../.build/debug}
 PY=${PY:-python3}

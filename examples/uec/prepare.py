@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Split the real embeddings of /work/data-full (see shared/data.md) into the arrays the UEC
+"""Split the real embeddings of the full-size data set (scripts/make-data.py --out DIR; examples/data/README.md) into the arrays the UEC
 example pipeline feeds to the tools. numpy only; no scoring happens here.
 
     prepare.py DATA_DIR WORK_DIR MODEL...

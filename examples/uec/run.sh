@@ -12,7 +12,7 @@
 # PREC (prior precision; empty = fitted by MacKay), TAU_<model> (per-model τ).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-DATA=${DATA:-/work/data-full}
+DATA=${DATA:?set DATA to the directory scripts/make-data.py --out wrote}
 WORK=${WORK:-/tmp/uec-example}
 BIN=${BIN:-$here/../../.build/debug}
 PY=${PY:-python3}

@@ -5,7 +5,7 @@
 #   TS="1 0.01 0.003 0.001" BETAS="0 1 100" examples/uec/sweep.sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-DATA=${DATA:-/work/data-full}
+DATA=${DATA:?set DATA to the directory scripts/make-data.py --out wrote}
 WORK=${WORK:-/tmp/uec-example}
 BIN=${BIN:-$here/../../.build/debug}
 PY=${PY:-python3}
