@@ -65,13 +65,13 @@ let package = Package(
 
         // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.
         .target(name: "UEC", dependencies: ["LinearAlgebra", "Probability"]),
-        // Stream plumbing shared by the three UEC executables.
-        .target(name: "UECTools", dependencies: ["UEC", "TensorStream", "ToolKit"], path: "Sources/UECTools"),
-        .executableTarget(name: "EmbLaplace", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+        // UEC data on tensor streams (probabilistic-embedding reader, posterior I/O), shared by the three UEC executables.
+        .target(name: "UECStreams", dependencies: ["UEC", "TensorStream", "ToolKit"], path: "Sources/UECStreams"),
+        .executableTarget(name: "EmbLaplace", dependencies: ["UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-laplace"),
-        .executableTarget(name: "EmbFuse", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+        .executableTarget(name: "EmbFuse", dependencies: ["UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-fuse"),
-        .executableTarget(name: "EmbSim", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+        .executableTarget(name: "EmbSim", dependencies: ["UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-sim"),
         .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra", "Probability"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),

@@ -3,7 +3,7 @@ import LinearAlgebra
 import TensorStream
 import ToolKit
 import UEC
-import UECTools
+import UECStreams
 #if canImport(Glibc)
 import Glibc
 #endif
