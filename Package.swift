@@ -30,6 +30,9 @@ let package = Package(
         .target(name: "Failure"),
         // Softmax, entropy, mutual information, NLL: the one probability module.
         .target(name: "Probability"),
+        // Transformer building blocks (Linear, LayerNorm, GELU, SelfAttention, TransformerLayer):
+        // the one implementation the encoder and the SVE network compose.
+        .target(name: "Layers", dependencies: ["LinearAlgebra", "Probability"]),
 
         // The format: depends on zstd alone.
         .target(name: "TensorStream", dependencies: ["CZstd"]),
@@ -82,6 +85,7 @@ let package = Package(
                           path: "Sources/sve-train"),
         .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-predict"),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "LinearAlgebra"]),
         .testTarget(name: "SVETests", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]
