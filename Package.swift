@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "emb-laplace", targets: ["EmbLaplace"]),
         .executable(name: "emb-fuse", targets: ["EmbFuse"]),
         .executable(name: "emb-sim", targets: ["EmbSim"]),
+        .executable(name: "emb-encode", targets: ["EmbEncode"]),
         .executable(name: "sve-decompose", targets: ["SveDecompose"]),
         .executable(name: "sve-train", targets: ["SveTrain"]),
         .executable(name: "sve-predict", targets: ["SvePredict"]),
@@ -31,6 +32,9 @@ let package = Package(
         // Softmax, entropy, mutual information, NLL: the one probability module.
         .target(name: "Probability"),
         .testTarget(name: "ProbabilityTests", dependencies: ["Probability"], exclude: ["Fixtures"]),
+        // Transformer building blocks (Linear, LayerNorm, GELU, SelfAttention, TransformerLayer):
+        // the one implementation the encoder and the SVE network compose.
+        .target(name: "Layers", dependencies: ["LinearAlgebra", "Probability"]),
 
         // The format: depends on zstd alone.
         .target(name: "TensorStream", dependencies: ["CZstd"]),
@@ -83,6 +87,13 @@ let package = Package(
                           path: "Sources/sve-train"),
         .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-predict"),
+        // Text to embeddings: the WordPiece tokenizer, the model directory, the BERT encoder.
+        .target(name: "TextEncoder", dependencies: ["Layers", "LinearAlgebra", "Failure", "TensorFormats", "TensorStream"]),
+        .executableTarget(name: "EmbEncode", dependencies: ["TextEncoder", "Failure", "LinearAlgebra", "TensorStream", "ToolKit"],
+                          path: "Sources/emb-encode"),
+        .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "Layers", "TensorStream", "TestSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "LinearAlgebra"]),
         .testTarget(name: "SVETests", dependencies: ["SVE", "Calibration", "Probability", "LinearAlgebra", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]
