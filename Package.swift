@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "emb-laplace", targets: ["EmbLaplace"]),
         .executable(name: "emb-fuse", targets: ["EmbFuse"]),
         .executable(name: "emb-sim", targets: ["EmbSim"]),
+        .executable(name: "emb-encode", targets: ["EmbEncode"]),
         .executable(name: "sve-decompose", targets: ["SveDecompose"]),
         .executable(name: "sve-train", targets: ["SveTrain"]),
         .executable(name: "sve-predict", targets: ["SvePredict"]),
@@ -33,6 +34,10 @@ let package = Package(
         .target(name: "CCleanup"),
         // Softmax, entropy, mutual information, NLL: the one probability module.
         .target(name: "Probability"),
+        .testTarget(name: "ProbabilityTests", dependencies: ["Probability"], exclude: ["Fixtures"]),
+        // Transformer building blocks (Linear, LayerNorm, GELU, SelfAttention, TransformerLayer):
+        // the one implementation the encoder and the SVE network compose.
+        .target(name: "Layers", dependencies: ["LinearAlgebra", "Probability"]),
 
         // The format: depends on zstd alone (and the error kinds).
         .target(name: "TensorStream", dependencies: ["CZstd", "Failure"]),
@@ -60,36 +65,43 @@ let package = Package(
         .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"],
                     exclude: ["Fixtures"]),
         // The error model (kinds → statuses), the checked allocator, overflow-checked sizes.
-        .testTarget(name: "ToolKitTests", dependencies: ["ToolKit", "Failure", "LinearAlgebra", "SVE", "Calibration", "UECTools", "TensorStream"]),
+        .testTarget(name: "ToolKitTests", dependencies: ["ToolKit", "Failure", "LinearAlgebra", "SVE", "Calibration", "UECStreams", "TensorStream"]),
 
         // Calibration and uncertainty metrics (methods.md section 3) and their command.
-        .target(name: "Calibration", dependencies: ["Failure"]),
-        .executableTarget(name: "CalibMetrics", dependencies: ["Calibration", "TensorStream", "ToolKit"],
+        .target(name: "Calibration", dependencies: ["Failure", "Probability"]),
+        .executableTarget(name: "CalibMetrics", dependencies: ["Calibration", "Probability", "TensorStream", "ToolKit"],
                           path: "Sources/calib-metrics"),
-        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "TensorStream", "TestSupport"],
+        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Probability", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
 
         // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.
-        .target(name: "UEC", dependencies: ["LinearAlgebra", "Failure"]),
-        // Stream plumbing shared by the three UEC executables.
-        .target(name: "UECTools", dependencies: ["UEC", "TensorStream", "ToolKit", "Failure"], path: "Sources/UECTools"),
-        .executableTarget(name: "EmbLaplace", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+        .target(name: "UEC", dependencies: ["LinearAlgebra", "Failure", "Probability"]),
+        // UEC data on tensor streams (probabilistic-embedding reader, posterior I/O), shared by the three UEC executables.
+        .target(name: "UECStreams", dependencies: ["UEC", "TensorStream", "ToolKit", "Failure"], path: "Sources/UECStreams"),
+        .executableTarget(name: "EmbLaplace", dependencies: ["UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-laplace"),
-        .executableTarget(name: "EmbFuse", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+        .executableTarget(name: "EmbFuse", dependencies: ["UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-fuse"),
-        .executableTarget(name: "EmbSim", dependencies: ["UEC", "UECTools", "TensorStream", "ToolKit"],
+        .executableTarget(name: "EmbSim", dependencies: ["UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-sim"),
-        .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra"], exclude: ["Fixtures"]),
+        .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra", "Probability"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
-        .target(name: "SVE", dependencies: ["LinearAlgebra", "Failure"]),
+        .target(name: "SVE", dependencies: ["LinearAlgebra", "Failure", "Probability"]),
         .executableTarget(name: "SveDecompose", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-decompose"),
-        .executableTarget(name: "SveTrain", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
+        .executableTarget(name: "SveTrain", dependencies: ["SVE", "LinearAlgebra", "Probability", "TensorStream", "ToolKit"],
                           path: "Sources/sve-train"),
         .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-predict"),
-        .testTarget(name: "SVETests", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "TestSupport"],
+        // Text to embeddings: the WordPiece tokenizer, the model directory, the BERT encoder.
+        .target(name: "TextEncoder", dependencies: ["Layers", "LinearAlgebra", "Failure", "TensorFormats", "TensorStream"]),
+        .executableTarget(name: "EmbEncode", dependencies: ["TextEncoder", "Failure", "LinearAlgebra", "TensorStream", "ToolKit"],
+                          path: "Sources/emb-encode"),
+        .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "Layers", "TensorStream", "TestSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "LinearAlgebra"]),
+        .testTarget(name: "SVETests", dependencies: ["SVE", "Calibration", "Probability", "LinearAlgebra", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]
 )

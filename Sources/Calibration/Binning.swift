@@ -10,6 +10,8 @@
 //   - `.netcal`: confidences clipped to [eps, 1 - eps] (eps of the input dtype) first, then
 //     numpy.linspace edges with bins [lo, hi) and the last bin closed (numpy.histogramdd).
 
+import Probability
+
 /// How confidences are assigned to bins; see the file comment.
 public enum BinningConvention: String, CaseIterable, Sendable, Codable {
     case standard = "default"
@@ -23,7 +25,7 @@ public enum InputPrecision: Sendable {
     case float32, float64
 
     /// Machine epsilon of the type, like numpy.finfo(dtype).eps.
-    public var eps: Double { self == .float32 ? Double(Float.ulpOfOne) : Double.ulpOfOne }
+    public var eps: Double { self == .float32 ? machineEpsilon(Float.self) : machineEpsilon(Double.self) }
 }
 
 /// numpy.linspace(0, 1, n + 1): edge i is i * (1/n), the last exactly 1.

@@ -3,6 +3,7 @@
 // row are kept (confidence, correctness; losses when bootstrapping), never the N×K probabilities.
 import Failure
 import Foundation
+import Probability
 
 /// Input that cannot be scored; the message names the tensor and row.
 public enum MetricsError: KindedError, CustomStringConvertible, Sendable {
@@ -31,14 +32,6 @@ public struct ClassificationOptions: Sendable {
     public var ood = false
 
     public init() {}
-}
-
-/// Shannon entropy −Σ p ln p with 0 · ln 0 = 0 (methods.md 2.3 and 3).
-@inline(__always)
-public func entropy<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>) -> Double {
-    var h = 0.0
-    for v in p where v > 0 { let d = Double(v); h -= d * log(d) }
-    return h
 }
 
 /// Accumulates every classification metric of methods.md section 3 over rows of probabilities.
@@ -164,11 +157,11 @@ public final class ClassificationAccumulator {
             ensembleRows += 1; expectedEntropySum += e.expectedEntropy; mutualInfoSum += e.mutualInfo
         }
 
-        // NLL, clipped at eps like scikit-learn's log_loss.
+        // NLL, with the toolbox's one clip (eps of the input dtype, like scikit-learn's log_loss).
         let py = Double(p[y])
         let eps = options.precision.eps
         if py < eps { clipped += 1 }
-        let rowNLL = -log(min(max(py, eps), 1 - eps))
+        let rowNLL = negativeLogLikelihood(py, eps: eps)
         nllSum += rowNLL
         // Brier, multiclass sum form: Σ_k (p_k − 1[y = k])².
         let rowBrier = sumsq - py * py + (1 - py) * (1 - py)
@@ -336,16 +329,10 @@ public final class ClassificationAccumulator {
     }
 }
 
-/// Equal-mass ECE: bin edges are the quantiles of the confidences (linear interpolation, as
-/// numpy.percentile), bins (lo, hi] — the binning of sklearn.calibration.calibration_curve
-/// (strategy="quantile"); then Σ_b n_b/N |acc_b − conf_b| over non-empty bins.
-public func equalMassECE(confidence: [Double], correct: [Bool], bins: Int) -> Double {
-    var rows = zip(confidence, correct).map { (c: $0, ok: $1) }
-    rows.sort { $0.c > $1.c }
-    return equalMassECE(sortedDescending: rows, bins: bins)
-}
-
-/// Equal-mass ECE of rows sorted by confidence, highest first.
+/// Equal-mass ECE of rows sorted by confidence, highest first: bin edges are the quantiles of the
+/// confidences (linear interpolation, as numpy.percentile), bins (lo, hi] — the binning of
+/// sklearn.calibration.calibration_curve (strategy="quantile"); then Σ_b n_b/N |acc_b − conf_b|
+/// over non-empty bins.
 public func equalMassECE(sortedDescending rows: [(c: Double, ok: Bool)], bins: Int) -> Double {
     let n = rows.count
     guard n > 0 else { return .nan }

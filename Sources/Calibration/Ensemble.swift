@@ -3,6 +3,8 @@
 // expected entropy (1/M) Σ_m H[p_m] (aleatoric) and mutual information H[p̄] − expected
 // entropy (epistemic, clamped at 0). Natural log, 0 · ln 0 = 0.
 
+import Probability
+
 public final class EnsembleAccumulator {
     public let members: Int
     public let classes: Int
@@ -45,7 +47,7 @@ public final class EnsembleAccumulator {
         try buffer.withUnsafeBufferPointer { b in
             let h = entropy(b)
             try mean.add(b, label: label, row: row, isOOD: isOOD, tensor: "member_probs (mean)",
-                         ensemble: (expected, max(0, h - expected)))
+                         ensemble: (expected, mutualInformation(entropyOfMean: h, expectedEntropy: expected)))
         }
     }
 

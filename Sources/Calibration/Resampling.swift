@@ -1,43 +1,7 @@
 // Seeded bootstrap confidence intervals and numpy-compatible quantiles (methods.md section 3,
-// "seeded bootstrap confidence intervals"; equal-mass bins).
+// "seeded bootstrap confidence intervals"; equal-mass bins). The generator is Probability's.
 
-/// xoshiro256** seeded through SplitMix64: the same seed gives the same draws on every machine.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var s: (UInt64, UInt64, UInt64, UInt64)
-
-    public init(seed: UInt64) {
-        var x = seed
-        func splitmix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s = (splitmix(), splitmix(), splitmix(), splitmix())
-    }
-
-    public mutating func next() -> UInt64 {
-        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
-        let t = s.1 << 17
-        s.2 ^= s.0; s.3 ^= s.1; s.1 ^= s.2; s.0 ^= s.3
-        s.2 ^= t
-        s.3 = (s.3 << 45) | (s.3 >> 19)
-        return result
-    }
-
-    /// A uniform integer in 0..<n (Lemire's multiply-shift with rejection: unbiased).
-    @inline(__always)
-    public mutating func below(_ n: Int) -> Int {
-        let bound = UInt64(n)
-        var m = next().multipliedFullWidth(by: bound)
-        if m.low < bound {
-            let threshold = (0 &- bound) % bound
-            while m.low < threshold { m = next().multipliedFullWidth(by: bound) }
-        }
-        return Int(m.high)
-    }
-}
+import Probability
 
 /// The q-quantile (q in [0, 1]) of sorted values with numpy's default "linear" method,
 /// reproducing numpy's arithmetic (virtual index (n−1)·q, its two-sided lerp).

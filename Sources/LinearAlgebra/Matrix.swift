@@ -25,12 +25,6 @@ public struct Matrix<T: BLASScalar>: Equatable, Sendable {
     /// Row `r` as an array.
     public func row(_ r: Int) -> ArraySlice<T> { data[r * cols ..< (r + 1) * cols] }
 
-    public var transposed: Matrix {
-        var out = Matrix(rows: cols, cols: rows)
-        for i in 0..<rows { for j in 0..<cols { out.data[j * rows + i] = data[i * cols + j] } }
-        return out
-    }
-
     /// Rows `range` as a new matrix.
     public func rows(_ range: Range<Int>) -> Matrix {
         Matrix(rows: range.count, cols: cols, data: Array(data[range.lowerBound * cols ..< range.upperBound * cols]))

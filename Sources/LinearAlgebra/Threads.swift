@@ -4,6 +4,3 @@ import CBLAS
 public func setBLASThreads(_ n: Int) {
     openblas_set_num_threads(Int32(max(1, n)))
 }
-
-/// Threads OpenBLAS uses now.
-public var blasThreads: Int { Int(openblas_get_num_threads()) }

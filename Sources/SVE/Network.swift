@@ -1,4 +1,5 @@
 import LinearAlgebra
+import Probability
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -165,7 +166,7 @@ public final class EnsembleNetwork<T: BLASScalar> {
     /// Convenience: structure from pretrained weights, then the random initialisation.
     public convenience init(spec: StackSpec, method: EnsembleMethod, members: Int, inputDim: Int, classes: Int,
                             bases: [String: LayerBasis], layerNorms: [String: LayerNormWeights],
-                            options: InitOptions = InitOptions(), rng: inout SeededRandom) throws {
+                            options: InitOptions = InitOptions(), rng: inout SeededGenerator) throws {
         var shapes: [String: (out: Int, in: Int, rank: Int)] = [:]
         for (k, b) in bases { shapes[k] = (b.outDim, b.inDim, b.rank) }
         var lnd: [String: Int] = [:]
@@ -183,7 +184,7 @@ public final class EnsembleNetwork<T: BLASScalar> {
     /// The random initialisation of methods.md 2.2, in a fixed order (member by member, layer by
     /// layer: ε then η, then the head) so that a seed always gives the same network.
     func initialise(bases: [String: LayerBasis], layerNorms: [String: LayerNormWeights],
-                    options: InitOptions, rng: inout SeededRandom) {
+                    options: InitOptions, rng: inout SeededGenerator) {
         // Shared, frozen parts and the deep ensemble's dense copies.
         for node in nodes {
             switch node {
@@ -592,17 +593,16 @@ public final class EnsembleNetwork<T: BLASScalar> {
         var d = Matrix<T>(rows: logits.rows, cols: C)
         var loss = 0.0
         let scale = 1.0 / Double(members * B)
+        var z = [Double](repeating: 0, count: C)
         for r in 0..<logits.rows {
             let y = shared ? labels[r % B] : labels[r]
             let o = r * C
-            var mx = -Double.infinity
-            for c in 0..<C { mx = max(mx, Double(logits.data[o + c])) }
-            var sum = 0.0
-            for c in 0..<C { sum += exp(Double(logits.data[o + c]) - mx) }
-            let lse = mx + log(sum)
-            loss += lse - Double(logits.data[o + y])
+            for c in 0..<C { z[c] = Double(logits.data[o + c]) }
+            // Cross-entropy −log softmax(z)_y = lse(z) − z_y; its gradient softmax(z) − 1[y].
+            let lse = z.withUnsafeBufferPointer { logSumExp($0) }
+            loss += lse - z[y]
             for c in 0..<C {
-                let p = exp(Double(logits.data[o + c]) - lse)
+                let p = exp(z[c] - lse)
                 d.data[o + c] = T((p - (c == y ? 1 : 0)) * scale)
             }
         }

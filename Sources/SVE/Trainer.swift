@@ -1,4 +1,5 @@
 import LinearAlgebra
+import Probability
 
 /// Training options; the defaults are the reference defaults of methods.md 2.2.
 public struct TrainOptions: Sendable {
@@ -70,7 +71,7 @@ public func ensembleAccuracy(memberLogits: [Double], members M: Int, rows N: Int
 @_specialize(exported: true, where T == Float)
 public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, x: Matrix<T>, labels: [Int],
                                  validation: (x: Matrix<T>, labels: [Int])?, options: TrainOptions,
-                                 rng: inout SeededRandom,
+                                 rng: inout SeededGenerator,
                                  progress: ((_ step: Int, _ total: Int, _ loss: Double, _ valAccuracy: Double?) -> Void)? = nil) throws -> TrainResult {
     let N = x.rows, M = net.members, K = net.classes, D = x.cols
     guard N > 0 else { throw SVEError.data("no training rows") }
@@ -119,7 +120,8 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, x: Matrix<T>, labels
         if let v = validation, v.x.rows > 0 {
             let logits = memberLogits(net, v.x)
             let acc = ensembleAccuracy(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels)
-            let nll = ensembleNLL(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels, temperature: 1)
+            let nll = ensembleNLL(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels, temperature: 1,
+                                  eps: machineEpsilon(T.self))
             report.valAccuracy = acc; report.valNLL = nll
             lastVal = acc
             if best == nil || acc > best!.acc || (acc == best!.acc && nll < best!.nll) {
@@ -137,7 +139,8 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, x: Matrix<T>, labels
     var temperature = 1.0
     if let v = validation, v.x.rows > 0 {
         let logits = memberLogits(net, v.x)
-        temperature = fitTemperature(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels)
+        temperature = fitTemperature(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels,
+                                     eps: machineEpsilon(T.self))
     }
     return TrainResult(temperature: temperature, bestEpoch: bestEpoch, history: history)
 }

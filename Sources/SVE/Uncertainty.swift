@@ -1,3 +1,4 @@
+import Probability
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,24 +25,6 @@ public struct EnsemblePrediction: Sendable {
     public var mutualInfo: [Double]
 }
 
-/// Softmax of one row in float64.
-@inline(__always)
-func softmaxRow(_ z: UnsafeBufferPointer<Double>) -> [Double] {
-    var mx = -Double.infinity
-    for v in z { mx = max(mx, v) }
-    var out = z.map { exp($0 - mx) }
-    let s = out.reduce(0, +)
-    for i in out.indices { out[i] /= s }
-    return out
-}
-
-@inline(__always)
-func entropyOf(_ p: ArraySlice<Double>) -> Double {
-    var h = 0.0
-    for v in p where v > 0 { h -= v * log(v) }
-    return h
-}
-
 /// Combines member logits laid out as the network returns them ((M·N)×K, row block m = member m)
 /// into the predictions and uncertainties of methods.md 2.3, with temperature T.
 public func ensemblePrediction(memberLogits: [Double], members M: Int, rows N: Int, classes K: Int,
@@ -60,21 +43,21 @@ public func ensemblePrediction(memberLogits: [Double], members M: Int, rows N: I
         for m in 0..<M {
             let o = (m * N + n) * K
             for k in 0..<K { scaled[k] = memberLogits[o + k] / T; meanLogits[k] += scaled[k] / Double(M) }
-            let p = scaled.withUnsafeBufferPointer { softmaxRow($0) }
+            let p = softmax(scaled)
             let mo = (n * M + m) * K
             for k in 0..<K {
                 memberProbs[mo + k] = p[k]
                 probs[n * K + k] += p[k] / Double(M)
             }
-            eh += entropyOf(p[...])
+            eh += Probability.entropy(p)
         }
         if averaging == .logits {
-            let p = meanLogits.withUnsafeBufferPointer { softmaxRow($0) }
+            let p = softmax(meanLogits)
             for k in 0..<K { probs[n * K + k] = p[k] }
         }
-        entropy[n] = entropyOf(probs[n * K ..< (n + 1) * K])
+        entropy[n] = Probability.entropy(probs[n * K ..< (n + 1) * K])
         expected[n] = eh / Double(M)
-        mi[n] = max(0, entropy[n] - expected[n])
+        mi[n] = mutualInformation(entropyOfMean: entropy[n], expectedEntropy: expected[n])
     }
     return EnsemblePrediction(probs: probs, memberProbs: memberProbs, entropy: entropy,
                               expectedEntropy: expected, mutualInfo: mi)
@@ -88,24 +71,28 @@ public func argmax(_ row: ArraySlice<Double>) -> Int {
 }
 
 /// Mean negative log-likelihood of the ensemble (probability averaging or logit averaging)
-/// at temperature T. Probabilities are clipped at 1e-300 to stay finite.
+/// at temperature T, with the toolbox's one clip (`negativeLogLikelihood`): eps is the machine
+/// epsilon of the dtype the predictions are held in, float32 by default as sve-predict writes
+/// them, so that calib-metrics reports the same NLL for them.
 public func ensembleNLL(memberLogits: [Double], members M: Int, rows N: Int, classes K: Int,
-                        labels: [Int], temperature T: Double, averaging: Averaging = .probs) -> Double {
+                        labels: [Int], temperature T: Double, averaging: Averaging = .probs,
+                        eps: Double = machineEpsilon(Float.self)) -> Double {
     let p = ensemblePrediction(memberLogits: memberLogits, members: M, rows: N, classes: K,
                                temperature: T, averaging: averaging).probs
     var nll = 0.0
-    for n in 0..<N { nll -= log(max(p[n * K + labels[n]], 1e-300)) }
+    for n in 0..<N { nll += negativeLogLikelihood(p[n * K + labels[n]], eps: eps) }
     return nll / Double(max(N, 1))
 }
 
 /// One temperature T for every member, fitted on validation logits by minimising the NLL of
 /// the ensemble prediction (methods.md 2.2): golden-section search on log T over [1/20, 20].
 public func fitTemperature(memberLogits: [Double], members M: Int, rows N: Int, classes K: Int,
-                           labels: [Int], averaging: Averaging = .probs) -> Double {
+                           labels: [Int], averaging: Averaging = .probs,
+                           eps: Double = machineEpsilon(Float.self)) -> Double {
     if N == 0 { return 1 }
     func f(_ lt: Double) -> Double {
         ensembleNLL(memberLogits: memberLogits, members: M, rows: N, classes: K, labels: labels,
-                    temperature: exp(lt), averaging: averaging)
+                    temperature: exp(lt), averaging: averaging, eps: eps)
     }
     var a = log(0.05), b = log(20.0)
     let g = (5.0.squareRoot() - 1) / 2

@@ -36,95 +36,180 @@ func missingMessage(_ name: String, have: [String], label: String = "input") -> 
     return "\(label) has no tensor '\(name)' (it has: \(list))"
 }
 
-/// Reads several row-aligned tensors of one stream (`mean` and `var`, say) in blocks of
-/// rows, holding only what a block needs. Tensors not asked for are skipped.
+/// One slot of a `RowBlockReader`: the tensor that fills it is, of `names`, the first in that
+/// order of preference that the stream declares (`mean` before `embedding`, say). An optional slot
+/// (`var`) may stay empty; it is filled only when its header arrives before the first rows of data
+/// (writers declare every tensor first).
+public struct RowSlot: Sendable, Equatable {
+    public var names: [String]
+    public var optional: Bool
+    /// Added to the "has no tensor" error of a required slot, after the list of what the stream
+    /// holds (say "or give --labels FILE").
+    public var hint: String
+
+    public init(_ names: String..., optional: Bool = false, hint: String = "") {
+        self.init(names: names, optional: optional, hint: hint)
+    }
+
+    public init(names: [String], optional: Bool = false, hint: String = "") {
+        precondition(!names.isEmpty)
+        self.names = names; self.optional = optional; self.hint = hint
+    }
+}
+
+/// The one reader of row-aligned tensors (`mean` and `var`, say) in blocks of rows, holding only
+/// what a block needs. Each slot takes one tensor (see `RowSlot`); tensors no slot asks for are
+/// skipped.
 ///
-/// Writers interleave the chunks of row-aligned tensors; a stream that holds all of one
-/// tensor before the next is still read, buffering up to `maxBufferedBytes`.
+/// Writers interleave the chunks of row-aligned tensors; a stream that holds all of one tensor
+/// before the next is still read, buffering up to `maxBufferedBytes`, beyond which it is refused
+/// ("not interleaved").
 public final class RowBlockReader {
     public let reader: TensorStreamReader
-    public let names: [String]
-    public let blockRows: Int
+    public let slots: [RowSlot]
+    /// Rows per block; may be changed between blocks (once the headers tell how wide a row is).
+    public var blockRows: Int { didSet { precondition(blockRows > 0) } }
     public let maxBufferedBytes: Int
-    private var buffers: [[UInt8]]
-    private var bufferedRows: [Int]
-    private var consumed: [Int]
-    private var indices: [Int?]
-    private var ended = false
+    public var label: String { reader.label }
     /// Rows handed out so far.
     public private(set) var rowsDone = 0
 
-    public init(_ reader: TensorStreamReader, names: [String], blockRows: Int,
-                maxBufferedBytes: Int = 1 << 30) {
-        precondition(blockRows > 0)
+    /// Bytes of one tensor not handed out yet (from `consumed` on).
+    private struct Buffer {
+        var bytes: [UInt8] = []
+        var consumed = 0
+        var rows = 0
+
+        /// Hands out `count` bytes (`rows` rows), compacting once most of the buffer is consumed.
+        mutating func take(_ count: Int, rows n: Int) {
+            consumed += count
+            rows -= n
+            if consumed > (1 << 22) && consumed * 2 > bytes.count {
+                bytes.removeFirst(consumed); consumed = 0
+            }
+        }
+    }
+    /// Per slot, the stream index of each alternative seen (by position in `names`).
+    private var seen: [[Int?]]
+    /// Per slot, the stream index of its tensor once resolved (nil: an absent optional slot).
+    private var chosen: [Int?]
+    private var resolved = false
+    private var buffers: [Int: Buffer] = [:]
+    private var sawData = false
+    private var ended = false
+
+    public init(_ reader: TensorStreamReader, slots: [RowSlot], blockRows: Int, maxBufferedBytes: Int = 1 << 30) {
+        precondition(blockRows > 0 && !slots.isEmpty)
         self.reader = reader
-        self.names = names
+        self.slots = slots
         self.blockRows = blockRows
         self.maxBufferedBytes = maxBufferedBytes
-        buffers = Array(repeating: [], count: names.count)
-        bufferedRows = Array(repeating: 0, count: names.count)
-        consumed = Array(repeating: 0, count: names.count)
-        indices = Array(repeating: nil, count: names.count)
+        seen = slots.map { Array(repeating: nil, count: $0.names.count) }
+        chosen = Array(repeating: nil, count: slots.count)
     }
 
-    /// Descriptions of the tensors, once their headers have been read (after the first block).
-    public func info(_ k: Int) -> TensorInfo? { indices[k].map { reader.tensors[$0] } }
+    /// One required slot per name.
+    public convenience init(_ reader: TensorStreamReader, names: [String], blockRows: Int, maxBufferedBytes: Int = 1 << 30) {
+        self.init(reader, slots: names.map { RowSlot($0) }, blockRows: blockRows, maxBufferedBytes: maxBufferedBytes)
+    }
 
-    /// Reads until every requested tensor's header has arrived; returns their descriptions.
-    public func headers() throws -> [TensorInfo] {
-        while indices.contains(where: { $0 == nil }) && !ended { try pump() }
-        return try names.indices.map { k in
-            guard let i = indices[k] else {
-                throw StreamError.usage(missingMessage(names[k], have: reader.tensors.map(\.name), label: reader.label))
+    /// The description of every slot's tensor (nil for an absent optional slot), reading until
+    /// every slot has its first choice or the data has begun. Throws when a required slot has none.
+    public func slotHeaders() throws -> [TensorInfo?] {
+        if !resolved {
+            // Every slot has its first choice; or the data has begun and every required slot has one.
+            func known() -> Bool {
+                seen.allSatisfy { $0[0] != nil }
+                    || (sawData && slots.indices.allSatisfy { slots[$0].optional || seen[$0].contains { $0 != nil } })
             }
-            return reader.tensors[i]
+            while !ended && !known() { try pump() }
+            for k in slots.indices {
+                chosen[k] = seen[k].first(where: { $0 != nil }) ?? nil
+                if chosen[k] == nil && !slots[k].optional {
+                    let list = reader.tensors.isEmpty ? "no tensors" : reader.tensors.map(\.name).joined(separator: ", ")
+                    let want = slots[k].names.map { "'\($0)'" }.joined(separator: " or ")
+                    let hint = slots[k].hint.isEmpty ? "" : "; \(slots[k].hint)"
+                    throw StreamError.usage("\(label) has no tensor \(want) (it has: \(list)\(hint))")
+                }
+            }
+            resolved = true
+            keepChosenOnly()
         }
+        return chosen.map { $0.map { reader.tensors[$0] } }
     }
 
-    /// The next block (one tensor per name, the same rows each), or nil at the end.
-    public func next() throws -> [Tensor]? {
-        let infos = try headers()
-        while !ended && bufferedRows.contains(where: { $0 < blockRows }) {
-            try pump()
-        }
-        let n = min(blockRows, bufferedRows.min() ?? 0)
+    /// The descriptions of the slots' tensors, for a reader whose slots are all required.
+    public func headers() throws -> [TensorInfo] {
+        try slotHeaders().map { $0! }
+    }
+
+    /// Leaves slot `k` empty from now on (after `slotHeaders`): its tensor is skipped like any
+    /// other tensor no slot asks for.
+    public func drop(slot k: Int) {
+        precondition(resolved)
+        chosen[k] = nil
+        keepChosenOnly()
+    }
+
+    /// The next block (one tensor per slot, the same rows each, nil for an empty slot), or nil at
+    /// the end. Refuses tensors of different row counts.
+    public func nextSlots() throws -> [Tensor?]? {
+        let infos = try slotHeaders()
+        let active = chosen.compactMap { $0 }
+        while !ended && active.contains(where: { buffers[$0]!.rows < blockRows }) { try pump() }
+        let n = min(blockRows, active.map { buffers[$0]!.rows }.min() ?? 0)
         if n == 0 {
-            if ended, let (k, r) = bufferedRows.enumerated().first(where: { $0.element > 0 }) {
-                let other = bufferedRows.firstIndex(of: 0)!
-                throw StreamError.invalid("\(reader.label): tensors '\(names[k])' and '\(names[other])' have different row counts (\(rowsDone + r) and \(rowsDone))")
+            if let long = active.first(where: { buffers[$0]!.rows > 0 }), let short = active.first(where: { buffers[$0]!.rows == 0 }) {
+                let a = reader.tensors[long].name, b = reader.tensors[short].name
+                throw StreamError.invalid("\(label): tensors '\(a)' and '\(b)' have different row counts (\(rowsDone + buffers[long]!.rows) and \(rowsDone) rows)")
             }
             return nil
         }
-        var block: [Tensor] = []
-        for k in names.indices {
-            var info = infos[k]
+        var block: [Tensor?] = []
+        for k in slots.indices {
+            guard let i = chosen[k], var info = infos[k] else { block.append(nil); continue }
             info.rows = n
-            let rb = info.rowBytes
-            let start = consumed[k]
-            block.append(Tensor(info: info, data: Array(buffers[k][start ..< start + n * rb])))
-            consumed[k] += n * rb
-            bufferedRows[k] -= n
-            if consumed[k] > (1 << 22) && consumed[k] * 2 > buffers[k].count {
-                buffers[k].removeFirst(consumed[k])
-                consumed[k] = 0
-            }
+            let count = n * info.rowBytes
+            let start = buffers[i]!.consumed
+            block.append(Tensor(info: info, data: Array(buffers[i]!.bytes[start ..< start + count])))
+            buffers[i]!.take(count, rows: n)
         }
         rowsDone += n
         return block
+    }
+
+    /// The next block, for a reader whose slots are all required.
+    public func next() throws -> [Tensor]? {
+        try nextSlots()?.map { $0! }
+    }
+
+    private func keepChosenOnly() {
+        let keep = Set(chosen.compactMap { $0 })
+        for i in Array(buffers.keys) where !keep.contains(i) { buffers[i] = nil }
+        for i in keep where buffers[i] == nil { buffers[i] = Buffer() }
     }
 
     private func pump() throws {
         guard let event = try reader.next() else { ended = true; return }
         switch event {
         case .tensor(let i):
-            if let k = names.firstIndex(of: reader.tensors[i].name) { indices[k] = i }
+            guard !resolved else { return }
+            let name = reader.tensors[i].name
+            for k in slots.indices where !(sawData && slots[k].optional) {
+                if let j = slots[k].names.firstIndex(of: name), seen[k][j] == nil {
+                    seen[k][j] = i
+                    buffers[i] = Buffer()
+                    break
+                }
+            }
         case .data(let i, let rows, let bytes):
-            guard let k = indices.firstIndex(where: { $0 == i }) else { return }
-            buffers[k].append(contentsOf: bytes)
-            bufferedRows[k] += rows
-            let total = buffers.reduce(0) { $0 + $1.count }
-            if total > maxBufferedBytes {
-                throw StreamError.invalid("\(reader.label): tensors \(names.joined(separator: ", ")) are not interleaved: more than \(maxBufferedBytes >> 20) MiB of one arrived before the others (write them with 'tensor paste', which interleaves)")
+            sawData = true
+            guard buffers[i] != nil else { return }
+            buffers[i]!.bytes.append(contentsOf: bytes)
+            buffers[i]!.rows += rows
+            if buffers.values.reduce(0, { $0 + $1.bytes.count - $1.consumed }) > maxBufferedBytes {
+                let names = buffers.keys.sorted().map { "'\(reader.tensors[$0].name)'" }.joined(separator: ", ")
+                throw StreamError.invalid("\(label): tensors \(names) are not interleaved: more than \(maxBufferedBytes >> 20) MiB of one arrived before the others (write them with 'tensor paste', which interleaves)")
             }
         }
     }

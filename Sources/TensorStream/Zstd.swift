@@ -8,9 +8,6 @@ func zstdCheck(_ code: Int, _ what: String) throws -> Int {
     return code
 }
 
-/// The zstd library version, e.g. "1.5.4".
-public var zstdVersion: String { String(cString: ZSTD_versionString()) }
-
 /// One record as one zstd frame, with checksum: for tests that forge streams by hand.
 func encodeRecord(tag: UInt32, body: [UInt8], level: Int32 = 3) -> [UInt8] {
     var w = ByteWriter()

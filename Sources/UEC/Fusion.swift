@@ -1,4 +1,5 @@
 import LinearAlgebra
+import Probability
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,16 +19,6 @@ public enum FusionWeights: Sendable, Equatable {
 /// Per-row coefficients π (K values) from each model's variance row (methods.md 1.2).
 public func fusionCoefficients(_ variances: [ArraySlice<Float>], weights: FusionWeights) -> [Double] {
     let k = variances.count
-    func softmax(_ x: [Double]) -> [Double] {
-        let m = x.max() ?? 0
-        if m == .infinity {  // a zero variance is an infinite precision: those models share all the weight
-            let n = Double(x.filter { $0 == .infinity }.count)
-            return x.map { $0 == .infinity ? 1 / n : 0 }
-        }
-        let e = x.map { exp($0 - m) }
-        let s = e.reduce(0, +)
-        return e.map { $0 / s }
-    }
     switch weights {
     case .uniform:
         return Array(repeating: 1 / Double(k), count: k)
@@ -37,6 +28,7 @@ public func fusionCoefficients(_ variances: [ArraySlice<Float>], weights: Fusion
     case .uncertainty(let t):
         return softmax(variances.map { v in -v.reduce(0.0) { $0 + Double($1) } / t })
     case .precision(let t):
+        // A zero variance is an infinite precision: those models share all the weight.
         return softmax(variances.map { v in v.reduce(0.0) { $0 + 1 / Double($1) } / t })
     }
 }

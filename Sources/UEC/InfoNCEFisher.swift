@@ -1,4 +1,5 @@
 import LinearAlgebra
+import Probability
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -88,12 +89,8 @@ public struct InfoNCEFisher: Sendable {
         // R = softmax(s) − I, row by row (stable), and the loss −s_nn + logsumexp_j s_nj.
         for n in 0..<b {
             let o = n * b
-            var m = -Double.infinity
-            for j in 0..<b { m = max(m, r.data[o + j]) }
-            var sum = 0.0
-            for j in 0..<b { let e = exp(r.data[o + j] - m); r.data[o + j] = e; sum += e }
-            lossSum += -(log(r.data[o + n] / sum))
-            for j in 0..<b { r.data[o + j] /= sum }
+            r.data.withUnsafeMutableBufferPointer { softmaxInPlace(UnsafeMutableBufferPointer(rebasing: $0[o ..< o + b])) }
+            lossSum += -log(r.data[o + n])
             r.data[o + n] -= 1
         }
         var a = Matrix<Double>(rows: b, cols: d)

@@ -28,9 +28,6 @@ public struct ProbBlock: Sendable {
     }
     public var rows: Int { mean.rows }
 
-    /// [μ∘μ, var] (rows × 2D): the query side of the σ_s² GEMM, to compute once per query block.
-    public func querySideMatrix() -> Matrix<Float> { querySide() }
-
     /// [μ∘μ, var] (rows × 2D): the query side of the σ_s² GEMM.
     func querySide() -> Matrix<Float> {
         let d = mean.cols
@@ -151,45 +148,43 @@ public struct TopK: Sendable {
     /// increasing corpus order (each offset past the previous block), as a streamed corpus does.
     public mutating func add(_ pb: UnsafePointer<Float>, cols m: Int, offset: Int) {
         let k = self.k
-        do {
-            scores.withUnsafeMutableBufferPointer { hs in
-                indices.withUnsafeMutableBufferPointer { hi in
-                    for q in 0..<queries {
-                        let base = q * k
-                        var n = counts[q]
-                        let row = q * m
-                        for j in 0..<m {
-                            let s = pb[row + j]
-                            if s.isNaN { continue }
-                            let idx = Int64(offset + j)
-                            if n < k {
-                                // sift up
-                                var c = n
-                                n += 1
-                                while c > 0 {
-                                    let p = (c - 1) / 2
-                                    if TopK.worse(s, idx, hs[base + p], hi[base + p]) {
-                                        hs[base + c] = hs[base + p]; hi[base + c] = hi[base + p]; c = p
-                                    } else { break }
-                                }
-                                hs[base + c] = s; hi[base + c] = idx
-                            } else if TopK.worse(hs[base], hi[base], s, idx) {
-                                // replace the root, sift down
-                                var c = 0
-                                while true {
-                                    let l = 2 * c + 1
-                                    if l >= k { break }
-                                    var w = l
-                                    if l + 1 < k && TopK.worse(hs[base + l + 1], hi[base + l + 1], hs[base + l], hi[base + l]) { w = l + 1 }
-                                    if TopK.worse(hs[base + w], hi[base + w], s, idx) {
-                                        hs[base + c] = hs[base + w]; hi[base + c] = hi[base + w]; c = w
-                                    } else { break }
-                                }
-                                hs[base + c] = s; hi[base + c] = idx
+        scores.withUnsafeMutableBufferPointer { hs in
+            indices.withUnsafeMutableBufferPointer { hi in
+                for q in 0..<queries {
+                    let base = q * k
+                    var n = counts[q]
+                    let row = q * m
+                    for j in 0..<m {
+                        let s = pb[row + j]
+                        if s.isNaN { continue }
+                        let idx = Int64(offset + j)
+                        if n < k {
+                            // sift up
+                            var c = n
+                            n += 1
+                            while c > 0 {
+                                let p = (c - 1) / 2
+                                if TopK.worse(s, idx, hs[base + p], hi[base + p]) {
+                                    hs[base + c] = hs[base + p]; hi[base + c] = hi[base + p]; c = p
+                                } else { break }
                             }
+                            hs[base + c] = s; hi[base + c] = idx
+                        } else if TopK.worse(hs[base], hi[base], s, idx) {
+                            // replace the root, sift down
+                            var c = 0
+                            while true {
+                                let l = 2 * c + 1
+                                if l >= k { break }
+                                var w = l
+                                if l + 1 < k && TopK.worse(hs[base + l + 1], hi[base + l + 1], hs[base + l], hi[base + l]) { w = l + 1 }
+                                if TopK.worse(hs[base + w], hi[base + w], s, idx) {
+                                    hs[base + c] = hs[base + w]; hi[base + c] = hi[base + w]; c = w
+                                } else { break }
+                            }
+                            hs[base + c] = s; hi[base + c] = idx
                         }
-                        counts[q] = n
                     }
+                    counts[q] = n
                 }
             }
         }

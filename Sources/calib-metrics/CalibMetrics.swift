@@ -1,6 +1,7 @@
 import ArgumentParser
 import Calibration
 import Foundation
+import Probability
 import TensorStream
 import ToolKit
 
@@ -138,13 +139,13 @@ struct CalibMetrics: Tool {
         let main = logits ? ["logits", "member_logits"] : ["probs", "member_probs"]
         // Slots: the predictions, the labels (unless --labels), and, optionally, the per-row
         // uncertainty sve-predict writes next to 'probs' (used as OOD scores and reported).
-        var slots = [main]
+        var slots = [RowSlot(names: main)]
         var labelSlot: Int? = nil
-        if labels == nil { labelSlot = slots.count; slots.append(["labels"]) }
+        if labels == nil { labelSlot = slots.count; slots.append(RowSlot("labels", hint: "or give --labels FILE")) }
         let eeSlot = slots.count, miSlot = slots.count + 1
-        slots += [["expected_entropy"], ["mutual_info"]]
-        let source = BlockSource(reader, slots: slots, optional: [eeSlot, miSlot])
-        let infos = try source.headers()
+        slots += [RowSlot("expected_entropy", optional: true), RowSlot("mutual_info", optional: true)]
+        let source = RowBlockReader(reader, slots: slots, blockRows: 1)
+        let infos = try source.slotHeaders()
         guard let p = infos[0] else { throw ToolError.data("no '\(main[0])' in the input") }
         guard p.dtype.isFloat else {
             throw ToolError.data("'\(p.name)' has dtype \(p.dtype.name): expected floating-point probabilities")
@@ -198,10 +199,10 @@ struct CalibMetrics: Tool {
         let ensemble = isEnsemble ? EnsembleAccumulator(members: members, classes: classes, options: options) : nil
 
         let width = members * classes
-        let blockRows = max(1, min(65_536, (1 << 21) / width))
+        source.blockRows = max(1, min(65_536, (1 << 21) / width))
         let progress = Progress("calib-metrics", total: p.rows)
         var done = 0
-        while let block = try source.next(rows: blockRows) {
+        while let block = try source.nextSlots() {
             let n = block[0]!.rows
             let y: [Int64]
             if let sideLabels {
@@ -333,19 +334,6 @@ struct SimilarityReport: Codable {
     var rows: Int
     var spearman: Double?
     var pearson: Double?
-}
-
-/// Softmax of each row of `width` logits, in float64, max-subtracted.
-func softmaxRows(_ v: inout [Double], width: Int) {
-    var i = 0
-    while i < v.count {
-        var m = -Double.infinity
-        for j in i..<(i + width) { m = max(m, v[j]) }
-        var s = 0.0
-        for j in i..<(i + width) { v[j] = exp(v[j] - m); s += v[j] }
-        for j in i..<(i + width) { v[j] /= s }
-        i += width
-    }
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {

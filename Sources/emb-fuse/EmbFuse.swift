@@ -3,7 +3,7 @@ import LinearAlgebra
 import TensorStream
 import ToolKit
 import UEC
-import UECTools
+import UECStreams
 
 @main
 struct EmbFuse: Tool {

@@ -3,7 +3,7 @@ import LinearAlgebra
 import TensorStream
 import ToolKit
 import UEC
-import UECTools
+import UECStreams
 
 @main
 struct EmbLaplace: Tool {
@@ -146,7 +146,7 @@ struct Fit: Tool {
         if fisher.batches == 1 && fisher.pairs < 2 { throw ToolError.data("\(label): one pair is not enough (InfoNCE needs negatives)") }
 
         var meta: [String: String] = [
-            "method": "diagonal empirical Fisher of in-batch InfoNCE, last-layer Laplace (methods.md 1.1)",
+            "method": "diagonal empirical Fisher of in-batch InfoNCE, last-layer Laplace (see emb-laplace(1))",
             "adapter": fisher.layer.isIdentity ? "identity" : "layer",
             "temperature": metaNumber(temperature), "batch_size": "\(batchSize)",
             "pairs": "\(fisher.pairs)", "batches": "\(fisher.batches)",

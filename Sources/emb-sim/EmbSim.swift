@@ -3,7 +3,7 @@ import LinearAlgebra
 import TensorStream
 import ToolKit
 import UEC
-import UECTools
+import UECStreams
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -109,7 +109,7 @@ struct EmbSim: Tool {
 
     func meta(_ q: ProbReader, _ c: ProbReader?) -> [String: String] {
         let uncertain = beta != 0 && q.hasVariance && (c?.hasVariance ?? true)
-        var m = ["similarity": uncertain ? "uncertainty-aware (methods.md 1.3)" : "cosine", "beta": "\(beta)"]
+        var m = ["similarity": uncertain ? "uncertainty-aware (see emb-sim(1))" : "cosine", "beta": "\(beta)"]
         if let model = q.meanMeta["model"] { m["model"] = model }
         return m
     }

@@ -3,6 +3,7 @@ import LinearAlgebra
 import SVE
 import TensorStream
 import ToolKit
+import Probability
 
 extension EnsembleMethod: ExpressibleByArgument {}
 
@@ -158,7 +159,7 @@ struct SveTrain: Tool {
                 if v == 0 { trainRows.append(i) } else if v == 1 { valRows.append(i) }
             }
         } else {
-            var r = SeededRandom(seed: seed ^ 0x5EED_5A17_0000_0001)
+            var r = SeededGenerator(seed: seed ^ 0x5EED_5A17_0000_0001)
             let perm = r.permutation(N)
             let nVal = Int((valFraction * Double(N)).rounded())
             valRows = perm[0..<nVal].sorted()
@@ -183,7 +184,7 @@ struct SveTrain: Tool {
             }
             lns[n] = LayerNormWeights(weight: w.values, bias: b.values)
         }
-        var rng = SeededRandom(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         let net = try EnsembleNetwork<Float>(spec: spec, method: method, members: members, inputDim: D, classes: K,
                                              bases: bases, layerNorms: lns, options: InitOptions(sigmaInit: sigmaInit), rng: &rng)
 

@@ -1,5 +1,6 @@
 // Brute force and edge cases of the Calibration library.
 import XCTest
+import Probability
 @testable import Calibration
 
 final class PropertyTests: XCTestCase {

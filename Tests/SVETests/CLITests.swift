@@ -4,6 +4,7 @@ import TensorStream
 import TestSupport
 import XCTest
 @testable import SVE
+import Probability
 
 /// The three executables, run as users run them.
 final class CLITests: XCTestCase {
@@ -34,7 +35,7 @@ final class CLITests: XCTestCase {
 
     /// Pretrained weights of a tiny block: a (8×5), b (5×8), LayerNorm n (5).
     func weights(seed: UInt64 = 1) -> [Tensor] {
-        var r = SeededRandom(seed: seed)
+        var r = SeededGenerator(seed: seed)
         func v(_ n: Int, _ s: Double) -> [Float] { (0..<n).map { _ in Float(r.normal() * s) } }
         return [
             Tensor(name: "blk.a.weight", shape: [8, 5], floats: v(40, 0.5)),
@@ -48,7 +49,7 @@ final class CLITests: XCTestCase {
 
     /// 3 separable classes in 5 dimensions.
     func dataset(n: Int = 150, classes: Int = 3) -> [Tensor] {
-        var r = SeededRandom(seed: 77)
+        var r = SeededGenerator(seed: 77)
         let centers = (0..<(classes * 5)).map { _ in r.normal() * 2 }
         var x: [Float] = [], y: [Int64] = []
         for i in 0..<n {

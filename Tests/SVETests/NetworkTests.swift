@@ -2,6 +2,7 @@ import Foundation
 import LinearAlgebra
 import XCTest
 @testable import SVE
+import Probability
 
 /// Loads a JSON fixture written by scripts/fixtures/sve.py.
 func fixture(_ name: String, _ file: String = #filePath) throws -> [String: Any] {
@@ -14,7 +15,7 @@ func doubles(_ any: Any?) -> [Double] { (any as! [NSNumber]).map(\.doubleValue) 
 /// A small random network in float64 for the gradient checks.
 func smallNetwork(method: EnsembleMethod, stack: String, members: Int = 3, seed: UInt64 = 7,
                   rank: Int? = nil) throws -> EnsembleNetwork<Double> {
-    var rng = SeededRandom(seed: seed)
+    var rng = SeededGenerator(seed: seed)
     let spec = try StackSpec(parsing: stack)
     var bases: [String: LayerBasis] = [:]
     var dim = 5
@@ -60,7 +61,7 @@ final class GradientTests: XCTestCase {
     /// Central finite differences of the loss against the analytic gradient of every trainable
     /// parameter (float64).
     func checkGradients(_ net: EnsembleNetwork<Double>, shared: Bool, file: StaticString = #filePath, line: UInt = #line) {
-        var rng = SeededRandom(seed: 99)
+        var rng = SeededGenerator(seed: 99)
         let B = 4
         let rows = shared ? B : net.members * B
         let x = Matrix<Double>(rows: rows, cols: 5, data: (0..<(rows * 5)).map { _ in rng.normal() })
@@ -112,7 +113,7 @@ final class GradientTests: XCTestCase {
         let net = try smallNetwork(method: .sve, stack: "linear:a gelu linear:b")
         let s = net.parameter("a.s")!
         s.value[1] = -0.5
-        var rng = SeededRandom(seed: 1)
+        var rng = SeededGenerator(seed: 1)
         let x = Matrix<Double>(rows: 4, cols: 5, data: (0..<20).map { _ in rng.normal() })
         net.zeroGradients()
         let l1 = net.lossAndGradient(x, labels: [0, 1, 2, 3])
@@ -126,7 +127,7 @@ final class GradientTests: XCTestCase {
     /// Shared input computes Vᵀx once; it must give exactly what replicating the batch gives.
     func testSharedInputEqualsReplicatedInput() throws {
         let net = try smallNetwork(method: .sve, stack: "residual(linear:a gelu linear:b) layernorm:n")
-        var rng = SeededRandom(seed: 3)
+        var rng = SeededGenerator(seed: 3)
         let x = Matrix<Double>(rows: 4, cols: 5, data: (0..<20).map { _ in rng.normal() })
         var rep = Matrix<Double>(rows: 12, cols: 5)
         for m in 0..<3 { rep.data.replaceSubrange(m * 20 ..< (m + 1) * 20, with: x.data) }

@@ -5,7 +5,7 @@ import LinearAlgebra
 import SVE
 import TensorStream
 import ToolKit
-import UECTools
+import UECStreams
 
 /// One error model: libraries say what kind of failure an error is, ToolKit alone turns the kind
 /// into a sysexits status.

@@ -1,5 +1,6 @@
 import LinearAlgebra
 import XCTest
+import Probability
 @testable import UEC
 
 final class FusionSimilarityTests: XCTestCase {
@@ -105,7 +106,7 @@ final class FusionSimilarityTests: XCTestCase {
     }
 
     func testRandomTopKAgreesWithSorting() {
-        var g = SplitMix(seed: 3)
+        var g = SeededGenerator(seed: 3)
         let nq = 7, nc = 200, k = 10
         // Rounded scores make many ties.
         let m = Matrix<Float>(rows: nq, cols: nc, data: (0..<nq * nc).map { _ in Float((g.uniform() * 20).rounded()) })

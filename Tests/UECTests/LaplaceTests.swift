@@ -1,5 +1,6 @@
 import LinearAlgebra
 import XCTest
+import Probability
 @testable import UEC
 
 final class LaplaceTests: XCTestCase {
@@ -30,7 +31,7 @@ final class LaplaceTests: XCTestCase {
     /// Independent of the fixtures: per-sample gradients by central finite differences of the
     /// InfoNCE loss, squared and summed, against the closed form.
     func testFisherMatchesFiniteDifferences() {
-        var g = SplitMix(seed: 7)
+        var g = SeededGenerator(seed: 7)
         let d = 3, p = 4, b = 4, tau = 0.7
         let w = Matrix<Double>(rows: d, cols: p, data: (0..<d * p).map { _ in g.normal() * 0.5 })
         let bias = (0..<d).map { _ in g.normal() * 0.1 }
@@ -123,23 +124,5 @@ final class LaplaceTests: XCTestCase {
     func testZeroFisherGivesNoPositivePrior() {
         let fit = fitPriorPrecision(fisher: [0, 0, 0], squaredNorm: 3)
         XCTAssertFalse(fit.lambda > 0)
-    }
-}
-
-/// A small deterministic generator for test data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func normal() -> Double {
-        let u = max(uniform(), 1e-300), v = uniform()
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
     }
 }

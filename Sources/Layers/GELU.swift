@@ -1,0 +1,95 @@
+import Foundation
+import LinearAlgebra
+
+/// The exact GELU BERT uses, x · Φ(x) = x · ½(1 + erf(x/√2)) (not the tanh approximation).
+/// In single precision erf is a vectorised rational approximation (fastErf); in double precision
+/// it is the C library's erf.
+public struct GELU<T: BLASScalar>: Sendable {
+    public init() {}
+
+    public func forward(_ x: Matrix<T>) -> Matrix<T> {
+        var y = x
+        forwardInPlace(&y)
+        return y
+    }
+
+    public func forwardInPlace(_ x: inout Matrix<T>) {
+        x.data.withUnsafeMutableBufferPointer { GELU.apply($0) }
+    }
+
+    /// forward, writing GELU'(x) = Φ(x) + x φ(x) into `derivative` for backward.
+    public func forwardInPlace(_ x: inout Matrix<T>, derivative: inout [T]) {
+        derivative = [T](repeating: 0, count: x.data.count)
+        x.data.withUnsafeMutableBufferPointer { p in
+            derivative.withUnsafeMutableBufferPointer { d in
+                for i in p.indices {
+                    let v = Double(p[i])
+                    let cdf = 0.5 * (1 + Foundation.erf(v * 0.7071067811865476))
+                    d[i] = T(cdf + v * Foundation.exp(-0.5 * v * v) * 0.3989422804014327)
+                    p[i] = T(v * cdf)
+                }
+            }
+        }
+    }
+
+    /// GELU of every element, in place.
+    @inlinable
+    public static func apply(_ p: UnsafeMutableBufferPointer<T>) {
+        if T.self == Float.self {
+            p.withMemoryRebound(to: Float.self) { geluFloat($0) }
+        } else {
+            for i in p.indices {
+                let v = Double(p[i])
+                p[i] = T(v * 0.5 * (1 + Foundation.erf(v * 0.7071067811865476)))
+            }
+        }
+    }
+}
+
+/// GELU over Float, eight lanes at a time.
+@usableFromInline
+func geluFloat(_ p: UnsafeMutableBufferPointer<Float>) {
+    let n = p.count
+    guard let base = p.baseAddress else { return }
+    var i = 0
+    let raw = UnsafeMutableRawPointer(base)
+    while i + 8 <= n {
+        let x = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        let y = x * 0.5 * (1 + fastErf(x * 0.70710678118654752))
+        raw.storeBytes(of: y, toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    if i < n {
+        var x = SIMD8<Float>(repeating: 0)
+        for k in 0..<(n - i) { x[k] = base[i + k] }
+        let y = x * 0.5 * (1 + fastErf(x * 0.70710678118654752))
+        for k in 0..<(n - i) { base[i + k] = y[k] }
+    }
+}
+
+/// erf in single precision as a ratio of an odd degree-13 and an even degree-8 polynomial on
+/// [−4, 4] (outside, erf is ±1 in Float): the approximation of Eigen and XLA. Absolute error
+/// below 5e-7 everywhere (4.2e-7 at worst, near ±3.3, against the C library's erf in Double; a few
+/// Float ulps of 1); branch-free, so it
+/// vectorises.
+@inlinable
+public func fastErf(_ a: SIMD8<Float>) -> SIMD8<Float> {
+    let x = a.clamped(lowerBound: SIMD8(repeating: -4), upperBound: SIMD8(repeating: 4))
+    let x2 = x * x
+    var p = x2 * -2.72614225801306e-10 + 2.77068142495902e-08
+    p = x2 * p + -2.10102402082508e-06
+    p = x2 * p + -5.69250639462346e-05
+    p = x2 * p + -7.34990630326855e-04
+    p = x2 * p + -2.95459980854025e-03
+    p = x2 * p + -1.60960333262415e-02
+    p = x * p
+    var q = x2 * -1.45660718464996e-05 + -2.13374055278905e-04
+    q = x2 * q + -1.68282697438203e-03
+    q = x2 * q + -7.37332916720468e-03
+    q = x2 * q + -1.42647390514189e-02
+    return p / q
+}
+
+/// fastErf of one value.
+@inlinable
+public func fastErf(_ x: Float) -> Float { fastErf(SIMD8(repeating: x))[0] }
