@@ -202,10 +202,5 @@ public func openStream(_ path: String = "-") throws -> TensorStreamReader {
     if path == "-" && isTerminal(0) {
         throw ToolError.usage("standard input is a terminal: pipe a tensor stream in or name a file")
     }
-    do {
-        return try TensorStreamReader(path: path)
-    } catch let e as StreamError {
-        if case .io(let m) = e { throw ToolError.noInput(m) }
-        throw e
-    }
+    return try TensorStreamReader(path: path)  // a file that cannot be opened is .missingInput (66)
 }

@@ -27,8 +27,8 @@ final class ErrorModelTests: XCTestCase {
             (LinearAlgebraError(kind: .badData, description: "the SVD did not converge"), .badData, 65),
             (UECInputError("u"), .badData, 65),
             (ResourceError("r"), .resources, 71),
-            (StreamError.truncated("t"), .badData, 65),
-            (StreamError.io("cannot open x: No such file or directory"), .missingInput, 66),
+            (StreamError.broken(.cutOff, "t"), .badData, 65),
+            (StreamError.cannotOpen("cannot open x: No such file or directory"), .missingInput, 66),
             (StreamError.io("cannot write x: No space left on device"), .io, 74),
         ]
         for (error, kind, status) in cases {
