@@ -151,9 +151,13 @@ BENCH_QUICK ?=
 venv: $(VENV)/.installed-base
 venv-data: $(VENV)/.installed-data
 venv-bench: $(VENV)/.installed-bench
-$(VENV)/.installed-%: requirements/%.txt requirements/base.txt
+$(VENV)/.installed-base: requirements/base.txt
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -r $<
+	$(PY) -m pip install -q -r requirements/base.txt
+	@touch $@
+$(VENV)/.installed-bench: requirements/bench.txt requirements/base.txt
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --no-deps -r requirements/bench.txt
 	@touch $@
 $(VENV)/.installed-data: requirements/data.txt requirements/base.txt requirements/weights.txt
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
