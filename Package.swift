@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra", "Probability"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
-        .target(name: "SVE", dependencies: ["LinearAlgebra", "Probability"]),
+        .target(name: "SVE", dependencies: ["Layers", "LinearAlgebra", "Probability"]),
         .executableTarget(name: "SveDecompose", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-decompose"),
         .executableTarget(name: "SveTrain", dependencies: ["SVE", "LinearAlgebra", "Probability", "TensorStream", "ToolKit"],

@@ -21,13 +21,40 @@ public struct GELU<T: BLASScalar>: Sendable {
     public func forwardInPlace(_ x: inout Matrix<T>, derivative: inout [T]) {
         derivative = [T](repeating: 0, count: x.data.count)
         x.data.withUnsafeMutableBufferPointer { p in
-            derivative.withUnsafeMutableBufferPointer { d in
-                for i in p.indices {
-                    let v = Double(p[i])
-                    let cdf = 0.5 * (1 + Foundation.erf(v * 0.7071067811865476))
-                    d[i] = T(cdf + v * Foundation.exp(-0.5 * v * v) * 0.3989422804014327)
-                    p[i] = T(v * cdf)
+            derivative.withUnsafeMutableBufferPointer { d in GELU.apply(p, derivative: d) }
+        }
+    }
+
+    /// Backward: dL/dx = dL/dy ∘ GELU'(x), in place, with the derivative kept by forward.
+    public func backward(_ dy: inout Matrix<T>, derivative: [T]) {
+        precondition(dy.data.count == derivative.count)
+        dy.data.withUnsafeMutableBufferPointer { pd in
+            derivative.withUnsafeBufferPointer { d in for j in pd.indices { pd[j] *= d[j] } }
+        }
+    }
+
+    /// GELU and its derivative of every element (the training path: erf and exp of the C library,
+    /// in single precision for Float — SVE's hot path — and in double precision for Double).
+    @inlinable
+    public static func apply(_ p: UnsafeMutableBufferPointer<T>, derivative d: UnsafeMutableBufferPointer<T>) {
+        precondition(d.count == p.count)
+        if T.self == Float.self {
+            p.withMemoryRebound(to: Float.self) { pf in
+                d.withMemoryRebound(to: Float.self) { df in
+                    for i in pf.indices {
+                        let v = pf[i]
+                        let cdf = 0.5 * (1 + erff(v * 0.70710678))
+                        df[i] = cdf + v * expf(-0.5 * v * v) * 0.39894228
+                        pf[i] = v * cdf
+                    }
                 }
+            }
+        } else {
+            for i in p.indices {
+                let v = Double(p[i])
+                let cdf = 0.5 * (1 + Foundation.erf(v * 0.7071067811865476))
+                d[i] = T(cdf + v * Foundation.exp(-0.5 * v * v) * 0.3989422804014327)
+                p[i] = T(v * cdf)
             }
         }
     }

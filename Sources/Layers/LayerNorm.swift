@@ -1,7 +1,7 @@
 import LinearAlgebra
 
 /// Layer normalisation over each row: y = (x − mean) / sqrt(var + eps) ∘ weight + bias, with the
-/// biased variance (as PyTorch). Mean and variance are accumulated in Double.
+/// biased variance (as PyTorch). Mean, variance and x̂ are computed in Double, x̂ then rounded to T.
 public struct LayerNorm<T: BLASScalar>: Sendable {
     public var weight: [T]
     public var bias: [T]
@@ -57,6 +57,17 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
     @inlinable @discardableResult
     public static func normalize(_ p: UnsafeMutablePointer<T>, _ d: Int, _ weight: [T], _ bias: [T], _ eps: T,
                                  xhat: UnsafeMutablePointer<T>?) -> T {
+        weight.withUnsafeBufferPointer { w in
+            bias.withUnsafeBufferPointer { b in
+                normalize(p, d, weight: w.baseAddress!, bias: b.baseAddress!, eps: eps, xhat: xhat)
+            }
+        }
+    }
+
+    /// The kernel on raw storage (for weights kept in a wider buffer, one set per ensemble member).
+    @inlinable @discardableResult
+    public static func normalize(_ p: UnsafeMutablePointer<T>, _ d: Int, weight w: UnsafePointer<T>, bias b: UnsafePointer<T>,
+                                 eps: T, xhat: UnsafeMutablePointer<T>?) -> T {
         var mean = 0.0
         for j in 0..<d { mean += Double(p[j]) }
         mean /= Double(d)
@@ -64,16 +75,67 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
         for j in 0..<d { let c = Double(p[j]) - mean; v += c * c }
         v /= Double(d)
         let inv = 1 / (v + Double(eps)).squareRoot()
-        let m = T(mean), s = T(inv)
-        weight.withUnsafeBufferPointer { w in
-            bias.withUnsafeBufferPointer { b in
-                if let xhat {
-                    for j in 0..<d { let h = (p[j] - m) * s; xhat[j] = h; p[j] = h * w[j] + b[j] }
-                } else {
-                    for j in 0..<d { p[j] = (p[j] - m) * s * w[j] + b[j] }
+        for j in 0..<d {
+            let h = T((Double(p[j]) - mean) * inv)
+            xhat?[j] = h
+            p[j] = h * w[j] + b[j]
+        }
+        return T(inv)
+    }
+
+    /// Backward of `forward(_:cache:)`: given dL/dy, accumulates dL/dweight += Σ dy ∘ x̂ and
+    /// dL/dbias += Σ dy, and returns dL/dx.
+    public func backward(_ dy: Matrix<T>, cache: Cache, weightGrad: inout [T], biasGrad: inout [T]) -> Matrix<T> {
+        let d = features, rows = dy.rows
+        precondition(dy.cols == d && cache.xhat.rows == rows && cache.invStd.count == rows)
+        precondition(weightGrad.count == d && biasGrad.count == d)
+        var dx = Matrix<T>(rows: rows, cols: d)
+        dy.data.withUnsafeBufferPointer { pd in
+            cache.xhat.data.withUnsafeBufferPointer { ph in
+                weight.withUnsafeBufferPointer { w in
+                    weightGrad.withUnsafeMutableBufferPointer { gw in
+                        biasGrad.withUnsafeMutableBufferPointer { gb in
+                            dx.data.withUnsafeMutableBufferPointer { px in
+                                for r in 0..<rows {
+                                    let o = r * d
+                                    LayerNorm.accumulateGradients(dy: pd.baseAddress! + o, xhat: ph.baseAddress! + o, d,
+                                                                  weightGrad: gw.baseAddress!, biasGrad: gb.baseAddress!)
+                                    LayerNorm.backwardRow(dy: pd.baseAddress! + o, xhat: ph.baseAddress! + o, invStd: cache.invStd[r],
+                                                          d, weight: w.baseAddress!, dx: px.baseAddress! + o)
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
-        return s
+        return dx
+    }
+
+    /// dL/dweight += dy ∘ x̂ and dL/dbias += dy for one row.
+    @inlinable
+    public static func accumulateGradients(dy: UnsafePointer<T>, xhat: UnsafePointer<T>, _ d: Int,
+                                           weightGrad: UnsafeMutablePointer<T>, biasGrad: UnsafeMutablePointer<T>) {
+        for j in 0..<d {
+            weightGrad[j] += dy[j] * xhat[j]
+            biasGrad[j] += dy[j]
+        }
+    }
+
+    /// dL/dx of one row: (1/σ) (g − mean(g) − x̂ mean(g ∘ x̂)) with g = dy ∘ weight, in Double.
+    @inlinable
+    public static func backwardRow(dy: UnsafePointer<T>, xhat: UnsafePointer<T>, invStd: T, _ d: Int,
+                                   weight w: UnsafePointer<T>, dx: UnsafeMutablePointer<T>) {
+        var mean1 = 0.0, mean2 = 0.0
+        for j in 0..<d {
+            let g = Double(dy[j] * w[j])
+            mean1 += g; mean2 += g * Double(xhat[j])
+        }
+        mean1 /= Double(d); mean2 /= Double(d)
+        let s = Double(invStd)
+        for j in 0..<d {
+            let g = Double(dy[j] * w[j])
+            dx[j] = T(s * (g - mean1 - Double(xhat[j]) * mean2))
+        }
     }
 }
