@@ -21,12 +21,14 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
         public init(xhat: Matrix<T> = Matrix(rows: 0, cols: 0), invStd: [T] = []) { self.xhat = xhat; self.invStd = invStd }
     }
 
+    @inlinable
     public func forward(_ x: Matrix<T>) -> Matrix<T> {
         var y = x
         forwardInPlace(&y)
         return y
     }
 
+    @inlinable
     public func forwardInPlace(_ x: inout Matrix<T>) {
         precondition(x.cols == features, "LayerNorm: input has \(x.cols) features, expected \(features)")
         let d = features
@@ -36,6 +38,7 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
     }
 
     /// forward, keeping x̂ and 1/σ for backward.
+    @inlinable
     public func forward(_ x: Matrix<T>, cache: inout Cache) -> Matrix<T> {
         precondition(x.cols == features, "LayerNorm: input has \(x.cols) features, expected \(features)")
         let d = features
