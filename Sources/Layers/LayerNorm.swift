@@ -33,7 +33,13 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
         precondition(x.cols == features, "LayerNorm: input has \(x.cols) features, expected \(features)")
         let d = features
         x.data.withUnsafeMutableBufferPointer { p in
-            for r in 0..<x.rows { LayerNorm.normalize(p.baseAddress! + r * d, d, weight, bias, eps, xhat: nil) }
+            weight.withUnsafeBufferPointer { w in
+                bias.withUnsafeBufferPointer { b in
+                    for r in 0..<x.rows {
+                        LayerNorm.normalize(p.baseAddress! + r * d, d, w.baseAddress!, b.baseAddress!, eps, xhat: nil)
+                    }
+                }
+            }
         }
     }
 
@@ -47,8 +53,13 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
         var inv = [T](repeating: 0, count: x.rows)
         y.data.withUnsafeMutableBufferPointer { p in
             xhat.data.withUnsafeMutableBufferPointer { h in
-                for r in 0..<x.rows {
-                    inv[r] = LayerNorm.normalize(p.baseAddress! + r * d, d, weight, bias, eps, xhat: h.baseAddress! + r * d)
+                weight.withUnsafeBufferPointer { w in
+                    bias.withUnsafeBufferPointer { b in
+                        for r in 0..<x.rows {
+                            inv[r] = LayerNorm.normalize(p.baseAddress! + r * d, d, w.baseAddress!, b.baseAddress!, eps,
+                                                         xhat: h.baseAddress! + r * d)
+                        }
+                    }
                 }
             }
         }
@@ -56,9 +67,10 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
         return y
     }
 
-    /// Normalises one row of d values in place (writing x̂ too when asked); returns 1/σ.
+    /// Normalises one row of d values in place (writing x̂ too when asked); returns 1/σ. On raw
+    /// storage, for callers that keep several LayerNorms' parameters in one buffer (ensembles).
     @inlinable @discardableResult
-    public static func normalize(_ p: UnsafeMutablePointer<T>, _ d: Int, _ weight: [T], _ bias: [T], _ eps: T,
+    public static func normalize(_ p: UnsafeMutablePointer<T>, _ d: Int, _ w: UnsafePointer<T>, _ b: UnsafePointer<T>, _ eps: T,
                                  xhat: UnsafeMutablePointer<T>?) -> T {
         var mean = 0.0
         for j in 0..<d { mean += Double(p[j]) }
@@ -68,14 +80,10 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
         v /= Double(d)
         let inv = 1 / (v + Double(eps)).squareRoot()
         let m = T(mean), s = T(inv)
-        weight.withUnsafeBufferPointer { w in
-            bias.withUnsafeBufferPointer { b in
-                if let xhat {
-                    for j in 0..<d { let h = (p[j] - m) * s; xhat[j] = h; p[j] = h * w[j] + b[j] }
-                } else {
-                    for j in 0..<d { p[j] = (p[j] - m) * s * w[j] + b[j] }
-                }
-            }
+        if let xhat {
+            for j in 0..<d { let h = (p[j] - m) * s; xhat[j] = h; p[j] = h * w[j] + b[j] }
+        } else {
+            for j in 0..<d { p[j] = (p[j] - m) * s * w[j] + b[j] }
         }
         return s
     }
