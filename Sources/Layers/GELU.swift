@@ -7,17 +7,20 @@ import LinearAlgebra
 public struct GELU<T: BLASScalar>: Sendable {
     public init() {}
 
+    @inlinable
     public func forward(_ x: Matrix<T>) -> Matrix<T> {
         var y = x
         forwardInPlace(&y)
         return y
     }
 
+    @inlinable
     public func forwardInPlace(_ x: inout Matrix<T>) {
         x.data.withUnsafeMutableBufferPointer { GELU.apply($0) }
     }
 
     /// forward, writing GELU'(x) = Φ(x) + x φ(x) into `derivative` for backward.
+    @inlinable
     public func forwardInPlace(_ x: inout Matrix<T>, derivative: inout [T]) {
         derivative = [T](repeating: 0, count: x.data.count)
         x.data.withUnsafeMutableBufferPointer { p in

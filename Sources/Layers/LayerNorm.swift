@@ -1,7 +1,8 @@
 import LinearAlgebra
 
 /// Layer normalisation over each row: y = (x − mean) / sqrt(var + eps) ∘ weight + bias, with the
-/// biased variance (as PyTorch). Mean, variance and x̂ are computed in Double, x̂ then rounded to T.
+/// biased variance (as PyTorch). Mean, variance and x̂ are computed in Double, x̂ then rounded to T
+/// (the arithmetic SVE has always trained with: its models stay byte-identical).
 public struct LayerNorm<T: BLASScalar>: Sendable {
     public var weight: [T]
     public var bias: [T]
@@ -21,21 +22,30 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
         public init(xhat: Matrix<T> = Matrix(rows: 0, cols: 0), invStd: [T] = []) { self.xhat = xhat; self.invStd = invStd }
     }
 
+    @inlinable
     public func forward(_ x: Matrix<T>) -> Matrix<T> {
         var y = x
         forwardInPlace(&y)
         return y
     }
 
+    @inlinable
     public func forwardInPlace(_ x: inout Matrix<T>) {
         precondition(x.cols == features, "LayerNorm: input has \(x.cols) features, expected \(features)")
         let d = features
         x.data.withUnsafeMutableBufferPointer { p in
-            for r in 0..<x.rows { LayerNorm.normalize(p.baseAddress! + r * d, d, weight, bias, eps, xhat: nil) }
+            weight.withUnsafeBufferPointer { w in
+                bias.withUnsafeBufferPointer { b in
+                    for r in 0..<x.rows {
+                        LayerNorm.normalize(p.baseAddress! + r * d, d, w.baseAddress!, b.baseAddress!, eps, xhat: nil)
+                    }
+                }
+            }
         }
     }
 
     /// forward, keeping x̂ and 1/σ for backward.
+    @inlinable
     public func forward(_ x: Matrix<T>, cache: inout Cache) -> Matrix<T> {
         precondition(x.cols == features, "LayerNorm: input has \(x.cols) features, expected \(features)")
         let d = features
@@ -44,8 +54,13 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
         var inv = [T](repeating: 0, count: x.rows)
         y.data.withUnsafeMutableBufferPointer { p in
             xhat.data.withUnsafeMutableBufferPointer { h in
-                for r in 0..<x.rows {
-                    inv[r] = LayerNorm.normalize(p.baseAddress! + r * d, d, weight, bias, eps, xhat: h.baseAddress! + r * d)
+                weight.withUnsafeBufferPointer { w in
+                    bias.withUnsafeBufferPointer { b in
+                        for r in 0..<x.rows {
+                            inv[r] = LayerNorm.normalize(p.baseAddress! + r * d, d, w.baseAddress!, b.baseAddress!, eps,
+                                                         xhat: h.baseAddress! + r * d)
+                        }
+                    }
                 }
             }
         }
@@ -53,21 +68,11 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
         return y
     }
 
-    /// Normalises one row of d values in place (writing x̂ too when asked); returns 1/σ.
+    /// Normalises one row of d values in place (writing x̂ too when asked); returns 1/σ. On raw
+    /// storage, for callers that keep several LayerNorms' parameters in one buffer (ensembles).
     @inlinable @discardableResult
-    public static func normalize(_ p: UnsafeMutablePointer<T>, _ d: Int, _ weight: [T], _ bias: [T], _ eps: T,
+    public static func normalize(_ p: UnsafeMutablePointer<T>, _ d: Int, _ w: UnsafePointer<T>, _ b: UnsafePointer<T>, _ eps: T,
                                  xhat: UnsafeMutablePointer<T>?) -> T {
-        weight.withUnsafeBufferPointer { w in
-            bias.withUnsafeBufferPointer { b in
-                normalize(p, d, weight: w.baseAddress!, bias: b.baseAddress!, eps: eps, xhat: xhat)
-            }
-        }
-    }
-
-    /// The kernel on raw storage (for weights kept in a wider buffer, one set per ensemble member).
-    @inlinable @discardableResult
-    public static func normalize(_ p: UnsafeMutablePointer<T>, _ d: Int, weight w: UnsafePointer<T>, bias b: UnsafePointer<T>,
-                                 eps: T, xhat: UnsafeMutablePointer<T>?) -> T {
         var mean = 0.0
         for j in 0..<d { mean += Double(p[j]) }
         mean /= Double(d)
@@ -139,3 +144,4 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
         }
     }
 }
+

@@ -22,6 +22,7 @@ public struct Linear<T: BLASScalar>: Sendable {
     public var outFeatures: Int { weight.rows }
 
     /// x (rows × in) → rows × out.
+    @inlinable
     public func forward(_ x: Matrix<T>) -> Matrix<T> {
         var y = Matrix<T>(rows: x.rows, cols: outFeatures)
         forward(x, into: &y)
@@ -29,6 +30,7 @@ public struct Linear<T: BLASScalar>: Sendable {
     }
 
     /// y = x Wᵀ + b into an existing rows × out matrix.
+    @inlinable
     public func forward(_ x: Matrix<T>, into y: inout Matrix<T>) {
         precondition(x.cols == inFeatures, "Linear: input has \(x.cols) features, expected \(inFeatures)")
         precondition(y.rows == x.rows && y.cols == outFeatures, "Linear: output is \(y.rows)×\(y.cols), expected \(x.rows)×\(outFeatures)")

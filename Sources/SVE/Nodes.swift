@@ -452,8 +452,8 @@ final class LayerNormNode<T: BLASScalar> {
                     bias.value.withUnsafeBufferPointer { pb in
                         for r in 0..<rows {
                             let m = shared ? 0 : r / B
-                            inv[r] = LayerNorm<T>.normalize(py.baseAddress! + r * d, d, weight: pw.baseAddress! + weight.offset(m),
-                                                            bias: pb.baseAddress! + bias.offset(m), eps: eps,
+                            inv[r] = LayerNorm<T>.normalize(py.baseAddress! + r * d, d, pw.baseAddress! + weight.offset(m),
+                                                            pb.baseAddress! + bias.offset(m), eps,
                                                             xhat: ph.baseAddress! + r * d)
                         }
                     }
