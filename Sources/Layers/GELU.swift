@@ -7,27 +7,57 @@ import LinearAlgebra
 public struct GELU<T: BLASScalar>: Sendable {
     public init() {}
 
+    @inlinable
     public func forward(_ x: Matrix<T>) -> Matrix<T> {
         var y = x
         forwardInPlace(&y)
         return y
     }
 
+    @inlinable
     public func forwardInPlace(_ x: inout Matrix<T>) {
         x.data.withUnsafeMutableBufferPointer { GELU.apply($0) }
     }
 
     /// forward, writing GELU'(x) = Φ(x) + x φ(x) into `derivative` for backward.
+    @inlinable
     public func forwardInPlace(_ x: inout Matrix<T>, derivative: inout [T]) {
         derivative = [T](repeating: 0, count: x.data.count)
         x.data.withUnsafeMutableBufferPointer { p in
-            derivative.withUnsafeMutableBufferPointer { d in
-                for i in p.indices {
-                    let v = Double(p[i])
-                    let cdf = 0.5 * (1 + Foundation.erf(v * 0.7071067811865476))
-                    d[i] = T(cdf + v * Foundation.exp(-0.5 * v * v) * 0.3989422804014327)
-                    p[i] = T(v * cdf)
+            derivative.withUnsafeMutableBufferPointer { d in GELU.apply(p, derivative: d) }
+        }
+    }
+
+    /// Backward: dL/dx = dL/dy ∘ GELU'(x), in place, with the derivative kept by forward.
+    public func backward(_ dy: inout Matrix<T>, derivative: [T]) {
+        precondition(dy.data.count == derivative.count)
+        dy.data.withUnsafeMutableBufferPointer { pd in
+            derivative.withUnsafeBufferPointer { d in for j in pd.indices { pd[j] *= d[j] } }
+        }
+    }
+
+    /// GELU and its derivative of every element (the training path: erf and exp of the C library,
+    /// in single precision for Float — SVE's hot path — and in double precision for Double).
+    @inlinable
+    public static func apply(_ p: UnsafeMutableBufferPointer<T>, derivative d: UnsafeMutableBufferPointer<T>) {
+        precondition(d.count == p.count)
+        if T.self == Float.self {
+            p.withMemoryRebound(to: Float.self) { pf in
+                d.withMemoryRebound(to: Float.self) { df in
+                    for i in pf.indices {
+                        let v = pf[i]
+                        let cdf = 0.5 * (1 + erff(v * 0.70710678))
+                        df[i] = cdf + v * expf(-0.5 * v * v) * 0.39894228
+                        pf[i] = v * cdf
+                    }
                 }
+            }
+        } else {
+            for i in p.indices {
+                let v = Double(p[i])
+                let cdf = 0.5 * (1 + Foundation.erf(v * 0.7071067811865476))
+                d[i] = T(cdf + v * Foundation.exp(-0.5 * v * v) * 0.3989422804014327)
+                p[i] = T(v * cdf)
             }
         }
     }
@@ -46,35 +76,22 @@ public struct GELU<T: BLASScalar>: Sendable {
     }
 }
 
-/// GELU over Float, eight lanes at a time.
+/// GELU over Float: a loop without calls or branches, which the compiler vectorises.
 @usableFromInline
 func geluFloat(_ p: UnsafeMutableBufferPointer<Float>) {
-    let n = p.count
-    guard let base = p.baseAddress else { return }
-    var i = 0
-    let raw = UnsafeMutableRawPointer(base)
-    while i + 8 <= n {
-        let x = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        let y = x * 0.5 * (1 + fastErf(x * 0.70710678118654752))
-        raw.storeBytes(of: y, toByteOffset: i * 4, as: SIMD8<Float>.self)
-        i += 8
-    }
-    if i < n {
-        var x = SIMD8<Float>(repeating: 0)
-        for k in 0..<(n - i) { x[k] = base[i + k] }
-        let y = x * 0.5 * (1 + fastErf(x * 0.70710678118654752))
-        for k in 0..<(n - i) { base[i + k] = y[k] }
+    for i in p.indices {
+        let v = p[i]
+        p[i] = v * 0.5 * (1 + fastErf(v * 0.70710678118654752))
     }
 }
 
 /// erf in single precision as a ratio of an odd degree-13 and an even degree-8 polynomial on
 /// [−4, 4] (outside, erf is ±1 in Float): the approximation of Eigen and XLA. Absolute error
 /// below 5e-7 everywhere (4.2e-7 at worst, near ±3.3, against the C library's erf in Double; a few
-/// Float ulps of 1); branch-free, so it
-/// vectorises.
-@inlinable
-public func fastErf(_ a: SIMD8<Float>) -> SIMD8<Float> {
-    let x = a.clamped(lowerBound: SIMD8(repeating: -4), upperBound: SIMD8(repeating: 4))
+/// Float ulps of 1); branch-free, so that loops over it vectorise.
+@inlinable @inline(__always)
+public func fastErf(_ a: Float) -> Float {
+    let x = a > 4 ? 4 : (a < -4 ? -4 : a)
     let x2 = x * x
     var p = x2 * -2.72614225801306e-10 + 2.77068142495902e-08
     p = x2 * p + -2.10102402082508e-06
@@ -89,7 +106,3 @@ public func fastErf(_ a: SIMD8<Float>) -> SIMD8<Float> {
     q = x2 * q + -1.42647390514189e-02
     return p / q
 }
-
-/// fastErf of one value.
-@inlinable
-public func fastErf(_ x: Float) -> Float { fastErf(SIMD8(repeating: x))[0] }

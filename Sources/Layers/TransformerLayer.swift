@@ -33,6 +33,7 @@ public struct TransformerLayer<T: BLASScalar>: Sendable {
     }
 
     /// x (rows × hidden) → rows × hidden; `observe` sees the activations at each Point.
+    @inlinable
     public func forward(_ x: Matrix<T>, sequences: [Range<Int>],
                         observe: ((Point, Matrix<T>) -> Void)? = nil) -> Matrix<T> {
         var h = attention.forward(x, sequences: sequences)

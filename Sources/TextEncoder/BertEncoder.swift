@@ -8,10 +8,13 @@ public struct EmitPoint: Sendable, Hashable, CustomStringConvertible {
     public let point: TransformerLayer<Float>.Point
     /// The name the user gave ("last-layer-input" or "layer.N.ffn_in" …).
     public let name: String
+    /// Layers of the model.
+    public let layers: Int
 
     /// "last-layer-input" (the input of the last layer's output.dense, i.e. layer.L-1.ffn_hidden),
     /// or "layer.N.P" with P one of ffn_in, ffn_hidden, out.
     public init(parsing s: String, layers: Int) throws {
+        self.layers = layers
         if s == "last-layer-input" {
             layer = layers - 1; point = .ffnHidden; name = s
             return
@@ -34,7 +37,7 @@ public struct EmitPoint: Sendable, Hashable, CustomStringConvertible {
         switch point {
         case .ffnIn: return "encoder.layer.\(layer).intermediate.dense"
         case .ffnHidden: return "encoder.layer.\(layer).output.dense"
-        case .output: return "encoder.layer.\(layer + 1).attention.self"
+        case .output: return layer + 1 < layers ? "encoder.layer.\(layer + 1).attention.self" : "pooling"
         }
     }
 

@@ -219,6 +219,7 @@ struct To: Tool {
               tensor to npy -o emb.npy < emb.tsr
               emb-sim --corpus c.tsr --top-k 5 < q.tsr | tensor to csv --tensor indices
               tensor to npz --compress -o all.npz < posterior.tsr
+              emb-sim --corpus docs.tsr --top-k 5 < q.tsr | tensor to tsv --lines docs.txt
             """)
 
     @Argument(help: "Output format.")
@@ -236,11 +237,15 @@ struct To: Tool {
     @Flag(help: "CSV/TSV: start with a line of column names.")
     var header = false
 
+    @Option(help: ArgumentHelp("CSV/TSV: replace each line number of the integer tensor ('indices', 'id' or --tensor) by that line of FILE (0-based).", valueName: "FILE"))
+    var lines: String?
+
     @Option(name: [.short, .long], help: ArgumentHelp("Write to FILE (atomically) instead of standard output.", valueName: "FILE"))
     var output: String?
 
     func validate() throws {
         if compress && format != .npz { throw ValidationError("--compress applies to npz") }
+        if lines != nil && format != .csv && format != .tsv { throw ValidationError("--lines applies to csv and tsv") }
         if tensor != nil && format == .npz { throw ValidationError("--tensor applies to npy, csv and tsv; npz takes every tensor") }
     }
 
@@ -256,6 +261,10 @@ struct To: Tool {
             let t = try pick(all.map(\.name), all: all)
             try (try Npy.write(t)).withUnsafeBytes { try out.sink.write($0) }
         case .csv, .tsv:
+            if let lines {
+                try writeWithLines(reader, tensor: tensor, linesPath: lines, separator: format == .csv ? "," : "\t", header: header, sink: out.sink)
+                break
+            }
             try writeDelimited(reader, separator: format == .csv ? "," : "\t", sink: out.sink)
         }
         try out.commit()

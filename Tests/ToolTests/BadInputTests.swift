@@ -14,6 +14,7 @@ final class BadInputTests: XCTestCase {
         ["tensor", "cat"],
         ["tensor", "to", "npy"],
         ["tensor", "to", "csv"],
+        ["tensor", "to", "tsv", "--lines", "{dir}/corpus.tsr"],
         ["tensor", "to", "npz"],
         ["tensor", "head", "-n", "3"],
         ["tensor", "slice", "--start", "1"],

@@ -1,0 +1,593 @@
+import Layers
+import LinearAlgebra
+import Probability
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The nodes of an ensemble network (methods.md 2.2), one type each: factored linear (SVE), dense
+// linear (deep ensemble), LayerNorm, activation, residual, head. Each owns its parameters (named
+// from the stack), its initialisation, its forward (keeping what its backward needs) and its
+// backward. The math is the Layers module's (Linear's GEMM kernels, LayerNorm, GELU): these types
+// add what an ensemble needs around it — M members stacked row-wise, per-member parameters.
+
+/// Activations between nodes: B rows shared by every member (the features, before anything per
+/// member has touched them), or M·B rows whose row block m belongs to member m.
+struct Activations<T: BLASScalar> {
+    var m: Matrix<T>
+    var shared: Bool
+    /// False while nothing trainable has touched it (the features themselves): backward stops there.
+    var needsGrad: Bool
+}
+
+/// The layout of one pass: M members, B rows each.
+struct Batch {
+    let members: Int
+    let rows: Int
+}
+
+/// Makes the network's parameters in the order the nodes ask for them (the archive's order).
+struct ParameterFactory<T: BLASScalar> {
+    let members: Int
+    private(set) var made: [Parameter<T>] = []
+
+    init(members: Int) { self.members = members }
+
+    mutating func make(_ name: String, _ shape: [Int], trainable: Bool, perMember: Bool) -> Parameter<T> {
+        let p = Parameter<T>(name: name, shape: perMember ? [members] + shape : shape, trainable: trainable, perMember: perMember)
+        made.append(p)
+        return p
+    }
+}
+
+/// Pretrained weights the nodes initialise from, by layer name.
+struct Pretrained {
+    var bases: [String: LayerBasis]
+    var layerNorms: [String: LayerNormWeights]
+}
+
+/// A node of the network, composed by `EnsembleNetwork.init` from the stack.
+enum Node<T: BLASScalar> {
+    case factored(FactoredLinear<T>)
+    case dense(DenseLinear<T>)
+    case layerNorm(LayerNormNode<T>)
+    case activation(ActivationNode<T>)
+    case residual(Residual<T>)
+    case head(Head<T>)
+
+    var parameters: [Parameter<T>] {
+        switch self {
+        case .factored(let n): return [n.u, n.vt, n.s, n.b]
+        case .dense(let n): return [n.weight, n.bias]
+        case .layerNorm(let n): return [n.weight, n.bias]
+        case .activation: return []
+        case .residual(let n): return n.body.flatMap(\.parameters)
+        case .head(let n): return [n.linear.weight, n.linear.bias]
+        }
+    }
+
+    /// Frozen pretrained values (and the deep ensemble's dense copies); draws no random numbers.
+    func loadPretrained(_ p: Pretrained) {
+        switch self {
+        case .factored(let n): n.loadPretrained(p)
+        case .dense(let n): n.loadPretrained(p)
+        case .layerNorm(let n): n.loadPretrained(p)
+        case .residual(let n): for c in n.body { c.loadPretrained(p) }
+        case .activation, .head: break
+        }
+    }
+
+    /// Member m's random initialisation, drawing in a fixed order.
+    func initialise(member m: Int, _ p: Pretrained, options: InitOptions, rng: inout SeededGenerator) {
+        switch self {
+        case .factored(let n): n.initialise(member: m, p, options: options, rng: &rng)
+        case .dense(let n): n.initialise(member: m, p, options: options, rng: &rng)
+        case .head(let n): n.initialise(member: m, options: options, rng: &rng)
+        case .residual(let n): for c in n.body { c.initialise(member: m, p, options: options, rng: &rng) }
+        case .layerNorm, .activation: break
+        }
+    }
+
+    func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+        switch self {
+        case .factored(let n): return n.forward(x, batch)
+        case .dense(let n): return n.forward(x, batch)
+        case .layerNorm(let n): return n.forward(x, batch)
+        case .activation(let n): return n.forward(x)
+        case .residual(let n): return n.forward(x, batch)
+        case .head(let n): return n.linear.forward(x, batch)
+        }
+    }
+
+    /// Accumulates the node's parameter gradients from dL/d(output) and returns dL/d(input), or
+    /// nil when the input needs none (it is the features: nothing before is trainable).
+    func backward(_ delta: Matrix<T>, _ batch: Batch) -> Matrix<T>? {
+        switch self {
+        case .factored(let n): return n.backward(delta, batch)
+        case .dense(let n): return n.backward(delta, batch)
+        case .layerNorm(let n): return n.backward(delta, batch)
+        case .activation(let n): return n.backward(delta)
+        case .residual(let n): return n.backward(delta, batch)
+        case .head(let n): return n.linear.backward(delta, batch)
+        }
+    }
+}
+
+/// Runs nodes in order.
+func forward<T>(_ nodes: [Node<T>], _ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+    var a = x
+    for n in nodes { a = n.forward(a, batch) }
+    return a
+}
+
+/// Runs nodes' backward in reverse order; nil once an input needs no gradient.
+func backward<T>(_ nodes: [Node<T>], _ delta: Matrix<T>, _ batch: Batch) -> Matrix<T>? {
+    var d = delta
+    for n in nodes.reversed() {
+        guard let next = n.backward(d, batch) else { return nil }
+        d = next
+    }
+    return d
+}
+
+/// Calls `body(p, r)` for every row of every member's block: p is where member m's slice of a
+/// per-member parameter starts, r where the row starts in an (M·B)×cols matrix.
+@inline(__always)
+private func forEachMemberRow<T>(_ batch: Batch, _ param: Parameter<T>, cols: Int, _ body: (Int, Int) -> Void) {
+    for m in 0..<batch.members {
+        let po = param.offset(m)
+        for r in 0..<batch.rows { body(po, (m * batch.rows + r) * cols) }
+    }
+}
+
+/// y_m += b_m for every member's row block.
+private func addMemberBias<T>(_ y: inout Matrix<T>, _ b: Parameter<T>, _ batch: Batch) {
+    let out = y.cols
+    y.data.withUnsafeMutableBufferPointer { py in
+        b.value.withUnsafeBufferPointer { pb in
+            forEachMemberRow(batch, b, cols: out) { bo, o in for j in 0..<out { py[o + j] += pb[bo + j] } }
+        }
+    }
+}
+
+/// ∇b_m += Σ_rows of block m of δ.
+private func accumulateBiasGrad<T>(_ delta: Matrix<T>, _ b: Parameter<T>, _ batch: Batch) {
+    let out = delta.cols
+    delta.data.withUnsafeBufferPointer { pd in
+        b.grad.withUnsafeMutableBufferPointer { gb in
+            forEachMemberRow(batch, b, cols: out) { bo, o in for j in 0..<out { gb[bo + j] += pd[o + j] } }
+        }
+    }
+}
+
+/// The members' copies of shared activations, stacked.
+private func replicate<T>(_ x: Matrix<T>, members: Int) -> Matrix<T> {
+    var out = Matrix<T>(rows: x.rows * members, cols: x.cols)
+    let n = x.data.count
+    for m in 0..<members { out.data.replaceSubrange(m * n ..< (m + 1) * n, with: x.data) }
+    return out
+}
+
+// MARK: - Factored linear
+
+/// A pretrained linear layer as SVE trains it: W = U diag(s) Vᵀ with U and Vᵀ frozen and shared,
+/// per member singular values s_m and bias b_m: y = ((x V) ∘ s_m⁺) Uᵀ + b_m, s⁺ = max(s, 0).
+/// Z = x V is one GEMM for every member while the input is still shared; the cost is B·k·(in+out)
+/// multiply-adds per member, never a dense out×in weight per member. Backward (methods.md 2.2):
+/// δh = δy U; ∇s = Σ_rows δh ∘ z where s ≥ 0; ∇b = Σ_rows δy; δx = (δh ∘ s⁺) Vᵀ.
+final class FactoredLinear<T: BLASScalar> {
+    let name: String
+    let u: Parameter<T>, vt: Parameter<T>, s: Parameter<T>, b: Parameter<T>
+    private var input = Activations<T>(m: Matrix(rows: 0, cols: 0), shared: true, needsGrad: false)
+    private var z = Matrix<T>(rows: 0, cols: 0)
+
+    init(name: String, out: Int, in inD: Int, rank: Int, _ f: inout ParameterFactory<T>) {
+        self.name = name
+        u = f.make("\(name).U", [out, rank], trainable: false, perMember: false)
+        vt = f.make("\(name).Vt", [rank, inD], trainable: false, perMember: false)
+        s = f.make("\(name).s", [rank], trainable: true, perMember: true)
+        b = f.make("\(name).b", [out], trainable: true, perMember: true)
+    }
+
+    var rank: Int { s.memberCount }
+    var inFeatures: Int { vt.shape[1] }
+    var outFeatures: Int { b.memberCount }
+
+    func loadPretrained(_ p: Pretrained) {
+        let basis = p.bases[name]!
+        u.value = basis.u.data.map { T($0) }
+        vt.value = basis.vt.data.map { T($0) }
+    }
+
+    /// s_m = S ∘ (1 + σ_init ε), then b_m = b + η.
+    func initialise(member m: Int, _ p: Pretrained, options: InitOptions, rng: inout SeededGenerator) {
+        let basis = p.bases[name]!
+        for j in 0..<basis.rank {
+            s.value[s.offset(m) + j] = T(Double(basis.s[j]) * (1 + options.sigmaInit * rng.normal()))
+        }
+        for o in 0..<basis.outDim {
+            b.value[b.offset(m) + o] = T(Double(basis.bias[o]) + options.biasNoise * rng.normal())
+        }
+    }
+
+    func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+        input = x
+        let k = rank, out = outFeatures, inD = inFeatures, M = batch.members, B = batch.rows
+        z = Matrix<T>(rows: x.m.rows, cols: k)
+        var h = Matrix<T>(rows: M * B, cols: k)
+        var y = Matrix<T>(rows: M * B, cols: out)
+        if B == 0 { return Activations(m: y, shared: false, needsGrad: true) }
+        x.m.data.withUnsafeBufferPointer { px in
+            vt.value.withUnsafeBufferPointer { pv in
+                z.data.withUnsafeMutableBufferPointer { pz in
+                    Linear<T>.apply(rows: x.m.rows, inFeatures: inD, outFeatures: k, x: px.baseAddress!, ldx: inD,
+                                    weight: pv.baseAddress!, bias: nil, y: pz.baseAddress!, ldy: k)
+                }
+            }
+        }
+        h.data.withUnsafeMutableBufferPointer { ph in
+            z.data.withUnsafeBufferPointer { pz in
+                s.value.withUnsafeBufferPointer { ps in
+                    for m in 0..<M {
+                        for r in 0..<B {
+                            let zr = (x.shared ? r : m * B + r) * k, hr = (m * B + r) * k
+                            for j in 0..<k { ph[hr + j] = pz[zr + j] * max(ps[m * k + j], 0) }
+                        }
+                    }
+                }
+            }
+        }
+        h.data.withUnsafeBufferPointer { ph in
+            u.value.withUnsafeBufferPointer { pu in
+                y.data.withUnsafeMutableBufferPointer { py in
+                    Linear<T>.apply(rows: M * B, inFeatures: k, outFeatures: out, x: ph.baseAddress!, ldx: k,
+                                    weight: pu.baseAddress!, bias: nil, y: py.baseAddress!, ldy: out)
+                }
+            }
+        }
+        addMemberBias(&y, b, batch)
+        return Activations(m: y, shared: false, needsGrad: true)
+    }
+
+    func backward(_ delta: Matrix<T>, _ batch: Batch) -> Matrix<T>? {
+        let k = rank, out = outFeatures, inD = inFeatures, M = batch.members, B = batch.rows
+        let propagate = input.needsGrad
+        accumulateBiasGrad(delta, b, batch)
+        if B == 0 { return propagate ? Matrix(rows: 0, cols: inD) : nil }
+        var dh = Matrix<T>(rows: delta.rows, cols: k)
+        delta.data.withUnsafeBufferPointer { pd in
+            u.value.withUnsafeBufferPointer { pu in
+                dh.data.withUnsafeMutableBufferPointer { ph in
+                    Linear<T>.backwardInput(rows: delta.rows, inFeatures: k, outFeatures: out, dy: pd.baseAddress!, ldy: out,
+                                            weight: pu.baseAddress!, dx: ph.baseAddress!, ldx: k)
+                }
+            }
+        }
+        let shared = input.shared
+        s.grad.withUnsafeMutableBufferPointer { gs in
+            s.value.withUnsafeBufferPointer { ps in
+                dh.data.withUnsafeMutableBufferPointer { pd in
+                    z.data.withUnsafeBufferPointer { pz in
+                        for m in 0..<M {
+                            for r in 0..<B {
+                                let zr = (shared ? r : m * B + r) * k, hr = (m * B + r) * k
+                                for j in 0..<k where ps[m * k + j] >= 0 { gs[m * k + j] += pd[hr + j] * pz[zr + j] }
+                            }
+                        }
+                        if propagate {
+                            for m in 0..<M {
+                                for r in 0..<B {
+                                    let hr = (m * B + r) * k
+                                    for j in 0..<k { pd[hr + j] *= max(ps[m * k + j], 0) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        guard propagate else { return nil }
+        var dx = Matrix<T>(rows: delta.rows, cols: inD)
+        dh.data.withUnsafeBufferPointer { ph in
+            vt.value.withUnsafeBufferPointer { pv in
+                dx.data.withUnsafeMutableBufferPointer { px in
+                    Linear<T>.backwardInput(rows: delta.rows, inFeatures: inD, outFeatures: k, dy: ph.baseAddress!, ldy: k,
+                                            weight: pv.baseAddress!, dx: px.baseAddress!, ldx: inD)
+                }
+            }
+        }
+        return dx
+    }
+}
+
+// MARK: - Dense linear
+
+/// A dense linear layer with one weight and bias per member, y_m = x_m W_mᵀ + b_m (Layers'
+/// Linear kernel for each member's block): the deep ensemble's copies of a pretrained layer, and
+/// the members' heads.
+final class DenseLinear<T: BLASScalar> {
+    let name: String
+    let weight: Parameter<T>, bias: Parameter<T>
+    private var input = Activations<T>(m: Matrix(rows: 0, cols: 0), shared: true, needsGrad: false)
+
+    init(name: String, out: Int, in inD: Int, _ f: inout ParameterFactory<T>) {
+        self.name = name
+        weight = f.make("\(name).weight", [out, inD], trainable: true, perMember: true)
+        bias = f.make("\(name).bias", [out], trainable: true, perMember: true)
+    }
+
+    var inFeatures: Int { weight.shape[2] }
+    var outFeatures: Int { bias.memberCount }
+
+    /// Every member starts from the pretrained dense weight.
+    func loadPretrained(_ p: Pretrained) {
+        let dense = p.bases[name]!.weight().data.map { T($0) }
+        for m in 0..<weight.shape[0] {
+            weight.value.replaceSubrange(weight.offset(m) ..< weight.offset(m) + dense.count, with: dense)
+        }
+    }
+
+    /// b_m = b + η.
+    func initialise(member m: Int, _ p: Pretrained, options: InitOptions, rng: inout SeededGenerator) {
+        let basis = p.bases[name]!
+        for o in 0..<basis.outDim {
+            bias.value[bias.offset(m) + o] = T(Double(basis.bias[o]) + options.biasNoise * rng.normal())
+        }
+    }
+
+    func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+        input = x
+        let out = outFeatures, inD = x.m.cols, M = batch.members, B = batch.rows
+        var y = Matrix<T>(rows: M * B, cols: out)
+        if B > 0 {
+            x.m.data.withUnsafeBufferPointer { pa in
+                weight.value.withUnsafeBufferPointer { pw in
+                    y.data.withUnsafeMutableBufferPointer { py in
+                        for m in 0..<M {
+                            let aOff = x.shared ? 0 : m * B * inD
+                            Linear<T>.apply(rows: B, inFeatures: inD, outFeatures: out, x: pa.baseAddress! + aOff, ldx: inD,
+                                            weight: pw.baseAddress! + weight.offset(m), bias: nil,
+                                            y: py.baseAddress! + m * B * out, ldy: out)
+                        }
+                    }
+                }
+            }
+        }
+        addMemberBias(&y, bias, batch)
+        return Activations(m: y, shared: false, needsGrad: true)
+    }
+
+    func backward(_ delta: Matrix<T>, _ batch: Batch) -> Matrix<T>? {
+        let out = outFeatures, inD = input.m.cols, M = batch.members, B = batch.rows
+        let propagate = input.needsGrad, shared = input.shared
+        accumulateBiasGrad(delta, bias, batch)
+        var dx = Matrix<T>(rows: propagate ? M * B : 0, cols: inD)
+        if B == 0 { return propagate ? dx : nil }
+        delta.data.withUnsafeBufferPointer { pd in
+            input.m.data.withUnsafeBufferPointer { pa in
+                weight.grad.withUnsafeMutableBufferPointer { gw in
+                    for m in 0..<M {
+                        let aOff = shared ? 0 : m * B * inD
+                        Linear<T>.accumulateWeightGradient(rows: B, inFeatures: inD, outFeatures: out,
+                                                           dy: pd.baseAddress! + m * B * out, ldy: out,
+                                                           x: pa.baseAddress! + aOff, ldx: inD,
+                                                           weightGrad: gw.baseAddress! + weight.offset(m))
+                    }
+                }
+            }
+            if propagate {
+                weight.value.withUnsafeBufferPointer { pw in
+                    dx.data.withUnsafeMutableBufferPointer { px in
+                        for m in 0..<M {
+                            Linear<T>.backwardInput(rows: B, inFeatures: inD, outFeatures: out, dy: pd.baseAddress! + m * B * out,
+                                                    ldy: out, weight: pw.baseAddress! + weight.offset(m),
+                                                    dx: px.baseAddress! + m * B * inD, ldx: inD)
+                        }
+                    }
+                }
+            }
+        }
+        return propagate ? dx : nil
+    }
+}
+
+// MARK: - Head
+
+/// Each member's linear head on the features: a dense linear layer named `head`, weights
+/// ~ N(0, headStd²), bias 0.
+final class Head<T: BLASScalar> {
+    let linear: DenseLinear<T>
+
+    init(classes: Int, features: Int, _ f: inout ParameterFactory<T>) {
+        linear = DenseLinear(name: "head", out: classes, in: features, &f)
+    }
+
+    func initialise(member m: Int, options: InitOptions, rng: inout SeededGenerator) {
+        let w = linear.weight, b = linear.bias
+        for i in 0..<w.memberCount { w.value[w.offset(m) + i] = T(options.headStd * rng.normal()) }
+        for i in 0..<b.memberCount { b.value[b.offset(m) + i] = 0 }
+    }
+}
+
+// MARK: - LayerNorm
+
+/// A pretrained LayerNorm (Layers' LayerNorm per row). SVE keeps it frozen and shared; a deep
+/// ensemble trains one copy per member (the input is then replicated per member first).
+final class LayerNormNode<T: BLASScalar> {
+    let name: String
+    let weight: Parameter<T>, bias: Parameter<T>
+    let eps: T
+    private var input = Activations<T>(m: Matrix(rows: 0, cols: 0), shared: true, needsGrad: false)
+    private var cache = LayerNorm<T>.Cache()
+
+    init(name: String, features d: Int, eps: T, trainable: Bool, _ f: inout ParameterFactory<T>) {
+        self.name = name; self.eps = eps
+        weight = f.make("\(name).weight", [d], trainable: trainable, perMember: trainable)
+        bias = f.make("\(name).bias", [d], trainable: trainable, perMember: trainable)
+    }
+
+    var features: Int { bias.memberCount }
+
+    func loadPretrained(_ p: Pretrained) {
+        let l = p.layerNorms[name]!
+        for m in 0..<(weight.perMember ? weight.shape[0] : 1) {
+            for j in 0..<l.weight.count {
+                weight.value[weight.offset(m) + j] = T(l.weight[j])
+                bias.value[bias.offset(m) + j] = T(l.bias[j])
+            }
+        }
+    }
+
+    func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+        var a = x
+        if weight.perMember && a.shared { a = Activations(m: replicate(a.m, members: batch.members), shared: false, needsGrad: a.needsGrad) }
+        input = a
+        let d = features, rows = a.m.rows, B = batch.rows, shared = a.shared
+        var y = a.m
+        var xhat = Matrix<T>(rows: rows, cols: d)
+        var inv = [T](repeating: 0, count: rows)
+        y.data.withUnsafeMutableBufferPointer { py in
+            xhat.data.withUnsafeMutableBufferPointer { ph in
+                weight.value.withUnsafeBufferPointer { pw in
+                    bias.value.withUnsafeBufferPointer { pb in
+                        for r in 0..<rows {
+                            let m = shared ? 0 : r / B
+                            inv[r] = LayerNorm<T>.normalize(py.baseAddress! + r * d, d, pw.baseAddress! + weight.offset(m),
+                                                            pb.baseAddress! + bias.offset(m), eps,
+                                                            xhat: ph.baseAddress! + r * d)
+                        }
+                    }
+                }
+            }
+        }
+        cache = LayerNorm<T>.Cache(xhat: xhat, invStd: inv)
+        return Activations(m: y, shared: shared, needsGrad: a.needsGrad || weight.trainable)
+    }
+
+    func backward(_ delta: Matrix<T>, _ batch: Batch) -> Matrix<T>? {
+        let xhat = cache.xhat, d = xhat.cols, rows = xhat.rows, B = batch.rows
+        let propagate = input.needsGrad, shared = input.shared
+        var dx = Matrix<T>(rows: propagate ? rows : 0, cols: d)
+        delta.data.withUnsafeBufferPointer { pd in
+            xhat.data.withUnsafeBufferPointer { ph in
+                if weight.trainable {
+                    weight.grad.withUnsafeMutableBufferPointer { gw in
+                        bias.grad.withUnsafeMutableBufferPointer { gb in
+                            for r in 0..<rows {
+                                let m = shared ? 0 : r / B
+                                LayerNorm<T>.accumulateGradients(dy: pd.baseAddress! + r * d, xhat: ph.baseAddress! + r * d, d,
+                                                                 weightGrad: gw.baseAddress! + weight.offset(m),
+                                                                 biasGrad: gb.baseAddress! + bias.offset(m))
+                            }
+                        }
+                    }
+                }
+                if propagate {
+                    weight.value.withUnsafeBufferPointer { pw in
+                        dx.data.withUnsafeMutableBufferPointer { px in
+                            for r in 0..<rows {
+                                let m = shared ? 0 : r / B
+                                LayerNorm<T>.backwardRow(dy: pd.baseAddress! + r * d, xhat: ph.baseAddress! + r * d,
+                                                         invStd: cache.invStd[r], d, weight: pw.baseAddress! + weight.offset(m),
+                                                         dx: px.baseAddress! + r * d)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return propagate ? dx : nil
+    }
+}
+
+// MARK: - Activation
+
+/// An element-wise activation: GELU (Layers' GELU, with its derivative kept for backward), ReLU,
+/// tanh.
+final class ActivationNode<T: BLASScalar> {
+    let kind: Activation
+    private var needsGrad = false
+    /// ReLU: the input (its sign gates the gradient); GELU and tanh: f'(x), kept by forward so
+    /// that erf and exp run once per element.
+    private var input = Matrix<T>(rows: 0, cols: 0)
+    private var derivative: [T] = []
+
+    init(_ kind: Activation) { self.kind = kind }
+
+    func forward(_ x: Activations<T>) -> Activations<T> {
+        needsGrad = x.needsGrad
+        var y = x
+        switch kind {
+        case .relu:
+            input = x.m
+            y.m.data.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = max(p[i], 0) } }
+        case .tanh:
+            derivative = [T](repeating: 0, count: x.m.data.count)
+            y.m.data.withUnsafeMutableBufferPointer { p in
+                for i in p.indices { let t = Glibc.tanh(Double(p[i])); p[i] = T(t); derivative[i] = T(1 - t * t) }
+            }
+        case .gelu:
+            GELU<T>().forwardInPlace(&y.m, derivative: &derivative)
+        }
+        return y
+    }
+
+    func backward(_ delta: Matrix<T>) -> Matrix<T>? {
+        guard needsGrad else { return nil }
+        var d = delta
+        switch kind {
+        case .relu:
+            d.data.withUnsafeMutableBufferPointer { pd in
+                input.data.withUnsafeBufferPointer { px in for j in pd.indices where px[j] <= 0 { pd[j] = 0 } }
+            }
+        case .tanh, .gelu:
+            // tanh' = 1 − tanh²; GELU' = Φ(x) + x φ(x).
+            d.data.withUnsafeMutableBufferPointer { pd in
+                derivative.withUnsafeBufferPointer { dv in for j in pd.indices { pd[j] *= dv[j] } }
+            }
+        }
+        return d
+    }
+}
+
+// MARK: - Residual
+
+/// x + body(x): the body's nodes, then the skip connection (a shared input is broadcast to every
+/// member's block).
+final class Residual<T: BLASScalar> {
+    let body: [Node<T>]
+    private var inputNeedsGrad = false
+
+    init(body: [Node<T>]) { self.body = body }
+
+    func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+        inputNeedsGrad = x.needsGrad
+        var a = SVE.forward(body, x, batch)
+        let B = batch.rows
+        if x.shared && !a.shared {
+            let d = a.m.cols
+            a.m.data.withUnsafeMutableBufferPointer { p in
+                x.m.data.withUnsafeBufferPointer { ps in
+                    for r in 0..<a.m.rows {
+                        let so = (r % B) * d, o = r * d
+                        for j in 0..<d { p[o + j] += ps[so + j] }
+                    }
+                }
+            }
+        } else {
+            a.m.data.withUnsafeMutableBufferPointer { p in
+                x.m.data.withUnsafeBufferPointer { ps in for i in p.indices { p[i] += ps[i] } }
+            }
+        }
+        a.needsGrad = a.needsGrad || x.needsGrad
+        return a
+    }
+
+    func backward(_ delta: Matrix<T>, _ batch: Batch) -> Matrix<T>? {
+        guard var d = SVE.backward(body, delta, batch), inputNeedsGrad else { return nil }
+        d.data.withUnsafeMutableBufferPointer { p in
+            delta.data.withUnsafeBufferPointer { ps in for j in p.indices { p[j] += ps[j] } }
+        }
+        return d
+    }
+}
