@@ -51,13 +51,13 @@ let package = Package(
 
         // Conversions to and from other formats (npy, npz, safetensors, CSV).
         .target(name: "TensorFormats", dependencies: ["TensorStream", "CZlib"]),
-        // What every executable shares: errors, exit codes, atomic output, progress, threads.
+        // What every executable shares: errors, exit codes, atomic output, progress, options (no BLAS).
         .target(name: "ToolKit", dependencies: [
-            "TensorStream", "LinearAlgebra", "Failure", "CCleanup",
+            "TensorStream", "Failure", "CCleanup",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .executableTarget(name: "TensorTool", dependencies: ["TensorStream", "TensorFormats", "ToolKit"],
+        .executableTarget(name: "TensorTool", dependencies: ["Failure", "TensorStream", "TensorFormats", "ToolKit"],
                           path: "Sources/tensor"),
 
         // Shared by the test targets: running the built tools, temporary directories.
@@ -73,7 +73,7 @@ let package = Package(
 
         // Calibration and uncertainty metrics (methods.md section 3) and their command.
         .target(name: "Calibration", dependencies: ["Failure", "Probability"]),
-        .executableTarget(name: "CalibMetrics", dependencies: ["Calibration", "Probability", "TensorStream", "ToolKit"],
+        .executableTarget(name: "CalibMetrics", dependencies: ["Failure", "Calibration", "Probability", "TensorStream", "ToolKit"],
                           path: "Sources/calib-metrics"),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Probability", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
@@ -82,21 +82,21 @@ let package = Package(
         .target(name: "UEC", dependencies: ["LinearAlgebra", "Failure", "Probability"]),
         // UEC data on tensor streams (probabilistic-embedding reader, posterior I/O), shared by the three UEC executables.
         .target(name: "UECStreams", dependencies: ["UEC", "TensorStream", "ToolKit", "Failure"], path: "Sources/UECStreams"),
-        .executableTarget(name: "EmbLaplace", dependencies: ["UEC", "UECStreams", "TensorStream", "ToolKit"],
+        .executableTarget(name: "EmbLaplace", dependencies: ["Failure", "LinearAlgebra", "UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-laplace"),
-        .executableTarget(name: "EmbFuse", dependencies: ["UEC", "UECStreams", "TensorStream", "ToolKit"],
+        .executableTarget(name: "EmbFuse", dependencies: ["Failure", "UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-fuse"),
-        .executableTarget(name: "EmbSim", dependencies: ["UEC", "UECStreams", "TensorStream", "ToolKit"],
+        .executableTarget(name: "EmbSim", dependencies: ["Failure", "UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-sim"),
         .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra", "Probability"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
         .target(name: "SVE", dependencies: ["Layers", "LinearAlgebra", "Failure", "Probability"]),
-        .executableTarget(name: "SveDecompose", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
+        .executableTarget(name: "SveDecompose", dependencies: ["Failure", "SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-decompose"),
-        .executableTarget(name: "SveTrain", dependencies: ["SVE", "LinearAlgebra", "Probability", "TensorStream", "ToolKit"],
+        .executableTarget(name: "SveTrain", dependencies: ["Failure", "SVE", "LinearAlgebra", "Probability", "TensorStream", "ToolKit"],
                           path: "Sources/sve-train"),
-        .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
+        .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit", "Failure"],
                           path: "Sources/sve-predict"),
         // Text to embeddings: the WordPiece tokenizer, the model directory, the BERT encoder.
         .target(name: "TextEncoder", dependencies: ["Layers", "LinearAlgebra", "Failure", "TensorFormats", "TensorStream"],

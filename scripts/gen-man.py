@@ -16,7 +16,7 @@ as literal displays (so a long command is not re-filled), and turns blank lines 
 import json, os, re, stat, subprocess, sys, tempfile
 
 PH = re.compile(r"@@u([0-9A-F]{4,6})@@")
-SENTENCE = re.compile(r"(?<=[a-z0-9)'][.!?]) +(?=[A-Z0-9'(])")
+SENTENCE = re.compile(r"(?<=[A-Za-z0-9)'][.!?]) +(?=[A-Z0-9'(])")
 
 
 def encode(s: str) -> str:
@@ -79,6 +79,29 @@ def postprocess(text: str) -> str:
     return PH.sub(lambda m: "\\[u%s]" % m.group(1), text)
 
 
+# Programs that compute with OpenBLAS: their pages get an ENVIRONMENT section.
+BLAS_TOOLS = {"emb-encode", "emb-laplace", "emb-sim", "sve-decompose", "sve-train", "sve-predict"}
+BLAS_ENVIRONMENT = """.Sh ENVIRONMENT
+.Bl -tag -width Ds
+.It Ev OPENBLAS_CORETYPE
+The OpenBLAS kernel to use.
+When it is not set, the program reads the CPU's flags and, if OpenBLAS picked a weaker kernel than the CPU supports (OpenBLAS falls back to SSE kernels on CPUs newer than itself), restarts itself once with the best kernel the library has for this CPU.
+A value set by the user is always used.
+.Fl v
+names the kernel in use, where the program has it.
+.It Ev OPENBLAS_NUM_THREADS
+Not used:
+.Fl -threads
+sets the threads (default: all cores).
+.El
+"""
+
+
+def add_environment(text: str) -> str:
+    marker = '.Sh "EXIT STATUS"'
+    return text.replace(marker, BLAS_ENVIRONMENT + marker, 1) if marker in text else text + BLAS_ENVIRONMENT
+
+
 def main():
     gen, bindir, date, outdir, *tools = sys.argv[1:]
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,6 +125,8 @@ def main():
             for name in sorted(os.listdir(pages)):
                 with open(os.path.join(pages, name)) as f:
                     text = postprocess(f.read())
+                if tool in BLAS_TOOLS:
+                    text = add_environment(text)
                 with open(os.path.join(outdir, name), "w") as f:
                     f.write(text if text.endswith("\n") else text + "\n")
 

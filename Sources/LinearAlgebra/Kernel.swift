@@ -15,6 +15,15 @@ public enum BLASKernel {
     /// The core OpenBLAS chose, e.g. "Haswell", "SkylakeX", "Zen", "Prescott".
     public static var current: String { String(cString: openblas_get_corename()) }
 
+    /// One line for `-v`: the library, the core in use, how it was chosen and the threads.
+    public static func summary(threads: Int) -> String {
+        let how: String
+        if getenv(restartedMark) != nil { how = "chosen from the CPU's flags" }
+        else if getenv("OPENBLAS_CORETYPE") != nil { how = "set by OPENBLAS_CORETYPE" }
+        else { how = "OpenBLAS's own choice" }
+        return "BLAS: OpenBLAS core \(current) (\(how)), \(threads) thread\(threads == 1 ? "" : "s")"
+    }
+
     /// The environment variable that marks a process as already restarted (never restart twice).
     static let restartedMark = "UNCERTAINTY_TOOLBOX_BLAS_RESTARTED"
 

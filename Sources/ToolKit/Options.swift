@@ -1,12 +1,13 @@
 import ArgumentParser
 import CCleanup
-import LinearAlgebra
 import TensorStream
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Options every tool has: threads.
+/// Options every tool that computes has: threads. A program that uses BLAS passes `threadCount`
+/// to LinearAlgebra's `prepareBLAS(threads:)` before its first BLAS call (ToolKit itself does not
+/// link OpenBLAS, so that `tensor` and `calib-metrics` do not load it and its 128 MB buffer).
 public struct CommonOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Threads for linear algebra and compression (default: all cores).", valueName: "N"))
     public var threads: Int?
@@ -14,14 +15,12 @@ public struct CommonOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let t = threads, t < 1 || t > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
     }
 
     /// Threads to use: --threads, or every online core.
     public var threadCount: Int { threads ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
-    /// Applies --threads to OpenBLAS.
-    public func apply() { setBLASThreads(threadCount) }
 }
 
 /// Options of every tool that writes a tensor stream.

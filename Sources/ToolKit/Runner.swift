@@ -1,6 +1,5 @@
 import ArgumentParser
 import CCleanup
-import LinearAlgebra
 import TensorStream
 #if canImport(Glibc)
 import Glibc
@@ -72,7 +71,11 @@ public enum ToolRunner {
     static func fail(_ name: String, _ e: ToolError) -> Never {
         cleanup_remove_all()
         writeStderr("\(name): \(e.message)\n")
-        exit(e.status.rawValue)
+        // _exit, not exit: exit's handlers would wait for OpenBLAS's threads, which under a
+        // memory limit may be retrying a buffer allocation forever. Text still buffered by
+        // print() (none of ToolKit's outputs buffer) is flushed first.
+        fflush(nil)
+        _exit(e.status.rawValue)
     }
 }
 

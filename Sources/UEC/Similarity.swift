@@ -1,4 +1,5 @@
 import Dispatch
+import Failure
 import LinearAlgebra
 
 /// Uncertainty-aware similarity of methods.md 1.3. Means are unit vectors (normalise first),
@@ -118,17 +119,37 @@ public func pairedSimilarity(_ a: ProbBlock, _ b: ProbBlock, beta: Float) -> [Fl
 public struct TopK: Sendable {
     public let k: Int
     public let queries: Int
-    // Per query a min-heap of (score, index) whose root is the worst kept entry.
-    private var scores: [Float]
-    private var indices: [Int64]
+    // Per query a min-heap of (score, index) whose root is the worst kept entry, in `capacity`
+    // slots: min(k, corpus rows offered so far), grown as blocks arrive, so that a k larger than
+    // the corpus costs memory for the corpus rows only.
+    private var scores: [Float] = []
+    private var indices: [Int64] = []
     private var counts: [Int]
+    public private(set) var capacity = 0
 
     public init(queries: Int, k: Int) {
         precondition(k > 0)
         self.k = k; self.queries = queries
-        scores = Array(repeating: 0, count: queries * k)
-        indices = Array(repeating: 0, count: queries * k)
         counts = Array(repeating: 0, count: queries)
+    }
+
+    /// Makes room for the best min(k, rows) entries per query, before a block that brings the
+    /// corpus rows offered so far to `rows`. Throws a `.resources` error when the heaps would not
+    /// fit in memory.
+    public mutating func reserve(rows: Int) throws {
+        let want = min(k, rows)
+        guard want > capacity else { return }
+        let cap = min(k, max(want, capacity * 2))
+        let count = try checkedProduct(queries, cap, what: "the top-\(k) heaps of \(queries) queries")
+        var newS = try checkedArray(repeating: Float(0), count: count, what: "the top-\(k) heaps of \(queries) queries")
+        var newI = try checkedArray(repeating: Int64(0), count: count, what: "the top-\(k) heaps of \(queries) queries")
+        for q in 0..<queries {
+            for j in 0..<counts[q] {
+                newS[q * cap + j] = scores[q * capacity + j]
+                newI[q * cap + j] = indices[q * capacity + j]
+            }
+        }
+        scores = newS; indices = newI; capacity = cap
     }
 
     /// True when (s1, i1) ranks below (s2, i2).
@@ -139,19 +160,22 @@ public struct TopK: Sendable {
 
     /// Offers a block of scores (queries × block.cols) whose column j is corpus row offset + j;
     /// blocks in increasing corpus order.
-    public mutating func add(_ block: Matrix<Float>, offset: Int) {
+    public mutating func add(_ block: Matrix<Float>, offset: Int) throws {
         precondition(block.rows == queries)
+        try reserve(rows: offset + block.cols)
         block.data.withUnsafeBufferPointer { add($0.baseAddress!, cols: block.cols, offset: offset) }
     }
 
     /// Offers `queries` rows of `cols` scores starting at `pb` (row-major). Blocks must come in
-    /// increasing corpus order (each offset past the previous block), as a streamed corpus does.
+    /// increasing corpus order (each offset past the previous block), as a streamed corpus does,
+    /// after `reserve(rows: offset + cols)`.
     public mutating func add(_ pb: UnsafePointer<Float>, cols m: Int, offset: Int) {
-        let k = self.k
+        let k = self.k, cap = capacity
+        precondition(cap >= min(k, offset + m), "TopK.add: reserve(rows:) first")
         scores.withUnsafeMutableBufferPointer { hs in
             indices.withUnsafeMutableBufferPointer { hi in
                 for q in 0..<queries {
-                    let base = q * k
+                    let base = q * cap
                     var n = counts[q]
                     let row = q * m
                     for j in 0..<m {
@@ -198,7 +222,7 @@ public struct TopK: Sendable {
         var outI = [Int64](repeating: -1, count: queries * w)
         for q in 0..<queries {
             let n = counts[q]
-            var entries = (0..<n).map { (scores[q * k + $0], indices[q * k + $0]) }
+            var entries = (0..<n).map { (scores[q * capacity + $0], indices[q * capacity + $0]) }
             entries.sort { TopK.worse($1.0, $1.1, $0.0, $0.1) }
             for j in 0..<min(n, w) { outS[q * w + j] = entries[j].0; outI[q * w + j] = entries[j].1 }
         }
@@ -231,8 +255,9 @@ public final class BlockTopK {
     }
 
     /// Scores the queries against the next corpus block (rows corpusRows ..< corpusRows + c.rows).
-    public func add(_ c: ProbBlock) {
+    public func add(_ c: ProbBlock) throws {
         let nq = queries.rows, m = c.rows
+        for i in tops.indices { try tops[i].reserve(rows: corpusRows + m) }
         if s.rows != nq || s.cols != m { s = Matrix(rows: nq, cols: m) }
         gemm(queries.mean, c.mean, transB: true, into: &s)
         let penalise = querySide != nil && c.variance != nil

@@ -33,6 +33,9 @@ public enum PosteriorStream {
             return t
         }
         let vw = try get("var_weight"), vb = try get("var_bias")
+        for t in all where ["var_weight", "var_bias", "prior_precision", "variance_scale", "weight", "bias"].contains(t.name) {
+            try requireFloat(t.info, in: reader.label)
+        }
         guard vw.shape.count == 2, vb.shape == [vw.shape[0]] else {
             throw UECInputError("\(reader.label): var_weight is \(vw.info.signature) and var_bias \(vb.info.signature) (expected D×P and D)")
         }
@@ -108,4 +111,12 @@ public struct UECInputError: KindedError, CustomStringConvertible, Sendable {
     public init(_ message: String) { self.message = message }
     public var kind: FailureKind { .badData }
     public var description: String { message }
+}
+
+/// Refuses a tensor that is not floating point (integers or booleans are not embeddings), with
+/// the conversion to run.
+public func requireFloat(_ info: TensorInfo, in label: String) throws {
+    guard info.dtype.isFloat else {
+        throw UECInputError("\(label): '\(info.name)' is \(info.dtype.name), not floating point (convert it when importing: tensor from … --dtype f32)")
+    }
 }

@@ -33,6 +33,8 @@ public final class ProbReader {
         if resolved { return dimension }
         let infos = try rows.slotHeaders()
         let info = infos[0]!
+        try requireFloat(info, in: label)
+        if let v = infos.count > 1 ? infos[1] : nil { try requireFloat(v, in: label) }
         meanName = info.name
         // A variance belongs to a 'mean'; next to a plain 'embedding' it is ignored.
         if infos.count > 1, infos[1] != nil, meanName != "mean" { rows.drop(slot: 1) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Calibration
+import Failure
 import Foundation
 import Probability
 import TensorStream
@@ -45,6 +46,11 @@ struct CalibMetrics: Tool {
             emb-sim --top-k) are scored against the relevant corpus index of each query (N, or \
             N×R padded with -1): nDCG@k, Recall@k, MRR.
 
+            Memory: the probabilities are read block by block, but a few numbers per row are kept \
+            for equal-mass ECE, AURC and the OOD metrics: about 25 bytes per row (51 with --bootstrap, \
+            25 more with --ood or sve-predict's uncertainties), so 10^7 rows take about 250 MB. When \
+            memory runs out the program says so and exits with status 71.
+
             Examples:
               tensor paste probs.tsr labels.tsr | calib-metrics
               calib-metrics --labels labels.tsr --bootstrap 1000 --seed 1 preds.tsr
@@ -79,7 +85,7 @@ struct CalibMetrics: Tool {
     @Option(name: .customLong("reliability-svg"), help: ArgumentHelp("Write a reliability diagram (SVG) to FILE.", valueName: "FILE"))
     var reliabilitySVG: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Bootstrap resamples for 95 % intervals of accuracy, ECE, NLL and Brier (0: none).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Bootstrap resamples for 95 % intervals of accuracy, ECE, NLL and Brier (0: none; at most 100000).", valueName: "N"))
     var bootstrap = 0
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the bootstrap: the same input and seed give the same intervals.", valueName: "S"))
@@ -106,7 +112,7 @@ struct CalibMetrics: Tool {
 
     func validate() throws {
         if bins < 1 || bins > 10_000 { throw ValidationError("--bins must be between 1 and 10000") }
-        if bootstrap < 0 { throw ValidationError("--bootstrap must be 0 or more") }
+        if bootstrap < 0 || bootstrap > maxBootstrap { throw ValidationError("--bootstrap must be between 0 and \(maxBootstrap) resamples") }
         if gold != nil && relevant != nil { throw ValidationError("--gold and --relevant are different modes: give one") }
         let sides = [labels, ood, gold, relevant].compactMap { $0 }
         if ([input] + sides).filter({ $0 == "-" }).count > 1 {
@@ -122,7 +128,6 @@ struct CalibMetrics: Tool {
     }
 
     func run() throws {
-        common.apply()
         if let gold {
             try runSimilarity(goldPath: gold)
         } else if let relevant {
@@ -202,8 +207,16 @@ struct CalibMetrics: Tool {
         source.blockRows = max(1, min(65_536, (1 << 21) / width))
         let progress = Progress("calib-metrics", total: p.rows)
         var done = 0
+        // What is kept per row grows by doubling: before each doubling, ask the checked allocator
+        // whether the grown arrays fit, so that running out of memory is one line (exit 71).
+        let perRow = bytesPerRow(bootstrap: bootstrap > 0, ood: oodFlags != nil || useUncertainty)
+        var probedRows = 1 << 16
         while let block = try source.nextSlots() {
             let n = block[0]!.rows
+            if done + n > probedRows {
+                while done + n > probedRows { probedRows *= 2 }
+                try reserveMemory(bytes: perRow * probedRows * 2, what: "the per-row scores of \(probedRows) rows, \(perRow) bytes each")
+            }
             let y: [Int64]
             if let sideLabels {
                 guard done + n <= sideLabels.count else {
@@ -232,7 +245,12 @@ struct CalibMetrics: Tool {
             }
         if logits || binaryVector || p.dtype != .f32 {
                 var v = block[0]!.doubles()
-                if logits { softmaxRows(&v, width: classes) }
+                if logits {
+                    if let i = v.firstIndex(where: { !$0.isFinite }) {
+                        throw ToolError.data("'\(p.name)': row \(done + i / width) holds \(v[i]) (expected finite logits)")
+                    }
+                    softmaxRows(&v, width: classes)
+                }
                 if binaryVector { v = v.flatMap { [1 - $0, $0] } }
                 try v.withUnsafeBufferPointer { b in
                     if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
@@ -315,6 +333,15 @@ struct CalibMetrics: Tool {
         let k = indices.shape[1], r = rel.shape.count == 2 ? rel.shape[1] : 1
         let idx: [Int64], rv: [Int64]
         idx = try indices.int64s(); rv = try rel.int64s()
+        for (name, values, width) in [("'indices'", idx, k), ("--relevant", rv, r)] {
+            if let i = values.firstIndex(where: { $0 < -1 }) {
+                throw ToolError.data("\(name): row \(i / max(1, width)) holds \(values[i]): corpus indices are 0 or more (-1 is padding)")
+            }
+        }
+        let over = ks.filter { $0 > k }
+        if !over.isEmpty {
+            writeStderr("calib-metrics: warning: --k \(over.map(String.init).joined(separator: ",")) is more than the \(k) indices retrieved per query: nDCG and recall are reported at \(k)\n")
+        }
         let retrieved = (0..<indices.rows).map { Array(idx[($0 * k)..<(($0 + 1) * k)]) }
         let relevantSets = (0..<rel.rows).map { Array(rv[($0 * r)..<(($0 + 1) * r)]) }
         let m = RetrievalMetrics(retrieved: retrieved, relevant: relevantSets, ks: ks)
@@ -329,6 +356,15 @@ struct CalibMetrics: Tool {
         try OutputFile.write(t.render(), to: nil)
     }
 }
+
+/// Bytes calib-metrics keeps per row of class probabilities: confidence and correctness (9), the
+/// copies sorted for equal-mass ECE and AURC (16), per-row losses for --bootstrap (26), OOD flags
+/// and scores (25). The help and man page state it.
+func bytesPerRow(bootstrap: Bool, ood: Bool) -> Int { 25 + (bootstrap ? 26 : 0) + (ood ? 25 : 0) }
+
+/// The most bootstrap resamples: each costs a pass over the kept rows (10^5 passes over 10^6 rows
+/// is already hours), and the intervals stop changing long before.
+let maxBootstrap = 100_000
 
 struct SimilarityReport: Codable {
     var rows: Int

@@ -83,7 +83,8 @@ struct EmbEncode: Tool {
     }
 
     func run() throws {
-        common.apply()
+        let blasThreads = try prepareBLAS(threads: common.threadCount)
+        if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
         let encoder = try BertEncoder(directory: model)
         if let p = pooling { encoder.pooling = Pooling(rawValue: p)! }
         if let n = normalize { encoder.normalize = n }

@@ -52,6 +52,9 @@ struct EmbFuse: Tool {
             guard parts.count == files.count else {
                 throw ValidationError("--weights gives \(parts.count) numbers for \(files.count) inputs")
             }
+            guard parts.allSatisfy({ $0! >= 0 }), parts.reduce(0, { $0 + $1! }) > 0 else {
+                throw ValidationError("--weights must be numbers ≥ 0 with a positive sum, not '\(weights)'")
+            }
             return .fixed(parts.map { $0! })
         }
     }
@@ -60,17 +63,16 @@ struct EmbFuse: Tool {
         if files.isEmpty { throw ValidationError("name the streams to fuse") }
         if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("standard input ('-') can be named only once") }
         if !(temperature > 0) || !temperature.isFinite { throw ValidationError("--temperature must be a positive number") }
-        if blockRows < 1 { throw ValidationError("--block-rows must be at least 1") }
+        if blockRows < 1 || blockRows > 1 << 20 { throw ValidationError("--block-rows must be between 1 and 1048576") }
         _ = try mode()
     }
 
     func run() throws {
-        common.apply()
         let w = try mode()
         let readers = try files.map { ProbReader(try openStream($0), blockRows: blockRows) }
         var dims: [Int] = []
         for r in readers {
-            dims.append(try r.resolve())
+            dims.append(try r.resolve())  // refuses non-float means and variances
             guard r.hasVariance else {
                 throw ToolError.data("\(r.label) has no 'var' next to '\(r.meanName)' (make it probabilistic with 'emb-laplace apply')")
             }

@@ -74,6 +74,8 @@ struct Fit: Tool {
 
     func validate() throws {
         if batchSize < 2 { throw ValidationError("--batch-size must be at least 2 (InfoNCE needs negatives)") }
+        // A batch costs B×B similarities in float64 (and the pairs themselves): 16384 is 2 GB.
+        if batchSize > 16384 { throw ValidationError("--batch-size must be at most 16384 (a batch holds B×B similarities)") }
         if !(temperature > 0) || !temperature.isFinite { throw ValidationError("--temperature must be a positive number") }
         if let l = priorPrecision, !(l > 0) || !l.isFinite { throw ValidationError("--prior-precision must be a positive number") }
         if let c = varianceScale, !(c > 0) || !c.isFinite { throw ValidationError("--variance-scale must be a positive number") }
@@ -91,9 +93,11 @@ struct Fit: Tool {
         guard w.shape.count == 2, w.shape[0] > 0, w.shape[1] > 0 else {
             throw ToolError.data("\(r.label): '\(weightName)' must be D×P, it is \(w.info.signature)")
         }
+        try requireFloat(w.info, in: r.label)
         let d = w.shape[0]
         var bias = [Double](repeating: 0, count: d)
         if let b = all.first(where: { $0.name == biasName }) {
+            try requireFloat(b.info, in: r.label)
             guard b.shape == [d] else { throw ToolError.data("\(r.label): '\(biasName)' is \(b.info.signature), expected \(d) values") }
             bias = b.doubles()
         }
@@ -113,6 +117,7 @@ struct Fit: Tool {
         for info in infos where info.isScalar || info.rowShape.count != 1 {
             throw ToolError.data("\(reader.label): '\(info.name)' must be a matrix N×P, it is \(info.signature)")
         }
+        for info in infos { try requireFloat(info, in: reader.label) }
         guard infos[0].rowShape == infos[1].rowShape else {
             throw ToolError.data("\(reader.label): 'query' is \(infos[0].signature) but 'positive' is \(infos[1].signature)")
         }
@@ -130,7 +135,8 @@ struct Fit: Tool {
     }
 
     func run() throws {
-        common.apply()
+        let blasThreads = try prepareBLAS(threads: common.threadCount)
+        if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
         var layerModel = try loadLayer()
         // Identity adapter: D is known from the first header.
         var acc: InfoNCEFisher? = layerModel.map { InfoNCEFisher(layer: $0, temperature: temperature) }
@@ -237,12 +243,12 @@ struct Apply: Tool {
     func validate() throws {
         if !["none", "delta", "simple"].contains(normalize) { throw ValidationError("--normalize must be none, delta or simple") }
         if let c = varianceScale, !(c > 0) || !c.isFinite { throw ValidationError("--variance-scale must be a positive number") }
-        if blockRows < 1 { throw ValidationError("--block-rows must be at least 1") }
+        if blockRows < 1 || blockRows > 1 << 20 { throw ValidationError("--block-rows must be between 1 and 1048576") }
         if input == "-" && posterior == "-" { throw ValidationError("the input and --posterior cannot both be standard input") }
     }
 
     func run() throws {
-        common.apply()
+        try prepareBLAS(threads: common.threadCount)
         var (post, postMeta) = try PosteriorStream.read(posterior)
         if let c = varianceScale { post.varianceScale = c }
         let reader = try openStream(input)
@@ -251,6 +257,7 @@ struct Apply: Tool {
         guard !info.isScalar, info.rowShape.count == 1 else {
             throw ToolError.data("\(reader.label): '\(inputName)' must be a matrix N×P, it is \(info.signature)")
         }
+        try requireFloat(info, in: reader.label)
         guard info.rowShape[0] == post.layer.inputs else {
             throw ToolError.data("\(reader.label): '\(inputName)' has \(info.rowShape[0]) columns but the posterior \(posterior) expects \(post.layer.inputs)")
         }
@@ -271,6 +278,9 @@ struct Apply: Tool {
             var mean = p.mean
             var v: Matrix<Float>? = p.variance
             if normalize != "none" { UEC.normalize(mean: &mean, variance: &v, method: normalize == "delta" ? .delta : .simple) }
+            if let r = firstNonFiniteRow(mean, v!) {
+                throw ToolError.data("\(reader.label): row \(blocks.rowsDone - h.rows + r) of '\(inputName)' " + whyNonFinite(h, p.mean, row: r))
+            }
             try writeRows(out.writer, [(mid, mean), (vid, v!)])
             progress.update(blocks.rowsDone)
         }
@@ -289,6 +299,27 @@ func doubleMatrix(_ t: Tensor, label: String) throws -> Matrix<Double> {
         throw ToolError.data("\(label): '\(t.name)' holds \(d[bad]) at row \(bad / max(1, t.info.rowShape[0])) (expected finite numbers)")
     }
     return Matrix(rows: t.rows, cols: t.info.rowShape[0], data: d)
+}
+
+/// The first row of a block whose mean or variance is not finite, or nil. A program never writes
+/// a non-finite value from finite inputs: such a row is refused, named, with the reason.
+func firstNonFiniteRow(_ mean: Matrix<Float>, _ variance: Matrix<Float>) -> Int? {
+    let d = mean.cols
+    for r in 0..<mean.rows where (0..<d).contains(where: { !mean.data[r * d + $0].isFinite || !variance.data[r * d + $0].isFinite }) {
+        return r
+    }
+    return nil
+}
+
+/// Why row `row` gave a non-finite output: inputs so large that their squares overflow float32,
+/// or (when normalising) a mean so close to zero that the unit vector's variance does.
+func whyNonFinite(_ h: Matrix<Float>, _ mean: Matrix<Float>, row: Int) -> String {
+    let largest = h.row(row).map { abs(Double($0)) }.max() ?? 0
+    let norm = mean.row(row).reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+    if largest > 1e18 {
+        return "holds values up to " + cFormat("%.3g", largest) + ": their variance overflows float32 (scale the embeddings down)"
+    }
+    return "has a mean of norm " + cFormat("%.3g", norm) + ": too close to 0 for its normalised variance to fit in float32 (drop the row, or use --normalize none)"
 }
 
 func floatCopy(_ m: Matrix<Double>) -> Matrix<Float> {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Failure
 import LinearAlgebra
 import TensorStream
 import ToolKit
@@ -70,11 +71,12 @@ struct EmbSim: Tool {
             guard let k = topK, k >= 1 else { throw ValidationError("--merge needs --top-k K") }
             if corpus != nil || paired != nil || matrix { throw ValidationError("--merge takes only the result files and --top-k") }
             if merge.filter({ $0 == "-" }).count > 1 { throw ValidationError("only one input can be standard input") }
+            if queryBlock < 1 || queryBlock > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
             return
         }
         let modes = [topK != nil, paired != nil, matrix].filter { $0 }.count
         if modes != 1 { throw ValidationError("choose one mode: --corpus FILE --top-k K, --paired FILE, --matrix, or --merge FILE... --top-k K") }
-        if let off = corpusOffset, off < 0 { throw ValidationError("--corpus-offset must be 0 or more") }
+        if let off = corpusOffset, off < 0 || off > maxCorpusOffset { throw ValidationError("--corpus-offset must be between 0 and \(maxCorpusOffset)") }
         if let k = topK {
             if k < 1 { throw ValidationError("--top-k must be at least 1") }
             guard let c = corpus else { throw ValidationError("--top-k needs --corpus FILE") }
@@ -84,19 +86,23 @@ struct EmbSim: Tool {
         if input == "-" && (paired == "-" || corpus == "-") { throw ValidationError("only one input can be standard input") }
         if !(beta >= 0) || !beta.isFinite { throw ValidationError("--beta must be a number ≥ 0") }
         if NormalizeMode(rawValue: normalize) == nil { throw ValidationError("--normalize must be auto, delta, simple or none") }
-        if queryBlock < 1 || corpusBlock < 1 { throw ValidationError("block sizes must be at least 1") }
+        if queryBlock < 1 || queryBlock > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
+        if corpusBlock < 1 || corpusBlock > 1 << 20 { throw ValidationError("--corpus-block must be between 1 and 1048576") }
     }
 
     var mode: NormalizeMode { NormalizeMode(rawValue: normalize) ?? .auto }
 
     func open(_ path: String, block: Int) throws -> ProbReader {
         let r = ProbReader(try openStream(path), blockRows: block, wantVariance: beta != 0)
-        try r.resolve()
+        try r.resolve()  // refuses non-float means and variances
         return r
     }
 
-    func nextBlock(_ r: ProbReader) throws -> ProbBlock? {
+    /// The next block, normalised; its all-zero rows counted unless `tally` is false (a corpus
+    /// read again for the next block of queries).
+    func nextBlock(_ r: ProbReader, _ role: String, tally: Bool = true) throws -> ProbBlock? {
         guard var b = try r.next() else { return nil }
+        if tally { zeroRows.count(b, role: role, label: r.label) }
         normalizeBlock(&b, mode)
         return b
     }
@@ -115,7 +121,7 @@ struct EmbSim: Tool {
     }
 
     func run() throws {
-        common.apply()
+        try prepareBLAS(threads: common.threadCount)
         // Keep the large per-block buffers in the heap: no page faults from fresh mmaps at every block.
         _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 30)
         _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 1 << 30)
@@ -123,6 +129,7 @@ struct EmbSim: Tool {
         else if let k = topK, let corpus { try runTopK(k: k, corpus: corpus) }
         else if let paired { try runPaired(paired) }
         else { try runMatrix() }
+        zeroRows.warn()
     }
 
     func runTopK(k: Int, corpus: String) throws {
@@ -137,12 +144,12 @@ struct EmbSim: Tool {
         }
         var width = k
         var lastMeta = meta(q, nil)
-        while let qb = try nextBlock(q) {
+        while let qb = try nextBlock(q, "query") {
             let c = try open(corpus, block: corpusBlock)
             try checkDims(q, c)
             lastMeta = meta(q, c)
             let top = BlockTopK(queries: qb, k: k, beta: beta, threads: common.threadCount)
-            while let cb = try nextBlock(c) { top.add(cb) }
+            while let cb = try nextBlock(c, "corpus", tally: ids == nil) { try top.add(cb) }
             let offset = top.corpusRows
             guard offset > 0 else { throw ToolError.data("\(c.label) has no rows: nothing to retrieve") }
             if ids == nil {
@@ -150,7 +157,7 @@ struct EmbSim: Tool {
                 ids = try declare(width, lastMeta)
             }
             var res = top.results(width: width)
-            let base = Int64(corpusOffset ?? Int(c.meanMeta["row_offset"] ?? "") ?? 0)
+            let base = try indexBase(c, rows: offset)
             if base != 0 { for j in res.indices.indices where res.indices[j] >= 0 { res.indices[j] += base } }
             try out.writer.write(ids!.0, rows: qb.rows, values: res.indices)
             try out.writer.write(ids!.1, rows: qb.rows, values: res.scores)
@@ -161,12 +168,48 @@ struct EmbSim: Tool {
         try out.finish()
     }
 
-    /// Joins the top-k results of corpus shards (global indices) into one top-k.
+    /// What to add to the corpus's row numbers: --corpus-offset, or the corpus's 'row_offset'
+    /// metadata (written by 'tensor split'), checked so that the indices cannot overflow.
+    func indexBase(_ c: ProbReader, rows: Int) throws -> Int64 {
+        var base = corpusOffset ?? 0
+        if corpusOffset == nil, let meta = c.meanMeta["row_offset"] {
+            guard let v = Int(meta), v >= 0, v <= maxCorpusOffset else {
+                throw ToolError.data("\(c.label): metadata row_offset '\(meta)' is not a row number between 0 and \(maxCorpusOffset) (override it with --corpus-offset)")
+            }
+            base = v
+        }
+        guard base <= Int(Int64.max) - rows else {
+            throw ToolError.data("corpus offset \(base) plus \(rows) corpus rows does not fit a 64-bit index")
+        }
+        return Int64(base)
+    }
+
+    /// Joins the top-k results of corpus shards (global indices) into one top-k. The shards must
+    /// be disjoint: the same file twice, or a corpus index found in two shards, is refused.
     func runMerge(k: Int) throws {
+        var seen: [String: String] = [:]
+        for path in merge where path != "-" {
+            var st = stat()
+            guard stat(path, &st) == 0 else { continue }
+            let id = "\(st.st_dev):\(st.st_ino)"
+            if let first = seen[id] {
+                throw ToolError.usage(first == path ? "\(path) is named twice: each shard's results can be merged once"
+                                                     : "\(first) and \(path) are the same file: each shard's results can be merged once")
+            }
+            seen[id] = path
+        }
         let blocks = try merge.map { RowBlockReader(try openStream($0), names: ["indices", "scores"], blockRows: queryBlock) }
+        // The merged width: k, or all the candidates when the shards hold fewer.
+        var candidates = 0
+        for b in blocks {
+            let infos = try b.headers()
+            let w = infos[0].rowShape.first ?? 1
+            candidates = candidates > Int.max - w ? Int.max : candidates + w
+        }
+        let width = min(k, candidates)
         let out = try output.open()
-        let ids = try out.writer.add(TensorInfo(name: "indices", dtype: .i64, rowShape: [k], meta: ["merged": merge.joined(separator: ",")]))
-        let sid = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [k]))
+        let ids = try out.writer.add(TensorInfo(name: "indices", dtype: .i64, rowShape: [width], meta: ["merged": merge.joined(separator: ",")]))
+        let sid = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [width]))
         while true {
             var lists: [(scores: [Float], indices: [Int64], width: Int)] = []
             var rows: [Int] = []
@@ -183,11 +226,29 @@ struct EmbSim: Tool {
             guard let n = rows.first, rows.allSatisfy({ $0 == n }) else {
                 throw ToolError.data("the results to merge have different numbers of queries (\(zip(merge, blocks).map { "\($0.0): \($0.1.rowsDone)" }.joined(separator: ", ")))")
             }
-            let merged = mergeTopK(lists, queries: n, k: k)
+            try refuseOverlap(lists, queries: n, firstQuery: blocks[0].rowsDone - n)
+            let merged = mergeTopK(lists, queries: n, k: width)
             try out.writer.write(ids, rows: n, values: merged.indices)
             try out.writer.write(sid, rows: n, values: merged.scores)
         }
         try out.finish()
+    }
+
+    /// Refuses a corpus index that appears twice in the lists of one query (overlapping shards).
+    func refuseOverlap(_ lists: [(scores: [Float], indices: [Int64], width: Int)], queries: Int, firstQuery: Int) throws {
+        var where_: [Int64: Int] = [:]
+        for q in 0..<queries {
+            where_.removeAll(keepingCapacity: true)
+            for (s, l) in lists.enumerated() {
+                for j in 0..<l.width {
+                    let i = l.indices[q * l.width + j]
+                    guard i >= 0 else { continue }
+                    if let other = where_.updateValue(s, forKey: i) {
+                        throw ToolError.data("corpus index \(i) is in the results of both \(merge[other]) and \(merge[s]) (query \(firstQuery + q)): the shards overlap")
+                    }
+                }
+            }
+        }
     }
 
     func runPaired(_ path: String) throws {
@@ -196,7 +257,7 @@ struct EmbSim: Tool {
         let out = try output.open()
         let sid = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [], meta: meta(a, b)))
         while true {
-            let x = try nextBlock(a), y = try nextBlock(b)
+            let x = try nextBlock(a, "query"), y = try nextBlock(b, "paired")
             if x == nil && y == nil { break }
             guard let x, let y, x.rows == y.rows else {
                 while try a.next() != nil {}
@@ -216,35 +277,65 @@ struct EmbSim: Tool {
         if let corpus {
             let r = try open(corpus, block: corpusBlock)
             try checkDims(q, r)
-            while let b = try nextBlock(r) { corpusBlocks.append(b) }
+            while let b = try nextBlock(r, "corpus") { corpusBlocks.append(b) }
             c = r
         }
         let queryBlocks: [ProbBlock]?
         if corpus == nil {
             var all: [ProbBlock] = []
-            while let b = try nextBlock(q) { all.append(b) }
+            while let b = try nextBlock(q, "query") { all.append(b) }
             corpusBlocks = all
             queryBlocks = all
         } else {
             queryBlocks = nil
         }
-        let whole = concatenate(corpusBlocks, d: q.dimension)
+        let whole = try concatenate(corpusBlocks, d: q.dimension)
         let out = try output.open()
         let sid = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [whole.rows], meta: meta(q, c)))
         func emit(_ qb: ProbBlock) throws {
+            try reserveMemory(count: checkedProduct(qb.rows, whole.rows, 2, what: "a block of the score matrix"), of: Float.self,
+                              what: "a block of the score matrix (\(qb.rows) queries × \(whole.rows) corpus rows)")
             try out.writer.write(sid, rows: qb.rows, values: similarityMatrix(qb, whole, beta: beta).data)
         }
-        if let queryBlocks { for b in queryBlocks { try emit(b) } } else { while let b = try nextBlock(q) { try emit(b) } }
+        if let queryBlocks { for b in queryBlocks { try emit(b) } } else { while let b = try nextBlock(q, "query") { try emit(b) } }
         try out.finish()
     }
 
-    func concatenate(_ blocks: [ProbBlock], d: Int) -> ProbBlock {
+    func concatenate(_ blocks: [ProbBlock], d: Int) throws -> ProbBlock {
         let n = blocks.reduce(0) { $0 + $1.rows }
+        try reserveMemory(count: checkedProduct(n, d, 2, what: "the corpus"), of: Float.self, what: "the corpus (\(n) rows, held whole for --matrix)")
         let hasVar = !blocks.isEmpty && blocks.allSatisfy { $0.variance != nil }
         return ProbBlock(mean: Matrix(rows: n, cols: d, data: blocks.flatMap(\.mean.data)),
                          variance: hasVar ? Matrix(rows: n, cols: d, data: blocks.flatMap { $0.variance!.data }) : nil)
     }
 }
+
+/// Rows whose mean is all zero: their cosine with anything is 0, which looks like an answer.
+/// Counted per input (a corpus read once per block of queries counts once) and reported once.
+final class ZeroRows {
+    private var byLabel: [[String]: Int] = [:]
+
+    /// Counts the all-zero rows of a block of the `role` input ("query", "corpus") read from `label`.
+    func count(_ b: ProbBlock, role: String, label: String) {
+        let d = b.mean.cols
+        var n = 0
+        for row in 0..<b.rows where !(0..<d).contains(where: { b.mean.data[row * d + $0] != 0 }) { n += 1 }
+        byLabel[[role, label], default: 0] += n
+    }
+
+    /// One warning on standard error, if any row was all zero.
+    func warn() {
+        let parts = byLabel.filter { $0.value > 0 }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            .map { "\($0.value) \($0.key[0]) row\($0.value == 1 ? "" : "s") of \($0.key[1])" }
+        guard !parts.isEmpty else { return }
+        writeStderr("emb-sim: warning: all zero, so their cosine with anything is 0: \(parts.joined(separator: ", "))\n")
+    }
+}
+
+nonisolated(unsafe) let zeroRows = ZeroRows()
+
+/// The largest corpus offset: indices stay far from Int64 overflow whatever the corpus size.
+let maxCorpusOffset = 1_000_000_000_000_000_000
 
 /// glibc's mallopt(3) (malloc.h is not in the Glibc module).
 @_silgen_name("mallopt")

@@ -46,11 +46,11 @@ struct SveDecompose: Tool {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if let r = rank, r < 1 { throw ValidationError("--rank must be at least 1") }
+        if let r = rank, r < 1 || r > 1 << 30 { throw ValidationError("--rank must be between 1 and 1073741824") }
     }
 
     func run() throws {
-        common.apply()
+        try prepareBLAS(threads: common.threadCount)
         let tensors = try openStream(input).readAll()
         var byName: [String: Tensor] = [:]
         for t in tensors { byName[t.name] = t }

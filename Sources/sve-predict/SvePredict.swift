@@ -51,12 +51,12 @@ struct SvePredict: Tool {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if chunk < 1 { throw ValidationError("--chunk must be at least 1") }
+        if chunk < 1 || chunk > 1 << 20 { throw ValidationError("--chunk must be between 1 and 1048576") }
         if pass.contains(featuresName) { throw ValidationError("--pass \(featuresName): the features are not copied") }
     }
 
     func run() throws {
-        common.apply()
+        try prepareBLAS(threads: common.threadCount)
         let modelTensors = try openStream(model).readAll()
         guard let tt = modelTensors.first(where: { $0.name == ModelMeta.temperature }) else {
             throw ToolError.data("\(model) is not an sve-train model (no 'temperature' tensor)")

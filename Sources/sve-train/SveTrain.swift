@@ -114,20 +114,21 @@ struct SveTrain: Tool {
 
     func validate() throws {
         if members < 1 || members > 1024 { throw ValidationError("--members must be between 1 and 1024") }
-        if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if epochs < 1 || epochs > 1_000_000 { throw ValidationError("--epochs must be between 1 and 1000000") }
         if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be positive") }
-        if !(weightDecay >= 0) { throw ValidationError("--weight-decay must be at least 0") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if !(clip > 0) { throw ValidationError("--clip must be positive") }
+        if !(weightDecay >= 0) || !weightDecay.isFinite { throw ValidationError("--weight-decay must be a number ≥ 0") }
+        if batchSize < 1 || batchSize > 1_000_000 { throw ValidationError("--batch-size must be between 1 and 1000000") }
+        if !(clip > 0) || !clip.isFinite { throw ValidationError("--clip must be a positive number") }
         if !(warmup >= 0 && warmup <= 1) { throw ValidationError("--warmup must be a fraction between 0 and 1") }
-        if !(sigmaInit >= 0) { throw ValidationError("--sigma-init must be at least 0") }
+        if !(sigmaInit >= 0) || !sigmaInit.isFinite { throw ValidationError("--sigma-init must be a number ≥ 0") }
         if !(valFraction >= 0 && valFraction < 1) { throw ValidationError("--val-fraction must be in [0, 1)") }
         if let k = classes, k < 2 || k > 100_000 { throw ValidationError("--classes must be between 2 and 100000") }
         do { _ = try StackSpec(parsing: stack) } catch { throw ValidationError("--stack: \(error)") }
     }
 
     func run() throws {
-        common.apply()
+        let blasThreads = try prepareBLAS(threads: common.threadCount)
+        if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
         let spec = try StackSpec(parsing: stack)
         // The data.
         let data = try openStream(input).readTensors([featuresName, labelsName])
@@ -138,6 +139,9 @@ struct SveTrain: Tool {
         guard l.shape == [N] else { throw ToolError.data("'\(labelsName)' has shape \(l.shape) but '\(featuresName)' has \(N) rows (expected [\(N)])") }
         let x = f.floats()
         if let bad = x.firstIndex(where: { !$0.isFinite }) { throw ToolError.data("'\(featuresName)' holds \(x[bad]) in row \(bad / D)") }
+        guard N >= 2 else {
+            throw ToolError.data("'\(featuresName)' has \(N) row\(N == 1 ? "" : "s"): training needs at least 2 (and 2 classes)")
+        }
         let labels = try l.int64s()
         let maxLabel = labels.max() ?? 0
         guard classes != nil || maxLabel < 100_000 else {
@@ -166,6 +170,10 @@ struct SveTrain: Tool {
             trainRows = perm[nVal...].sorted()
         }
         guard !trainRows.isEmpty else { throw ToolError.data("no training rows (split 0)") }
+        if valRows.isEmpty {
+            let why = split != nil ? "no row of \(split!) is 1" : "--val-fraction \(valFraction) of \(N) rows is none"
+            writeStderr("sve-train: warning: no validation rows (\(why)): keeping the last epoch, temperature 1 (not fitted)\n")
+        }
         func gather(_ rows: [Int]) -> Matrix<Float> {
             var m = Matrix<Float>(rows: rows.count, cols: D)
             for (i, r) in rows.enumerated() { m.data.replaceSubrange(i * D ..< (i + 1) * D, with: x[r * D ..< (r + 1) * D]) }
@@ -219,6 +227,8 @@ struct SveTrain: Tool {
         trainMeta["sve.seed"] = "\(seed)"
         trainMeta["sve.epochs"] = "\(epochs)"
         trainMeta["sve.best_epoch"] = "\(result.bestEpoch)"
+        trainMeta["sve.validation_rows"] = "\(valRows.count)"
+        if valRows.isEmpty { trainMeta["sve.validation"] = "none: last epoch kept, temperature 1 (not fitted)" }
         if let acc = result.history[result.bestEpoch - 1].valAccuracy { trainMeta["sve.val_accuracy"] = "\(acc)" }
         let out = try output.open()
         for a in modelArrays {

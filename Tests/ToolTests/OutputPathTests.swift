@@ -100,17 +100,61 @@ final class OutputPathTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["full", "pairs.tsr", "pred.tsr"])
     }
 
+    /// Every program that writes a stream, with valid inputs: (tool, arguments, standard input).
+    func streamWriters() throws -> [(String, [String], [UInt8])] {
+        try makeSideInputs(dir)
+        let wave = { (n: Int, d: Int, phase: Double) in (0..<n * d).map { Float(sin(Double($0) * 0.7 + phase)) } }
+        let embeddings = try encodeStream([Tensor(name: "embedding", shape: [5, 4], floats: wave(5, 4, 1))])
+        let pairs = try encodeStream([Tensor(name: "query", shape: [8, 4], floats: wave(8, 4, 0)),
+                                      Tensor(name: "positive", shape: [8, 4], floats: wave(8, 4, 0.3))])
+        let weights = try encodeStream([Tensor(name: "l.weight", shape: [3, 4], floats: wave(3, 4, 2)),
+                                        Tensor(name: "l.bias", shape: [3], floats: [0.1, 0.2, 0.3])])
+        let training = try encodeStream([Tensor(name: "features", shape: [12, 4], floats: wave(12, 4, 3)),
+                                         Tensor(name: "labels", shape: [12], int64s: (0..<12).map { Int64($0 % 3) })])
+        let features = try encodeStream([Tensor(name: "features", shape: [5, 4], floats: wave(5, 4, 3))])
+        return [
+            ("emb-laplace", ["fit", "--batch-size", "4"], pairs),
+            ("emb-laplace", ["apply", "--posterior", path("post.tsr")], embeddings),
+            ("emb-fuse", [path("corpus.tsr"), path("corpus.tsr")], []),
+            ("emb-sim", ["--corpus", path("corpus.tsr"), "--top-k", "2"], embeddings),
+            ("emb-sim", ["--matrix"], embeddings),
+            ("sve-decompose", ["--quiet"], weights),
+            ("sve-train", ["--basis", path("basis.tsr"), "--stack", "linear:l", "--epochs", "1"], training),
+            ("sve-predict", ["--model", path("model.tsr")], features),
+        ]
+    }
+
+    func testEveryStreamWriterWritesDevicesAndFIFOsInPlace() throws {
+        let full = try fullDevice()
+        for (tool, args, input) in try streamWriters() {
+            let label = "\(tool) \(args.joined(separator: " "))"
+            let r = try runTool(tool, args + ["-o", full], stdin: Data(input))
+            XCTAssertEqual(r.status, 74, "\(label): \(r.stderr)")
+            XCTAssertTrue(r.stderr.hasPrefix("\(tool): cannot write \(full)"), "\(label): \(r.stderr)")
+            XCTAssertTrue(isCharDevice(full), "\(label) replaced the device with a file")
+
+            let fifo = path("out.fifo")
+            XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+            var ok: ToolRun!
+            let data = try capturingFIFO(fifo) { ok = try runTool(tool, args + ["-o", fifo], stdin: Data(input)) }
+            XCTAssertEqual(ok.status, 0, "\(label): \(ok.stderr)")
+            var st = stat()
+            XCTAssertEqual(stat(fifo, &st), 0)
+            XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO, "\(label) replaced the FIFO")
+            XCTAssertNoThrow(try TensorStreamReader(ArraySource(Array(data))).readAll(), "\(label): the FIFO did not carry a whole stream")
+            unlink(fifo)
+            XCTAssertEqual(try leftovers(), [], label)
+        }
+    }
+
     func testFIFOOutputIsWrittenInPlace() throws {
         let fifo = path("svg.fifo")
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
         let pred = try predictions()
-        let box = ReadBox()
-        let reader = Thread { box.data = FileHandle(forReadingAtPath: fifo)?.readDataToEndOfFile() ?? Data() ; box.done.signal() }
-        reader.start()
-        let r = try runTool("calib-metrics", ["--reliability-svg", fifo, pred])
-        box.done.wait()
+        var r: ToolRun!
+        let data = try capturingFIFO(fifo) { r = try runTool("calib-metrics", ["--reliability-svg", fifo, pred]) }
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(String(decoding: box.data, as: UTF8.self).hasPrefix("<svg") || String(decoding: box.data, as: UTF8.self).contains("<svg"))
+        XCTAssertTrue(String(decoding: data, as: UTF8.self).contains("<svg"), "the diagram did not go through the FIFO")
         var st = stat()
         XCTAssertEqual(stat(fifo, &st), 0)
         XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO, "the FIFO was replaced")
@@ -220,7 +264,7 @@ final class OutputPathTests: XCTestCase {
         for step in 0..<16 {
             try? FileManager.default.removeItem(atPath: out)
             let p = try start()
-            usleep(useconds_t(duration * 1e6 * Double(step) / 13))
+            usleep(useconds_t(duration * 1e6 * Double(step) / 8))
             kill(p.processIdentifier, SIGTERM)
             p.waitUntilExit()
             XCTAssertEqual(try leftovers(), [], "step \(step)")
@@ -242,7 +286,40 @@ final class OutputPathTests: XCTestCase {
     }
 }
 
-private final class ReadBox: @unchecked Sendable {
-    var data = Data()
+/// Reads what a program writes into a FIFO while `body` runs it. The FIFO is opened read-write
+/// (which never blocks), so the test cannot hang when a program fails to open it or replaces it.
+func capturingFIFO(_ fifo: String, _ body: () throws -> Void) rethrows -> Data {
+    let fd = open(fifo, O_RDWR | O_NONBLOCK)
+    precondition(fd >= 0, "cannot open \(fifo)")
+    let box = FIFOBox()
+    let drain = Thread {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n > 0 { box.append(buffer[0..<n]); continue }
+            if box.stopping { break }
+            usleep(2_000)
+        }
+        box.done.signal()
+    }
+    drain.start()
+    defer {
+        box.stop()
+        box.done.wait()
+        close(fd)
+    }
+    try body()
+    usleep(20_000)
+    return box.snapshot()
+}
+
+private final class FIFOBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    private var stopFlag = false
     let done = DispatchSemaphore(value: 0)
+    func append(_ bytes: ArraySlice<UInt8>) { lock.lock(); data.append(contentsOf: bytes); lock.unlock() }
+    func snapshot() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+    var stopping: Bool { lock.lock(); defer { lock.unlock() }; return stopFlag }
+    func stop() { lock.lock(); stopFlag = true; lock.unlock() }
 }

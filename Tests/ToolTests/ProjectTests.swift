@@ -125,3 +125,52 @@ final class StandaloneTests: XCTestCase {
         }
     }
 }
+
+/// The OpenBLAS kernel the programs run: `-v` names it, and on a CPU with AVX2 it is never an SSE
+/// fallback (the programs restart themselves with a better OPENBLAS_CORETYPE when OpenBLAS picked
+/// one); a user's own OPENBLAS_CORETYPE wins.
+final class BLASKernelToolTests: XCTestCase {
+    func fitVerbose(environment: [String: String]) throws -> String {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rows: [String] = []
+        for i in 0..<64 {
+            var cells: [String] = []
+            for j in 0..<8 {
+                let v: Double = Double((i * 7 + j * 3) % 11) / 11.0 - 0.4
+                cells.append(String(v))
+            }
+            rows.append(cells.joined(separator: ","))
+        }
+        let csv = Data((rows.joined(separator: "\n") + "\n").utf8)
+        for name in ["query", "positive"] {
+            let r = try runTool("tensor", ["from", "csv", "--name", name, "-o", dir.appendingPathComponent("\(name).tsr").path], stdin: csv)
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let pairs = try runTool("tensor", ["paste", dir.appendingPathComponent("query.tsr").path, dir.appendingPathComponent("positive.tsr").path])
+        XCTAssertEqual(pairs.status, 0, pairs.stderr)
+        let fit = try runTool("emb-laplace", ["fit", "-v", "--threads", "2", "-o", dir.appendingPathComponent("post.tsr").path],
+                              stdin: pairs.stdout, environment: environment)
+        XCTAssertEqual(fit.status, 0, fit.stderr)
+        return fit.stderr.split(separator: "\n").first { $0.hasPrefix("BLAS:") }.map(String.init) ?? ""
+    }
+
+    func testVerboseNamesTheKernelAndItIsNotAFallback() throws {
+        var env = ProcessInfo.processInfo.environment
+        let userSet = env["OPENBLAS_CORETYPE"] != nil
+        env.removeValue(forKey: "UNCERTAINTY_TOOLBOX_BLAS_RESTARTED")
+        let line = try fitVerbose(environment: env)
+        XCTAssertTrue(line.hasPrefix("BLAS: OpenBLAS core "), line)
+        XCTAssertTrue(line.hasSuffix("2 threads"), line)
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        if !userSet && flags.contains(" avx2") && flags.contains(" fma") {
+            for weak in ["Prescott", "Core2", "Penryn", "Nehalem", "Dunnington", "Atom", "Sandybridge"] {
+                XCTAssertFalse(line.contains("core \(weak) "), "an AVX2 CPU runs the \(weak) kernel: \(line)")
+            }
+        }
+        // The user's choice wins, whatever the CPU.
+        env["OPENBLAS_CORETYPE"] = "Prescott"
+        let forced = try fitVerbose(environment: env)
+        XCTAssertTrue(forced.contains("core Prescott (set by OPENBLAS_CORETYPE)"), forced)
+    }
+}

@@ -62,14 +62,14 @@ final class FusionSimilarityTests: XCTestCase {
             for s in stride(from: 0, to: c.rows, by: blockRows) {
                 let r = s ..< min(s + blockRows, c.rows)
                 let block = ProbBlock(mean: c.mean.rows(r), variance: c.variance!.rows(r))
-                top.add(similarityMatrix(q, block, beta: beta), offset: s)
+                try top.add(similarityMatrix(q, block, beta: beta), offset: s)
             }
             let res = top.results()
             XCTAssertEqual(res.indices, f.doubles("topk_indices").map { Int64($0) }, "block \(blockRows)")
             assertClose(res.scores, f.floats("topk_scores"), rtol: 1e-5, atol: 1e-6, "top-k scores")
         }
         var cos = TopK(queries: q.rows, k: k)
-        cos.add(similarityMatrix(q, c, beta: 0), offset: 0)
+        try cos.add(similarityMatrix(q, c, beta: 0), offset: 0)
         XCTAssertEqual(cos.results().indices, f.doubles("cos_topk_indices").map { Int64($0) })
     }
 
@@ -81,7 +81,7 @@ final class FusionSimilarityTests: XCTestCase {
                 let top = BlockTopK(queries: q, k: f.int("k"), beta: beta, threads: threads)
                 for s in stride(from: 0, to: c.rows, by: 4) {
                     let r = s ..< min(s + 4, c.rows)
-                    top.add(ProbBlock(mean: c.mean.rows(r), variance: c.variance!.rows(r)))
+                    try top.add(ProbBlock(mean: c.mean.rows(r), variance: c.variance!.rows(r)))
                 }
                 let want = beta == 0 ? "cos_topk" : "topk"
                 let res = top.results()
@@ -92,26 +92,31 @@ final class FusionSimilarityTests: XCTestCase {
         }
     }
 
-    func testTopKTiesGoToTheLowerIndexAndShortCorpusIsPadded() {
+    func testTopKTiesGoToTheLowerIndexAndShortCorpusIsPadded() throws {
         var top = TopK(queries: 1, k: 3)
-        top.add(Matrix(rows: 1, cols: 2, data: [0.5, 0.9]), offset: 0)
-        top.add(Matrix(rows: 1, cols: 2, data: [0.5, .nan]), offset: 2)
-        top.add(Matrix(rows: 1, cols: 1, data: [0.5]), offset: 4)
+        try top.add(Matrix(rows: 1, cols: 2, data: [0.5, 0.9]), offset: 0)
+        try top.add(Matrix(rows: 1, cols: 2, data: [0.5, .nan]), offset: 2)
+        try top.add(Matrix(rows: 1, cols: 1, data: [0.5]), offset: 4)
         let r = top.results()
         XCTAssertEqual(r.indices, [1, 0, 2])
         var small = TopK(queries: 1, k: 4)
-        small.add(Matrix(rows: 1, cols: 2, data: [0.1, 0.2]), offset: 0)
+        try small.add(Matrix(rows: 1, cols: 2, data: [0.1, 0.2]), offset: 0)
         XCTAssertEqual(small.results().indices, [1, 0, -1, -1])
         XCTAssertEqual(small.results().scores[3], -.infinity)
+        // A k far beyond the corpus costs memory for the corpus rows only.
+        var huge = TopK(queries: 3, k: 1 << 60)
+        try huge.add(Matrix(rows: 3, cols: 2, data: [0.1, 0.2, 0.4, 0.3, 0, 0]), offset: 0)
+        XCTAssertEqual(huge.capacity, 2)
+        XCTAssertEqual(huge.results(width: 2).indices, [1, 0, 0, 1, 0, 1])
     }
 
-    func testRandomTopKAgreesWithSorting() {
+    func testRandomTopKAgreesWithSorting() throws {
         var g = SeededGenerator(seed: 3)
         let nq = 7, nc = 200, k = 10
         // Rounded scores make many ties.
         let m = Matrix<Float>(rows: nq, cols: nc, data: (0..<nq * nc).map { _ in Float((g.uniform() * 20).rounded()) })
         var top = TopK(queries: nq, k: k)
-        for s in stride(from: 0, to: nc, by: 37) { top.add(m.rows(0 ..< nq).columns(s ..< min(s + 37, nc)), offset: s) }
+        for s in stride(from: 0, to: nc, by: 37) { try top.add(m.rows(0 ..< nq).columns(s ..< min(s + 37, nc)), offset: s) }
         let r = top.results()
         for q in 0..<nq {
             let want = (0..<nc).sorted { (m[q, $0], -$0) > (m[q, $1], -$1) }.prefix(k).map { Int64($0) }
