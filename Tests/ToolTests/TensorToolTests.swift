@@ -224,7 +224,7 @@ final class TensorToolTests: XCTestCase {
     }
 
     /// Every program of the toolbox (keep in step with TOOLS in the Makefile).
-    let allTools = ["tensor", "emb-laplace", "emb-fuse", "emb-sim", "sve-decompose", "sve-train", "sve-predict", "calib-metrics"]
+    let allTools = ["tensor", "emb-encode", "emb-laplace", "emb-fuse", "emb-sim", "sve-decompose", "sve-train", "sve-predict", "calib-metrics"]
 
     func testCompletionsAndManPagesAreUpToDate() throws {
         let makefile = try String(contentsOf: repositoryRoot().appendingPathComponent("Makefile"), encoding: .utf8)
