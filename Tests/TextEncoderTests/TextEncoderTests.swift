@@ -1,6 +1,8 @@
 import Foundation
 import Layers
 import TestSupport
+import TensorFormats
+import TensorStream
 import TextEncoder
 import XCTest
 
@@ -153,5 +155,48 @@ final class EncoderGoldenTests: XCTestCase {
         }
         XCTAssertThrowsError(try EmitPoint(parsing: "layer.6.ffn_in", layers: 6))
         XCTAssertThrowsError(try EmitPoint(parsing: "layer.1.attention", layers: 6))
+    }
+}
+
+/// The same model with its weights stored as F16 and BF16: loaded through the safetensors reader's
+/// conversions, it gives nearly the same embeddings (the rounding of the weights is all that differs).
+final class HalfPrecisionWeightTests: XCTestCase {
+    func testF16AndBF16Weights() throws {
+        let dir = try modelDirectory()
+        let tmp = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let tensors = try Safetensors.read([UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/model.safetensors"))))
+        let texts = ["A man is playing a guitar.", "Der schnelle braune Fuchs springt über den faulen Hund.", "", "北京是中国的首都"]
+        let f32 = try BertEncoder(directory: dir)
+        let ref = f32.encode(texts.map { f32.tokenize($0).ids }).embeddings
+        for (dtype, minCos) in [("F16", 0.9999), ("BF16", 0.999)] {
+            let m = tmp.appendingPathComponent(dtype)
+            try FileManager.default.createDirectory(at: m, withIntermediateDirectories: true)
+            for f in try FileManager.default.contentsOfDirectory(atPath: dir) where f != "model.safetensors" {
+                try FileManager.default.createSymbolicLink(atPath: m.appendingPathComponent(f).path, withDestinationPath: dir + "/" + f)
+            }
+            var header: [String] = [], body = Data()
+            for t in tensors {
+                let halves: [UInt16] = t.floats().map { dtype == "F16" ? floatToHalf($0) : floatToBFloat16($0) }
+                let bytes = halves.withUnsafeBytes { Data($0) }
+                header.append("\"\(t.name)\": {\"dtype\": \"\(dtype)\", \"shape\": \(t.shape), \"data_offsets\": [\(body.count), \(body.count + bytes.count)]}")
+                body.append(bytes)
+            }
+            let h = Data("{\(header.joined(separator: ", "))}".utf8)
+            var file = Data()
+            withUnsafeBytes(of: UInt64(h.count).littleEndian) { file.append(contentsOf: $0) }
+            file.append(h); file.append(body)
+            try file.write(to: m.appendingPathComponent("model.safetensors"))
+            let enc = try BertEncoder(directory: m.path)
+            let got = enc.encode(texts.map { enc.tokenize($0).ids }).embeddings
+            for i in 0..<texts.count {
+                let a = got.row(i).map(Double.init), b = ref.row(i).map(Double.init)
+                let dot: Double = zip(a, b).map(*).reduce(0, +)
+                let na: Double = a.map { $0 * $0 }.reduce(0, +).squareRoot(), nb: Double = b.map { $0 * $0 }.reduce(0, +).squareRoot()
+                let cos = dot / (na * nb)
+                XCTAssertGreaterThan(cos, minCos, "\(dtype) text \(i)")
+                XCTAssertLessThan(cos, 1 - 1e-9, "\(dtype) text \(i): identical to F32, so the weights were not converted")
+            }
+        }
     }
 }
