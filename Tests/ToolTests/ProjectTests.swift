@@ -174,3 +174,40 @@ final class BLASKernelToolTests: XCTestCase {
         XCTAssertTrue(forced.contains("core Prescott (set by OPENBLAS_CORETYPE)"), forced)
     }
 }
+
+/// The README's text-to-text pipeline (its second ```sh block), run as written on a few lines with
+/// the real model that `make real-model` installs.
+final class TextPipelineTests: XCTestCase {
+    func testReadmeTextPipeline() throws {
+        let root = repositoryRoot()
+        let model = root.appendingPathComponent("models/all-MiniLM-L6-v2")
+        guard FileManager.default.fileExists(atPath: model.appendingPathComponent("model.safetensors").path) else {
+            throw XCTSkip("models/all-MiniLM-L6-v2 is not installed ('make real-model' installs it)")
+        }
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let blocks = readme.components(separatedBy: "```sh\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        XCTAssertGreaterThanOrEqual(blocks.count, 2)
+        let block = blocks[1]
+        XCTAssertTrue(block.contains("emb-encode") && block.contains("--lines docs.txt"), block)
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent("models"), withDestinationURL: root.appendingPathComponent("models"))
+        let docs = ["The cat sat on the mat.", "Stocks fell sharply on Monday.", "The striker scored twice in the final.",
+                    "A new phone was launched today.", "Parliament passed the budget bill.", "It rained all day in London."]
+        try (docs.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("docs.txt"), atomically: false, encoding: .utf8)
+        try "football match goals\nshare prices drop\n".write(to: dir.appendingPathComponent("queries.txt"), atomically: false, encoding: .utf8)
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = productsDirectory().path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        let r = try runTool("/bin/bash", ["-c", "set -eo pipefail\n" + block], environment: env, cwd: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        XCTAssertEqual(lines.count, 2)
+        for row in lines {
+            XCTAssertEqual(row.count, 5)
+            XCTAssertTrue(row.allSatisfy(docs.contains), "\(row)")
+        }
+        // The texts come back, and the obvious match comes first.
+        XCTAssertEqual(lines.first?.first, "The striker scored twice in the final.")
+        XCTAssertEqual(lines.last?.first, "Stocks fell sharply on Monday.")
+    }
+}
