@@ -32,8 +32,10 @@ public struct Interval: Sendable, Codable, Equatable {
 
 /// Runs `replicates` bootstrap resamples of `n` rows. Each resample is given as a count per
 /// row (how often the row was drawn) to `statistics`, which returns one value per metric.
-/// Returns, per metric, the percentile interval at `level` (nil entries when a replicate gave nil).
+/// Returns, per metric, the percentile interval at `level` (nil entries when a replicate gave nil,
+/// or, with `skipUndefined`, when every replicate did: the others then make the interval).
 public func bootstrapIntervals(rows n: Int, replicates: Int, seed: UInt64, level: Double = 0.95,
+                               skipUndefined: Bool = false,
                                statistics: ([UInt32]) -> [Double?]) -> [Interval?] {
     var rng = SeededGenerator(seed: seed)
     var values: [[Double]] = []
@@ -48,7 +50,7 @@ public func bootstrapIntervals(rows n: Int, replicates: Int, seed: UInt64, level
             valid = Array(repeating: true, count: s.count)
         }
         for (k, v) in s.enumerated() {
-            if let v { values[k].append(v) } else { valid[k] = false }
+            if let v { values[k].append(v) } else if !skipUndefined { valid[k] = false }
         }
     }
     let alpha = (1 - level) / 2

@@ -9,9 +9,6 @@ public func setBLASThreads(_ n: Int) {
     openblas_set_num_threads(Int32(max(1, n)))
 }
 
-/// Threads OpenBLAS uses now.
-public var blasThreads: Int { Int(openblas_get_num_threads()) }
-
 /// The work buffer OpenBLAS allocates per thread on its first call (Debian's build: 128 MiB plus
 /// alignment, seen with strace as one 129 MiB mmap). Overestimating only costs threads under a
 /// tight limit.

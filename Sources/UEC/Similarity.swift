@@ -245,6 +245,9 @@ public final class BlockTopK {
     private let querySide: Matrix<Float>?
     /// Corpus rows seen so far.
     public private(set) var corpusRows = 0
+    /// The top-1 pair's σ_s² per query (RetrievalConfidence.swift); nil unless both sides have
+    /// variances and β ≠ 0.
+    public private(set) var topOne: TopOneVariance?
 
     public init(queries: ProbBlock, k: Int, beta: Float, threads: Int) {
         self.queries = queries; self.k = k; self.beta = beta
@@ -252,6 +255,7 @@ public final class BlockTopK {
         chunks = (0..<t).map { i in (i * n / t) ..< ((i + 1) * n / t) }
         tops = chunks.map { TopK(queries: $0.count, k: k) }
         querySide = beta != 0 && queries.variance != nil ? queries.querySide() : nil
+        topOne = querySide != nil ? TopOneVariance(queries: n) : nil
     }
 
     /// Scores the queries against the next corpus block (rows corpusRows ..< corpusRows + c.rows).
@@ -290,6 +294,13 @@ public final class BlockTopK {
                     }
                 }
             }
+        }
+        if penalise, let t = topOne {
+            s.data.withUnsafeBufferPointer { ps in
+                s2.data.withUnsafeBufferPointer { t.add(scores: ps.baseAddress!, sigma2: $0.baseAddress!, cols: m, offset: offset, chunks: chunks) }
+            }
+        } else {
+            topOne = nil
         }
         corpusRows += m
     }

@@ -46,6 +46,16 @@ struct CalibMetrics: Tool {
             emb-sim --top-k) are scored against the relevant corpus index of each query (N, or \
             N×R padded with -1): nDCG@k, Recall@k, MRR.
 
+            --confidence NAME or --uncertainty NAME audits any per-row signal of the input (a \
+            tensor of N values: margin, top1_sigma, a trace, entropy, mutual_info; a confidence \
+            is higher for more trust, an uncertainty lower): how well it predicts the errors \
+            (classification: argmax ≠ label; retrieval: the top hit is not relevant), as AUROC \
+            (an error less trusted than a correct row; 0.5 is chance), the risk–coverage curve \
+            (error rate of the most trusted rows), AURC and E-AURC, always beside the same figures \
+            for the trivial baseline: max probability, or for retrieval the margin of 'scores' \
+            (top-1 minus top-2). With --bootstrap the intervals are paired, so the difference \
+            signal − baseline has its own interval. --risk-coverage-svg draws both curves.
+
             Memory: the probabilities are read block by block, but a few numbers per row are kept \
             for equal-mass ECE, AURC and the OOD metrics: about 25 bytes per row (51 with --bootstrap, \
             25 more with --ood or sve-predict's uncertainties), so 10^7 rows take about 250 MB. When \
@@ -60,6 +70,10 @@ struct CalibMetrics: Tool {
               sve-predict --model ens.tsr < x.tsr | tensor paste - y.tsr | calib-metrics
               tensor cat id.tsr ood.tsr | calib-metrics --ood flags.tsr
               emb-sim --paired b.tsr < a.tsr | calib-metrics --gold gold.tsr
+              sve-predict --model ens.tsr --pass labels < x.tsr \
+                | calib-metrics --uncertainty mutual_info --bootstrap 1000
+              emb-sim --corpus c.tsr --top-k 10 < q.tsr \
+                | calib-metrics --relevant rel.tsr --uncertainty top1_sigma
               emb-sim --corpus c.tsr --top-k 10 < q.tsr | calib-metrics --relevant rel.tsr
             """,
         version: "1.0.0")
@@ -106,6 +120,15 @@ struct CalibMetrics: Tool {
     @Option(name: .customLong("k"), parsing: .unconditional, help: ArgumentHelp("Cut-offs for nDCG@k and Recall@k in retrieval mode.", valueName: "K,K,..."))
     var cutoffs = "1,5,10"
 
+    @Option(name: .customLong("confidence"), help: ArgumentHelp("Audit the input's per-row tensor NAME as a confidence (higher = more trust) against the baseline.", valueName: "NAME"))
+    var confidenceName: String?
+
+    @Option(name: .customLong("uncertainty"), help: ArgumentHelp("Audit the input's per-row tensor NAME as an uncertainty (higher = less trust) against the baseline.", valueName: "NAME"))
+    var uncertaintyName: String?
+
+    @Option(name: .customLong("risk-coverage-svg"), help: ArgumentHelp("With --confidence or --uncertainty: write the risk–coverage curves (SVG) to FILE.", valueName: "FILE"))
+    var riskCoverageSVG: String?
+
     @OptionGroup var common: CommonOptions
 
     var ks: [Int] { cutoffs.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -122,6 +145,10 @@ struct CalibMetrics: Tool {
         if parts.isEmpty || ks.count != parts.count || ks.contains(where: { $0 < 1 }) {
             throw ValidationError("--k takes positive integers separated by commas, e.g. 1,5,10")
         }
+        if confidenceName != nil && uncertaintyName != nil { throw ValidationError("give --confidence NAME or --uncertainty NAME, not both") }
+        if let name = confidenceName ?? uncertaintyName, name.isEmpty { throw ValidationError("--confidence and --uncertainty take a tensor name") }
+        if riskCoverageSVG != nil && auditRequest == nil { throw ValidationError("--risk-coverage-svg needs --confidence NAME or --uncertainty NAME") }
+        if gold != nil && auditRequest != nil { throw ValidationError("--confidence and --uncertainty audit classification or retrieval (--relevant), not --gold") }
         if (gold != nil || relevant != nil) && (labels != nil || ood != nil || logits || reliabilitySVG != nil) {
             throw ValidationError("--labels, --ood, --logits and --reliability-svg apply to class probabilities, not to --gold or --relevant")
         }
@@ -149,9 +176,19 @@ struct CalibMetrics: Tool {
         if labels == nil { labelSlot = slots.count; slots.append(RowSlot("labels", hint: "or give --labels FILE")) }
         let eeSlot = slots.count, miSlot = slots.count + 1
         slots += [RowSlot("expected_entropy", optional: true), RowSlot("mutual_info", optional: true)]
+        // The audited signal: its own slot, or the optional one that already reads that tensor.
+        var signalSlot: Int? = nil
+        if let (name, direction) = auditRequest {
+            signalSlot = slots.firstIndex { $0.names == [name] } ?? slots.count
+            if signalSlot == slots.count { slots.append(RowSlot(name, hint: "the signal named by --\(direction.rawValue)")) }
+        }
+        var signal: [Double] = []
         let source = RowBlockReader(reader, slots: slots, blockRows: 1)
         let infos = try source.slotHeaders()
         guard let p = infos[0] else { throw ToolError.data("no '\(main[0])' in the input") }
+        if let signalSlot, infos[signalSlot] == nil, let (name, _) = auditRequest {
+            throw ToolError.data("the input has no tensor '\(name)' to audit (it has: \(source.reader.tensors.map(\.name).joined(separator: ", ")))")
+        }
         guard p.dtype.isFloat else {
             throw ToolError.data("'\(p.name)' has dtype \(p.dtype.name): expected floating-point probabilities")
         }
@@ -263,6 +300,10 @@ struct CalibMetrics: Tool {
                     if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
                 }
             }
+            if let signalSlot {
+                let v = try signalValues(block[signalSlot]!)
+                signal += flags.map { f in v.indices.filter { !f[$0] }.map { v[$0] } } ?? v
+            }
             done += n
             progress.update(done)
         }
@@ -286,10 +327,15 @@ struct CalibMetrics: Tool {
             let text = reliabilityDiagramSVG(report.calibration, title: "Reliability diagram (top-label confidence)", subtitle: subtitle)
             try OutputFile.write(text, to: svg)
         }
+        let scored = single ?? ensemble!.mean
+        let audited = try auditRequest.map { _ in
+            try audit(values: signal, baseline: Signal(name: "max_prob", direction: .confidence, values: scored.rowConfidence),
+                      correct: scored.rowCorrect, outcome: "argmax == label")
+        }
         if json {
-            try printJSON(report)
+            try printJSON(WithAudit(report: report, audit: audited))
         } else {
-            try OutputFile.write(classificationTable(report, input: what, dtype: p.dtype.name, mode: mode), to: nil)
+            try OutputFile.write(classificationTable(report, input: what, dtype: p.dtype.name, mode: mode) + (audited.map(auditTable) ?? ""), to: nil)
         }
     }
 
@@ -318,7 +364,10 @@ struct CalibMetrics: Tool {
     }
 
     func runRetrieval(relevantPath: String) throws {
-        let indices = try openStream(input).readTensors(["indices"])[0]
+        let all = try openStream(input).readAll()
+        guard let indices = all.first(where: { $0.name == "indices" }) else {
+            throw ToolError.data("\(input == "-" ? "standard input" : input) has no tensor 'indices' (it has: \(all.map(\.name).joined(separator: ", ")))")
+        }
         let rel = try readSideTensor(relevantPath, preferred: ["relevant", "labels"], option: "--relevant")
         guard indices.shape.count == 2 else {
             throw ToolError.data("'indices' has shape [\(indices.shape.map(String.init).joined(separator: ", "))], expected [N, k] (emb-sim --top-k)")
@@ -345,7 +394,20 @@ struct CalibMetrics: Tool {
         let retrieved = (0..<indices.rows).map { Array(idx[($0 * k)..<(($0 + 1) * k)]) }
         let relevantSets = (0..<rel.rows).map { Array(rv[($0 * r)..<(($0 + 1) * r)]) }
         let m = RetrievalMetrics(retrieved: retrieved, relevant: relevantSets, ks: ks)
-        if json { try printJSON(m); return }
+        var audited: UncertaintyAudit? = nil
+        if let (name, _) = auditRequest {
+            guard let t = all.first(where: { $0.name == name }) else {
+                throw ToolError.data("the input has no tensor '\(name)' to audit (it has: \(all.map(\.name).joined(separator: ", ")))")
+            }
+            let v = try signalValues(t)
+            guard v.count == indices.rows else { throw ToolError.data("'\(name)' has \(v.count) rows but 'indices' has \(indices.rows)") }
+            // Queries with a relevant item; the outcome is hit@1.
+            let used = relevantSets.indices.filter { relevantSets[$0].contains { $0 >= 0 } }
+            let hit = used.map { q in retrieved[q].first.map { i in i >= 0 && relevantSets[q].contains(i) } ?? false }
+            let baseline = all.first(where: { $0.name == "scores" }).flatMap { s in s.rows == indices.rows ? marginBaseline(s, rows: used) : nil }
+            audited = try audit(values: used.map { v[$0] }, baseline: baseline, correct: hit, outcome: "hit@1 (the top hit is relevant)")
+        }
+        if json { try printJSON(WithAudit(report: m, audit: audited)); return }
         var t = Table()
         t.add("queries", "\(m.queries)", m.queriesWithoutRelevant > 0 ? "\(m.queriesWithoutRelevant) without a relevant item, left out" : "")
         for a in m.atK {
@@ -353,7 +415,7 @@ struct CalibMetrics: Tool {
             t.add("recall@\(a.k)", fmt(a.recall))
         }
         t.add("mrr", fmt(m.mrr), "over the \(k) retrieved")
-        try OutputFile.write(t.render(), to: nil)
+        try OutputFile.write(t.render() + (audited.map(auditTable) ?? ""), to: nil)
     }
 }
 

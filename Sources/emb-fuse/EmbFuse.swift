@@ -20,6 +20,12 @@ struct EmbFuse: Tool {
             small T to picking one model. Normalise the means first (emb-laplace apply --normalize \
             delta) when the models' embeddings have different norms.
 
+            Uncertainty-driven weights help only if they vary from row to row. When the mean over \
+            models of each model's row std of π is below 0.01 the weights are nearly per-model \
+            constants (as with identity-adapter posteriors dominated by their prior, whose traces \
+            track ‖e‖²): emb-fuse says so once on standard error (unless -q) and in the metadata \
+            of 'weights' ('row_std', 'varies_per_row', measured on the first block of rows).
+
             Examples:
               emb-fuse a.tsr b.tsr c.tsr > fused.tsr
               emb-fuse --temperature 0.1 a.tsr b.tsr \\
@@ -35,6 +41,8 @@ struct EmbFuse: Tool {
     var temperature = 1.0
     @Option(name: .customLong("block-rows"), parsing: .unconditional, help: "Rows per block (memory bound).")
     var blockRows = 4096
+    @Flag(name: .shortAndLong, help: "Do not warn when the weights barely vary per row.")
+    var quiet = false
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
@@ -86,9 +94,18 @@ struct EmbFuse: Tool {
         let models = readers.map { $0.meanMeta["model"] ?? $0.label }
         meta["models"] = models.joined(separator: ",")
         let out = try output.open()
-        let mid = try out.writer.add(TensorInfo(name: "mean", dtype: .f32, rowShape: [d], meta: meta))
-        let vid = try out.writer.add(TensorInfo(name: "var", dtype: .f32, rowShape: [d]))
-        let wid = try out.writer.add(TensorInfo(name: "weights", dtype: .f32, rowShape: [k], meta: ["columns": models.joined(separator: ",")]))
+        // Declared with the first fused block, so that the weights' metadata can say how much
+        // they vary per row (over that block).
+        var ids: (mean: Int, variance: Int, weights: Int)?
+        var spread = WeightSpread(models: k)
+        let perRow = w.variesPerRow
+        func declare(_ first: WeightSpread) throws -> (Int, Int, Int) {
+            var wmeta = ["columns": models.joined(separator: ",")]
+            if perRow { wmeta.merge(spreadMeta(first)) { a, _ in a } }
+            return (try out.writer.add(TensorInfo(name: "mean", dtype: .f32, rowShape: [d], meta: meta)),
+                    try out.writer.add(TensorInfo(name: "var", dtype: .f32, rowShape: [d])),
+                    try out.writer.add(TensorInfo(name: "weights", dtype: .f32, rowShape: [k], meta: wmeta)))
+        }
         let progress = Progress("emb-fuse")
         while true {
             let blocks = try readers.map { try $0.next() }
@@ -106,10 +123,14 @@ struct EmbFuse: Tool {
                 throw ToolError.data("row counts differ: \(ends.joined(separator: ", ")) (fuse embeddings of the same rows)")
             }
             let res = fuse(means: blocks.map { $0!.mean }, variances: blocks.map { $0!.variance! }, weights: w)
-            try writeRows(out.writer, [(mid, res.mean), (vid, res.variance), (wid, res.coefficients)])
+            spread.add(res.coefficients.data, models: k)
+            if ids == nil { ids = try declare(spread) }
+            try writeRows(out.writer, [(ids!.mean, res.mean), (ids!.variance, res.variance), (ids!.weights, res.coefficients)])
             progress.update(readers[0].rowsDone)
         }
         progress.finish()
+        if ids == nil { ids = try declare(spread) }
         try out.finish()
+        if perRow && spread.barelyVaries && !quiet { writeStderr("emb-fuse: warning: " + spreadNote(spread) + "\n") }
     }
 }

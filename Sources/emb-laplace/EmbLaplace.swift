@@ -19,6 +19,13 @@ struct EmbLaplace: Tool {
             with --layer it is a real last layer and the pairs are that layer's pooled inputs. \
             'apply' turns embeddings (or layer inputs) into a 'mean' and a per-dimension 'var'.
 
+            With the identity adapter var_d(x) = Σ_i V[d,i] e_i² + V_b[d] depends on the embedding \
+            e only through e∘e: flipping the sign of any coordinate changes the embedding completely \
+            but leaves its variance unchanged. When most Fisher entries are below λ ('fit -v' and \
+            the posterior's metadata say how many), the trace is then nearly a constant times \
+            ‖e‖², and 'apply -v' shows its rank correlation with 1/‖e‖²: near ±1, the variance \
+            knows no more than the norm. Check what it predicts with calib-metrics --uncertainty.
+
             Examples:
               tensor from npz pairs.npz > pairs.tsr     # tensors query, positive (N×D)
               emb-laplace fit --heldout val.tsr < pairs.tsr > post.tsr
@@ -66,7 +73,7 @@ struct Fit: Tool {
     var heldout: String?
     @Option(name: .customLong("variance-scale"), parsing: .unconditional, help: ArgumentHelp("Set the variance scale c by hand.", valueName: "c"))
     var varianceScale: Double?
-    @Flag(name: .shortAndLong, help: "Print a summary (pairs, loss, λ, γ, c) on standard error.")
+    @Flag(name: .shortAndLong, help: "Print a summary (pairs, loss, λ, γ and the share of Fisher entries below λ, c) on standard error.")
     var verbose = false
 
     @OptionGroup var common: CommonOptions
@@ -175,6 +182,15 @@ struct Fit: Tool {
             meta["prior_iterations"] = "\(fit.iterations)"
         }
         meta["prior_precision"] = metaNumber(lambda)
+        // How far the data moved the posterior from the prior (UEC/Diagnostics.swift).
+        let diag = PosteriorDiagnostics(fisher: fisher.flat, priorPrecision: lambda)
+        meta["gamma"] = metaNumber(diag.gamma)
+        meta["parameters"] = "\(diag.parameters)"
+        meta["fisher_below_prior"] = metaNumber(diag.shareBelowPrior)
+        if diag.priorDominated {
+            meta["informative"] = "doubtful: \(percent(diag.shareBelowPrior)) of the Fisher entries are below the prior precision, so the variances are mostly the prior's"
+                + (fisher.layer.isIdentity ? " and the trace tracks ‖e‖² (check it with calib-metrics --uncertainty)" : "")
+        }
         var post = LaplacePosterior(fisher: fisher, priorPrecision: lambda)
         var scaleMeta: [String: String] = [:]
         if let c = varianceScale {
@@ -198,10 +214,12 @@ struct Fit: Tool {
         meta["variance_scale"] = metaNumber(post.varianceScale)
         if verbose {
             let loss = fisher.lossSum / Double(fisher.pairs)
-            let gamma = meta["gamma"].flatMap(Double.init).map { ", γ = " + cFormat("%.5g", $0) } ?? ""
+            let gamma = ", γ = " + cFormat("%.5g", diag.gamma) + " of \(diag.parameters) parameters, "
+                + percent(diag.shareBelowPrior) + " of Fisher entries below λ"
             writeStderr("emb-laplace fit: \(fisher.pairs) pairs in \(fisher.batches) batches, mean loss " + cFormat("%.4f", loss)
                         + ", λ = " + cFormat("%.5g", Double(lambda)) + gamma + ", c = " + cFormat("%.4g", Double(post.varianceScale))
                         + " (\(scaleMeta["source"]!))\n")
+            if let note = meta["informative"] { writeStderr("emb-laplace fit: uncertainty \(note)\n") }
         }
         let out = try output.open()
         try PosteriorStream.write(post, to: out.writer, meta: meta, scaleMeta: scaleMeta)
@@ -215,7 +233,10 @@ struct Apply: Tool {
         discussion: """
             var_d(x) = c·(Σ_i V_W[d,i] h_i(x)² + V_b[d]): one GEMM per block of rows, streamed in \
             bounded memory. With --normalize the means become unit vectors and the variances follow \
-            by the delta method (or, with 'simple', are divided by ‖μ‖²).
+            by the delta method (or, with 'simple', are divided by ‖μ‖²). With the identity \
+            adapter var_d(x) depends on x only through e∘e (sign flips of coordinates do not change \
+            it); -v prints the Spearman rank correlation of each row's trace Σ_d var_d with \
+            1/‖e‖² (it keeps two numbers per row): near ±1, the variance tells no more than the norm.
 
             Examples:
               tensor from npy emb.npy --name embedding \\
@@ -236,6 +257,10 @@ struct Apply: Tool {
     var varianceScale: Double?
     @Option(name: .customLong("block-rows"), parsing: .unconditional, help: "Rows per block (memory bound).")
     var blockRows = 4096
+    @Flag(name: .shortAndLong, help: "Print the rank correlation of the per-row trace with 1/‖e‖² (identity adapter) on standard error.")
+    var verbose = false
+    @Flag(help: "Also write 'trace' (N): Σ_d var_d per row, a per-row uncertainty to audit with calib-metrics --uncertainty trace.")
+    var trace = false
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
@@ -270,8 +295,10 @@ struct Apply: Tool {
         let out = try output.open()
         let mid = try out.writer.add(TensorInfo(name: "mean", dtype: .f32, rowShape: [d], meta: meta))
         let vid = try out.writer.add(TensorInfo(name: "var", dtype: .f32, rowShape: [d]))
+        let tid = trace ? try out.writer.add(TensorInfo(name: "trace", dtype: .f32, rowShape: [], meta: ["definition": "sum over d of var (as written)"])) : nil
         let vw = post.weightVarianceFloat
         let progress = Progress("emb-laplace apply", total: info.rows)
+        var traceAgainstNorm = verbose && post.layer.isIdentity ? TraceNormCorrelation() : nil
         while let block = try blocks.next() {
             let h = try floatMatrix(block[0], label: reader.label)
             let p = post.predict(h, vw: vw)
@@ -282,10 +309,13 @@ struct Apply: Tool {
                 throw ToolError.data("\(reader.label): row \(blocks.rowsDone - h.rows + r) of '\(inputName)' " + whyNonFinite(h, p.mean, row: r))
             }
             try writeRows(out.writer, [(mid, mean), (vid, v!)])
+            if let tid { try out.writer.write(tid, rows: h.rows, values: rowTraces(v!)) }
+            traceAgainstNorm?.add(inputs: h, variance: v!)
             progress.update(blocks.rowsDone)
         }
         progress.finish()
         try out.finish()
+        if verbose { writeStderr("emb-laplace apply: " + (traceAgainstNorm?.summary ?? "a real last layer: no 1/‖e‖² to compare the trace with") + "\n") }
     }
 }
 

@@ -31,6 +31,14 @@ struct EmbSim: Tool {
             'row_offset'): each shard's top-k then carries global corpus indices, and --merge joins the \
             shards' results into exactly the single run's top-k.
 
+            --top-k (K ≥ 2) also writes a confidence per query, unless --no-confidence: 'margin' \
+            (N), the best minus the second-best score, and, when both sides have 'var' and β ≠ 0, \
+            'top1_sigma' (N), σ_s of the top-1 pair (the square root of σ_s² above). A small margin \
+            says the top hit is a coin toss: on real retrieval it predicts a missed top hit far \
+            better than the embeddings' variance does. Check that on your data with calib-metrics \
+            --relevant R --confidence margin (or --uncertainty top1_sigma). --merge recomputes both \
+            from the merged lists (top1_sigma when every shard has it).
+
             Examples:
               emb-sim --corpus corpus.tsr --top-k 10 < queries.tsr > hits.tsr
               tensor split --shards 4 --prefix part- corpus.tsr \\
@@ -58,6 +66,8 @@ struct EmbSim: Tool {
     var corpusOffset: Int?
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Merge top-k results of the same queries over corpus shards into one top-k (with --top-k).", valueName: "FILE"))
     var merge: [String] = []
+    @Flag(inversion: .prefixedNo, help: "With --top-k K ≥ 2: write 'margin' (N, best minus second-best score) and, with variances, 'top1_sigma' (N, σ_s of the top-1 pair).")
+    var confidence = true
     @Option(name: .customLong("query-block"), parsing: .unconditional, help: "Queries per block.")
     var queryBlock = 1024
     @Option(name: .customLong("corpus-block"), parsing: .unconditional, help: "Corpus rows per block.")
@@ -136,6 +146,7 @@ struct EmbSim: Tool {
         let q = try open(input, block: queryBlock)
         let out = try output.open()
         var ids: (Int, Int)?
+        var conf: ConfidenceOutput?
         let progress = Progress("emb-sim top-\(k)")
         func declare(_ width: Int, _ meta: [String: String]) throws -> (Int, Int) {
             let i = try out.writer.add(TensorInfo(name: "indices", dtype: .i64, rowShape: [width], meta: meta.merging(["corpus": corpus], uniquingKeysWith: { a, _ in a })))
@@ -155,12 +166,14 @@ struct EmbSim: Tool {
             if ids == nil {
                 width = min(k, offset)
                 ids = try declare(width, lastMeta)
+                if confidence { conf = try ConfidenceOutput(out.writer, width: width, sigma: top.topOne != nil, beta: "\(beta)") }
             }
             var res = top.results(width: width)
             let base = try indexBase(c, rows: offset)
             if base != 0 { for j in res.indices.indices where res.indices[j] >= 0 { res.indices[j] += base } }
             try out.writer.write(ids!.0, rows: qb.rows, values: res.indices)
             try out.writer.write(ids!.1, rows: qb.rows, values: res.scores)
+            try conf?.write(out.writer, rows: qb.rows, scores: res.scores, indices: res.indices, width: width, sigma: top.topOne?.sigma)
             progress.update(q.rowsDone, note: "corpus \(offset) rows")
         }
         progress.finish()
@@ -198,11 +211,11 @@ struct EmbSim: Tool {
             }
             seen[id] = path
         }
-        let blocks = try merge.map { RowBlockReader(try openStream($0), names: ["indices", "scores"], blockRows: queryBlock) }
+        let blocks = try merge.map { RowBlockReader(try openStream($0), slots: [RowSlot("indices"), RowSlot("scores"), RowSlot("top1_sigma", optional: true)], blockRows: queryBlock) }
         // The merged width: k, or all the candidates when the shards hold fewer.
         var candidates = 0
         for b in blocks {
-            let infos = try b.headers()
+            let infos = try b.slotHeaders().prefix(2).map { $0! }
             let w = infos[0].rowShape.first ?? 1
             candidates = candidates > Int.max - w ? Int.max : candidates + w
         }
@@ -210,11 +223,20 @@ struct EmbSim: Tool {
         let out = try output.open()
         let ids = try out.writer.add(TensorInfo(name: "indices", dtype: .i64, rowShape: [width], meta: ["merged": merge.joined(separator: ",")]))
         let sid = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [width]))
+        let sigmaInfos = try blocks.map { try $0.slotHeaders()[2] }
+        for (path, info) in zip(merge, sigmaInfos) where info != nil && !(info!.rowShape.isEmpty || info!.rowShape == [1]) {
+            throw ToolError.data("\(path): 'top1_sigma' is \(info!.signature), expected one value per query")
+        }
+        let withSigma = sigmaInfos.allSatisfy { $0 != nil }
+        let conf = confidence ? try ConfidenceOutput(out.writer, width: width, sigma: withSigma, beta: sigmaInfos.first??.meta["beta"]) : nil
         while true {
             var lists: [(scores: [Float], indices: [Int64], width: Int)] = []
+            var sigmas: [[Float]] = []
             var rows: [Int] = []
             for b in blocks {
-                guard let blk = try b.next() else { rows.append(0); continue }
+                guard let slots = try b.nextSlots() else { rows.append(0); continue }
+                let blk = slots.prefix(2).map { $0! }
+                if withSigma { sigmas.append(slots[2]!.floats()) }
                 let width = blk[0].info.rowShape.first ?? 1
                 guard blk[1].info.rowShape.first ?? 1 == width else {
                     throw ToolError.data("\(b.reader.label): 'indices' and 'scores' have different widths")
@@ -230,6 +252,8 @@ struct EmbSim: Tool {
             let merged = mergeTopK(lists, queries: n, k: width)
             try out.writer.write(ids, rows: n, values: merged.indices)
             try out.writer.write(sid, rows: n, values: merged.scores)
+            try conf?.write(out.writer, rows: n, scores: merged.scores, indices: merged.indices, width: width,
+                            sigma: withSigma ? mergeTopOneSigma(lists, sigmas: sigmas, queries: n) : nil)
         }
         try out.finish()
     }

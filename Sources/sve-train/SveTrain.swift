@@ -28,6 +28,14 @@ struct SveTrain: Tool {
             trainable, own batch order, own gradient clipping). SVE keeps LayerNorms frozen at their \
             pretrained values.
 
+            How long: --epochs E trains E epochs; --steps S trains at least S optimiser steps \
+            (the epochs derived from the training rows and --batch-size); with both, whichever is \
+            longer. With neither, at least 10 epochs and at least 100 steps: on a large set 10 \
+            epochs are plenty, but with few labelled rows an epoch is one or two steps, and 10 \
+            epochs leave the members near their initialisation (BBC with 10 rows per class: 20 \
+            steps gave 86 % accuracy, 100 steps 93 %). The model's metadata records the epochs \
+            and steps run.
+
             The stack (--stack) is a list of items separated by spaces or commas: linear:NAME (a layer of the \
             basis), gelu, relu, tanh, layernorm:NAME[:EPS] (pretrained weights from the basis file; eps \
             default 1e-12 as in BERT), and residual( ... ) for x + block(x). The member heads go on top.
@@ -64,8 +72,11 @@ struct SveTrain: Tool {
     @Option(parsing: .unconditional, help: ArgumentHelp("Ensemble members M (1: a single model).", valueName: "M"))
     var members: Int = 4
 
-    @Option(parsing: .unconditional, help: "Training epochs.")
-    var epochs: Int = 10
+    @Option(parsing: .unconditional, help: ArgumentHelp("Training epochs (default: 10, or more to reach 100 steps; see --steps).", valueName: "E"))
+    var epochs: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Train at least S optimiser steps (epochs derived from the training rows and --batch-size).", valueName: "S"))
+    var steps: Int?
 
     @Option(parsing: .unconditional, help: "Peak learning rate (AdamW).")
     var lr: Double = 1e-3
@@ -84,6 +95,9 @@ struct SveTrain: Tool {
 
     @Option(name: .customLong("sigma-init"), parsing: .unconditional, help: "σ of the multiplicative noise on the singular values at initialisation.")
     var sigmaInit: Double = 0.01
+
+    @Option(name: .customLong("head-init-std"), parsing: .unconditional, help: "Standard deviation of the member heads' initial weights (biases start at 0).")
+    var headInitStd: Double = 0.01
 
     @Option(help: ArgumentHelp("shared: every member sees the same mini-batch (SVE default); independent: each member its own order (deep-ensemble default).", valueName: "MODE"))
     var batches: BatchMode?
@@ -114,7 +128,9 @@ struct SveTrain: Tool {
 
     func validate() throws {
         if members < 1 || members > 1024 { throw ValidationError("--members must be between 1 and 1024") }
-        if epochs < 1 || epochs > 1_000_000 { throw ValidationError("--epochs must be between 1 and 1000000") }
+        if let e = epochs, e < 1 || e > 1_000_000 { throw ValidationError("--epochs must be between 1 and 1000000") }
+        if let s = steps, s < 1 || s > 100_000_000 { throw ValidationError("--steps must be between 1 and 100000000") }
+        if !(headInitStd >= 0) || !headInitStd.isFinite { throw ValidationError("--head-init-std must be a number ≥ 0") }
         if !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be positive") }
         if !(weightDecay >= 0) || !weightDecay.isFinite { throw ValidationError("--weight-decay must be a number ≥ 0") }
         if batchSize < 1 || batchSize > 1_000_000 { throw ValidationError("--batch-size must be between 1 and 1000000") }
@@ -194,8 +210,11 @@ struct SveTrain: Tool {
         }
         var rng = SeededGenerator(seed: seed)
         let net = try EnsembleNetwork<Float>(spec: spec, method: method, members: members, inputDim: D, classes: K,
-                                             bases: bases, layerNorms: lns, options: InitOptions(sigmaInit: sigmaInit), rng: &rng)
+                                             bases: bases, layerNorms: lns, options: InitOptions(sigmaInit: sigmaInit, headStd: headInitStd), rng: &rng)
 
+        // Epochs: as given, or enough for --steps, or the default (at least 10 epochs and 100 steps).
+        let epochs = SVE.epochs(minimumSteps: steps ?? (self.epochs == nil ? 100 : 0), minimumEpochs: self.epochs ?? (steps == nil ? 10 : 0),
+                                rows: trainRows.count, batchSize: batchSize)
         var opts = TrainOptions()
         opts.epochs = epochs; opts.learningRate = lr; opts.weightDecay = weightDecay
         opts.batchSize = batchSize; opts.clipNorm = clip; opts.warmupFraction = warmup
@@ -218,7 +237,7 @@ struct SveTrain: Tool {
                 writeStderr("epoch \(h.epoch): loss \(fmt(h.trainLoss))" +
                             (h.valAccuracy.map { "  val acc \(fmt($0 * 100, 2))%  val nll \(fmt(h.valNLL ?? 0))" } ?? "") + "\n")
             }
-            writeStderr("kept epoch \(result.bestEpoch), temperature \(fmt(result.temperature))\n")
+            writeStderr("\(epochs) epochs of \(stepsPerEpoch(rows: trainRows.count, batchSize: batchSize)) steps; kept epoch \(result.bestEpoch), temperature \(fmt(result.temperature))\n")
         }
 
         // The model.
@@ -226,6 +245,8 @@ struct SveTrain: Tool {
         var trainMeta = meta
         trainMeta["sve.seed"] = "\(seed)"
         trainMeta["sve.epochs"] = "\(epochs)"
+        trainMeta["sve.steps"] = "\(epochs * stepsPerEpoch(rows: trainRows.count, batchSize: batchSize))"
+        trainMeta["sve.head_init_std"] = "\(headInitStd)"
         trainMeta["sve.best_epoch"] = "\(result.bestEpoch)"
         trainMeta["sve.validation_rows"] = "\(valRows.count)"
         if valRows.isEmpty { trainMeta["sve.validation"] = "none: last epoch kept, temperature 1 (not fitted)" }

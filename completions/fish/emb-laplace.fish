@@ -25,7 +25,7 @@ function __emb-laplace_parse_tokens -S
         case 'fit'
             __emb-laplace_parse_subcommand 1 'layer=' 'weight-name=' 'bias-name=' 'batch-size=' 'temperature=' 'prior-precision=' 'heldout=' 'variance-scale=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
         case 'apply'
-            __emb-laplace_parse_subcommand 1 'posterior=' 'input-name=' 'normalize=' 'variance-scale=' 'block-rows=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
+            __emb-laplace_parse_subcommand 1 'posterior=' 'input-name=' 'normalize=' 'variance-scale=' 'block-rows=' 'v/verbose' 'trace' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
         case 'help'
             __emb-laplace_parse_subcommand -r 1 
         end
@@ -93,7 +93,7 @@ complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_o
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" prior-precision' -l 'prior-precision' -d 'Prior precision λ (default: fitted by MacKay\'s fixed point; the reference code uses 1e-5).' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" heldout' -l 'heldout' -d 'Held-out pairs (\'query\', \'positive\') to fit the variance scale on.' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" variance-scale' -l 'variance-scale' -d 'Set the variance scale c by hand.' -rfka ''
-complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" v verbose' -l 'verbose' -s 'v' -d 'Print a summary (pairs, loss, λ, γ, c) on standard error.'
+complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" v verbose' -l 'verbose' -s 'v' -d 'Print a summary (pairs, loss, λ, γ and the share of Fisher entries below λ, c) on standard error.'
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" threads' -l 'threads' -d 'Threads for linear algebra and compression (default: all cores).' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
@@ -104,6 +104,8 @@ complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_o
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" normalize' -l 'normalize' -d 'Normalise the means: none, delta (delta-method variance) or simple (var/‖μ‖²).' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" variance-scale' -l 'variance-scale' -d 'Override the posterior\'s variance scale c.' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" block-rows' -l 'block-rows' -d 'Rows per block (memory bound).' -rfka ''
+complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" v verbose' -l 'verbose' -s 'v' -d 'Print the rank correlation of the per-row trace with 1/‖e‖² (identity adapter) on standard error.'
+complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" trace' -l 'trace' -d 'Also write \'trace\' (N): Σ_d var_d per row, a per-row uncertainty to audit with calib-metrics --uncertainty trace.'
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" threads' -l 'threads' -d 'Threads for linear algebra and compression (default: all cores).' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''

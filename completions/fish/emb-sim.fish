@@ -20,7 +20,7 @@ function __emb-sim_parse_tokens -S
     set -l unparsed_tokens (__emb-sim_tokens -pc)
     switch $unparsed_tokens[1]
     case 'emb-sim'
-        __emb-sim_parse_subcommand 1 'corpus=' 'top-k=' 'paired=' 'matrix' 'beta=' 'normalize=' 'corpus-offset=' 'merge=+' 'query-block=' 'corpus-block=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
+        __emb-sim_parse_subcommand 1 'corpus=' 'top-k=' 'paired=' 'matrix' 'beta=' 'normalize=' 'corpus-offset=' 'merge=+' 'confidence' 'no-confidence' 'query-block=' 'corpus-block=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __emb-sim_parse_subcommand -r 1 
@@ -85,6 +85,8 @@ complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_option
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" normalize' -l 'normalize' -d 'Normalise means: auto (rows that are not unit vectors, delta method), delta, simple, none.' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" corpus-offset' -l 'corpus-offset' -d 'Add N to the corpus indices (default: the corpus\'s \'row_offset\' metadata, which \'tensor split\' writes, or 0).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim"' -l 'merge' -d 'Merge top-k results of the same queries over corpus shards into one top-k (with --top-k).' -rfka ''
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" confidence' -l 'confidence' -d 'With --top-k K ≥ 2: write \'margin\' (N, best minus second-best score) and, with variances, \'top1_sigma\' (N, σ_s of the top-1 pair).'
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" no-confidence' -l 'no-confidence' -d 'With --top-k K ≥ 2: write \'margin\' (N, best minus second-best score) and, with variances, \'top1_sigma\' (N, σ_s of the top-1 pair).'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" query-block' -l 'query-block' -d 'Queries per block.' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" corpus-block' -l 'corpus-block' -d 'Corpus rows per block.' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" threads' -l 'threads' -d 'Threads for linear algebra and compression (default: all cores).' -rfka ''

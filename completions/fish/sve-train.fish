@@ -20,7 +20,7 @@ function __sve-train_parse_tokens -S
     set -l unparsed_tokens (__sve-train_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sve-train'
-        __sve-train_parse_subcommand 1 'basis=' 'stack=' 'method=' 'members=' 'epochs=' 'lr=' 'weight-decay=' 'batch-size=' 'clip=' 'warmup=' 'sigma-init=' 'batches=' 'seed=' 'val-fraction=' 'split=' 'classes=' 'features=' 'labels=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
+        __sve-train_parse_subcommand 1 'basis=' 'stack=' 'method=' 'members=' 'epochs=' 'steps=' 'lr=' 'weight-decay=' 'batch-size=' 'clip=' 'warmup=' 'sigma-init=' 'head-init-std=' 'batches=' 'seed=' 'val-fraction=' 'split=' 'classes=' 'features=' 'labels=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sve-train_parse_subcommand -r 1 
@@ -81,13 +81,15 @@ complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_op
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" stack' -l 'stack' -d 'The pretrained stack, e.g. "residual(linear:A gelu linear:B) layernorm:C".' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" method' -l 'method' -d 'sve (singular value ensemble) or deep-ensemble (the baseline).' -rfka 'sve deep-ensemble'
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" members' -l 'members' -d 'Ensemble members M (1: a single model).' -rfka ''
-complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" epochs' -l 'epochs' -d 'Training epochs.' -rfka ''
+complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" epochs' -l 'epochs' -d 'Training epochs (default: 10, or more to reach 100 steps; see --steps).' -rfka ''
+complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" steps' -l 'steps' -d 'Train at least S optimiser steps (epochs derived from the training rows and --batch-size).' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" lr' -l 'lr' -d 'Peak learning rate (AdamW).' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" weight-decay' -l 'weight-decay' -d 'AdamW decoupled weight decay.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" batch-size' -l 'batch-size' -d 'Rows per mini-batch.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" clip' -l 'clip' -d 'Global gradient-norm clip.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" warmup' -l 'warmup' -d 'Warm-up as a fraction of all steps.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" sigma-init' -l 'sigma-init' -d 'σ of the multiplicative noise on the singular values at initialisation.' -rfka ''
+complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" head-init-std' -l 'head-init-std' -d 'Standard deviation of the member heads\' initial weights (biases start at 0).' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" batches' -l 'batches' -d 'shared: every member sees the same mini-batch (SVE default); independent: each member its own order (deep-ensemble default).' -rfka 'shared independent'
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" seed' -l 'seed' -d 'Seed of every random choice.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" val-fraction' -l 'val-fraction' -d 'Rows held out (at random, seeded) for validation.' -rfka ''
