@@ -9,7 +9,7 @@ import Glibc
 /// to LinearAlgebra's `prepareBLAS(threads:)` before its first BLAS call (ToolKit itself does not
 /// link OpenBLAS, so that `tensor` and `calib-metrics` do not load it and its 128 MB buffer).
 public struct CommonOptions: ParsableArguments {
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Threads for linear algebra and compression (default: all cores).", valueName: "N"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Threads for linear algebra (default: all cores).", valueName: "N"))
     public var threads: Int?
 
     public init() {}

@@ -76,7 +76,7 @@ struct CalibMetrics: Tool {
                 | calib-metrics --relevant rel.tsr --uncertainty top1_sigma
               emb-sim --corpus c.tsr --top-k 10 < q.tsr | calib-metrics --relevant rel.tsr
             """,
-        version: "1.0.0")
+        version: toolboxVersion)
 
     @Argument(help: ArgumentHelp("The predictions stream ('-' or nothing: standard input).", valueName: "FILE"))
     var input: String = "-"
@@ -129,7 +129,6 @@ struct CalibMetrics: Tool {
     @Option(name: .customLong("risk-coverage-svg"), help: ArgumentHelp("With --confidence or --uncertainty: write the risk–coverage curves (SVG) to FILE.", valueName: "FILE"))
     var riskCoverageSVG: String?
 
-    @OptionGroup var common: CommonOptions
 
     var ks: [Int] { cutoffs.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 

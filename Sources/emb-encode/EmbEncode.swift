@@ -44,7 +44,8 @@ struct EmbEncode: Tool {
             whose shapes disagree with config.json, a tokenizer that is not WordPiece, a vocabulary \
             without [UNK]/[CLS]/[SEP], a model that is not BERT, a line that is not UTF-8 (its number is \
             given; or --replace-invalid).
-            """)
+            """,
+        version: toolboxVersion)
 
     @Argument(help: ArgumentHelp("Text file, one text per line ('-' = standard input).", valueName: "FILE"))
     var input = "-"

@@ -31,7 +31,8 @@ struct EmbFuse: Tool {
               emb-fuse --temperature 0.1 a.tsr b.tsr \\
                 | emb-sim --corpus corpus.tsr --top-k 10
               emb-fuse --weights 0.5,0.3,0.2 a.tsr b.tsr c.tsr -o fused.tsr
-            """)
+            """,
+        version: toolboxVersion)
 
     @Argument(help: ArgumentHelp("K streams with 'mean' and 'var' ('-' = standard input, at most once).", valueName: "FILE"))
     var files: [String]
@@ -44,7 +45,6 @@ struct EmbFuse: Tool {
     @Flag(name: .shortAndLong, help: "Do not warn when the weights barely vary per row.")
     var quiet = false
 
-    @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
 
     func mode() throws -> FusionWeights {

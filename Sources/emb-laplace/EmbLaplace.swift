@@ -32,6 +32,7 @@ struct EmbLaplace: Tool {
               tensor from npy emb.npy --name embedding \\
                 | emb-laplace apply --posterior post.tsr --normalize delta > prob.tsr
             """,
+        version: toolboxVersion,
         subcommands: [Fit.self, Apply.self])
 }
 

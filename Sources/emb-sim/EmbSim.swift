@@ -46,7 +46,8 @@ struct EmbSim: Tool {
               emb-sim --merge part-*.hits.tsr --top-k 10 > hits.tsr
               emb-sim --paired b.tsr --beta 0.1 < a.tsr | tensor to csv
               emb-fuse a.tsr b.tsr c.tsr | emb-sim --matrix | tensor to npy > sim.npy
-            """)
+            """,
+        version: toolboxVersion)
 
     @Argument(help: ArgumentHelp("Queries ('-' = standard input).", valueName: "FILE"))
     var input = "-"

@@ -25,7 +25,8 @@ struct SveDecompose: Tool {
                   --layer encoder.layer.5.intermediate.dense \\
                   --layer encoder.layer.5.output.dense \\
                   --layer encoder.layer.5.output.LayerNorm -o basis.tsr
-            """)
+            """,
+        version: toolboxVersion)
 
     @Argument(help: ArgumentHelp("Input stream of weights ('-': standard input).", valueName: "FILE"))
     var input: String = "-"

@@ -24,7 +24,8 @@ struct SvePredict: Tool {
               sve-predict test.tsr --model model.tsr --pass labels | calib-metrics
               tensor select features < test.tsr \\
                 | sve-predict --model model.tsr --average logits | tensor to csv
-            """)
+            """,
+        version: toolboxVersion)
 
     @Argument(help: ArgumentHelp("Input stream with 'features' ('-': standard input).", valueName: "FILE"))
     var input: String = "-"

@@ -55,7 +55,8 @@ struct SveTrain: Tool {
               sve-train data.tsr --split split.tsr --basis basis.tsr \\
                 --stack "residual($FFN) layernorm:$L.output.LayerNorm" \\
                 --method deep-ensemble -o de.tsr
-            """)
+            """,
+        version: toolboxVersion)
 
     @Argument(help: ArgumentHelp("Input stream with 'features' and 'labels' ('-': standard input).", valueName: "FILE"))
     var input: String = "-"

@@ -17,7 +17,7 @@ struct TensorCommand: Tool {
               tensor paste mean.tsr labels.tsr > both.tsr
               tensor split --shards 4 --prefix part- big.tsr
             """,
-        version: "1.0.0",
+        version: toolboxVersion,
         subcommands: [Info.self, From.self, To.self, Cat.self, Head.self, Slice.self,
                       Select.self, Drop.self, Rename.self, Paste.self, Split.self, Take.self, Where.self])
 }

@@ -41,8 +41,10 @@ final class DeterminismTests: XCTestCase {
         ]
         for (tool, args, input) in cases {
             let label = "\(tool) \(args.joined(separator: " "))"
-            // tensor is single-threaded (its work is I/O and zstd): it has no --threads.
-            let two = tool == "tensor" ? [] : ["--threads", "2"], single = tool == "tensor" ? [] : ["--threads", "1"]
+            // tensor (I/O and zstd), calib-metrics and emb-fuse (no linear algebra) are single-threaded
+            // and have no --threads.
+            let threaded = !["tensor", "calib-metrics", "emb-fuse"].contains(tool)
+            let two = threaded ? ["--threads", "2"] : [], single = threaded ? ["--threads", "1"] : []
             let a = try runTool(tool, args + two, stdin: Data(input))
             let b = try runTool(tool, args + two, stdin: Data(input))
             let one = try runTool(tool, args + single, stdin: Data(input))

@@ -211,3 +211,40 @@ final class TextPipelineTests: XCTestCase {
         XCTAssertEqual(lines.last?.first, "Stocks fell sharply on Monday.")
     }
 }
+
+/// What the programs say about themselves: one version everywhere; --threads only where it acts;
+/// programs that do no linear algebra do not load OpenBLAS.
+final class ProgramSurfaceTests: XCTestCase {
+    func testOneVersionEverywhere() throws {
+        let source = try String(contentsOf: repositoryRoot().appendingPathComponent("Sources/ToolKit/Version.swift"), encoding: .utf8)
+        let version = try XCTUnwrap(source.split(separator: "\"").dropFirst().first.map(String.init))
+        for tool in try makefileTools() {
+            let r = try runTool(tool, ["--version"])
+            XCTAssertEqual(r.status, 0, tool)
+            XCTAssertEqual(String(decoding: r.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), version, tool)
+        }
+    }
+
+    func testThreadsOnlyWhereTheyAct() throws {
+        for tool in ["tensor", "calib-metrics", "emb-fuse"] {
+            let help = String(decoding: try runTool(tool, ["--help"]).stdout, as: UTF8.self)
+            XCTAssertFalse(help.contains("--threads"), "\(tool) offers --threads but computes nothing in parallel")
+        }
+        for tool in ["emb-encode", "emb-laplace fit", "emb-laplace apply", "emb-sim", "sve-decompose", "sve-train", "sve-predict"] {
+            let words = tool.split(separator: " ").map(String.init)
+            let help = String(decoding: try runTool(words[0], Array(words.dropFirst()) + ["--help"]).stdout, as: UTF8.self)
+            XCTAssertTrue(help.contains("--threads"), tool)
+        }
+    }
+
+    /// (emb-fuse still links OpenBLAS through the UEC library, though it never calls it.)
+    func testOnlyLinearAlgebraProgramsLoadOpenBLAS() throws {
+        for tool in ["tensor", "calib-metrics"] {
+            let r = try runTool("/usr/bin/ldd", [productsDirectory().appendingPathComponent(tool).path])
+            XCTAssertEqual(r.status, 0)
+            XCTAssertFalse(String(decoding: r.stdout, as: UTF8.self).contains("openblas"), "\(tool) loads OpenBLAS")
+        }
+        let r = try runTool("/usr/bin/ldd", [productsDirectory().appendingPathComponent("emb-sim").path])
+        XCTAssertTrue(String(decoding: r.stdout, as: UTF8.self).contains("openblas"))
+    }
+}

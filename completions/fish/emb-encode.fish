@@ -20,10 +20,10 @@ function __emb-encode_parse_tokens -S
     set -l unparsed_tokens (__emb-encode_tokens -pc)
     switch $unparsed_tokens[1]
     case 'emb-encode'
-        __emb-encode_parse_subcommand 1 'model=' 'tsv=' 'prefix=' 'replace-invalid' 'emit=+' 'pooling=' 'normalize' 'no-normalize' 'batch-size=' 'window=' 'q/quiet' 'v' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
+        __emb-encode_parse_subcommand 1 'model=' 'tsv=' 'prefix=' 'replace-invalid' 'emit=+' 'pooling=' 'normalize' 'no-normalize' 'batch-size=' 'window=' 'q/quiet' 'v' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
-            __emb-encode_parse_subcommand -r 1 
+            __emb-encode_parse_subcommand -r 1 'version'
         end
     end
 end
@@ -89,9 +89,11 @@ complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" window' -l 'window' -d 'Lines read and sorted by length at a time (a multiple of the batch size is best).' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" q quiet' -l 'quiet' -s 'q' -d 'No notes on standard error.'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" v' -s 'v' -d 'Say what was chosen: model, pooling, threads.'
-complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" threads' -l 'threads' -d 'Threads for linear algebra and compression (default: all cores).' -rfka ''
+complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
+complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" version' -l 'version' -d 'Show the version.'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_positional "emb-encode" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode help" version' -l 'version' -d 'Show the version.'

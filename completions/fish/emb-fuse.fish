@@ -20,10 +20,10 @@ function __emb-fuse_parse_tokens -S
     set -l unparsed_tokens (__emb-fuse_tokens -pc)
     switch $unparsed_tokens[1]
     case 'emb-fuse'
-        __emb-fuse_parse_subcommand -r 1 'weights=' 'temperature=' 'block-rows=' 'q/quiet' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
+        __emb-fuse_parse_subcommand -r 1 'weights=' 'temperature=' 'block-rows=' 'q/quiet' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
-            __emb-fuse_parse_subcommand -r 1 
+            __emb-fuse_parse_subcommand -r 1 'version'
         end
     end
 end
@@ -81,9 +81,10 @@ complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_opti
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" temperature' -l 'temperature' -d 'Temperature T of the uncertainty and precision weights.' -rfka ''
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" block-rows' -l 'block-rows' -d 'Rows per block (memory bound).' -rfka ''
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" q quiet' -l 'quiet' -s 'q' -d 'Do not warn when the weights barely vary per row.'
-complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" threads' -l 'threads' -d 'Threads for linear algebra and compression (default: all cores).' -rfka ''
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
+complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" version' -l 'version' -d 'Show the version.'
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_positional "emb-fuse" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse help" version' -l 'version' -d 'Show the version.'

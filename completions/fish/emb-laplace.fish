@@ -20,14 +20,14 @@ function __emb-laplace_parse_tokens -S
     set -l unparsed_tokens (__emb-laplace_tokens -pc)
     switch $unparsed_tokens[1]
     case 'emb-laplace'
-        __emb-laplace_parse_subcommand 0 'h/help'
+        __emb-laplace_parse_subcommand 0 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'fit'
-            __emb-laplace_parse_subcommand 1 'layer=' 'weight-name=' 'bias-name=' 'batch-size=' 'temperature=' 'prior-precision=' 'heldout=' 'variance-scale=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
+            __emb-laplace_parse_subcommand 1 'layer=' 'weight-name=' 'bias-name=' 'batch-size=' 'temperature=' 'prior-precision=' 'heldout=' 'variance-scale=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
         case 'apply'
-            __emb-laplace_parse_subcommand 1 'posterior=' 'input-name=' 'normalize=' 'variance-scale=' 'block-rows=' 'v/verbose' 'trace' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
+            __emb-laplace_parse_subcommand 1 'posterior=' 'input-name=' 'normalize=' 'variance-scale=' 'block-rows=' 'v/verbose' 'trace' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
         case 'help'
-            __emb-laplace_parse_subcommand -r 1 
+            __emb-laplace_parse_subcommand -r 1 'version'
         end
     end
 end
@@ -81,6 +81,7 @@ function __emb-laplace_custom_completion
 end
 
 complete -c 'emb-laplace' -f
+complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace" version' -l 'version' -d 'Show the version.'
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_positional "emb-laplace" -eq 1' -fa 'fit' -d 'Fit the Laplace posterior of the last layer on positive pairs.'
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_positional "emb-laplace" -eq 1' -fa 'apply' -d 'Give embeddings a mean and a per-dimension variance from a fitted posterior.'
@@ -94,10 +95,11 @@ complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_o
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" heldout' -l 'heldout' -d 'Held-out pairs (\'query\', \'positive\') to fit the variance scale on.' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" variance-scale' -l 'variance-scale' -d 'Set the variance scale c by hand.' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" v verbose' -l 'verbose' -s 'v' -d 'Print a summary (pairs, loss, λ, γ and the share of Fisher entries below λ, c) on standard error.'
-complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" threads' -l 'threads' -d 'Threads for linear algebra and compression (default: all cores).' -rfka ''
+complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
+complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" version' -l 'version' -d 'Show the version.'
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace fit" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" posterior' -l 'posterior' -d 'Posterior from \'emb-laplace fit\'.' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" input-name' -l 'input-name' -d 'Tensor to read (N×P).' -rfka ''
@@ -106,8 +108,10 @@ complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_o
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" block-rows' -l 'block-rows' -d 'Rows per block (memory bound).' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" v verbose' -l 'verbose' -s 'v' -d 'Print the rank correlation of the per-row trace with 1/‖e‖² (identity adapter) on standard error.'
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" trace' -l 'trace' -d 'Also write \'trace\' (N): Σ_d var_d per row, a per-row uncertainty to audit with calib-metrics --uncertainty trace.'
-complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" threads' -l 'threads' -d 'Threads for linear algebra and compression (default: all cores).' -rfka ''
+complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
+complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" version' -l 'version' -d 'Show the version.'
 complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace apply" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'emb-laplace' -n '__emb-laplace_should_offer_completions_for_flags_or_options "emb-laplace help" version' -l 'version' -d 'Show the version.'

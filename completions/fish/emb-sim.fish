@@ -20,10 +20,10 @@ function __emb-sim_parse_tokens -S
     set -l unparsed_tokens (__emb-sim_tokens -pc)
     switch $unparsed_tokens[1]
     case 'emb-sim'
-        __emb-sim_parse_subcommand 1 'corpus=' 'top-k=' 'paired=' 'matrix' 'beta=' 'normalize=' 'corpus-offset=' 'merge=+' 'confidence' 'no-confidence' 'query-block=' 'corpus-block=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
+        __emb-sim_parse_subcommand 1 'corpus=' 'top-k=' 'paired=' 'matrix' 'beta=' 'normalize=' 'corpus-offset=' 'merge=+' 'confidence' 'no-confidence' 'query-block=' 'corpus-block=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
-            __emb-sim_parse_subcommand -r 1 
+            __emb-sim_parse_subcommand -r 1 'version'
         end
     end
 end
@@ -89,9 +89,11 @@ complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_option
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" no-confidence' -l 'no-confidence' -d 'With --top-k K ≥ 2: write \'margin\' (N, best minus second-best score) and, with variances, \'top1_sigma\' (N, σ_s of the top-1 pair).'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" query-block' -l 'query-block' -d 'Queries per block.' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" corpus-block' -l 'corpus-block' -d 'Corpus rows per block.' -rfka ''
-complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" threads' -l 'threads' -d 'Threads for linear algebra and compression (default: all cores).' -rfka ''
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" version' -l 'version' -d 'Show the version.'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_positional "emb-sim" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim help" version' -l 'version' -d 'Show the version.'

@@ -20,10 +20,10 @@ function __sve-decompose_parse_tokens -S
     set -l unparsed_tokens (__sve-decompose_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sve-decompose'
-        __sve-decompose_parse_subcommand 1 'layer=+' 'prefix=' 'rank=' 'q/quiet' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'h/help'
+        __sve-decompose_parse_subcommand 1 'layer=+' 'prefix=' 'rank=' 'q/quiet' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
-            __sve-decompose_parse_subcommand -r 1 
+            __sve-decompose_parse_subcommand -r 1 'version'
         end
     end
 end
@@ -81,9 +81,11 @@ complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_fla
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" prefix' -l 'prefix' -d 'Only layers whose name starts with PREFIX (LayerNorms under it are copied).' -rfka ''
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" rank' -l 'rank' -d 'Keep the r largest singular values.' -rfka ''
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" q quiet' -l 'quiet' -s 'q' -d 'Do not report the reconstruction errors.'
-complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" threads' -l 'threads' -d 'Threads for linear algebra and compression (default: all cores).' -rfka ''
+complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
+complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" version' -l 'version' -d 'Show the version.'
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_positional "sve-decompose" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose help" version' -l 'version' -d 'Show the version.'
