@@ -37,6 +37,9 @@ for gb in $SIZES; do
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor info" "$(peak "cat $files | $B/tensor info")"
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor cat" "$(peak "cat $files | $B/tensor cat --level 1")"
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor slice" "$(peak "cat $files | $B/tensor slice --start 1000 --level 1")"
+  # Conversions out: the rows wait in a temporary file (TMPDIR), not in memory.
+  printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor to npy" "$(TMPDIR=$W peak "cat $files | $B/tensor to npy")"
+  printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor to npz" "$(TMPDIR=$W peak "cat $files | $B/tensor to npz")"
   # The computing programs, on the same rows (384-dim 'embedding'), with side inputs from the
   # bundled example workflow (make -C examples) and a small SVE model trained here.
   printf "%-8s %-40s %10s\n" "${gb}GB" "emb-laplace apply" "$(peak "cat $files | $B/emb-laplace apply --posterior $W/post.tsr --level 1")"

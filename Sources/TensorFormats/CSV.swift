@@ -7,6 +7,8 @@ public final class DelimitedReader {
     public private(set) var columnNames: [String]? = nil
     public private(set) var columns: Int? = nil
     public private(set) var line = 0
+    /// Read numbers beyond a double's range as ±inf instead of refusing them.
+    public var saturate = false
     private let source: ByteSource
     private let label: String
     private var buffer = [UInt8](repeating: 0, count: 1 << 16)
@@ -61,7 +63,12 @@ public final class DelimitedReader {
             values.reserveCapacity(f.count)
             var numeric = true
             for x in f {
-                if let v = parseNumber(x) { values.append(v) } else { numeric = false; break }
+                if let v = parseNumber(x) {
+                    if v.isInfinite && !saturate && !isInfinityLiteral(x) {
+                        throw FormatError("\(label):\(line): '\(escaped(String(x)))' is beyond the range of a number (use --saturate to read it as \(v < 0 ? "-" : "")inf)")
+                    }
+                    values.append(v)
+                } else { numeric = false; break }
             }
             if !numeric {
                 if columns == nil && columnNames == nil {
@@ -70,7 +77,7 @@ public final class DelimitedReader {
                     continue
                 }
                 let bad = f.first { parseNumber($0) == nil } ?? ""
-                throw FormatError("\(label):\(line): '\(bad)' is not a number")
+                throw FormatError("\(label):\(line): '\(escaped(String(bad)))' is not a number")
             }
             if let c = columns, c != values.count {
                 throw FormatError("\(label):\(line): \(values.count) fields where earlier lines have \(c)")
@@ -80,6 +87,10 @@ public final class DelimitedReader {
         }
         return nil
     }
+}
+
+func isInfinityLiteral(_ s: Substring) -> Bool {
+    ["inf", "+inf", "infinity", "-inf", "-infinity", "+infinity"].contains(s.lowercased())
 }
 
 func parseNumber(_ s: Substring) -> Double? {

@@ -51,6 +51,9 @@ public final class TensorStreamReader {
     /// through that path.)
     var unshuffleInPlaceFrom = 8 << 20
 
+    /// Tensors one segment may declare (2^20; internal so that tests can lower it).
+    var maxSegmentTensors = 1 << 20
+
     // Per-segment state.
     private var inSegment = false
     private var segments = 0
@@ -80,6 +83,16 @@ public final class TensorStreamReader {
         free(bounce)
     }
 
+    /// A reader of records that are not zstd-compressed: each record (tag, length, body) follows
+    /// the previous one directly. Not a stream format: it lets a fuzzer exercise the record rules
+    /// at full speed, without spending its time in zstd's checksums.
+    public convenience init(uncompressedRecords source: ByteSource, label: String = "<records>") throws {
+        try self.init(source, label: label)
+        rawRecords = true
+    }
+
+    private var rawRecords = false
+
     /// Opens a file ("-" for standard input).
     public convenience init(path: String) throws {
         let src = try FileSource(path: path)
@@ -87,7 +100,8 @@ public final class TensorStreamReader {
     }
 
     /// Index of the tensor named `name`, if it has appeared.
-    public func index(of name: String) -> Int? { tensors.firstIndex { $0.name == name } }
+    public func index(of name: String) -> Int? { byName[name] }
+    private var byName: [String: Int] = [:]
 
     /// The next event, or nil at the end of a complete stream.
     public func next() throws -> StreamEvent? {
@@ -121,9 +135,6 @@ public final class TensorStreamReader {
         let tag = rec.tag
         if !inSegment {
             guard tag == Format.tagStart else {
-                if segments == 0 && tag != Format.tagHead && tag != Format.tagData && tag != Format.tagEnd {
-                    throw fail(.noStart, "not a tensor stream (it starts with a \(Format.tagName(tag)) record, not TSR1)")
-                }
                 throw fail(.noStart, "not a tensor stream (a segment starts with \(Format.tagName(tag)), not TSR1)")
             }
             inSegment = true
@@ -148,7 +159,9 @@ public final class TensorStreamReader {
         guard id == segmentTensors.count else {
             throw fail(.headId, "damaged HEAD record (tensor id \(id) out of sequence: expected \(segmentTensors.count))")
         }
-        guard segmentTensors.count < 1 << 20 else { throw fail(.segmentTensors, "more than \(1 << 20) tensors in one segment") }
+        guard segmentTensors.count < maxSegmentTensors else {
+            throw fail(.segmentTensors, "more than \(maxSegmentTensors) tensors in one segment")
+        }
         let code = try r.u8()
         guard let dtype = DType(rawValue: code) else {
             throw fail(.headDtype, "unknown dtype code \(code)")
@@ -225,6 +238,7 @@ public final class TensorStreamReader {
             segmentTensors.append(existing)
             return nil
         }
+        byName[name] = tensors.count
         tensors.append(info)
         rowsRead.append(0)
         segmentTensors.append(tensors.count - 1)
@@ -315,6 +329,7 @@ public final class TensorStreamReader {
     /// payload of `unshuffleInPlaceFrom` bytes or more goes through a small buffer straight to
     /// its unshuffled place, so that a record is held once.
     private func nextRecord() throws -> Record? {
+        if rawRecords { return try nextRawRecord() }
         var produced = 0             // bytes of the record in `frame`
         var recordLength = -1        // the record's length field, once its prefix arrived
         var decided = false          // whether the DATA payload goes to scratch
@@ -378,7 +393,7 @@ public final class TensorStreamReader {
             }
             if ret == 0 {
                 if let s = scatter {
-                    guard s.done == s.n * s.size else {
+                    guard s.done >= s.n * s.size else {   // (more was refused as it arrived)
                         throw fail(.frameRecord, "damaged stream (record DATA of \(recordLength) bytes in a frame of \(prefixBytes + s.done))")
                     }
                     return Record(tag: Format.tagData,
@@ -452,14 +467,45 @@ public final class TensorStreamReader {
         return (dst.baseAddress!, payload / size, size)
     }
 
-    private func record(size: Int) throws -> Record {
-        guard size >= Format.recordPrefix else {
-            throw fail(.frameRecord, "damaged stream (a frame of \(size) bytes holds no record)")
+    /// The next record of an uncompressed sequence (see `init(uncompressedRecords:)`); memory
+    /// grows with the bytes that arrive, as for frames.
+    private func nextRawRecord() throws -> Record? {
+        var have = 0
+        func read(upTo n: Int) throws {
+            while have < n {
+                if have == frameCapacity {
+                    let bigger = min(frameCapacity * 2, n)
+                    guard let f = realloc(frame, bigger) else {
+                        throw StreamError.resources("\(label): out of memory for a record of \(n) bytes")
+                    }
+                    frame = f; frameCapacity = bigger
+                }
+                let got = try source.read(into: UnsafeMutableRawBufferPointer(start: frame + have, count: min(frameCapacity, n) - have))
+                if got == 0 { return }
+                sawAnyByte = true
+                have += got
+            }
         }
-        let tag = UInt32(littleEndian: frame.loadUnaligned(as: UInt32.self))
+        try read(upTo: Format.recordPrefix)
+        if have == 0 { return nil }
+        guard have == Format.recordPrefix else { throw fail(.cutOff, "records cut off in the middle of a record") }
         let len = Int(UInt32(littleEndian: frame.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-        guard len == size - Format.recordPrefix else {
-            throw fail(.frameRecord, "damaged stream (record \(Format.tagName(tag)) of \(len) bytes in a frame of \(size))")
+        guard len <= Format.maxRecordBody else {
+            throw fail(.recordSize, "a record of \(len) bytes is larger than \(Format.maxRecordBody)")
+        }
+        try read(upTo: Format.recordPrefix + len)
+        guard have == Format.recordPrefix + len else { throw fail(.cutOff, "records cut off in the middle of a record") }
+        return try record(size: have)
+    }
+
+    /// The record of a complete frame of `size` bytes. A frame that holds more than its record
+    /// was refused while it was decompressed; here, one that holds less (or not even a prefix).
+    private func record(size: Int) throws -> Record {
+        let tag = size >= 4 ? UInt32(littleEndian: frame.loadUnaligned(as: UInt32.self)) : 0
+        let len = size >= Format.recordPrefix ? Int(UInt32(littleEndian: frame.loadUnaligned(fromByteOffset: 4, as: UInt32.self))) : -1
+        guard len >= 0, len <= size - Format.recordPrefix else {
+            throw fail(.frameRecord, len < 0 ? "damaged stream (a frame of \(size) bytes holds no record)"
+                                              : "damaged stream (record \(Format.tagName(tag)) of \(len) bytes in a frame of \(size))")
         }
         return Record(tag: tag, body: UnsafeRawBufferPointer(start: frame + Format.recordPrefix, count: len), unshuffled: nil)
     }

@@ -120,7 +120,36 @@ public func convertFromFloat(_ v: [Float], to dtype: DType) -> [UInt8] {
     }
 }
 
-/// Encodes Double values as `dtype` bytes (integers are rounded toward zero and clamped).
+/// Why `x` cannot be stored as `dtype` without changing it, or nil when it can (floats may
+/// round to the nearest representable value; that is what a narrower float is for). Integer
+/// and bool dtypes take only whole numbers in their range (bool: 0 or 1); a finite value must
+/// stay finite.
+public func conversionLoss(_ x: Double, to dtype: DType) -> String? {
+    func range<T: FixedWidthInteger>(_: T.Type) -> String? {
+        if x.isNaN { return "NaN has no \(dtype.name) value" }
+        if x.isInfinite || x < Double(T.min) || x > Double(T.max) { return "\(x) is out of the range of \(dtype.name)" }
+        if x != x.rounded(.towardZero) { return "\(x) is not a whole number" }
+        return nil
+    }
+    switch dtype {
+    case .f64: return nil
+    case .f32: return x.isFinite && !Float(x).isFinite ? "\(x) overflows f32" : nil
+    case .f16: return x.isFinite && !halfToFloat(floatToHalf(Float(x))).isFinite ? "\(x) overflows f16 (largest 65504)" : nil
+    case .bf16: return x.isFinite && !bfloat16ToFloat(floatToBFloat16(Float(x))).isFinite ? "\(x) overflows bf16" : nil
+    case .i8: return range(Int8.self)
+    case .i16: return range(Int16.self)
+    case .i32: return range(Int32.self)
+    case .i64: return x == 9.223372036854775807e18 ? "\(x) is out of the range of i64" : range(Int64.self)
+    case .u8: return range(UInt8.self)
+    case .u16: return range(UInt16.self)
+    case .u32: return range(UInt32.self)
+    case .u64: return x == 1.8446744073709551615e19 ? "\(x) is out of the range of u64" : range(UInt64.self)
+    case .bool: return x == 0 || x == 1 ? nil : "\(x) is not 0 or 1 (bool)"
+    }
+}
+
+/// Encodes Double values as `dtype` bytes (integers are rounded toward zero and clamped;
+/// `conversionLoss` says when that changes a value).
 public func convertFromDouble(_ v: [Double], to dtype: DType) -> [UInt8] {
     func ints<T: FixedWidthInteger>(_: T.Type) -> [UInt8] {
         v.map { x -> T in

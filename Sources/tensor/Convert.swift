@@ -16,7 +16,7 @@ func parseMeta(_ items: [String]) throws -> [String: String] {
     var m: [String: String] = [:]
     for item in items {
         guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
-            throw ValidationError("--meta takes key=value, got '\(item)'")
+            throw ValidationError("--meta takes key=value, got '\(escaped(item))'")
         }
         m[String(item[..<eq])] = String(item[item.index(after: eq)...])
     }
@@ -62,10 +62,16 @@ struct From: Tool {
     @Option(help: ArgumentHelp("Add metadata to every tensor (repeatable).", valueName: "KEY=VALUE"))
     var meta: [String] = []
 
+    @Flag(help: "With --dtype, store values the dtype cannot hold as its nearest (NaN as 0, beyond the range as the largest or smallest, fractions truncated, overflowing floats as inf); CSV/TSV: read numbers beyond a double's range as inf. Without it such values are refused, naming the row.")
+    var saturate = false
+
+    @Flag(name: [.short, .long], help: "Do not print notes (npz: the arrays skipped).")
+    var quiet = false
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if let d = dtype, DType(name: d) == nil { throw ValidationError("unknown dtype '\(d)'") }
+        if let d = dtype, DType(name: d) == nil { throw ValidationError("unknown dtype '\(escaped(d))'") }
         if name != nil && (format == .npz || format == .safetensors) {
             throw ValidationError("--name applies to npy, csv and tsv; npz and safetensors keep their own names")
         }
@@ -79,24 +85,31 @@ struct From: Tool {
         let source = try openInput(file)
         let out = try output.open()
         func emit(_ t: Tensor) throws {
-            var t = try convert(t, to: target)
+            var t = try convert(t, to: target, saturate: saturate)
             for (k, v) in extra { t.meta[k] = v }
             try out.writer.write(t)
         }
         do {
             switch format {
             case .npy:
-                try importNpy(source, name: tensorName, target: target, meta: extra, writer: out.writer)
+                try importNpy(source, name: tensorName, target: target, meta: extra, saturate: saturate, writer: out.writer)
             case .npz:
                 let (tensors, skipped) = try Npz.read(try source.readAll(), skipUnsupported: true)
-                for (name, why) in skipped { writeStderr("tensor: skipping '\(name)': \(why)\n") }
-                for t in tensors { try emit(t) }
+                if !quiet { for (name, why) in skipped { writeStderr("tensor: skipping '\(escaped(name))': \(why)\n") } }
+                for t in tensors {
+                    // A member name is a path inside the archive: one that could not be written
+                    // back safely (directories, "..", control characters) is refused here too.
+                    if let why = unsafeMemberReason(t.name) {
+                        throw ToolError.data("\(escaped(source.label)): member '\(escaped(t.name))' is not a safe tensor name: \(why)")
+                    }
+                    try emit(t)
+                }
             case .safetensors:
                 let src = file == "-" ? nil : stem(file) + ".safetensors"
                 for t in try Safetensors.read(try source.readAll(), source: src) { try emit(t) }
             case .csv, .tsv:
                 try importDelimited(source, separator: format == .csv ? UInt8(ascii: ",") : 9,
-                                    name: tensorName, target: target ?? .f32, meta: extra, writer: out.writer)
+                                    name: tensorName, target: target ?? .f32, meta: extra, saturate: saturate, writer: out.writer)
             }
         } catch let e as FormatError {
             throw ToolError.data("\(source.label): \(e.description)")
@@ -112,8 +125,21 @@ func openInput(_ path: String) throws -> FileSource {
     do { return try FileSource(path: path) } catch { throw ToolError.noInput("\(error)") }
 }
 
-func convert(_ t: Tensor, to target: DType?) throws -> Tensor {
+/// Refuses the first value of `values` that `target` cannot hold (unless `saturate`), naming
+/// its row: the first row is `firstRow`.
+func checkConversion(_ values: [Double], to target: DType, name: String, rowElements: Int, firstRow: Int = 0,
+                     saturate: Bool) throws {
+    guard !saturate else { return }
+    for (k, v) in values.enumerated() {
+        if let why = conversionLoss(v, to: target) {
+            throw ToolError.data("tensor '\(escaped(name))' row \(firstRow + k / max(rowElements, 1)): \(why) (use --saturate to store the nearest \(target.name) value)")
+        }
+    }
+}
+
+func convert(_ t: Tensor, to target: DType?, saturate: Bool) throws -> Tensor {
     guard let target, target != t.dtype else { return t }
+    try checkConversion(t.doubles(), to: target, name: t.name, rowElements: t.info.rowElements, saturate: saturate)
     var info = t.info
     info.dtype = target
     let data = target.isFloat && target != .f64 ? convertFromFloat(t.floats(), to: target)
@@ -123,7 +149,7 @@ func convert(_ t: Tensor, to target: DType?) throws -> Tensor {
 
 /// Streams a C-order .npy file row block by row block (bounded memory); Fortran order and
 /// big-endian data are read whole and reordered.
-func importNpy(_ src: FileSource, name: String, target: DType?, meta: [String: String],
+func importNpy(_ src: FileSource, name: String, target: DType?, meta: [String: String], saturate: Bool,
                writer: TensorStreamWriter) throws {
     var head = [UInt8](repeating: 0, count: 0)
     var buf = [UInt8](repeating: 0, count: 1 << 16)
@@ -147,7 +173,7 @@ func importNpy(_ src: FileSource, name: String, target: DType?, meta: [String: S
     if h.fortranOrder || h.bigEndian || target != nil && target != h.dtype {
         let rest = try src.readAll(limit: h.dataBytes + 1)
         var t = try Npy.read(head + rest, name: name)
-        t = try convert(t, to: target)
+        t = try convert(t, to: target, saturate: saturate)
         for (k, v) in meta { t.meta[k] = v }
         try writer.write(t)
         return
@@ -180,8 +206,9 @@ func importNpy(_ src: FileSource, name: String, target: DType?, meta: [String: S
 }
 
 func importDelimited(_ src: FileSource, separator: UInt8, name: String, target: DType,
-                     meta: [String: String], writer: TensorStreamWriter) throws {
+                     meta: [String: String], saturate: Bool, writer: TensorStreamWriter) throws {
     let reader = DelimitedReader(src, label: src.label, separator: separator)
+    reader.saturate = saturate
     var rows: [[Double]] = []
     var id: Int? = nil
     var flat: [Double] = []
@@ -199,6 +226,9 @@ func importDelimited(_ src: FileSource, separator: UInt8, name: String, target: 
             if let names = reader.columnNames { m["columns"] = names.joined(separator: ",") }
             let rowShape = r.count == 1 ? [] : [r.count]
             id = try writer.add(TensorInfo(name: name, dtype: target, rowShape: rowShape, rows: nil, meta: m))
+        }
+        if !saturate, let bad = r.first(where: { conversionLoss($0, to: target) != nil }) {
+            throw ToolError.data("\(escaped(src.label)):\(reader.line): \(conversionLoss(bad, to: target)!) (use --saturate to store the nearest \(target.name) value)")
         }
         rows.append(r)
         if rows.count * r.count >= 1 << 18 { try flush() }
@@ -253,13 +283,8 @@ struct To: Tool {
         let reader = try openStream(file)
         let out = try OutputFile(path: output, binary: format == .npy || format == .npz)
         switch format {
-        case .npz:
-            let bytes = try Npz.write(try reader.readAll(), compress: compress)
-            try bytes.withUnsafeBytes { try out.sink.write($0) }
-        case .npy:
-            let all = try reader.readAll()
-            let t = try pick(all.map(\.name), all: all)
-            try (try Npy.write(t)).withUnsafeBytes { try out.sink.write($0) }
+        case .npz, .npy:
+            try writeNumpy(reader, sink: out.sink)
         case .csv, .tsv:
             if let lines {
                 try writeWithLines(reader, tensor: tensor, linesPath: lines, separator: format == .csv ? "," : "\t", header: header, sink: out.sink)
@@ -270,17 +295,51 @@ struct To: Tool {
         try out.commit()
     }
 
-    func pick(_ names: [String], all: [Tensor]) throws -> Tensor {
-        if let tensor {
-            guard let t = all.first(where: { $0.name == tensor }) else {
-                throw ToolError.data("input has no tensor '\(tensor)' (it has: \(names.joined(separator: ", ")))")
+    /// npy and npz in flat memory: the rows go to a temporary file as they arrive (a stream
+    /// interleaves tensors, and an array needs its row count in its header); then each array
+    /// is written whole, header first. Costs the data's size in TMPDIR, not in memory.
+    func writeNumpy(_ reader: TensorStreamReader, sink: ByteSink) throws {
+        let spool = try Spool()
+        var chosen: Int? = nil
+        while let event = try reader.next() {
+            switch event {
+            case .tensor(let i):
+                let info = reader.tensors[i]
+                if format == .npz {
+                    if let why = unsafeMemberReason(info.name) {
+                        throw ToolError.data("tensor '\(escaped(info.name))' cannot be an npz member: \(why) (rename it with 'tensor rename')")
+                    }
+                    continue
+                }
+                if let tensor, info.name != tensor { continue }
+                if tensor == nil && i > 0 {
+                    throw ToolError.usage("input has several tensors (\(reader.tensors.map { escaped($0.name) }.joined(separator: ", "))): choose one with --tensor")
+                }
+                chosen = i
+            case .data(let i, _, let bytes):
+                if format == .npz || i == chosen { try spool.append(i, bytes) }
             }
-            return t
         }
-        guard all.count == 1 else {
-            throw ToolError.usage("input has \(all.count) tensors (\(names.joined(separator: ", "))): choose one with --tensor")
+        func header(_ i: Int) throws -> [UInt8] {
+            let t = reader.tensors[i]
+            return try Npy.header(dtype: t.dtype, shape: t.shape(rows: reader.rowsRead[i]))
         }
-        return all[0]
+        if format == .npy {
+            guard let chosen else {
+                if let tensor {
+                    throw ToolError.data("input has no tensor '\(escaped(tensor))' (it has: \(reader.tensors.map { escaped($0.name) }.joined(separator: ", ")))")
+                }
+                throw ToolError.data("input holds no tensors")
+            }
+            try header(chosen).withUnsafeBytes { try sink.write($0) }
+            try spool.forEachPiece(chosen) { try sink.write($0) }
+            return
+        }
+        var zip = NpzStreamWriter(sink: sink, compress: compress)
+        for i in reader.tensors.indices {
+            try zip.add(name: reader.tensors[i].name, header: try header(i), spool: spool, index: i)
+        }
+        try zip.finish()
     }
 
     func writeDelimited(_ reader: TensorStreamReader, separator: String, sink: ByteSink) throws {
@@ -297,13 +356,13 @@ struct To: Tool {
                 let info = reader.tensors[i]
                 if let tensor, info.name != tensor { continue }
                 if tensor == nil && i > 0 {
-                    throw ToolError.usage("input has several tensors (\(reader.tensors.map(\.name).joined(separator: ", "))): choose one with --tensor")
+                    throw ToolError.usage("input has several tensors (\(reader.tensors.map { escaped($0.name) }.joined(separator: ", "))): choose one with --tensor")
                 }
                 chosen = i
                 if header {
-                    let cols = info.meta["columns"]?.split(separator: ",").map(String.init)
+                    let cols = info.meta["columns"]?.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
                         ?? (0..<info.rowElements).map { "c\($0)" }
-                    text += cols.joined(separator: separator) + "\n"
+                    text += cols.map { quoteField($0, separator: separator) }.joined(separator: separator) + "\n"
                 }
             case .data(let i, let rows, let bytes):
                 guard i == chosen else { continue }
@@ -321,10 +380,19 @@ struct To: Tool {
         }
         if chosen == nil {
             if let tensor {
-                throw ToolError.data("input has no tensor '\(tensor)' (it has: \(reader.tensors.map(\.name).joined(separator: ", ")))")
+                throw ToolError.data("input has no tensor '\(escaped(tensor))' (it has: \(reader.tensors.map { escaped($0.name) }.joined(separator: ", ")))")
             }
             throw ToolError.data("input holds no tensors")
         }
         try flushText()
     }
+}
+
+/// A CSV/TSV field as RFC 4180 writes it: quoted (with quotes doubled) when it holds the
+/// separator, a quote, a line break or leading/trailing space, so that no name from the data can
+/// add a row or a column.
+func quoteField(_ f: String, separator: String) -> String {
+    let special = f.contains(separator) || f.contains("\"") || f.contains("\n") || f.contains("\r")
+        || f.first == " " || f.last == " "
+    return special ? "\"" + f.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\"" : f
 }

@@ -7,7 +7,8 @@ struct Info: Tool {
         abstract: "Describe the tensors of streams: names, dtypes, shapes, metadata.",
         discussion: """
             Reads every stream to its end, so it also checks that the stream is complete and undamaged \
-            (exit status 65 if not). Memory stays bounded whatever the size of the stream.
+            (exit status 65 if not). Memory stays bounded whatever the size of the stream: one record at a time. \
+            Names and metadata are printed with control characters escaped (\\n, \\t, \\x1b, ...; a backslash doubled).
 
             Examples:
               tensor info emb.tsr
@@ -25,6 +26,7 @@ struct Info: Tool {
 
     func run() throws {
         let inputs = files.isEmpty ? ["-"] : files
+        let out = try TextOutput()
         var jsonItems: [String] = []
         for path in inputs {
             let reader = try openStream(path)
@@ -51,16 +53,19 @@ struct Info: Tool {
                     if stats { fields.append(acc[i].json) }
                     jsonItems.append("{" + fields.joined(separator: ", ") + "}")
                 } else {
-                    let prefix = inputs.count > 1 ? "\(path): " : ""
+                    // Names and metadata come from the data: escaped, so that they cannot forge
+                    // lines or drive the terminal.
+                    let prefix = inputs.count > 1 ? "\(escaped(path)): " : ""
                     let dims = "[" + shape.map(String.init).joined(separator: ", ") + "]"
-                    var line = "\(prefix)\(t.name)  \(t.dtype.name)  \(dims)"
+                    var line = "\(prefix)\(escaped(t.name))  \(t.dtype.name)  \(dims)"
                     if stats { line += "  " + acc[i].text }
-                    print(line)
-                    for k in t.meta.keys.sorted() { print("    \(k) = \(t.meta[k]!)") }
+                    try out.line(line)
+                    for k in t.meta.keys.sorted() { try out.line("    \(escaped(k)) = \(escaped(t.meta[k]!))") }
                 }
             }
         }
-        if json { print("[" + jsonItems.joined(separator: ",\n ") + "]") }
+        if json { try out.line("[" + jsonItems.joined(separator: ",\n ") + "]") }
+        try out.finish()
     }
 }
 

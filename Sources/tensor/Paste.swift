@@ -37,7 +37,7 @@ struct Paste: Tool {
                 case .tensor(let i):
                     var info = reader.tensors[i]
                     if let other = names[info.name] {
-                        throw ToolError.data("tensor '\(info.name)' is in both \(other) and \(reader.label) (rename one with 'tensor rename')")
+                        throw ToolError.data("tensor '\(escaped(info.name))' is in both \(other) and \(reader.label) (rename one with 'tensor rename')")
                     }
                     names[info.name] = reader.label
                     info.rows = nil
@@ -52,7 +52,7 @@ struct Paste: Tool {
             for (i, t) in r.tensors.enumerated() where !t.isScalar { counts.append((t.name, r.rowsRead[i])) }
         }
         if let first = counts.first, let bad = counts.first(where: { $0.1 != first.1 }) {
-            throw ToolError.data("row counts differ: '\(first.0)' has \(first.1) rows, '\(bad.0)' has \(bad.1)")
+            throw ToolError.data("row counts differ: '\(escaped(first.0))' has \(first.1) rows, '\(escaped(bad.0))' has \(bad.1)")
         }
         try out.finish()
     }

@@ -22,8 +22,14 @@ func copyStreams(_ readers: [TensorStreamReader], to writer: TensorStreamWriter,
                 info.rows = nil
                 if let existing = byName[newName] {
                     let old = writer.declared[existing]
-                    guard old.dtype == info.dtype, old.rowShape == info.rowShape, !old.isScalar else {
-                        throw ToolError.data("tensor '\(newName)' is \(info.signature) in \(reader.label) but \(old.signature) before it")
+                    guard old.dtype == info.dtype, old.rowShape == info.rowShape, !old.isScalar, !info.isScalar else {
+                        let n = escaped(newName), here = escaped(reader.label)
+                        if old.isScalar || info.isScalar {
+                            throw ToolError.data("0-d tensor '\(n)' appears in \(here) and before it: a 0-d tensor has one value and cannot be joined (drop or rename one with 'tensor drop' or 'tensor rename')")
+                        }
+                        let what = old.dtype != info.dtype ? "dtype \(info.dtype.name) in \(here) but \(old.dtype.name) before it (convert one with --dtype)"
+                            : "rows of shape [\(info.rowShape.map(String.init).joined(separator: ", "))] in \(here) but [\(old.rowShape.map(String.init).joined(separator: ", "))] before it"
+                        throw ToolError.data("tensor '\(n)' has \(what)")
                     }
                     ids[key]!.append(existing)
                 } else {
@@ -98,7 +104,8 @@ struct Head: Tool {
         abstract: "The first rows of every tensor.",
         discussion: "Example:\n  tensor head -n 5 < emb.tsr | tensor to csv")
 
-    @Option(name: [.short, .customLong("rows")], help: "Rows to keep.")
+    // .unconditional: "-n -1" reaches the range check instead of "missing value".
+    @Option(name: [.short, .customLong("rows")], parsing: .unconditional, help: "Rows to keep.")
     var n: Int = 10
 
     @Argument(help: ArgumentHelp("Stream ('-' or nothing: standard input).", valueName: "FILE"))
@@ -120,10 +127,10 @@ struct Slice: Tool {
         abstract: "Rows START..<END of every tensor (0-based, END excluded).",
         discussion: "Example:\n  tensor slice --start 1000 --end 2000 < emb.tsr > part.tsr")
 
-    @Option(help: "First row (0-based).")
+    @Option(parsing: .unconditional, help: "First row (0-based).")
     var start: Int = 0
 
-    @Option(help: "Row after the last (default: to the end).")
+    @Option(parsing: .unconditional, help: "Row after the last (default: to the end).")
     var end: Int?
 
     @Argument(help: ArgumentHelp("Stream ('-' or nothing: standard input).", valueName: "FILE"))
@@ -163,7 +170,7 @@ struct Select: Tool {
         try copyStreams([reader], to: out.writer, rename: { keep.contains($0.name) ? $0.name : nil })
         let missing = names.filter { reader.index(of: $0) == nil }
         if !missing.isEmpty {
-            throw ToolError.data("input has no tensor '\(missing[0])' (it has: \(reader.tensors.map(\.name).joined(separator: ", ")))")
+            throw ToolError.data("input has no tensor '\(escaped(missing[0]))' (it has: \(reader.tensors.map { escaped($0.name) }.joined(separator: ", ")))")
         }
         try out.finish()
     }
@@ -210,7 +217,7 @@ struct Rename: Tool {
         for p in pairs {
             let parts = p.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw ValidationError("renamings are OLD=NEW, got '\(p)'")
+                throw ValidationError("renamings are OLD=NEW, got '\(escaped(p))'")
             }
             m[parts[0]] = parts[1]
         }
@@ -223,7 +230,7 @@ struct Rename: Tool {
         let out = try output.open()
         try copyStreams([reader], to: out.writer, rename: { m[$0.name] ?? $0.name })
         if let missing = m.keys.sorted().first(where: { reader.index(of: $0) == nil }) {
-            throw ToolError.data("input has no tensor '\(missing)' (it has: \(reader.tensors.map(\.name).joined(separator: ", ")))")
+            throw ToolError.data("input has no tensor '\(escaped(missing))' (it has: \(reader.tensors.map { escaped($0.name) }.joined(separator: ", ")))")
         }
         try out.finish()
     }

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import TensorStream
 import ToolKit
 
@@ -10,7 +13,12 @@ struct Split: Tool {
             metadata 'row_offset'), and a copy of every 0-d tensor. \
             The files are PREFIX000.tsr, PREFIX001.tsr, ...; their names are printed one per line, \
             ready for xargs or GNU parallel. --shards K needs the row count: from the headers, or by \
-            reading FILE twice; --rows N streams.
+            reading FILE twice; --rows N streams. \
+            Shards of an earlier run under the same prefix (PREFIX followed by digits and .tsr) are \
+            not overwritten: the command refuses to run, unless --force, which replaces them and removes \
+            those the new run does not make, so that PREFIX*.tsr is always exactly one set. \
+            If the names cannot be printed (standard output closed or failing), no shard is left \
+            behind and the exit status is 74.
 
             Examples:
               tensor split --shards 4 --prefix part- corpus.tsr
@@ -33,13 +41,42 @@ struct Split: Tool {
     @Option(name: .long, help: ArgumentHelp("zstd compression level.", valueName: "N"))
     var level: Int32 = 3
 
+    @Flag(help: "Replace the shards of an earlier run under the same prefix (and remove the extra ones).")
+    var force = false
+
     func validate() throws {
         guard (shards == nil) != (rows == nil) else { throw ValidationError("give exactly one of --shards and --rows") }
         if let s = shards, s < 1 || s > 100_000 { throw ValidationError("--shards must be 1 to 100000") }
         if let r = rows, r < 1 { throw ValidationError("--rows must be at least 1") }
     }
 
+    /// Existing files PREFIX<digits>.tsr, as paths.
+    func existingShards() -> [String] {
+        let slash = prefix.lastIndex(of: "/")
+        let dir = slash.map { String(prefix[...$0]) } ?? ""
+        let stemPrefix = slash.map { String(prefix[prefix.index(after: $0)...]) } ?? prefix
+        guard let d = opendir(dir.isEmpty ? "." : dir) else { return [] }
+        defer { closedir(d) }
+        var found: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(stemPrefix), name.hasSuffix(".tsr") else { continue }
+            let middle = name.dropFirst(stemPrefix.count).dropLast(4)
+            if !middle.isEmpty && middle.allSatisfy({ $0.isASCII && $0.isNumber }) { found.append(dir + name) }
+        }
+        return found.sorted()
+    }
+
     func run() throws {
+        // Standard output must be open: the shard names go there, and a shard opened on
+        // descriptor 1 would receive them.
+        guard fcntl(1, F_GETFD) != -1 else {
+            throw ToolError.io("standard output is closed: the shard names could not be printed")
+        }
+        let earlier = existingShards()
+        if !earlier.isEmpty && !force {
+            throw ToolError(.cannotCreate, "\(escaped(earlier[0])) and \(earlier.count - 1) more shard(s) of an earlier run exist under prefix '\(escaped(prefix))' (remove them, choose another --prefix, or --force to replace the set)")
+        }
         var perShard: Int
         if let rows {
             perShard = rows
@@ -92,10 +129,21 @@ struct Split: Tool {
         }
         if writers.isEmpty { _ = try shard(0) }
         if let s = shards { while writers.count < s { _ = try shard(writers.count) } }
+        var names: [String] = []
         for (k, (f, w)) in writers.enumerated() {
             try w.finish()
             try f.commit()
-            print(prefix + format3(k) + ".tsr")
+            names.append(prefix + format3(k) + ".tsr")
+        }
+        for old in earlier where !names.contains(old) { unlink(old) }
+        do {
+            let out = try TextOutput()
+            try out.write(names.map { $0 + "\n" }.joined())
+            try out.finish()
+        } catch {
+            // Shards nobody can name are lost work: remove them, and say so.
+            for n in names { unlink(n) }
+            throw error
         }
     }
 

@@ -31,17 +31,17 @@ struct Take: Tool {
         let idx: Tensor
         if let indexName {
             guard let t = idxStream.first(where: { $0.name == indexName }) else {
-                throw ToolError.data("\(indices) has no tensor '\(indexName)' (it has: \(idxStream.map(\.name).joined(separator: ", ")))")
+                throw ToolError.data("\(indices) has no tensor '\(escaped(indexName))' (it has: \(idxStream.map { escaped($0.name) }.joined(separator: ", ")))")
             }
             idx = t
         } else {
             guard idxStream.count == 1 else {
-                throw ToolError.usage("\(indices) has \(idxStream.count) tensors (\(idxStream.map(\.name).joined(separator: ", "))): name one with --index-name")
+                throw ToolError.usage("\(indices) has \(idxStream.count) tensors (\(idxStream.map { escaped($0.name) }.joined(separator: ", "))): name one with --index-name")
             }
             idx = idxStream[0]
         }
         guard idx.shape.count == 1 || (idx.shape.count == 2 && idx.shape[1] == 1) else {
-            throw ToolError.data("index tensor '\(idx.name)' must be a vector, not \(idx.shape)")
+            throw ToolError.data("index tensor '\(escaped(idx.name))' must be a vector, not \(idx.shape)")
         }
         let wanted = try idx.int64s()
         let all = try openStream(file).readAll()
@@ -56,7 +56,7 @@ struct Take: Tool {
             for w in wanted {
                 let r = w < 0 ? t.rows + Int(w) : Int(w)
                 guard r >= 0 && r < t.rows else {
-                    throw ToolError.data("index \(w) is out of range for '\(t.name)' (\(t.rows) rows)")
+                    throw ToolError.data("index \(w) is out of range for '\(escaped(t.name))' (\(t.rows) rows)")
                 }
                 data.append(contentsOf: t.data[r * rb ..< (r + 1) * rb])
             }
@@ -96,7 +96,7 @@ struct Where: Tool {
         var parts = condition.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         if negate, parts.count == 2, parts[0].hasSuffix("!") { parts[0].removeLast() }
         guard parts.count == 2, !parts[0].isEmpty, let v = Int64(parts[1]) else {
-            throw ValidationError("the condition is NAME=VALUE or NAME!=VALUE with an integer VALUE, got '\(condition)'")
+            throw ValidationError("the condition is NAME=VALUE or NAME!=VALUE with an integer VALUE, got '\(escaped(condition))'")
         }
         return (parts[0], v, !negate)
     }
@@ -141,7 +141,7 @@ struct Where: Tool {
                 var info = reader.tensors[i]
                 if info.name == name {
                     guard info.dtype.isInteger || info.dtype == .bool, info.rowShape.isEmpty, !info.isScalar else {
-                        throw ToolError.data("condition tensor '\(name)' must be an integer vector, not \(info.signature)")
+                        throw ToolError.data("condition tensor '\(escaped(name))' must be an integer vector, not \(info.signature)")
                     }
                     condIndex = i
                 }
@@ -167,17 +167,17 @@ struct Where: Tool {
                     buffered += bytes.count
                     try flush(i)
                     if buffered > 1 << 30 {
-                        throw ToolError.data("more than 1 GiB of rows arrived before the condition '\(name)': put it first or interleave it ('tensor paste')")
+                        throw ToolError.data("more than 1 GiB of rows arrived before the condition '\(escaped(name))': put it first or interleave it ('tensor paste')")
                     }
                 }
             }
         }
         guard let c = condIndex else {
-            throw ToolError.data("input has no tensor '\(name)' (it has: \(reader.tensors.map(\.name).joined(separator: ", ")))")
+            throw ToolError.data("input has no tensor '\(escaped(name))' (it has: \(reader.tensors.map { escaped($0.name) }.joined(separator: ", ")))")
         }
         for (i, t) in reader.tensors.enumerated() where !t.isScalar && ids[i] != nil {
             guard reader.rowsRead[i] == reader.rowsRead[c] else {
-                throw ToolError.data("tensor '\(t.name)' has \(reader.rowsRead[i]) rows but the condition '\(name)' has \(reader.rowsRead[c])")
+                throw ToolError.data("tensor '\(escaped(t.name))' has \(reader.rowsRead[i]) rows but the condition '\(escaped(name))' has \(reader.rowsRead[c])")
             }
         }
         try out.finish()

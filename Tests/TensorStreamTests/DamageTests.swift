@@ -61,7 +61,7 @@ final class DamageTests: XCTestCase {
               name: String = "x") -> [UInt8] {
         var w = ByteWriter()
         w.u32(id); w.u8(dtype); w.u8(UInt8(shape.count)); w.u8(declared ? 1 : 0); w.u8(0)
-        for d in shape { w.u64(d) }
+        for (i, d) in shape.enumerated() { w.u64(i == 0 && !declared ? 0 : d) }  // undeclared rows are 0
         w.u16(UInt16(name.utf8.count)); w.raw(name); w.u32(0)
         return w.bytes
     }
@@ -108,30 +108,34 @@ final class DamageTests: XCTestCase {
 
     func testForgedRecordsAreRefused() throws {
         let ok16 = [UInt8](repeating: 0, count: 16)
-        let cases: [(String, [(UInt32, [UInt8])])] = [
-            ("no start", [(Format.tagHead, head(shape: [2, 2]))]),
-            ("unknown dtype", [(Format.tagStart, []), (Format.tagHead, head(dtype: 99, shape: [1])), (Format.tagEnd, end([0]))]),
-            ("rank 9", [(Format.tagStart, []), (Format.tagHead, head(shape: Array(repeating: 1, count: 9))), (Format.tagEnd, end([0]))]),
-            ("id out of order", [(Format.tagStart, []), (Format.tagHead, head(id: 1, shape: [1]))]),
-            ("empty name", [(Format.tagStart, []), (Format.tagHead, head(shape: [1], name: ""))]),
-            ("duplicate name", [(Format.tagStart, []), (Format.tagHead, head(shape: [0])), (Format.tagHead, head(id: 1, shape: [0]))]),
-            ("data before head", [(Format.tagStart, []), (Format.tagData, data(rows: 2, payload: ok16))]),
-            ("payload length", [(Format.tagStart, []), (Format.tagHead, head(shape: [2, 2])),
-                                (Format.tagData, data(rows: 3, payload: ok16)), (Format.tagEnd, end([3]))]),
-            ("more rows than declared", [(Format.tagStart, []), (Format.tagHead, head(shape: [1, 2])),
-                                         (Format.tagData, data(rows: 2, payload: ok16)), (Format.tagEnd, end([2]))]),
-            ("end count lies", [(Format.tagStart, []), (Format.tagHead, head(shape: [2, 2], declared: false)),
-                                (Format.tagData, data(rows: 2, payload: ok16)), (Format.tagEnd, end([5]))]),
-            ("end tensor count", [(Format.tagStart, []), (Format.tagHead, head(shape: [0])), (Format.tagEnd, end([]))]),
-            ("start inside segment", [(Format.tagStart, []), (Format.tagStart, [])]),
-            ("unknown tag", [(Format.tagStart, []), (Format.tag("WHAT"), [])]),
-            ("no end", [(Format.tagStart, []), (Format.tagHead, head(shape: [0]))]),
-            ("two scalar chunks", [(Format.tagStart, []), (Format.tagHead, head(shape: [])),
-                                   (Format.tagData, data(rows: 1, payload: [0, 0, 0, 0])),
-                                   (Format.tagData, data(rows: 1, payload: [0, 0, 0, 0])), (Format.tagEnd, end([2]))]),
+        // Each an otherwise valid stream (ending with a proper ENDS), breaking one rule.
+        let cases: [(StreamRule, [(UInt32, [UInt8])])] = [
+            (.noStart, [(Format.tagHead, head(shape: [2, 2])), (Format.tagEnd, end([0]))]),
+            (.headDtype, [(Format.tagStart, []), (Format.tagHead, head(dtype: 99, shape: [1])), (Format.tagEnd, end([0]))]),
+            (.headRank, [(Format.tagStart, []), (Format.tagHead, head(shape: Array(repeating: 1, count: 9))), (Format.tagEnd, end([0]))]),
+            (.headId, [(Format.tagStart, []), (Format.tagHead, head(id: 1, shape: [0])), (Format.tagEnd, end([0]))]),
+            (.headName, [(Format.tagStart, []), (Format.tagHead, head(shape: [0], name: "")), (Format.tagEnd, end([0]))]),
+            (.headDuplicate, [(Format.tagStart, []), (Format.tagHead, head(shape: [0])), (Format.tagHead, head(id: 1, shape: [0])),
+                              (Format.tagEnd, end([0, 0]))]),
+            (.dataId, [(Format.tagStart, []), (Format.tagData, data(rows: 2, payload: ok16)), (Format.tagEnd, end([]))]),
+            (.dataLength, [(Format.tagStart, []), (Format.tagHead, head(shape: [2, 2])),
+                           (Format.tagData, data(rows: 3, payload: ok16)), (Format.tagEnd, end([3]))]),
+            (.dataRows, [(Format.tagStart, []), (Format.tagHead, head(shape: [1, 2])),
+                         (Format.tagData, data(rows: 2, payload: ok16)), (Format.tagEnd, end([2]))]),
+            (.endsRows, [(Format.tagStart, []), (Format.tagHead, head(shape: [2, 2], declared: false)),
+                         (Format.tagData, data(rows: 2, payload: ok16)), (Format.tagEnd, end([5]))]),
+            (.endsCount, [(Format.tagStart, []), (Format.tagHead, head(shape: [0])), (Format.tagEnd, end([]))]),
+            (.startInSegment, [(Format.tagStart, []), (Format.tagStart, []), (Format.tagEnd, end([]))]),
+            (.unknownTag, [(Format.tagStart, []), (Format.tag("WHAT"), []), (Format.tagEnd, end([]))]),
+            (.cutOff, [(Format.tagStart, []), (Format.tagHead, head(shape: [0]))]),
+            (.scalarRows, [(Format.tagStart, []), (Format.tagHead, head(shape: [])),
+                           (Format.tagData, data(rows: 1, payload: [0, 0, 0, 0])),
+                           (Format.tagData, data(rows: 1, payload: [0, 0, 0, 0])), (Format.tagEnd, end([2]))]),
         ]
-        for (what, records) in cases {
-            XCTAssertThrowsError(try decode(stream(records)), what)
+        for (rule, records) in cases {
+            XCTAssertThrowsError(try decode(stream(records)), rule.rawValue) {
+                XCTAssertEqual(($0 as? StreamError)?.rule, rule, "\($0)")
+            }
         }
         // Two records in one frame, and a frame holding less than a record prefix.
         var w = ByteWriter()
@@ -140,8 +144,10 @@ final class DamageTests: XCTestCase {
         var e = ByteWriter()
         e.u32(Format.tagEnd); e.u32(4); e.u32(0)
         XCTAssertNoThrow(try decode(encodeFrame(start) + encodeFrame(e.bytes)))
-        XCTAssertThrowsError(try decode(encodeFrame(start + e.bytes)))
-        XCTAssertThrowsError(try decode(encodeFrame(Array(start.prefix(5))) + encodeFrame(e.bytes)))
+        XCTAssertThrowsError(try decode(encodeFrame(start + e.bytes))) { XCTAssertEqual(($0 as? StreamError)?.rule, .frameRecord) }
+        XCTAssertThrowsError(try decode(encodeFrame(Array(start.prefix(5))) + encodeFrame(e.bytes))) {
+            XCTAssertEqual(($0 as? StreamError)?.rule, .frameRecord)
+        }
     }
 
     func testProducerThatStopsWithoutFinishingIsRefused() throws {
