@@ -203,3 +203,16 @@ public func openStream(_ path: String = "-") throws -> TensorStreamReader {
     }
     return try TensorStreamReader(path: path)  // a file that cannot be opened is .missingInput (66)
 }
+
+/// `-q/--quiet`: notes and warnings on standard error are silenced (errors never are).
+public struct NoteOptions: ParsableArguments {
+    @Flag(name: [.short, .long], help: "Print no notes or warnings on standard error (errors are always printed).")
+    public var quiet = false
+
+    public init() {}
+
+    /// Writes `program: text` on standard error unless --quiet.
+    public func note(_ program: String, _ text: String) {
+        if !quiet { writeStderr("\(program): \(text)\n") }
+    }
+}

@@ -6,14 +6,16 @@ import Glibc
 /// cron jobs), redrawn at most ten times a second.
 public final class Progress {
     private let label: String
+    private let unit: String
     private let total: Int?
     private let enabled: Bool
     private var last: Double = 0
     private let start: Double
     private var shown = false
 
-    public init(_ label: String, total: Int? = nil, enabled: Bool = isTerminal(2)) {
-        self.label = label; self.total = total; self.enabled = enabled
+    /// `unit` names what is counted ("rows", "steps"), so that "57/60" says 57 of what.
+    public init(_ label: String, total: Int? = nil, unit: String = "rows", enabled: Bool = isTerminal(2)) {
+        self.label = label; self.unit = unit; self.total = total; self.enabled = enabled
         start = Progress.now()
     }
 
@@ -26,11 +28,13 @@ public final class Progress {
         var line = "\r\(label): \(done)"
         if let total, total > 0 {
             let pct = Double(done) / Double(total) * 100
-            line += "/\(total) (\(Int(pct))%)"
+            line += "/\(total) \(unit) (\(Int(pct))%)"
             if done > 0 {
                 let eta = (t - start) / Double(done) * Double(total - done)
                 line += " eta \(Int(eta.rounded()))s"
             }
+        } else {
+            line += " \(unit)"
         }
         if !note.isEmpty { line += "  \(note)" }
         writeStderr(line + "\u{1B}[K")

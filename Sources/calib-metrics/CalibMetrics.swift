@@ -129,6 +129,7 @@ struct CalibMetrics: Tool {
     @Option(name: .customLong("risk-coverage-svg"), help: ArgumentHelp("With --confidence or --uncertainty: write the risk–coverage curves (SVG) to FILE.", valueName: "FILE"))
     var riskCoverageSVG: String?
 
+    @OptionGroup var notes: NoteOptions
 
     var ks: [Int] { cutoffs.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
@@ -315,7 +316,7 @@ struct CalibMetrics: Tool {
         }
         let report = try single?.report(bootstrap: bootstrap, seed: seed) ?? ensemble!.report(bootstrap: bootstrap, seed: seed)
         if report.rowsNotSummingToOne > 0 {
-            writeStderr("calib-metrics: warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (largest |sum - 1|: \(report.worstRowSum.map { String(format: "%.2g", abs($0 - 1)) } ?? "?")); scored as given, not renormalised\n")
+            notes.note("calib-metrics", "warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (largest |sum - 1|: \(report.worstRowSum.map { String(format: "%.2g", abs($0 - 1)) } ?? "?")); scored as given, not renormalised")
         }
         var what = isEnsemble ? "ensemble of \(members) (mean of member probabilities)" : (logits ? "softmax of logits" : "probabilities")
         if useUncertainty { what += " with expected_entropy and mutual_info" }
@@ -388,7 +389,7 @@ struct CalibMetrics: Tool {
         }
         let over = ks.filter { $0 > k }
         if !over.isEmpty {
-            writeStderr("calib-metrics: warning: --k \(over.map(String.init).joined(separator: ",")) is more than the \(k) indices retrieved per query: nDCG and recall are reported at \(k)\n")
+            notes.note("calib-metrics", "warning: --k \(over.map(String.init).joined(separator: ",")) is more than the \(k) indices retrieved per query: nDCG and recall are reported at \(k)")
         }
         let retrieved = (0..<indices.rows).map { Array(idx[($0 * k)..<(($0 + 1) * k)]) }
         let relevantSets = (0..<rel.rows).map { Array(rv[($0 * r)..<(($0 + 1) * r)]) }

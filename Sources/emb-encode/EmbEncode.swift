@@ -114,7 +114,7 @@ struct EmbEncode: Tool {
         }
 
         let reader = LineReader(source)
-        let progress = Progress("emb-encode", total: totalLines)
+        let progress = Progress("emb-encode", total: totalLines, unit: "lines")
         let started = Date()
         var lineNo = 0, truncated = 0
         var done = false

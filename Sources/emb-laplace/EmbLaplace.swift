@@ -79,6 +79,7 @@ struct Fit: Tool {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var notes: NoteOptions
 
     func validate() throws {
         if batchSize < 2 { throw ValidationError("--batch-size must be at least 2 (InfoNCE needs negatives)") }
@@ -210,7 +211,7 @@ struct Fit: Tool {
             scaleMeta["heldout"] = hl
             scaleMeta["heldout_values"] = "\(est.count)"
         } else {
-            scaleMeta["source"] = "none (1; fit it with --heldout)"
+            scaleMeta["source"] = "not fitted: give --heldout pairs to fit it"
         }
         meta["variance_scale"] = metaNumber(post.varianceScale)
         if verbose {
@@ -265,6 +266,7 @@ struct Apply: Tool {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var notes: NoteOptions
 
     func validate() throws {
         if !["none", "delta", "simple"].contains(normalize) { throw ValidationError("--normalize must be none, delta or simple") }

@@ -76,6 +76,7 @@ struct EmbSim: Tool {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var notes: NoteOptions
 
     func validate() throws {
         if !merge.isEmpty {
@@ -140,7 +141,7 @@ struct EmbSim: Tool {
         else if let k = topK, let corpus { try runTopK(k: k, corpus: corpus) }
         else if let paired { try runPaired(paired) }
         else { try runMatrix() }
-        zeroRows.warn()
+        zeroRows.warn(notes)
     }
 
     func runTopK(k: Int, corpus: String) throws {
@@ -148,7 +149,7 @@ struct EmbSim: Tool {
         let out = try output.open()
         var ids: (Int, Int)?
         var conf: ConfidenceOutput?
-        let progress = Progress("emb-sim top-\(k)")
+        let progress = Progress("emb-sim top-\(k)", unit: "queries")
         func declare(_ width: Int, _ meta: [String: String]) throws -> (Int, Int) {
             let i = try out.writer.add(TensorInfo(name: "indices", dtype: .i64, rowShape: [width], meta: meta.merging(["corpus": corpus], uniquingKeysWith: { a, _ in a })))
             let s = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [width]))
@@ -349,11 +350,11 @@ final class ZeroRows {
     }
 
     /// One warning on standard error, if any row was all zero.
-    func warn() {
+    func warn(_ notes: NoteOptions) {
         let parts = byLabel.filter { $0.value > 0 }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
             .map { "\($0.value) \($0.key[0]) row\($0.value == 1 ? "" : "s") of \($0.key[1])" }
         guard !parts.isEmpty else { return }
-        writeStderr("emb-sim: warning: all zero, so their cosine with anything is 0: \(parts.joined(separator: ", "))\n")
+        notes.note("emb-sim", "warning: all zero, so their cosine with anything is 0: \(parts.joined(separator: ", "))")
     }
 }
 

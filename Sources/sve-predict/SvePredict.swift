@@ -50,6 +50,7 @@ struct SvePredict: Tool {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var notes: NoteOptions
 
     func validate() throws {
         if chunk < 1 || chunk > 1 << 20 { throw ValidationError("--chunk must be between 1 and 1048576") }

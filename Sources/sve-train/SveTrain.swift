@@ -126,6 +126,7 @@ struct SveTrain: Tool {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var notes: NoteOptions
 
     func validate() throws {
         if members < 1 || members > 1024 { throw ValidationError("--members must be between 1 and 1024") }
@@ -189,7 +190,7 @@ struct SveTrain: Tool {
         guard !trainRows.isEmpty else { throw ToolError.data("no training rows (split 0)") }
         if valRows.isEmpty {
             let why = split != nil ? "no row of \(split!) is 1" : "--val-fraction \(valFraction) of \(N) rows is none"
-            writeStderr("sve-train: warning: no validation rows (\(why)): keeping the last epoch, temperature 1 (not fitted)\n")
+            notes.note("sve-train", "warning: no validation rows (\(why)): keeping the last epoch, temperature 1 (not fitted)")
         }
         func gather(_ rows: [Int]) -> Matrix<Float> {
             var m = Matrix<Float>(rows: rows.count, cols: D)
@@ -220,7 +221,7 @@ struct SveTrain: Tool {
         opts.epochs = epochs; opts.learningRate = lr; opts.weightDecay = weightDecay
         opts.batchSize = batchSize; opts.clipNorm = clip; opts.warmupFraction = warmup
         opts.sharedBatches = (batches ?? (method == .sve ? .shared : .independent)) == .shared
-        let progress = Progress("sve-train", total: epochs * ((trainRows.count + batchSize - 1) / batchSize))
+        let progress = Progress("sve-train", total: epochs * ((trainRows.count + batchSize - 1) / batchSize), unit: "steps")
         let validation = valRows.isEmpty ? nil : (x: gather(valRows), labels: valRows.map { y[$0] })
         let result: TrainResult
         do {

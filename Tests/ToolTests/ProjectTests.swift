@@ -247,4 +247,24 @@ final class ProgramSurfaceTests: XCTestCase {
         let r = try runTool("/usr/bin/ldd", [productsDirectory().appendingPathComponent("emb-sim").path])
         XCTAssertTrue(String(decoding: r.stdout, as: UTF8.self).contains("openblas"))
     }
+
+    /// -q silences a warning, and only the warning.
+    func testQuietSilencesWarnings() throws {
+        let probs = try runTool("tensor", ["from", "csv", "--name", "probs"], stdin: Data("0.3,0.3\n0.2,0.5\n0.6,0.1\n".utf8))
+        let labels = try runTool("tensor", ["from", "csv", "--name", "labels", "--dtype", "i64"], stdin: Data("0\n1\n0\n".utf8))
+        XCTAssertEqual(probs.status, 0, probs.stderr)
+        XCTAssertEqual(labels.status, 0, labels.stderr)
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try probs.stdout.write(to: dir.appendingPathComponent("p.tsr"))
+        try labels.stdout.write(to: dir.appendingPathComponent("l.tsr"))
+        let both = try runTool("tensor", ["paste", dir.appendingPathComponent("p.tsr").path, dir.appendingPathComponent("l.tsr").path])
+        let loud = try runTool("calib-metrics", [], stdin: both.stdout)
+        let quiet = try runTool("calib-metrics", ["-q"], stdin: both.stdout)
+        XCTAssertEqual(loud.status, 0, loud.stderr)
+        XCTAssertEqual(quiet.status, 0, quiet.stderr)
+        XCTAssertTrue(loud.stderr.contains("do not sum to 1"), loud.stderr)
+        XCTAssertEqual(quiet.stderr, "")
+        XCTAssertEqual(loud.stdout, quiet.stdout)
+    }
 }

@@ -10,9 +10,10 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SCRATCH = sys.argv[1] if len(sys.argv) > 1 else "/tmp/tsr-mutate"
+SCRATCH = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="tsr-mutate-")
 PACKAGE = """// swift-tools-version:6.0
 import PackageDescription
 let package = Package(name: "mutate", targets: [
