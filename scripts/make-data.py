@@ -63,7 +63,7 @@ the title and about the first 200 tokens of the body.
 Outputs in --out (float32 embeddings, int64 labels/indices, float64 scores):
   lee_docs_<model>.npy, lee_pairs.npz, leebg_<model>.npz, bbc_<model>.npz, polarity_<model>.npz,
   bbc_ffn.npz, polarity_ffn.npz, minilm_layer5_ffn.safetensors, MANIFEST.txt
-and, with --demo-out, a subset that fits in 8 MB (see examples/data/README.md). The .npz files are
+and, with --demo-out, a subset of about 8.6 MB with its raw texts in text/ (see examples/data/README.md). The .npz files are
 written with np.savez (zip entries STORED, not deflated), so a reader needs no zlib.
 """
 
