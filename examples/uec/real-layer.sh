@@ -43,7 +43,7 @@ tensor select j --input $W/lee.tsr -o $W/j.tsr
 seq 0 69 | tensor from csv --name relevant --dtype i64 -o $W/relevant.tsr   # title q <-> body q
 
 metric() { awk -v k="$1" '$1 == k && $2 ~ /^[0-9.-]/ { print $2; exit }'; }
-printf '%-46s %12s %12s %12s\n' "UEC, all-MiniLM-L6-v2 from text (bundled)" "Lee Spearman" "BBC nDCG@10" "BBC R@10"
+printf '%-46s %12s %12s %12s\n' "UEC, all-MiniLM-L6-v2 from text" "Lee Spearman" "BBC nDCG@10" "BBC R@10"
 score() {  # score LABEL BETA STEM: the table line for $W/STEM-{lee,title,body}.tsr
   tensor take --indices $W/i.tsr $W/$3-lee.tsr -o $W/a.tsr
   tensor take --indices $W/j.tsr $W/$3-lee.tsr -o $W/b.tsr
@@ -53,8 +53,11 @@ score() {  # score LABEL BETA STEM: the table line for $W/STEM-{lee,title,body}.
   printf '%-46s %12s %12s %12s\n' "$1" "$(metric spearman <<< "$lee")" "$(metric ndcg@10 <<< "$bbc")" "$(metric recall@10 <<< "$bbc")"
 }
 
-for x in embedding:identity last_layer_input:layer; do
-  IFS=: read -r input adapter <<< "$x"
+# adapter:tau - the real layer's output z = W h + b is large (it feeds a residual and a LayerNorm),
+# so InfoNCE at tau = 1 saturates on it; tau = 30 (examples/uec/layer.sh's middle setting) does not.
+for x in embedding:identity:1 last_layer_input:layer:1 last_layer_input:layer:30; do
+  IFS=: read -r input adapter tau <<< "$x"
+  adapter=$adapter$tau
   # pairs: (query, positive) of the chosen input
   pairs() { tensor select $input --input $1 | tensor rename $input=$3 -o $W/$2; }
   pairs $W/leebg_query.tsr q.tsr query; pairs $W/leebg_positive.tsr p.tsr positive
@@ -63,19 +66,21 @@ for x in embedding:identity last_layer_input:layer; do
   tensor paste $W/q.tsr $W/p.tsr $W/split.tsr -o $W/pairs-bbc.tsr
   tensor where split=0 --drop-condition $W/pairs-bbc.tsr -o $W/pairs-bbc0.tsr
   tensor where split=1 --drop-condition $W/pairs-bbc.tsr -o $W/heldout.tsr
-  layer=(); [ $adapter = identity ] || layer=(--layer $W/layer.tsr --weight-name $L.weight --bias-name $L.bias)
+  layer=(); [ $input = embedding ] || layer=(--layer $W/layer.tsr --weight-name $L.weight --bias-name $L.bias)
   tensor cat $W/pairs-lee.tsr $W/pairs-bbc0.tsr \
-    | emb-laplace fit "${layer[@]}" --heldout $W/heldout.tsr -v -o $W/post-$adapter.tsr 2> $W/fit-$adapter.log
+    | emb-laplace fit "${layer[@]}" --temperature $tau --heldout $W/heldout.tsr -v -o $W/post-$adapter.tsr 2> $W/fit-$adapter.log
   say "  $adapter: $(tail -1 $W/fit-$adapter.log)"
   for s in lee:lee_docs title:bbc_title body:bbc_body; do
     IFS=: read -r out src <<< "$s"
-    if [ $out = lee ]; then sel=(cat $W/$src.tsr); else
-      sel=(tensor where split=2 --drop-condition <(tensor paste $W/$src.tsr $W/split.tsr)); fi
-    "${sel[@]}" | tensor select $input | emb-laplace apply --posterior $W/post-$adapter.tsr --input-name $input \
+    if [ $out = lee ]; then cp $W/$src.tsr $W/rows.tsr; else
+      tensor paste $W/$src.tsr $W/split.tsr | tensor where split=2 --drop-condition -o $W/rows.tsr; fi
+    tensor select $input --input $W/rows.tsr | emb-laplace apply --posterior $W/post-$adapter.tsr --input-name $input \
       --normalize delta -o $W/$adapter-$out.tsr
   done
 done
-score "embedding, cosine (no posterior)" 0 identity
-score "identity adapter, uncertainty sim. (β = 1)" 1 identity
-score "real last layer: W·h̄ + b, cosine" 0 layer
-score "real last layer, uncertainty sim. (β = 1)" 1 layer
+score "embedding, cosine (no posterior)" 0 identity1
+score "identity adapter, uncertainty sim. (beta 1)" 1 identity1
+for tau in 1 30; do
+  score "real last layer, tau $tau: z = W h + b, cosine" 0 layer$tau
+  score "real last layer, tau $tau: uncertainty sim." 1 layer$tau
+done
