@@ -427,6 +427,12 @@ def kfold_centroid(x, label, k=5, seed=SEED):
 
 
 def describe(path: Path) -> list[str]:
+    if path.is_dir():  # text/: one text per line
+        lines = [f"{path.name}/"]
+        for f in sorted(path.glob("*.txt")):
+            lines.append(f"    {f.name}: {len(f.read_text(encoding='utf-8').splitlines())} lines, "
+                         f"{f.stat().st_size:,} bytes, UTF-8")
+        return lines
     lines = [f"{path.name}  ({path.stat().st_size:,} bytes)"]
     if path.suffix == ".npy":
         a = np.load(path, mmap_mode="r")

@@ -35,7 +35,7 @@ for f in lee_docs leebg_query leebg_positive bbc_title bbc_body; do
     | tensor select embedding last_layer_input -o $W/$f.tsr
 done
 tensor from safetensors "$MODEL/model.safetensors" | tensor select $L.weight $L.bias -o $W/layer.tsr
-tensor from npz $D/bbc.npz 2> /dev/null | tensor select split -o $W/split.tsr   # (skips text arrays)
+tensor from npz $D/bbc.npz 2> $W/skipped.log | tensor select split -o $W/split.tsr   # (skips text arrays)
 tensor from npz $D/lee.npz | tensor select i j score -o $W/lee.tsr
 tensor select score --input $W/lee.tsr | tensor rename score=gold -o $W/gold.tsr
 tensor select i --input $W/lee.tsr -o $W/i.tsr
