@@ -60,7 +60,7 @@ struct EmbEncode: Tool {
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Also write pooled activations: last-layer-input, layer.N.ffn_in, layer.N.ffn_hidden, layer.N.out.", valueName: "POINT"))
     var emit: [String] = []
     @Option(help: ArgumentHelp("Pooling: mean, cls or max (default: the model's, else mean).", valueName: "MODE"))
-    var pooling: String?
+    var pooling: Pooling?
     @Flag(inversion: .prefixedNo, help: "L2-normalise the embeddings (default: as the model's modules.json says).")
     var normalize: Bool?
     @Option(name: .customLong("batch-size"), help: "Texts per forward pass.")
@@ -79,7 +79,6 @@ struct EmbEncode: Tool {
         if let c = tsv, c < 1 { throw ValidationError("--tsv takes a column number, 1 or more") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if window < 1 { throw ValidationError("--window must be at least 1") }
-        if let p = pooling, Pooling(rawValue: p) == nil { throw ValidationError("--pooling must be mean, cls or max") }
         if model.isEmpty { throw ValidationError("--model needs a directory") }
     }
 
@@ -87,7 +86,7 @@ struct EmbEncode: Tool {
         let blasThreads = try prepareBLAS(threads: common.threadCount)
         if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
         let encoder = try BertEncoder(directory: model)
-        if let p = pooling { encoder.pooling = Pooling(rawValue: p)! }
+        if let p = pooling { encoder.pooling = p }
         if let n = normalize { encoder.normalize = n }
         let points = try emit.map { try EmitPoint(parsing: $0, layers: encoder.config.layers) }
         if Set(points.map(\.tensorName)).count != points.count { throw ToolError.usage("--emit names a point twice") }
@@ -183,3 +182,5 @@ struct EmbEncode: Tool {
         return last == 0x0A ? n : n + 1
     }
 }
+
+extension Pooling: ExpressibleByArgument {}

@@ -254,7 +254,7 @@ struct Apply: Tool {
     @Option(name: .customLong("input-name"), help: "Tensor to read (N×P).")
     var inputName = "embedding"
     @Option(help: "Normalise the means: none, delta (delta-method variance) or simple (var/‖μ‖²).")
-    var normalize = "none"
+    var normalize: Normalization = .none
     @Option(name: .customLong("variance-scale"), parsing: .unconditional, help: ArgumentHelp("Override the posterior's variance scale c.", valueName: "c"))
     var varianceScale: Double?
     @Option(name: .customLong("block-rows"), parsing: .unconditional, help: "Rows per block (memory bound).")
@@ -269,7 +269,6 @@ struct Apply: Tool {
     @OptionGroup var notes: NoteOptions
 
     func validate() throws {
-        if !["none", "delta", "simple"].contains(normalize) { throw ValidationError("--normalize must be none, delta or simple") }
         if let c = varianceScale, !(c > 0) || !c.isFinite { throw ValidationError("--variance-scale must be a positive number") }
         if blockRows < 1 || blockRows > 1 << 20 { throw ValidationError("--block-rows must be between 1 and 1048576") }
         if input == "-" && posterior == "-" { throw ValidationError("the input and --posterior cannot both be standard input") }
@@ -292,7 +291,7 @@ struct Apply: Tool {
         var meta = info.meta
         meta["posterior"] = posterior
         meta["variance_scale"] = metaNumber(post.varianceScale)
-        meta["normalize"] = normalize
+        meta["normalize"] = normalize.rawValue
         if let a = postMeta["adapter"] { meta["adapter"] = a }
         let d = post.layer.outputs
         let out = try output.open()
@@ -307,7 +306,7 @@ struct Apply: Tool {
             let p = post.predict(h, vw: vw)
             var mean = p.mean
             var v: Matrix<Float>? = p.variance
-            if normalize != "none" { UEC.normalize(mean: &mean, variance: &v, method: normalize == "delta" ? .delta : .simple) }
+            if normalize != .none { UEC.normalize(mean: &mean, variance: &v, method: normalize == .delta ? .delta : .simple) }
             if let r = firstNonFiniteRow(mean, v!) {
                 throw ToolError.data("\(reader.label): row \(blocks.rowsDone - h.rows + r) of '\(inputName)' " + whyNonFinite(h, p.mean, row: r))
             }
@@ -357,4 +356,9 @@ func whyNonFinite(_ h: Matrix<Float>, _ mean: Matrix<Float>, row: Int) -> String
 
 func floatCopy(_ m: Matrix<Double>) -> Matrix<Float> {
     Matrix(rows: m.rows, cols: m.cols, data: m.data.map { Float($0) })
+}
+
+/// `emb-laplace apply --normalize`: what becomes of the means (and with them the variances).
+enum Normalization: String, CaseIterable, ExpressibleByArgument {
+    case none, delta, simple
 }

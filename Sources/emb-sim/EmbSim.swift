@@ -62,7 +62,7 @@ struct EmbSim: Tool {
     @Option(parsing: .unconditional, help: "β of the uncertainty penalty (0: plain cosine).")
     var beta: Float = 1
     @Option(help: "Normalise means: auto (rows that are not unit vectors, delta method), delta, simple, none.")
-    var normalize = "auto"
+    var normalize: NormalizeMode = .auto
     @Option(name: .customLong("corpus-offset"), parsing: .unconditional, help: ArgumentHelp("Add N to the corpus indices (default: the corpus's 'row_offset' metadata, which 'tensor split' writes, or 0).", valueName: "N"))
     var corpusOffset: Int?
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Merge top-k results of the same queries over corpus shards into one top-k (with --top-k).", valueName: "FILE"))
@@ -97,12 +97,11 @@ struct EmbSim: Tool {
         if paired != nil && corpus != nil { throw ValidationError("--paired takes no --corpus") }
         if input == "-" && (paired == "-" || corpus == "-") { throw ValidationError("only one input can be standard input") }
         if !(beta >= 0) || !beta.isFinite { throw ValidationError("--beta must be a number ≥ 0") }
-        if NormalizeMode(rawValue: normalize) == nil { throw ValidationError("--normalize must be auto, delta, simple or none") }
         if queryBlock < 1 || queryBlock > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
         if corpusBlock < 1 || corpusBlock > 1 << 20 { throw ValidationError("--corpus-block must be between 1 and 1048576") }
     }
 
-    var mode: NormalizeMode { NormalizeMode(rawValue: normalize) ?? .auto }
+    var mode: NormalizeMode { normalize }
 
     func open(_ path: String, block: Int) throws -> ProbReader {
         let r = ProbReader(try openStream(path), blockRows: block, wantVariance: beta != 0)
@@ -366,3 +365,5 @@ let maxCorpusOffset = 1_000_000_000_000_000_000
 /// glibc's mallopt(3) (malloc.h is not in the Glibc module).
 @_silgen_name("mallopt")
 func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
+
+extension NormalizeMode: ExpressibleByArgument {}

@@ -82,7 +82,7 @@ complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" prefix' -l 'prefix' -d 'Put TEXT before every line (e.g. "query: " or "passage: " for e5 models).' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" replace-invalid' -l 'replace-invalid' -d 'Replace bytes that are not UTF-8 by U+FFFD instead of refusing the line.'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode"' -l 'emit' -d 'Also write pooled activations: last-layer-input, layer.N.ffn_in, layer.N.ffn_hidden, layer.N.out.' -rfka ''
-complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" pooling' -l 'pooling' -d 'Pooling: mean, cls or max (default: the model\'s, else mean).' -rfka ''
+complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" pooling' -l 'pooling' -d 'Pooling: mean, cls or max (default: the model\'s, else mean).' -rfka 'mean cls max'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" normalize' -l 'normalize' -d 'L2-normalise the embeddings (default: as the model\'s modules.json says).'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" no-normalize' -l 'no-normalize' -d 'L2-normalise the embeddings (default: as the model\'s modules.json says).'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" batch-size' -l 'batch-size' -d 'Texts per forward pass.' -rfka ''

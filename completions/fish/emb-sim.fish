@@ -20,7 +20,7 @@ function __emb-sim_parse_tokens -S
     set -l unparsed_tokens (__emb-sim_tokens -pc)
     switch $unparsed_tokens[1]
     case 'emb-sim'
-        __emb-sim_parse_subcommand 1 'corpus=' 'top-k=' 'paired=' 'matrix' 'beta=' 'normalize=' 'corpus-offset=' 'merge=+' 'confidence' 'no-confidence' 'query-block=' 'corpus-block=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
+        __emb-sim_parse_subcommand 1 'corpus=' 'top-k=' 'paired=' 'matrix' 'beta=' 'normalize=' 'corpus-offset=' 'merge=+' 'confidence' 'no-confidence' 'query-block=' 'corpus-block=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'q/quiet' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __emb-sim_parse_subcommand -r 1 'version'
@@ -82,7 +82,7 @@ complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_option
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" paired' -l 'paired' -d 'Score row i of the queries with row i of FILE: writes \'scores\' (N).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" matrix' -l 'matrix' -d 'Write the full matrix \'scores\' (queries × corpus, or queries × queries without --corpus).'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" beta' -l 'beta' -d 'β of the uncertainty penalty (0: plain cosine).' -rfka ''
-complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" normalize' -l 'normalize' -d 'Normalise means: auto (rows that are not unit vectors, delta method), delta, simple, none.' -rfka ''
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" normalize' -l 'normalize' -d 'Normalise means: auto (rows that are not unit vectors, delta method), delta, simple, none.' -rfka 'auto delta simple none'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" corpus-offset' -l 'corpus-offset' -d 'Add N to the corpus indices (default: the corpus\'s \'row_offset\' metadata, which \'tensor split\' writes, or 0).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim"' -l 'merge' -d 'Merge top-k results of the same queries over corpus shards into one top-k (with --top-k).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" confidence' -l 'confidence' -d 'With --top-k K ≥ 2: write \'margin\' (N, best minus second-best score) and, with variances, \'top1_sigma\' (N, σ_s of the top-1 pair).'
@@ -93,6 +93,7 @@ complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_option
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" q quiet' -s 'q' -l 'quiet' -d 'Print no notes or warnings on standard error (errors are always printed).'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" version' -l 'version' -d 'Show the version.'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_positional "emb-sim" -eq 1' -fa 'help' -d 'Show subcommand help information.'

@@ -20,7 +20,7 @@ function __sve-predict_parse_tokens -S
     set -l unparsed_tokens (__sve-predict_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sve-predict'
-        __sve-predict_parse_subcommand 1 'model=' 'average=' 'no-temperature' 'pass=+' 'features=' 'chunk=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
+        __sve-predict_parse_subcommand 1 'model=' 'average=' 'no-temperature' 'pass=+' 'features=' 'chunk=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'q/quiet' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sve-predict_parse_subcommand -r 1 'version'
@@ -87,6 +87,7 @@ complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_o
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
+complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" q quiet' -s 'q' -l 'quiet' -d 'Print no notes or warnings on standard error (errors are always printed).'
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" version' -l 'version' -d 'Show the version.'
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_positional "sve-predict" -eq 1' -fa 'help' -d 'Show subcommand help information.'

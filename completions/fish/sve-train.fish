@@ -20,7 +20,7 @@ function __sve-train_parse_tokens -S
     set -l unparsed_tokens (__sve-train_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sve-train'
-        __sve-train_parse_subcommand 1 'basis=' 'stack=' 'method=' 'members=' 'epochs=' 'steps=' 'lr=' 'weight-decay=' 'batch-size=' 'clip=' 'warmup=' 'sigma-init=' 'head-init-std=' 'batches=' 'seed=' 'val-fraction=' 'split=' 'classes=' 'features=' 'labels=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
+        __sve-train_parse_subcommand 1 'basis=' 'stack=' 'method=' 'members=' 'epochs=' 'steps=' 'lr=' 'weight-decay=' 'batch-size=' 'clip=' 'warmup=' 'sigma-init=' 'head-init-std=' 'batches=' 'seed=' 'val-fraction=' 'split=' 'classes=' 'features=' 'labels=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'q/quiet' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sve-train_parse_subcommand -r 1 'version'
@@ -102,6 +102,7 @@ complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_op
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
+complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" q quiet' -s 'q' -l 'quiet' -d 'Print no notes or warnings on standard error (errors are always printed).'
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" version' -l 'version' -d 'Show the version.'
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_positional "sve-train" -eq 1' -fa 'help' -d 'Show subcommand help information.'
