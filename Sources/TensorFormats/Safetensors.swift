@@ -75,3 +75,39 @@ enum HeaderValue: Decodable {
         self = .metadata(try [String: String](from: decoder))
     }
 }
+
+extension Safetensors {
+    /// The start of a safetensors file for tensors whose data will follow back to back in this
+    /// order: the 8-byte header length and the JSON header (padded with spaces to a multiple of 8
+    /// bytes, as the format recommends). `metadata` becomes `__metadata__`.
+    public static func header(_ entries: [(name: String, dtype: DType, shape: [Int])],
+                              metadata: [String: String] = [:]) throws -> [UInt8] {
+        let names = Dictionary(uniqueKeysWithValues: dtypes.map { ($1, $0) })
+        func quoted(_ s: String) throws -> String { String(decoding: try JSONEncoder().encode(s), as: UTF8.self) }
+        var parts: [String] = []
+        if !metadata.isEmpty {
+            let m = try metadata.sorted { $0.key < $1.key }.map { "\(try quoted($0.key)):\(try quoted($0.value))" }
+            parts.append("\"__metadata__\":{\(m.joined(separator: ","))}")
+        }
+        var offset = 0
+        for e in entries {
+            guard let dtype = names[e.dtype] else {
+                throw FormatError("tensor '\(e.name)' is \(e.dtype.name), which safetensors cannot hold")
+            }
+            guard e.name != "__metadata__" else { throw FormatError("a tensor cannot be named __metadata__ in safetensors") }
+            var bytes = e.dtype.size
+            for d in e.shape {
+                let (p, o) = bytes.multipliedReportingOverflow(by: d)
+                guard !o else { throw FormatError("tensor '\(e.name)' is too large") }
+                bytes = p
+            }
+            parts.append("\(try quoted(e.name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(e.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            offset += bytes
+        }
+        var json = Array("{\(parts.joined(separator: ","))}".utf8)
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = [UInt8](repeating: 0, count: 8)
+        for k in 0..<8 { out[k] = UInt8((json.count >> (8 * k)) & 0xFF) }
+        return out + json
+    }
+}

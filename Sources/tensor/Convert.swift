@@ -8,7 +8,7 @@ enum ImportFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
-    case npy, npz, csv, tsv
+    case npy, npz, safetensors, csv, tsv
 }
 
 /// Parses repeated `--meta key=value` options.
@@ -239,11 +239,14 @@ func importDelimited(_ src: FileSource, separator: UInt8, name: String, target: 
 
 struct To: Tool {
     static let configuration = CommandConfiguration(
-        abstract: "Convert a tensor stream to npy, npz, CSV or TSV.",
+        abstract: "Convert a tensor stream to npy, npz, safetensors, CSV or TSV.",
         discussion: """
             npy, csv and tsv take one tensor: the only one in the stream, or the one named by --tensor. \
             npz takes every tensor (--compress for numpy.savez_compressed). CSV/TSV stream row by row: \
-            a vector gives one value per line, a matrix one row per line, higher ranks are flattened per row.
+            a vector gives one value per line, a matrix one row per line, higher ranks are flattened per row. \
+            safetensors takes every tensor (so that weights edited in a pipeline go back to Hugging Face \
+            tools); metadata 'safetensors.KEY' (what 'tensor from safetensors' keeps of a file's \
+            __metadata__) becomes the file's __metadata__ again.
 
             Examples:
               tensor to npy -o emb.npy < emb.tsr
@@ -276,14 +279,16 @@ struct To: Tool {
     func validate() throws {
         if compress && format != .npz { throw ValidationError("--compress applies to npz") }
         if lines != nil && format != .csv && format != .tsv { throw ValidationError("--lines applies to csv and tsv") }
-        if tensor != nil && format == .npz { throw ValidationError("--tensor applies to npy, csv and tsv; npz takes every tensor") }
+        if tensor != nil && (format == .npz || format == .safetensors) {
+            throw ValidationError("--tensor applies to npy, csv and tsv; \(format.rawValue) takes every tensor")
+        }
     }
 
     func run() throws {
         let reader = try openStream(file)
-        let out = try OutputFile(path: output, binary: format == .npy || format == .npz)
+        let out = try OutputFile(path: output, binary: format == .npy || format == .npz || format == .safetensors)
         switch format {
-        case .npz, .npy:
+        case .npz, .npy, .safetensors:
             try writeNumpy(reader, sink: out.sink)
         case .csv, .tsv:
             if let lines {
@@ -305,6 +310,7 @@ struct To: Tool {
             switch event {
             case .tensor(let i):
                 let info = reader.tensors[i]
+                if format == .safetensors { continue }
                 if format == .npz {
                     if let why = unsafeMemberReason(info.name) {
                         throw ToolError.data("tensor '\(escaped(info.name))' cannot be an npz member: \(why) (rename it with 'tensor rename')")
@@ -317,7 +323,7 @@ struct To: Tool {
                 }
                 chosen = i
             case .data(let i, _, let bytes):
-                if format == .npz || i == chosen { try spool.append(i, bytes) }
+                if format == .npz || format == .safetensors || i == chosen { try spool.append(i, bytes) }
             }
         }
         func header(_ i: Int) throws -> [UInt8] {
@@ -333,6 +339,19 @@ struct To: Tool {
             }
             try header(chosen).withUnsafeBytes { try sink.write($0) }
             try spool.forEachPiece(chosen) { try sink.write($0) }
+            return
+        }
+        if format == .safetensors {
+            let entries = reader.tensors.indices.map { i in
+                (name: reader.tensors[i].name, dtype: reader.tensors[i].dtype, shape: reader.tensors[i].shape(rows: reader.rowsRead[i]))
+            }
+            var fileMeta: [String: String] = [:]
+            for (k, v) in reader.tensors.first?.meta ?? [:] where k.hasPrefix("safetensors.") {
+                fileMeta[String(k.dropFirst("safetensors.".count))] = v
+            }
+            let head = try inContext("safetensors") { try Safetensors.header(entries, metadata: fileMeta) }
+            try head.withUnsafeBytes { try sink.write($0) }
+            for i in reader.tensors.indices { try spool.forEachPiece(i) { try sink.write($0) } }
             return
         }
         var zip = NpzStreamWriter(sink: sink, compress: compress)
