@@ -33,9 +33,9 @@ extension CalibMetrics {
                                  bootstrap: bootstrap, seed: seed)
         }
         if let svg = riskCoverageSVG {
-            var curves = [RiskCoverageCurve(label: "\(name) (\(direction.rawValue)), AURC \(fmt(a.signal.aurc))", confidence: signal.confidence)]
+            var curves = [RiskCoverageCurve(label: "\(name) (\(direction.rawValue)), AURC \(metric(a.signal.aurc))", confidence: signal.confidence)]
             if let b = baseline, let ba = a.baseline {
-                curves.append(RiskCoverageCurve(label: "\(b.name) (baseline), AURC \(fmt(ba.aurc))", confidence: b.confidence))
+                curves.append(RiskCoverageCurve(label: "\(b.name) (baseline), AURC \(metric(ba.aurc))", confidence: b.confidence))
             }
             let subtitle = "\(a.rows) rows, \(a.errors) errors (\(outcome) is false) · most trusted rows kept first"
             try OutputFile.write(Calibration.riskCoverageSVG(curves, correct: correct, title: "Risk–coverage: does \(name) predict errors?",
@@ -67,19 +67,19 @@ struct WithAudit<R: Encodable>: Encodable {
 /// The audit as a small table: one line per signal, and the paired difference.
 func auditTable(_ a: UncertaintyAudit) -> String {
     func cell(_ v: Double?, _ i: Interval?) -> String {
-        fmt(v) + (i.map { " [\(fmt($0.low)), \(fmt($0.high))]" } ?? "")
+        metric(v) + (i.map { " [\(metric($0.low)), \(metric($0.high))]" } ?? "")
     }
     func line(_ s: SignalAudit, _ role: String) -> [String] {
         ["\(s.name) (\(role))", cell(s.aurocErrors, s.intervals?["auroc_errors"]), cell(s.aurc, s.intervals?["aurc"]),
-         cell(s.eaurc, s.intervals?["eaurc"]), fmt(s.riskAtCoverage["0.80"]), fmt(s.riskAtCoverage["0.50"])]
+         cell(s.eaurc, s.intervals?["eaurc"]), metric(s.riskAtCoverage["0.80"]), metric(s.riskAtCoverage["0.50"])]
     }
     var rows = [line(a.signal, a.signal.direction.rawValue)]
     if let b = a.baseline { rows.append(line(b, "baseline")) }
     if let d = a.difference {
-        func diff(_ k: String) -> String { d[k].map { "[\(fmt($0.low)), \(fmt($0.high))]" } ?? "n/a" }
+        func diff(_ k: String) -> String { d[k].map { "[\(metric($0.low)), \(metric($0.high))]" } ?? "n/a" }
         rows.append(["difference (signal − baseline)", diff("auroc_errors"), diff("aurc"), diff("eaurc"), "", ""])
     }
-    var out = "\nDoes the signal predict errors? Outcome: \(a.outcome); \(a.rows) rows, \(a.errors) errors (\(fmt(a.errorRate))).\n"
+    var out = "\nDoes the signal predict errors? Outcome: \(a.outcome); \(a.rows) rows, \(a.errors) errors (\(metric(a.errorRate))).\n"
     out += "AUROC: an error is less trusted than a correct row (0.5 = chance); AURC, E-AURC: lower is better"
     out += a.bootstrap.map { "; 95% bootstrap intervals, \($0) resamples, seed \(a.seed ?? 0)" } ?? ""
     out += ".\n"

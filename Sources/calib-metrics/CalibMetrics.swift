@@ -358,8 +358,8 @@ struct CalibMetrics: Tool {
         if json { try printJSON(r); return }
         var t = Table()
         t.add("pairs", "\(r.rows)")
-        t.add("spearman", fmt(r.spearman), "average ranks for ties")
-        t.add("pearson", fmt(r.pearson))
+        t.add("spearman", metric(r.spearman), "average ranks for ties")
+        t.add("pearson", metric(r.pearson))
         try OutputFile.write(t.render(), to: nil)
     }
 
@@ -411,10 +411,10 @@ struct CalibMetrics: Tool {
         var t = Table()
         t.add("queries", "\(m.queries)", m.queriesWithoutRelevant > 0 ? "\(m.queriesWithoutRelevant) without a relevant item, left out" : "")
         for a in m.atK {
-            t.add("ndcg@\(a.k)", fmt(a.ndcg), "binary relevance")
-            t.add("recall@\(a.k)", fmt(a.recall))
+            t.add("ndcg@\(a.k)", metric(a.ndcg), "binary relevance")
+            t.add("recall@\(a.k)", metric(a.recall))
         }
-        t.add("mrr", fmt(m.mrr), "over the \(k) retrieved")
+        t.add("mrr", metric(m.mrr), "over the \(k) retrieved")
         try OutputFile.write(t.render() + (audited.map(auditTable) ?? ""), to: nil)
     }
 }

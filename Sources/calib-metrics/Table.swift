@@ -35,7 +35,8 @@ func grid(_ header: [String], _ rows: [[String]]) -> String {
     }.joined(separator: "\n") + "\n"
 }
 
-func fmt(_ v: Double?) -> String {
+/// A metric as the table prints it: four decimals, or "n/a" when undefined.
+func metric(_ v: Double?) -> String {
     guard let v else { return "n/a" }
     if v.isNaN { return "n/a" }
     return String(format: "%.4f", v)
@@ -45,7 +46,7 @@ func classificationTable(_ r: ClassificationReport, input: String, dtype: String
     var t = Table()
     let ci = { (name: String) -> String in
         guard let i = r.intervals?[name] else { return "" }
-        return "95% CI [\(fmt(i.low)), \(fmt(i.high))]"
+        return "95% CI [\(metric(i.low)), \(metric(i.high))]"
     }
     t.add("rows", "\(r.rows)", r.oodRows > 0 ? "in distribution; \(r.oodRows) OOD rows scored for detection only" : "")
     t.add("classes", "\(r.classes)", "\(input), \(dtype)")
@@ -53,33 +54,33 @@ func classificationTable(_ r: ClassificationReport, input: String, dtype: String
         let list = r.classesNeverOccurring.prefix(10).map(String.init).joined(separator: ", ")
         t.add("classes never in labels", "\(r.classesNeverOccurring.count)", list + (r.classesNeverOccurring.count > 10 ? ", ..." : ""))
     }
-    t.add("accuracy", fmt(r.accuracy), joined(["argmax, ties to the lowest class", ci("accuracy")]))
+    t.add("accuracy", metric(r.accuracy), joined(["argmax, ties to the lowest class", ci("accuracy")]))
     let binsNote = "top-label, \(r.bins) equal-width bins, " + conventionNote(mode)
-    t.add("ece", fmt(r.calibration.ece), joined([binsNote, ci("ece")]))
-    t.add("mce", fmt(r.calibration.mce), "max over non-empty bins")
-    t.add("rmsce", fmt(r.calibration.rmsce))
-    if let e = r.equalMassECE { t.add("ece equal-mass", fmt(e), "quantile bins (sklearn calibration_curve 'quantile')") }
-    if let e = r.classwiseECE { t.add("ece classwise", fmt(e), "mean over classes of each class's ECE") }
+    t.add("ece", metric(r.calibration.ece), joined([binsNote, ci("ece")]))
+    t.add("mce", metric(r.calibration.mce), "max over non-empty bins")
+    t.add("rmsce", metric(r.calibration.rmsce))
+    if let e = r.equalMassECE { t.add("ece equal-mass", metric(e), "quantile bins (sklearn calibration_curve 'quantile')") }
+    if let e = r.classwiseECE { t.add("ece classwise", metric(e), "mean over classes of each class's ECE") }
     for m in Mode.allCases where m != mode {
-        t.add("ece [\(m.rawValue) binning]", fmt(r.eceByConvention[m.convention.rawValue]), conventionNote(m))
+        t.add("ece [\(m.rawValue) binning]", metric(r.eceByConvention[m.convention.rawValue]), conventionNote(m))
     }
     if let pos = r.positiveClass {
-        t.add("ece positive-class", fmt(pos.ece), "class 1 vs label; torchmetrics binary / netcal report this")
+        t.add("ece positive-class", metric(pos.ece), "class 1 vs label; torchmetrics binary / netcal report this")
         for m in Mode.allCases where m != mode {
-            t.add("ece positive-class [\(m.rawValue)]", fmt(r.positiveClassECEByConvention?[m.convention.rawValue]))
+            t.add("ece positive-class [\(m.rawValue)]", metric(r.positiveClassECEByConvention?[m.convention.rawValue]))
         }
     }
-    t.add("nll", fmt(r.nll), joined([r.nllClippedRows > 0 ? "\(r.nllClippedRows) rows clipped at eps" : "no row clipped at eps", ci("nll")]))
-    t.add("brier", fmt(r.brier), joined(["sum over classes, range [0, 2]", ci("brier")]))
-    if let b = r.brierSklearnBinary { t.add("brier (sklearn binary)", fmt(b), "scikit-learn halves it for two classes") }
-    if let a = r.aurc { t.add("aurc", fmt(a), "area under risk-coverage") }
-    if let e = r.eaurc { t.add("e-aurc", fmt(e), "aurc minus a perfect ranking's") }
+    t.add("nll", metric(r.nll), joined([r.nllClippedRows > 0 ? "\(r.nllClippedRows) rows clipped at eps" : "no row clipped at eps", ci("nll")]))
+    t.add("brier", metric(r.brier), joined(["sum over classes, range [0, 2]", ci("brier")]))
+    if let b = r.brierSklearnBinary { t.add("brier (sklearn binary)", metric(b), "scikit-learn halves it for two classes") }
+    if let a = r.aurc { t.add("aurc", metric(a), "area under risk-coverage") }
+    if let e = r.eaurc { t.add("e-aurc", metric(e), "aurc minus a perfect ranking's") }
     if let rc = r.riskAtCoverage {
-        for k in rc.keys.sorted() { t.add("risk at coverage \(k)", fmt(rc[k])) }
+        for k in rc.keys.sorted() { t.add("risk at coverage \(k)", metric(rc[k])) }
     }
-    if let h = r.meanEntropy { t.add("entropy", fmt(h), "mean predictive entropy (nats)") }
-    if let h = r.meanExpectedEntropy { t.add("expected entropy", fmt(h), "mean over rows; aleatoric") }
-    if let h = r.meanMutualInfo { t.add("mutual information", fmt(h), "mean over rows; epistemic") }
+    if let h = r.meanEntropy { t.add("entropy", metric(h), "mean predictive entropy (nats)") }
+    if let h = r.meanExpectedEntropy { t.add("expected entropy", metric(h), "mean over rows; aleatoric") }
+    if let h = r.meanMutualInfo { t.add("mutual information", metric(h), "mean over rows; epistemic") }
     if r.rowsNotSummingToOne > 0 {
         t.add("rows not summing to 1", "\(r.rowsNotSummingToOne)", "scored as given")
     }
@@ -87,12 +88,12 @@ func classificationTable(_ r: ClassificationReport, input: String, dtype: String
     var out = t.render()
     if let members = r.members {
         out += "\n" + grid(["member", "accuracy", "ece", "nll", "brier"],
-                           members.map { ["\($0.member)", fmt($0.accuracy), fmt($0.ece), fmt($0.nll), fmt($0.brier)] })
+                           members.map { ["\($0.member)", metric($0.accuracy), metric($0.ece), metric($0.nll), metric($0.brier)] })
     }
     if let o = r.ood {
         let keys = ["max_prob", "entropy", "mutual_info"].filter { o[$0] != nil }
         out += "\n" + grid(["OOD score (uncertainty)", "auroc", "aupr-in", "aupr-out", "fpr@95tpr"],
-                           keys.map { k in let s = o[k]!; return [k, fmt(s.auroc), fmt(s.auprIn), fmt(s.auprOut), fmt(s.fpr95)] })
+                           keys.map { k in let s = o[k]!; return [k, metric(s.auroc), metric(s.auprIn), metric(s.auprOut), metric(s.fpr95)] })
     }
     return out
 }

@@ -227,7 +227,7 @@ struct SveTrain: Tool {
         do {
             result = try train(net, x: gather(trainRows), labels: trainRows.map { y[$0] }, validation: validation,
                                options: opts, rng: &rng) { step, total, loss, acc in
-                progress.update(step, note: "loss \(fmt(loss))" + (acc.map { "  val acc \(fmt($0 * 100, 1))%" } ?? ""))
+                progress.update(step, note: "loss \(decimal(loss))" + (acc.map { "  val acc \(decimal($0 * 100, 1))%" } ?? ""))
             }
         } catch {
             progress.finish()
@@ -236,10 +236,10 @@ struct SveTrain: Tool {
         progress.finish()
         if verbose {
             for h in result.history {
-                writeStderr("epoch \(h.epoch): loss \(fmt(h.trainLoss))" +
-                            (h.valAccuracy.map { "  val acc \(fmt($0 * 100, 2))%  val nll \(fmt(h.valNLL ?? 0))" } ?? "") + "\n")
+                writeStderr("epoch \(h.epoch): loss \(decimal(h.trainLoss))" +
+                            (h.valAccuracy.map { "  val acc \(decimal($0 * 100, 2))%  val nll \(decimal(h.valNLL ?? 0))" } ?? "") + "\n")
             }
-            writeStderr("\(epochs) epochs of \(stepsPerEpoch(rows: trainRows.count, batchSize: batchSize)) steps; kept epoch \(result.bestEpoch), temperature \(fmt(result.temperature))\n")
+            writeStderr("\(epochs) epochs of \(stepsPerEpoch(rows: trainRows.count, batchSize: batchSize)) steps; kept epoch \(result.bestEpoch), temperature \(decimal(result.temperature))\n")
         }
 
         // The model.
@@ -262,4 +262,4 @@ struct SveTrain: Tool {
     }
 }
 
-func fmt(_ v: Double, _ digits: Int = 4) -> String { cFormat("%.\(digits)f", v) }
+func decimal(_ v: Double, _ digits: Int = 4) -> String { cFormat("%.\(digits)f", v) }

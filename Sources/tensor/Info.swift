@@ -84,13 +84,13 @@ struct Stats {
     var mean: Double { n - nonFinite > 0 ? sum / Double(n - nonFinite) : .nan }
 
     var text: String {
-        n == 0 ? "(empty)" : "min \(fmt(minV))  max \(fmt(maxV))  mean \(fmt(mean))  nan/inf \(nonFinite)"
+        n == 0 ? "(empty)" : "min \(statistic(minV))  max \(statistic(maxV))  mean \(statistic(mean))  nan/inf \(nonFinite)"
     }
     var json: String {
         n == 0 ? "\"stats\": null"
             : "\"stats\": {\"min\": \(jnum(minV)), \"max\": \(jnum(maxV)), \"mean\": \(jnum(mean)), \"nonfinite\": \(nonFinite)}"
     }
-    func fmt(_ x: Double) -> String { x.isFinite ? cFormat("%.6g", x) : "-" }
+    func statistic(_ x: Double) -> String { x.isFinite ? cFormat("%.6g", x) : "-" }
     func jnum(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
 }
 
