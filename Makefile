@@ -194,16 +194,22 @@ $(FULL_DATA)/MANIFEST.txt: scripts/setup-venv.sh scripts/make-data.py requiremen
 #   make results RESULTS_DATA=examples/data EPOCHS=1 SEEDS=1
 RESULTS_DATA ?= $(FULL_DATA)
 RESULTS_WRITE ?= $(if $(filter $(FULL_DATA),$(RESULTS_DATA)),yes,no)
-splice_results = grep -q '^<!-- make results: end -->$$' $(1) || { echo "results: no marks in $(1)" >&2; exit 1; }; \
+# $(call splice_results,FILE,TABLE[,MARK]): the lines between "<!-- make results: MARK -->" (MARK
+# defaults to table) and the next "<!-- make results: end -->" become the file TABLE.
+splice_results = grep -q '^<!-- make results: $(or $(3),table) -->$$' $(1) || { echo "results: no mark '$(or $(3),table)' in $(1)" >&2; exit 1; }; \
 	  awk -v table=$(2) '/^<!-- make results: end -->$$/ { skip = 0 } !skip { print } \
-	  /^<!-- make results: table -->$$/ { while ((getline line < table) > 0) print line; skip = 1 }' $(1) > $(1).tmp \
+	  /^<!-- make results: $(or $(3),table) -->$$/ { while ((getline line < table) > 0) print line; skip = 1 }' $(1) > $(1).tmp \
 	  && mv $(1).tmp $(1) && echo "results: wrote the table of $(1)"
 results: release venv $(RESULTS_DATA)/MANIFEST.txt
 	DATA=$(RESULTS_DATA) BIN=$(RELEASE) PY=$(PY) WORK=examples/uec/out sh examples/uec/run.sh
 	DATA=$(RESULTS_DATA) BIN=$(RELEASE) PY=$(PY) OUT=examples/sve/out sh examples/sve/run.sh
+	DATA=$(RESULTS_DATA) BIN=$(RELEASE) PY=$(PY) OUT=examples/sve/out-ood sh examples/sve/ood.sh
+	BIN=$(RELEASE) AUDIT_TABLE=examples/out-audit.md bash examples/audit.sh
+	$(call splice_results,README.md,examples/out-audit.md,audit)
 	@if [ "$(RESULTS_WRITE)" = yes ]; then \
 	  $(call splice_results,examples/uec/RESULTS.md,examples/uec/out/table.md); \
 	  $(call splice_results,examples/sve/RESULTS.md,examples/sve/out/table.md); \
+	  $(call splice_results,examples/sve/RESULTS.md,examples/sve/out-ood/table.md,ood); \
 	else echo "results: not the full dataset: RESULTS.md files left as they are (RESULTS_WRITE=yes writes them)"; fi
 
 # What the benchmarks run besides the programs: hyperfine (bench/codec.sh), GNU time (bench/scale.sh).

@@ -11,6 +11,8 @@
 #     mutual information predict the errors better than the max probability?
 #
 #   bash examples/audit.sh            (BIN=.build/debug to use a debug build; SEED, BOOT)
+#
+# AUDIT_TABLE=FILE also writes the two tables of the README (`make results` splices them in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release}
@@ -20,6 +22,7 @@ W=${AUDIT_DIR:-$(mktemp -d)}
 [ -n "${AUDIT_DIR:-}" ] || trap 'rm -rf "$W"' EXIT
 mkdir -p "$W"
 SEED=${SEED:-1}
+: > "$W/sve-table.txt"
 BOOT=${BOOT:-1000}
 MODELS="minilm paraphrase e5"
 
@@ -57,7 +60,7 @@ for m in $MODELS; do
   # (The baseline row is the margin of 'scores', the same numbers as emb-sim's 'margin' tensor.)
   for signal in query_trace top1_sigma; do
     calib-metrics --relevant $W/relevant.tsr --uncertainty $signal --bootstrap $BOOT --seed $SEED $W/audit-$m.tsr | audit_rows $signal
-  done | awk '!seen[$0]++'
+  done | awk '!seen[$0]++' | tee $W/rows-$m.txt
 done
 
 echo ""
@@ -77,5 +80,30 @@ for cfg in "SVE, M = 4:sve:4" "deep ensemble, M = 4:deep-ensemble:4" "single mod
   echo "== $label: $(calib-metrics $W/pred.tsr | awk '$1 == "accuracy" { print "accuracy", $2 }')"
   for s in entropy $([ "$members" -gt 1 ] && echo mutual_info); do
     calib-metrics --uncertainty $s --bootstrap $BOOT --seed $SEED $W/pred.tsr | audit_rows $s
-  done | awk '!seen[$0]++'
+  done | awk '!seen[$0]++' | tee $W/sve-rows.txt
+  acc=$(calib-metrics $W/pred.tsr | awk '$1 == "accuracy" { print $2 }')
+  # One row of the SVE table: AUROC [CI] of entropy, mutual information (— for one member) and max p.
+  awk -v label="$label" -v acc="$acc" 'function f(i) { return sprintf("%.3f [%.3f, %.3f]", $i, substr($(i+1), 2), $(i+2)) }
+    /^entropy \(uncertainty\)/ { e = f(3) } /^mutual_info \(uncertainty\)/ { mi = f(3) } /^max_prob \(baseline\)/ { b = f(3) }
+    END { printf "| %s | %.3f | %s | %s | %s |\n", label, acc, e, (mi == "" ? "—" : mi), b }' $W/sve-rows.txt >> $W/sve-table.txt
 done
+
+# The README's tables: AUROC [95 % bootstrap interval] for predicting a miss (retrieval) or an error.
+if [ -n "${AUDIT_TABLE:-}" ]; then
+  {
+    echo "| model | UEC posterior trace | σ of the top-1 score | score margin (baseline) |"
+    echo "| --- | --- | --- | --- |"
+    for m in $MODELS; do
+      case $m in minilm) name=all-MiniLM-L6-v2;; paraphrase) name=paraphrase-MiniLM-L3-v2;; e5) name=multilingual-e5-small;; esac
+      awk -v name=$name 'function f(i) { return sprintf("%.3f [%.3f, %.3f]", $i, substr($(i+1), 2), $(i+2)) }
+        /^query_trace \(uncertainty\)/ { t = f(3) } /^top1_sigma \(uncertainty\)/ { s = f(3) }
+        /^margin of scores \(baseline\)/ { b = f(5) }
+        END { printf "| %s | %s | %s | **%s** |\n", name, t, s, b }' $W/rows-$m.txt
+    done
+    echo ""
+    echo "| SVE on BBC (70 test rows) | accuracy | entropy | mutual information | max probability (baseline) |"
+    echo "| --- | --- | --- | --- | --- |"
+    cat $W/sve-table.txt
+  } > "$AUDIT_TABLE"
+  echo "audit: wrote $AUDIT_TABLE"
+fi

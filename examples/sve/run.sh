@@ -12,21 +12,12 @@
 # `make venv`), OUT (examples/sve/out, ignored by git), EPOCHS, SEEDS, SETS.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-DATA=${DATA:-$ROOT/data/full}
-BIN=${BIN:-$ROOT/.build/release}
-PY=${PY:-$ROOT/.venv/bin/python}
+. "$HERE/env.sh"
 OUT=${OUT:-$HERE/out}
 EPOCHS=${EPOCHS:-10}
 SEEDS=${SEEDS:-"1 2 3"}
 SETS=${SETS:-"bbc polarity"}
-[ -f "$DATA/minilm_layer5_ffn.safetensors" ] || { echo "$0: no data in $DATA (make data, or DATA=examples/data for the bundled subset)" >&2; exit 66; }
-[ -x "$BIN/sve-train" ] || { echo "$0: no built tools in $BIN (make release)" >&2; exit 69; }
-command -v "$PY" >/dev/null || { echo "$0: no python at $PY (make venv)" >&2; exit 69; }
-PATH="$BIN:$PATH"
 mkdir -p "$OUT"
-L=encoder.layer.5
-STACK="residual(linear:$L.intermediate.dense gelu linear:$L.output.dense) layernorm:$L.output.LayerNorm"
 
 # 1. The shared basis: thin SVD of the two pretrained matrices; the LayerNorm is copied along.
 tensor from safetensors "$DATA/minilm_layer5_ffn.safetensors" | sve-decompose --prefix "$L." -o "$OUT/basis.tsr"
