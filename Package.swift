@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "Layers", "LinearAlgebra", "TensorStream", "TensorFormats", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "LinearAlgebra"]),
-        .testTarget(name: "SVETests", dependencies: ["SVE", "Calibration", "Probability", "LinearAlgebra", "TensorStream", "TestSupport"],
+        .testTarget(name: "SVETests", dependencies: ["SVE", "Calibration", "Probability", "LinearAlgebra", "TensorStream", "TensorFormats", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]
 )
