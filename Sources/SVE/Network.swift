@@ -220,16 +220,18 @@ public final class EnsembleNetwork<T: BLASScalar> {
     /// The training loss of methods.md 2.2, mean over members of the mean cross-entropy, and its
     /// gradient (accumulated into the parameters' `grad`). `labels` has B entries (shared input)
     /// or M·B entries (one batch per member, aligned with the rows of `x`); at token level, one
-    /// per sequence.
+    /// per sequence. `meanOver` (default: the batch's rows per member) is the number of rows the
+    /// mean is taken over: a larger batch processed in parts, whose losses and gradients add up.
     @discardableResult
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func lossAndGradient(_ x: Matrix<T>, labels: [Int], shared: Bool = true, sequences: [Range<Int>]? = nil) -> Double {
+    public func lossAndGradient(_ x: Matrix<T>, labels: [Int], shared: Bool = true, sequences: [Range<Int>]? = nil,
+                                meanOver: Int? = nil) -> Double {
         let logits = forward(x, shared: shared, sequences: sequences)
         let B = outputRows, C = classes
         var d = Matrix<T>(rows: logits.rows, cols: C)
         var loss = 0.0
-        let scale = 1.0 / Double(members * B)
+        let scale = 1.0 / Double(members * (meanOver ?? B))
         var z = [Double](repeating: 0, count: C)
         for r in 0..<logits.rows {
             let y = shared ? labels[r % B] : labels[r]

@@ -208,3 +208,31 @@ public enum SVEError: KindedError, CustomStringConvertible, Sendable {
     public var kind: FailureKind { .badData }
     public var message: String { description }
 }
+
+/// Whole transformer layers A…B of a BERT-family checkpoint, whose weights are named
+/// encoder.layer.N.… (optionally under a prefix such as "bert.").
+public struct LayerRange: Sendable, Equatable {
+    public let range: ClosedRange<Int>
+    /// Metadata key of a basis or model: the model's position table length (the longest text).
+    public static let maxPositionsKey = "sve.max_positions"
+
+    public init(_ range: ClosedRange<Int>) { self.range = range }
+
+    /// "A-B" or "A" (layers from 0).
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let a = Int(parts[0]), let b = Int(parts.last!), a >= 0, a <= b else { return nil }
+        range = a...b
+    }
+
+    /// N for a name containing "encoder.layer.N.".
+    public static func layerIndex(of name: String) -> Int? {
+        guard let r = name.range(of: "encoder.layer.") else { return nil }
+        return Int(name[r.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// The token-level stack over these layers (each a bert-layer item), then mean-pool.
+    public func stack(heads: Int, prefix: String = "") throws -> StackSpec {
+        try StackSpec(parsing: range.map { "bert-layer:\(prefix)encoder.layer.\($0):\(heads)" }.joined(separator: " ") + " mean-pool")
+    }
+}
