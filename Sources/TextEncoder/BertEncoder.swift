@@ -77,7 +77,7 @@ public struct EncodedBatch: Sendable {
 public final class BertEncoder: @unchecked Sendable {
     public let name: String
     public let config: BertConfig
-    public let tokenizer: WordPieceTokenizer
+    public var tokenizer: WordPieceTokenizer
     public var pooling: Pooling
     public var normalize: Bool
     /// sentence-transformers' do_lower_case: the text is lower-cased before tokenisation.

@@ -43,8 +43,9 @@ struct EmbEncode: Tool {
               emb-encode --model models/all-MiniLM-L6-v2 < queries.txt \\
                 | emb-sim --corpus docs.tsr --top-k 5 | tensor to tsv --lines docs.txt
               emb-encode --model models/e5-small --prefix "query: " questions.txt -o q.tsr
-              cut -f2 data.tsv | emb-encode --model M --emit last-layer-input --emit layer.5.ffn_in -o feats.tsr
-              emb-encode --model M --emit layer.4.input docs.txt -o hidden.tsr
+              cut -f2 data.tsv | emb-encode --model M --emit last-layer-input -o f.tsr
+              emb-encode --model M --emit layer.5.ffn_in --emit layer.5.out t.txt > f.tsr
+              emb-encode --model M --emit layer.4.input --max-length 128 t.txt > h.tsr
               emb-encode --model M --tsv 3 --replace-invalid < table.tsv > emb.tsr
 
             Bad input (exit 65 or 66, nothing written): a missing or partial model directory, weights \
@@ -70,6 +71,8 @@ struct EmbEncode: Tool {
     var pooling: Pooling?
     @Flag(inversion: .prefixedNo, help: "L2-normalise the embeddings (default: as the model's modules.json says).")
     var normalize: Bool?
+    @Option(name: .customLong("max-length"), help: ArgumentHelp("Truncate texts at N tokens, [CLS] and [SEP] included (default and upper bound: the model's limit).", valueName: "N"))
+    var maxLength: Int?
     @Option(name: .customLong("batch-size"), help: "Texts per forward pass.")
     var batchSize = 32
     @Option(help: "Lines read and sorted by length at a time (a multiple of the batch size is best).")
@@ -86,6 +89,7 @@ struct EmbEncode: Tool {
         if let c = tsv, c < 1 { throw ValidationError("--tsv takes a column number, 1 or more") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if window < 1 { throw ValidationError("--window must be at least 1") }
+        if let m = maxLength, m < 2 { throw ValidationError("--max-length must be at least 2 ([CLS] and [SEP])") }
         if model.isEmpty { throw ValidationError("--model needs a directory") }
     }
 
@@ -95,6 +99,7 @@ struct EmbEncode: Tool {
         let encoder = try BertEncoder(directory: model)
         if let p = pooling { encoder.pooling = p }
         if let n = normalize { encoder.normalize = n }
+        if let m = maxLength { encoder.tokenizer.maxLength = min(m, encoder.tokenizer.maxLength) }
         let names = emit.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
         if names.contains(where: \.isEmpty) { throw ToolError.usage("--emit has an empty point (give POINT or A,B)") }
         let points = try names.map { try EmitPoint(parsing: $0, layers: encoder.config.layers) }

@@ -29,7 +29,8 @@ struct SveDecompose: Tool {
                   --layer encoder.layer.5.intermediate.dense \\
                   --layer encoder.layer.5.output.dense \\
                   --layer encoder.layer.5.output.LayerNorm -o basis.tsr
-              tensor from safetensors model.safetensors | sve-decompose --layers 4-5 -o basis.tsr
+              tensor from safetensors model.safetensors \\
+                | sve-decompose --layers 4-5 -o basis.tsr
             """,
         version: toolboxVersion)
 

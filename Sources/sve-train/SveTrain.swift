@@ -65,7 +65,8 @@ struct SveTrain: Tool {
               sve-train data.tsr --split split.tsr --basis basis.tsr \\
                 --stack "residual($FFN) layernorm:$L.output.LayerNorm" \\
                 --method deep-ensemble -o de.tsr
-              tensor from safetensors model.safetensors | sve-decompose --layers 4-5 -o basis45.tsr
+              tensor from safetensors model.safetensors \\
+                | sve-decompose --layers 4-5 -o basis45.tsr
               emb-encode --model M --emit layer.4.input docs.txt \\
                 | tensor rename layer.4.input=features | tensor paste - labels.tsr \\
                 | sve-train --basis basis45.tsr --layers 4-5 --max-tokens 4096 -o model.tsr

@@ -101,6 +101,11 @@ final class EmbEncodeToolTests: XCTestCase {
         let info = String(decoding: try runTool("tensor", ["info"], stdin: r.stdout).stdout, as: UTF8.self)
         XCTAssertTrue(info.contains("layer.4.input  f32  [\(top.count), 384]"), info)
         XCTAssertTrue(info.contains("layer = encoder.layer.4"), info)
+        // --max-length: texts cut at 6 tokens (the last one [SEP]), counted in the note.
+        let cut = try runTool("emb-encode", ["--model", model, "--max-length", "6", "--emit", "layer.0.input", file.path])
+        XCTAssertEqual(cut.status, 0, cut.stderr)
+        XCTAssertEqual(try csv(cut.stdout, ["--tensor", "lengths"]).map { Int($0)! }, lengths.map { min($0, 6) })
+        XCTAssertTrue(cut.stderr.contains("texts were longer than 6 tokens and were truncated"), cut.stderr)
         let bad = try runTool("emb-encode", ["--model", model, "--emit", "layer.7.input"], stdin: Data("x\n".utf8))
         XCTAssertEqual(bad.status, 64)
         XCTAssertEqual(bad.stdout.count, 0)
