@@ -68,7 +68,7 @@ struct SveTrain: Tool {
               tensor from safetensors model.safetensors \\
                 | sve-decompose --layers 4-5 -o basis45.tsr
               emb-encode --model M --emit layer.4.input docs.txt \\
-                | tensor rename layer.4.input=features | tensor paste - labels.tsr \\
+                | tensor rename layer.4.input=features | tensor cat - labels.tsr \\
                 | sve-train --basis basis45.tsr --layers 4-5 --max-tokens 4096 -o model.tsr
             """,
         version: toolboxVersion)

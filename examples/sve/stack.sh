@@ -63,7 +63,7 @@ for n in $LAYERS; do
     for set in id ood; do
         tensor select "layer.$first.input" lengths < "$OUT/$set.hidden.tsr" | tensor rename "layer.$first.input=features" -o "$OUT/$set.$n.tsr"
     done
-    tensor paste "$OUT/id.$n.tsr" "$OUT/id_meta.tsr" -o "$OUT/id.$n.train.tsr"
+    tensor cat "$OUT/id.$n.tsr" "$OUT/id_meta.tsr" -o "$OUT/id.$n.train.tsr"  # token rows + per-text labels
     for seed in $SEEDS; do
         for cfg in $CONFIGS; do
             name=${cfg%%:*} rest=${cfg#*:}; method=${rest%%:*} members=${rest#*:}
