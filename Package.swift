@@ -103,10 +103,10 @@ let package = Package(
                 swiftSettings: optimizedAlways),
         .executableTarget(name: "EmbEncode", dependencies: ["TextEncoder", "Failure", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/emb-encode"),
-        .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "Layers", "TensorStream", "TensorFormats", "TestSupport"],
+        .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "Layers", "LinearAlgebra", "TensorStream", "TensorFormats", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "LinearAlgebra"]),
-        .testTarget(name: "SVETests", dependencies: ["SVE", "Calibration", "Probability", "LinearAlgebra", "TensorStream", "TestSupport"],
+        .testTarget(name: "SVETests", dependencies: ["SVE", "Calibration", "Probability", "LinearAlgebra", "TensorStream", "TensorFormats", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]
 )

@@ -77,7 +77,9 @@ public final class EnsembleNetwork<T: BLASScalar> {
 
     /// The stack's nodes, the head last.
     let nodes: [Node<T>]
-    private var batchRows = 0
+    /// The layout of the last forward's input, and the rows per member of its logits.
+    private var batch = Batch(members: 1, rows: 0)
+    private var outputRows = 0
 
     /// Builds the network's structure with zero parameters; `initialise` or `load` fills them.
     public init(spec: StackSpec, method: EnsembleMethod, members: Int, inputDim: Int, classes: Int,
@@ -91,18 +93,34 @@ public final class EnsembleNetwork<T: BLASScalar> {
         var open: [[Node<T>]] = [[]]
         var widths: [Int] = []
         var dim = inputDim
+        func linear(_ name: String) throws -> Node<T> {
+            guard let sh = shapes[name] else { throw SVEError.data("the basis has no layer '\(name)'") }
+            guard sh.in == dim else {
+                throw SVEError.shape("layer '\(name)' takes \(sh.in) inputs but receives \(dim) (check the order of the stack and the feature width)")
+            }
+            switch method {
+            case .sve: return .factored(FactoredLinear(name: name, out: sh.out, in: sh.in, rank: sh.rank, &factory))
+            case .deepEnsemble: return .dense(DenseLinear(name: name, out: sh.out, in: sh.in, &factory))
+            }
+        }
         for op in spec.ops {
             switch op {
             case .linear(let name):
-                guard let sh = shapes[name] else { throw SVEError.data("the basis has no layer '\(name)'") }
-                guard sh.in == dim else {
-                    throw SVEError.shape("layer '\(name)' takes \(sh.in) inputs but receives \(dim) (check the order of the stack and the feature width)")
+                open[open.count - 1].append(try linear(name))
+                dim = shapes[name]!.out
+            case .attention(let name, let heads):
+                let qkv = try ["query", "key", "value"].map { p -> Node<T> in
+                    let n = "\(name).\(p)"
+                    let node = try linear(n)
+                    guard shapes[n]!.out == dim else {
+                        throw SVEError.shape("attention '\(name)': '\(n)' maps \(dim) features to \(shapes[n]!.out): attention keeps the width")
+                    }
+                    return node
                 }
-                switch method {
-                case .sve: open[open.count - 1].append(.factored(FactoredLinear(name: name, out: sh.out, in: sh.in, rank: sh.rank, &factory)))
-                case .deepEnsemble: open[open.count - 1].append(.dense(DenseLinear(name: name, out: sh.out, in: sh.in, &factory)))
-                }
-                dim = sh.out
+                guard dim % heads == 0 else { throw SVEError.shape("attention '\(name)': \(dim) features do not split into \(heads) heads") }
+                open[open.count - 1].append(.attention(AttentionNode(query: qkv[0], key: qkv[1], value: qkv[2], heads: heads)))
+            case .meanPool:
+                open[open.count - 1].append(.meanPool(MeanPool()))
             case .activation(let a):
                 open[open.count - 1].append(.activation(ActivationNode(a)))
             case .layerNorm(let name, let eps):
@@ -171,14 +189,19 @@ public final class EnsembleNetwork<T: BLASScalar> {
 
     /// Logits, (M·B)×C, row block m = member m. `x` is B×inputDim shared by every member, or
     /// (M·B)×inputDim with one batch per member (`shared: false`). Keeps what backward needs.
+    /// A token-level stack (`spec.tokenLevel`) takes token rows and `sequences`, the texts' rows
+    /// (back to back, covering every row); its logits have one row per text: (M·S)×C.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func forward(_ x: Matrix<T>, shared: Bool = true) -> Matrix<T> {
+    public func forward(_ x: Matrix<T>, shared: Bool = true, sequences: [Range<Int>]? = nil) -> Matrix<T> {
         precondition(x.cols == inputDim, "forward: input has \(x.cols) columns, expected \(inputDim)")
         let B = shared ? x.rows : x.rows / members
         precondition(shared || x.rows == B * members)
-        batchRows = B
-        let out = SVE.forward(nodes, Activations(m: x, shared: shared, needsGrad: false), Batch(members: members, rows: B))
+        precondition(spec.tokenLevel == (sequences != nil), "forward: a token-level stack needs the sequences, a pooled one none")
+        if let sequences { precondition(sequences.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= B }) }
+        batch = Batch(members: members, rows: B, sequences: sequences)
+        outputRows = sequences?.count ?? B
+        let out = SVE.forward(nodes, Activations(m: x, shared: shared, needsGrad: false), batch)
         precondition(!out.shared)  // the heads are per member
         return out.m
     }
@@ -189,23 +212,26 @@ public final class EnsembleNetwork<T: BLASScalar> {
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func backward(_ dLogits: Matrix<T>) {
-        _ = SVE.backward(nodes, dLogits, Batch(members: members, rows: batchRows))
+        _ = SVE.backward(nodes, dLogits, batch)
     }
 
     // MARK: - Loss
 
     /// The training loss of methods.md 2.2, mean over members of the mean cross-entropy, and its
     /// gradient (accumulated into the parameters' `grad`). `labels` has B entries (shared input)
-    /// or M·B entries (one batch per member, aligned with the rows of `x`).
+    /// or M·B entries (one batch per member, aligned with the rows of `x`); at token level, one
+    /// per sequence. `meanOver` (default: the batch's rows per member) is the number of rows the
+    /// mean is taken over: a larger batch processed in parts, whose losses and gradients add up.
     @discardableResult
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func lossAndGradient(_ x: Matrix<T>, labels: [Int], shared: Bool = true) -> Double {
-        let logits = forward(x, shared: shared)
-        let B = batchRows, C = classes
+    public func lossAndGradient(_ x: Matrix<T>, labels: [Int], shared: Bool = true, sequences: [Range<Int>]? = nil,
+                                meanOver: Int? = nil) -> Double {
+        let logits = forward(x, shared: shared, sequences: sequences)
+        let B = outputRows, C = classes
         var d = Matrix<T>(rows: logits.rows, cols: C)
         var loss = 0.0
-        let scale = 1.0 / Double(members * B)
+        let scale = 1.0 / Double(members * (meanOver ?? B))
         var z = [Double](repeating: 0, count: C)
         for r in 0..<logits.rows {
             let y = shared ? labels[r % B] : labels[r]

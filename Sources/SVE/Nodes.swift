@@ -20,10 +20,21 @@ struct Activations<T: BLASScalar> {
     var needsGrad: Bool
 }
 
-/// The layout of one pass: M members, B rows each.
+/// The layout of one pass: M members, B rows each. At token level, `sequences` are the texts'
+/// rows within one member's block (back to back, every row in one); after mean-pool, nil.
 struct Batch {
     let members: Int
     let rows: Int
+    var sequences: [Range<Int>]? = nil
+
+    /// The layout after mean-pool: one row per text.
+    var pooled: Batch { Batch(members: members, rows: sequences?.count ?? rows) }
+
+    /// Every member's sequences, in the (M·B)-row layout.
+    var allSequences: [Range<Int>] {
+        let seqs = sequences ?? []
+        return (0..<members).flatMap { m in seqs.map { ($0.lowerBound + m * rows) ..< ($0.upperBound + m * rows) } }
+    }
 }
 
 /// Makes the network's parameters in the order the nodes ask for them (the archive's order).
@@ -54,6 +65,8 @@ enum Node<T: BLASScalar> {
     case activation(ActivationNode<T>)
     case residual(Residual<T>)
     case head(Head<T>)
+    case attention(AttentionNode<T>)
+    case meanPool(MeanPool<T>)
 
     var parameters: [Parameter<T>] {
         switch self {
@@ -63,6 +76,8 @@ enum Node<T: BLASScalar> {
         case .activation: return []
         case .residual(let n): return n.body.flatMap(\.parameters)
         case .head(let n): return [n.linear.weight, n.linear.bias]
+        case .attention(let n): return n.projections.flatMap(\.parameters)
+        case .meanPool: return []
         }
     }
 
@@ -73,7 +88,8 @@ enum Node<T: BLASScalar> {
         case .dense(let n): n.loadPretrained(p)
         case .layerNorm(let n): n.loadPretrained(p)
         case .residual(let n): for c in n.body { c.loadPretrained(p) }
-        case .activation, .head: break
+        case .attention(let n): for c in n.projections { c.loadPretrained(p) }
+        case .activation, .head, .meanPool: break
         }
     }
 
@@ -84,7 +100,8 @@ enum Node<T: BLASScalar> {
         case .dense(let n): n.initialise(member: m, p, options: options, rng: &rng)
         case .head(let n): n.initialise(member: m, options: options, rng: &rng)
         case .residual(let n): for c in n.body { c.initialise(member: m, p, options: options, rng: &rng) }
-        case .layerNorm, .activation: break
+        case .attention(let n): for c in n.projections { c.initialise(member: m, p, options: options, rng: &rng) }
+        case .layerNorm, .activation, .meanPool: break
         }
     }
 
@@ -96,6 +113,8 @@ enum Node<T: BLASScalar> {
         case .activation(let n): return n.forward(x)
         case .residual(let n): return n.forward(x, batch)
         case .head(let n): return n.linear.forward(x, batch)
+        case .attention(let n): return n.forward(x, batch)
+        case .meanPool(let n): return n.forward(x, batch)
         }
     }
 
@@ -109,22 +128,29 @@ enum Node<T: BLASScalar> {
         case .activation(let n): return n.backward(delta)
         case .residual(let n): return n.backward(delta, batch)
         case .head(let n): return n.linear.backward(delta, batch)
+        case .attention(let n): return n.backward(delta, batch)
+        case .meanPool(let n): return n.backward(delta, batch)
         }
     }
 }
 
-/// Runs nodes in order.
+/// Runs nodes in order (`batch` is the input's layout; after mean-pool, one row per text).
 func forward<T>(_ nodes: [Node<T>], _ x: Activations<T>, _ batch: Batch) -> Activations<T> {
-    var a = x
-    for n in nodes { a = n.forward(a, batch) }
+    var a = x, b = batch
+    for n in nodes {
+        a = n.forward(a, b)
+        if case .meanPool = n { b = b.pooled }
+    }
     return a
 }
 
-/// Runs nodes' backward in reverse order; nil once an input needs no gradient.
+/// Runs nodes' backward in reverse order; nil once an input needs no gradient. `batch` is the
+/// layout of the nodes' input, as given to `forward`.
 func backward<T>(_ nodes: [Node<T>], _ delta: Matrix<T>, _ batch: Batch) -> Matrix<T>? {
     var d = delta
-    for n in nodes.reversed() {
-        guard let next = n.backward(d, batch) else { return nil }
+    let pool = nodes.lastIndex { if case .meanPool = $0 { return true } else { return false } }
+    for (i, n) in nodes.enumerated().reversed() {
+        guard let next = n.backward(d, pool.map { i > $0 } == true ? batch.pooled : batch) else { return nil }
         d = next
     }
     return d
@@ -589,5 +615,87 @@ final class Residual<T: BLASScalar> {
             delta.data.withUnsafeBufferPointer { ps in for j in p.indices { p[j] += ps[j] } }
         }
         return d
+    }
+}
+
+// MARK: - Attention
+
+/// BERT's self-attention core over token rows (Layers' SelfAttention.attend and its backward):
+/// the query, key and value projections as nodes (factored for SVE, dense copies for a deep
+/// ensemble), then softmax(Q Kᵀ/√d) V within each text of each member's block. The output
+/// projection is a separate linear node of the stack.
+final class AttentionNode<T: BLASScalar> {
+    let projections: [Node<T>]
+    let heads: Int
+    private var inputNeedsGrad = false
+    private var q = Matrix<T>(rows: 0, cols: 0), k = Matrix<T>(rows: 0, cols: 0), v = Matrix<T>(rows: 0, cols: 0)
+    private var probabilities: [T] = []
+
+    init(query: Node<T>, key: Node<T>, value: Node<T>, heads: Int) {
+        projections = [query, key, value]; self.heads = heads
+    }
+
+    func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+        inputNeedsGrad = x.needsGrad
+        q = projections[0].forward(x, batch).m
+        k = projections[1].forward(x, batch).m
+        v = projections[2].forward(x, batch).m
+        let ctx = SelfAttention<T>.attend(q: q, k: k, v: v, heads: heads, sequences: batch.allSequences,
+                                          probabilities: &probabilities)
+        return Activations(m: ctx, shared: false, needsGrad: true)
+    }
+
+    func backward(_ delta: Matrix<T>, _ batch: Batch) -> Matrix<T>? {
+        let (dq, dk, dv) = SelfAttention<T>.attendBackward(delta, q: q, k: k, v: v, heads: heads,
+                                                           sequences: batch.allSequences, probabilities: probabilities)
+        let parts = [projections[0].backward(dq, batch), projections[1].backward(dk, batch), projections[2].backward(dv, batch)]
+        guard inputNeedsGrad, var dx = parts[0] else { return nil }
+        for p in parts.dropFirst() {
+            guard let p else { continue }
+            dx.data.withUnsafeMutableBufferPointer { a in p.data.withUnsafeBufferPointer { b in for i in a.indices { a[i] += b[i] } } }
+        }
+        return dx
+    }
+}
+
+// MARK: - Mean pooling
+
+/// The mean of each text's token rows (the sentence-transformers pooling of MiniLM): (M·B)
+/// token rows in, (M·S) rows out, S texts per member.
+final class MeanPool<T: BLASScalar> {
+    private var inputNeedsGrad = false
+    private var inputShared = false
+
+    func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+        inputNeedsGrad = x.needsGrad; inputShared = x.shared
+        let d = x.m.cols, seqs = x.shared ? (batch.sequences ?? []) : batch.allSequences
+        var y = Matrix<T>(rows: seqs.count, cols: d)
+        x.m.data.withUnsafeBufferPointer { px in
+            y.data.withUnsafeMutableBufferPointer { py in
+                var acc = [Double](repeating: 0, count: d)
+                for (i, s) in seqs.enumerated() where !s.isEmpty {
+                    for j in 0..<d { acc[j] = 0 }
+                    for r in s { for j in 0..<d { acc[j] += Double(px[r * d + j]) } }
+                    let inv = 1 / Double(s.count)
+                    for j in 0..<d { py[i * d + j] = T(acc[j] * inv) }
+                }
+            }
+        }
+        return Activations(m: y, shared: x.shared, needsGrad: x.needsGrad)
+    }
+
+    func backward(_ delta: Matrix<T>, _ batch: Batch) -> Matrix<T>? {
+        guard inputNeedsGrad else { return nil }
+        let d = delta.cols, seqs = inputShared ? (batch.sequences ?? []) : batch.allSequences
+        var dx = Matrix<T>(rows: inputShared ? batch.rows : batch.members * batch.rows, cols: d)
+        delta.data.withUnsafeBufferPointer { pd in
+            dx.data.withUnsafeMutableBufferPointer { px in
+                for (i, s) in seqs.enumerated() where !s.isEmpty {
+                    let inv = T(1) / T(s.count)
+                    for r in s { for j in 0..<d { px[r * d + j] = pd[i * d + j] * inv } }
+                }
+            }
+        }
+        return dx
     }
 }

@@ -8,6 +8,18 @@ import Failure
 ///     layernorm:NAME     LayerNorm over the features with the pretrained NAME.weight, NAME.bias
 ///                        (optionally ':EPS', default 1e-12 as in BERT)
 ///     residual( ... )    x + (the items inside)(x); may nest
+///     attention:NAME:H   BERT's self-attention core over token rows with H heads: the pretrained
+///                        linear layers NAME.query, NAME.key, NAME.value (each wrapped like
+///                        linear:), softmax(Q Kᵀ/√d) V within each text (the padding mask)
+///     mean-pool          the mean over each text's tokens: token rows in, one row per text out
+///     bert-layer:P:H     a whole BERT encoder layer with prefix P (e.g. encoder.layer.5) and H heads:
+///                        residual(attention:P.attention.self:H linear:P.attention.output.dense)
+///                        layernorm:P.attention.output.LayerNorm
+///                        residual(linear:P.intermediate.dense gelu linear:P.output.dense)
+///                        layernorm:P.output.LayerNorm
+///
+/// A stack with attention is token level: its input is one row per token, and it must contain
+/// mean-pool (once, outside any residual, after every attention).
 ///
 /// BERT's feed-forward block (intermediate, GELU, output, add, LayerNorm) reads
 ///
@@ -20,6 +32,8 @@ public enum StackOp: Equatable, Sendable {
     case layerNorm(String, eps: Double)
     case residualBegin
     case residualEnd
+    case attention(String, heads: Int)
+    case meanPool
 }
 
 public enum Activation: String, Equatable, Sendable, CaseIterable {
@@ -75,10 +89,28 @@ public struct StackSpec: Equatable, Sendable, CustomStringConvertible {
                 }
                 guard !name.isEmpty else { throw SVEError.spec("'layernorm:' needs a name") }
                 ops.append(.layerNorm(name, eps: eps))
+            } else if lower == "mean-pool" || lower == "meanpool" {
+                ops.append(.meanPool)
+            } else if lower.hasPrefix("attention:") || lower.hasPrefix("bert-layer:") {
+                let whole = lower.hasPrefix("bert-layer:")
+                let rest = String(tok.drop(while: { $0 != ":" }).dropFirst())
+                guard let colon = rest.lastIndex(of: ":"), let heads = Int(rest[rest.index(after: colon)...]), heads >= 1,
+                      colon != rest.startIndex else {
+                    throw SVEError.spec("'\(tok)' needs a name and a head count (\(whole ? "bert-layer:encoder.layer.5:12" : "attention:encoder.layer.5.attention.self:12"))")
+                }
+                let name = String(rest[..<colon])
+                if whole {
+                    ops += [.residualBegin, .attention(name + ".attention.self", heads: heads), .linear(name + ".attention.output.dense"),
+                            .residualEnd, .layerNorm(name + ".attention.output.LayerNorm", eps: 1e-12),
+                            .residualBegin, .linear(name + ".intermediate.dense"), .activation(.gelu), .linear(name + ".output.dense"),
+                            .residualEnd, .layerNorm(name + ".output.LayerNorm", eps: 1e-12)]
+                } else {
+                    ops.append(.attention(name, heads: heads))
+                }
             } else if tok == "(" {
                 throw SVEError.spec("'(' must follow 'residual'")
             } else {
-                throw SVEError.spec("unknown stack item '\(tok)' (expected linear:NAME, layernorm:NAME, gelu, relu, tanh, residual( ... ))")
+                throw SVEError.spec("unknown stack item '\(tok)' (expected linear:NAME, layernorm:NAME, gelu, relu, tanh, residual( ... ), attention:NAME:H, bert-layer:P:H, mean-pool)")
             }
         }
         try self.init(ops: ops)
@@ -96,13 +128,43 @@ public struct StackSpec: Equatable, Sendable, CustomStringConvertible {
         }
         if depth != 0 { throw SVEError.spec("'residual(' is not closed") }
         var names = Set<String>()
-        for case .linear(let n) in ops {
+        for n in linearNames {
             if !names.insert(n).inserted { throw SVEError.spec("layer '\(n)' appears twice in the stack") }
+        }
+        // Token level: mean-pool once, at the top level, after every attention.
+        depth = 0
+        var pooled = false
+        for op in ops {
+            switch op {
+            case .residualBegin: depth += 1
+            case .residualEnd: depth -= 1
+            case .meanPool:
+                if pooled { throw SVEError.spec("mean-pool appears twice in the stack") }
+                if depth > 0 { throw SVEError.spec("mean-pool cannot sit inside a residual block") }
+                pooled = true
+            case .attention(let n, _):
+                if pooled { throw SVEError.spec("attention '\(n)' comes after mean-pool: attention needs token rows") }
+            default: break
+            }
+        }
+        if ops.contains(where: { if case .attention = $0 { return true } else { return false } }) && !pooled {
+            throw SVEError.spec("a stack with attention needs mean-pool after it (one row per text for the heads)")
         }
     }
 
-    /// Names of the linear layers, in order.
-    public var linearNames: [String] { ops.compactMap { if case .linear(let n) = $0 { return n } else { return nil } } }
+    /// One row per token in, pooled inside the stack.
+    public var tokenLevel: Bool { ops.contains(.meanPool) }
+
+    /// Names of the linear layers, in order (an attention's query, key and value included).
+    public var linearNames: [String] {
+        ops.flatMap { op -> [String] in
+            switch op {
+            case .linear(let n): return [n]
+            case .attention(let n, _): return [n + ".query", n + ".key", n + ".value"]
+            default: return []
+            }
+        }
+    }
     /// Names of the LayerNorms, in order.
     public var layerNormNames: [String] { ops.compactMap { if case .layerNorm(let n, _) = $0 { return n } else { return nil } } }
 
@@ -116,6 +178,8 @@ public struct StackSpec: Equatable, Sendable, CustomStringConvertible {
             case .layerNorm(let n, let eps): parts.append(eps == 1e-12 ? "layernorm:\(n)" : "layernorm:\(n):\(eps)")
             case .residualBegin: parts.append("residual(")
             case .residualEnd: parts.append(")")
+            case .attention(let n, let h): parts.append("attention:\(n):\(h)")
+            case .meanPool: parts.append("mean-pool")
             }
         }
         var text = ""
@@ -143,4 +207,32 @@ public enum SVEError: KindedError, CustomStringConvertible, Sendable {
 
     public var kind: FailureKind { .badData }
     public var message: String { description }
+}
+
+/// Whole transformer layers A…B of a BERT-family checkpoint, whose weights are named
+/// encoder.layer.N.… (optionally under a prefix such as "bert.").
+public struct LayerRange: Sendable, Equatable {
+    public let range: ClosedRange<Int>
+    /// Metadata key of a basis or model: the model's position table length (the longest text).
+    public static let maxPositionsKey = "sve.max_positions"
+
+    public init(_ range: ClosedRange<Int>) { self.range = range }
+
+    /// "A-B" or "A" (layers from 0).
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let a = Int(parts[0]), let b = Int(parts.last!), a >= 0, a <= b else { return nil }
+        range = a...b
+    }
+
+    /// N for a name containing "encoder.layer.N.".
+    public static func layerIndex(of name: String) -> Int? {
+        guard let r = name.range(of: "encoder.layer.") else { return nil }
+        return Int(name[r.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// The token-level stack over these layers (each a bert-layer item), then mean-pool.
+    public func stack(heads: Int, prefix: String = "") throws -> StackSpec {
+        try StackSpec(parsing: range.map { "bert-layer:\(prefix)encoder.layer.\($0):\(heads)" }.joined(separator: " ") + " mean-pool")
+    }
 }

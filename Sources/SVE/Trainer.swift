@@ -13,6 +13,9 @@ public struct TrainOptions: Sendable {
     /// Every member sees the same mini-batch (the SVE reference). When false, each member
     /// draws its own order of the training rows (the deep ensemble's default: independent runs).
     public var sharedBatches = true
+    /// Token level: a mini-batch is run in parts of at most this many token rows, whose
+    /// gradients add up (the activations kept for backward are those of one part).
+    public var maxTokens = 8192
     public init() {}
 }
 
@@ -31,22 +34,107 @@ public struct TrainResult: Sendable {
     public var history: [EpochReport]
 }
 
+/// Examples to train or evaluate on: one row of `x` each (pooled features), or, for a token-level
+/// stack, each text's token rows back to back with `lengths` (one label per text either way).
+public struct Examples<T: BLASScalar> {
+    public var x: Matrix<T>
+    public var labels: [Int]
+    /// Token rows of each text (nil: one row per example).
+    public let lengths: [Int]?
+    /// Where each text's rows start.
+    let offsets: [Int]
+
+    public init(x: Matrix<T>, labels: [Int], lengths: [Int]? = nil) {
+        self.x = x; self.labels = labels; self.lengths = lengths
+        var o: [Int] = [], t = 0
+        for l in lengths ?? [] { o.append(t); t += l }
+        offsets = o
+        precondition(lengths == nil || (t == x.rows && lengths!.count == labels.count), "Examples: lengths disagree with the rows")
+    }
+
+    public var count: Int { lengths?.count ?? x.rows }
+
+    /// The examples `ids`' rows, in that order, and their sequences (token level).
+    func gather(_ ids: ArraySlice<Int>) -> (x: Matrix<T>, sequences: [Range<Int>]?) {
+        let D = x.cols
+        guard let lengths else {
+            var m = Matrix<T>(rows: ids.count, cols: D)
+            for (i, r) in ids.enumerated() { m.data.replaceSubrange(i * D ..< (i + 1) * D, with: x.data[r * D ..< (r + 1) * D]) }
+            return (m, nil)
+        }
+        var seqs: [Range<Int>] = [], total = 0
+        for i in ids { seqs.append(total ..< total + lengths[i]); total += lengths[i] }
+        var m = Matrix<T>(rows: total, cols: D)
+        for (i, r) in ids.enumerated() {
+            let o = offsets[r] * D
+            m.data.replaceSubrange(seqs[i].lowerBound * D ..< seqs[i].upperBound * D, with: x.data[o ..< o + lengths[r] * D])
+        }
+        return (m, seqs)
+    }
+
+    /// The examples `ids`, in that order.
+    public func subset(_ ids: [Int]) -> Examples {
+        Examples(x: gather(ids[...]).x, labels: ids.map { labels[$0] }, lengths: lengths.map { l in ids.map { l[$0] } })
+    }
+
+    /// `ids` in consecutive parts of at most `chunk` examples and, at token level, at most
+    /// `maxTokens` token rows (a longer text is a part of its own).
+    func parts(_ ids: ArraySlice<Int>, chunk: Int, maxTokens: Int) -> [ArraySlice<Int>] {
+        var out: [ArraySlice<Int>] = [], start = ids.startIndex, tokens = 0
+        for i in ids.indices {
+            let t = lengths?[ids[i]] ?? 1
+            if i > start && (i - start >= chunk || tokens + t > maxTokens) { out.append(ids[start ..< i]); start = i; tokens = 0 }
+            tokens += t
+        }
+        if start < ids.endIndex { out.append(ids[start...]) }
+        return out
+    }
+}
+
+/// The texts' token counts of a token-level input, checked: each at least 1, adding up to `rows`.
+public func checkedLengths(_ raw: [Int64], name: String, rows: Int) throws -> [Int] {
+    if let bad = raw.firstIndex(where: { $0 < 1 || $0 > Int64(rows) }) {
+        throw SVEError.data("'\(name)' gives text \(bad) \(raw[bad]) tokens (each text has from 1 to \(rows), the token rows)")
+    }
+    let lengths = raw.map { Int($0) }
+    let total = lengths.reduce(0, +)
+    guard total == rows else { throw SVEError.data("'\(name)' adds up to \(total) tokens but there are \(rows) token rows") }
+    return lengths
+}
+
+/// Token rows fit the model: their width is its hidden size, no text is longer than its positions.
+public func checkTokens(lengths: [Int], width: Int, hidden: Int, maxPositions: Int?) throws {
+    guard width == hidden else {
+        throw SVEError.data("token rows are \(width) wide but the model's hidden size is \(hidden) (hidden states of another model?)")
+    }
+    if let maxPositions, let i = lengths.firstIndex(where: { $0 > maxPositions }) {
+        throw SVEError.data("text \(i) has \(lengths[i]) tokens but the model has \(maxPositions) positions (texts of another model?)")
+    }
+}
+
 /// Member logits of rows `x` in the layout (M·N)×K, row block m = member m, computed in chunks.
 @_specialize(exported: true, where T == Float)
 public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ x: Matrix<T>, chunk: Int = 256) -> [Double] {
-    let N = x.rows, K = net.classes, M = net.members
+    memberLogits(net, Examples(x: x, labels: [Int](repeating: 0, count: x.rows)), chunk: chunk)
+}
+
+/// Member logits of examples in the layout (M·N)×K, in parts of at most `chunk` examples and
+/// `maxTokens` token rows.
+@_specialize(exported: true, where T == Float)
+public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examples<T>, chunk: Int = 256,
+                                        maxTokens: Int = 8192) -> [Double] {
+    let N = data.count, K = net.classes, M = net.members
     var out = [Double](repeating: 0, count: M * N * K)
-    var start = 0
-    while start < N {
-        let end = min(N, start + chunk)
-        let logits = net.forward(x.rows(start..<end))
-        let b = end - start
+    for part in data.parts(Array(0..<N)[...], chunk: chunk, maxTokens: maxTokens) {
+        let start = part.startIndex
+        let (xb, seqs) = data.gather(part)
+        let logits = net.forward(xb, sequences: seqs)
+        let b = part.count
         for m in 0..<M {
             for r in 0..<b {
                 for k in 0..<K { out[(m * N + start + r) * K + k] = Double(logits.data[(m * b + r) * K + k]) }
             }
         }
-        start = end
     }
     return out
 }
@@ -73,9 +161,26 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, x: Matrix<T>, labels
                                  validation: (x: Matrix<T>, labels: [Int])?, options: TrainOptions,
                                  rng: inout SeededGenerator,
                                  progress: ((_ step: Int, _ total: Int, _ loss: Double, _ valAccuracy: Double?) -> Void)? = nil) throws -> TrainResult {
-    let N = x.rows, M = net.members, K = net.classes, D = x.cols
+    guard labels.count == x.rows else { throw SVEError.shape("\(labels.count) labels for \(x.rows) rows") }
+    return try train(net, data: Examples(x: x, labels: labels), validation: validation.map { Examples(x: $0.x, labels: $0.labels) },
+                     options: options, rng: &rng, progress: progress)
+}
+
+/// `train` on examples: pooled rows, or texts' token rows for a token-level stack (every member
+/// then sees the same mini-batch, run in parts of at most `options.maxTokens` token rows).
+@_specialize(exported: true, where T == Float)
+public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, data: Examples<T>,
+                                 validation: Examples<T>?, options: TrainOptions,
+                                 rng: inout SeededGenerator,
+                                 progress: ((_ step: Int, _ total: Int, _ loss: Double, _ valAccuracy: Double?) -> Void)? = nil) throws -> TrainResult {
+    let N = data.count, M = net.members, K = net.classes, D = data.x.cols
+    let x = data.x, labels = data.labels
     guard N > 0 else { throw SVEError.data("no training rows") }
     guard labels.count == N else { throw SVEError.shape("\(labels.count) labels for \(N) rows") }
+    guard (data.lengths != nil) == net.spec.tokenLevel else {
+        throw SVEError.data(net.spec.tokenLevel ? "a token-level stack needs token rows with lengths" : "token rows need a stack with mean-pool")
+    }
+    let sharedBatches = options.sharedBatches || data.lengths != nil
     let B = max(1, min(options.batchSize, N))
     let stepsPerEpoch = (N + B - 1) / B
     let total = stepsPerEpoch * options.epochs
@@ -87,22 +192,30 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, x: Matrix<T>, labels
     var step = 0
     var lastVal: Double? = nil
     for epoch in 1...max(1, options.epochs) where options.epochs > 0 {
-        let perms: [[Int]] = options.sharedBatches ? [rng.permutation(N)] : (0..<M).map { _ in rng.permutation(N) }
+        let perms: [[Int]] = sharedBatches ? [rng.permutation(N)] : (0..<M).map { _ in rng.permutation(N) }
         var lossSum = 0.0
         for s in 0..<stepsPerEpoch {
             let lo = s * B, hi = min(N, lo + B), b = hi - lo
-            let rowsPerInput = options.sharedBatches ? b : M * b
-            var batch = Matrix<T>(rows: rowsPerInput, cols: D)
-            var y = [Int](repeating: 0, count: rowsPerInput)
-            for (pi, perm) in perms.enumerated() {
-                for r in 0..<b {
-                    let src = perm[lo + r], dst = pi * b + r
-                    for j in 0..<D { batch.data[dst * D + j] = x.data[src * D + j] }
-                    y[dst] = labels[src]
-                }
-            }
             net.zeroGradients()
-            let loss = net.lossAndGradient(batch, labels: y, shared: options.sharedBatches)
+            var loss = 0.0
+            if data.lengths != nil {
+                for part in data.parts(perms[0][lo ..< hi], chunk: b, maxTokens: options.maxTokens) {
+                    let (xb, seqs) = data.gather(part)
+                    loss += net.lossAndGradient(xb, labels: part.map { labels[$0] }, sequences: seqs, meanOver: b)
+                }
+            } else {
+                let rowsPerInput = sharedBatches ? b : M * b
+                var batch = Matrix<T>(rows: rowsPerInput, cols: D)
+                var y = [Int](repeating: 0, count: rowsPerInput)
+                for (pi, perm) in perms.enumerated() {
+                    for r in 0..<b {
+                        let src = perm[lo + r], dst = pi * b + r
+                        for j in 0..<D { batch.data[dst * D + j] = x.data[src * D + j] }
+                        y[dst] = labels[src]
+                    }
+                }
+                loss = net.lossAndGradient(batch, labels: y, shared: sharedBatches)
+            }
             guard loss.isFinite else { throw SVEError.numeric("the training loss became \(loss) at step \(step + 1) (lower --lr?)") }
             lossSum += loss
             switch net.method {
@@ -117,10 +230,10 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, x: Matrix<T>, labels
             progress?(step, total, lossSum / Double(s + 1), lastVal)
         }
         var report = EpochReport(epoch: epoch, trainLoss: lossSum / Double(stepsPerEpoch))
-        if let v = validation, v.x.rows > 0 {
-            let logits = memberLogits(net, v.x)
-            let acc = ensembleAccuracy(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels)
-            let nll = ensembleNLL(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels, temperature: 1,
+        if let v = validation, v.count > 0 {
+            let logits = memberLogits(net, v, maxTokens: options.maxTokens)
+            let acc = ensembleAccuracy(memberLogits: logits, members: M, rows: v.count, classes: K, labels: v.labels)
+            let nll = ensembleNLL(memberLogits: logits, members: M, rows: v.count, classes: K, labels: v.labels, temperature: 1,
                                   eps: machineEpsilon(T.self))
             report.valAccuracy = acc; report.valNLL = nll
             lastVal = acc
@@ -137,9 +250,9 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, x: Matrix<T>, labels
         bestEpoch = best.epoch
     }
     var temperature = 1.0
-    if let v = validation, v.x.rows > 0 {
-        let logits = memberLogits(net, v.x)
-        temperature = fitTemperature(memberLogits: logits, members: M, rows: v.x.rows, classes: K, labels: v.labels,
+    if let v = validation, v.count > 0 {
+        let logits = memberLogits(net, v, maxTokens: options.maxTokens)
+        temperature = fitTemperature(memberLogits: logits, members: M, rows: v.count, classes: K, labels: v.labels,
                                      eps: machineEpsilon(T.self))
     }
     return TrainResult(temperature: temperature, bestEpoch: bestEpoch, history: history)

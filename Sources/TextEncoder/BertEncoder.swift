@@ -2,26 +2,41 @@ import Foundation
 import Layers
 import LinearAlgebra
 
-/// A named point whose pooled activations the encoder can return beside the embedding.
+/// A named point whose activations the encoder can return beside the embedding: pooled (one row
+/// per text, the embedding's pooling) or token level (one row per token, the hidden states entering
+/// a layer, so that a stack of upper layers can be trained on them without running the lower ones).
 public struct EmitPoint: Sendable, Hashable, CustomStringConvertible {
     public let layer: Int
-    public let point: TransformerLayer<Float>.Point
-    /// The name the user gave ("last-layer-input" or "layer.N.ffn_in" …).
+    /// The point inside `layer` whose activations are pooled; nil for the token-level hidden
+    /// states entering `layer` (layer == layers: the last layer's output, before pooling).
+    public let point: TransformerLayer<Float>.Point?
+    /// The name the user gave ("last-layer-input", "layer.N.ffn_in", "layer.N.input" …).
     public let name: String
     /// Layers of the model.
     public let layers: Int
 
     /// "last-layer-input" (the input of the last layer's output.dense, i.e. layer.L-1.ffn_hidden),
-    /// or "layer.N.P" with P one of ffn_in, ffn_hidden, out.
+    /// "layer.N.P" with P one of ffn_in, ffn_hidden, out (pooled), or "layer.N.input" (token level,
+    /// N from 0 to L; layer.L.input is the encoder's output before pooling).
     public init(parsing s: String, layers: Int) throws {
         self.layers = layers
         if s == "last-layer-input" {
             layer = layers - 1; point = .ffnHidden; name = s
             return
         }
-        let parts = s.split(separator: ".")
-        guard parts.count == 3, parts[0] == "layer", let n = Int(parts[1]), let p = TransformerLayer<Float>.Point(rawValue: String(parts[2])) else {
-            throw EncoderError(.usage, "unknown --emit point '\(s)' (last-layer-input, or layer.N.ffn_in, layer.N.ffn_hidden, layer.N.out)")
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "layer", let n = Int(parts[1]) else {
+            throw EncoderError(.usage, "unknown --emit point '\(s)' (last-layer-input, layer.N.input, or layer.N.ffn_in, layer.N.ffn_hidden, layer.N.out)")
+        }
+        if parts[2] == "input" {
+            guard n >= 0 && n <= layers else {
+                throw EncoderError(.usage, "--emit \(s): the model has layers 0 to \(layers - 1) (layer.\(layers).input is its output)")
+            }
+            layer = n; point = nil; name = s
+            return
+        }
+        guard let p = TransformerLayer<Float>.Point(rawValue: String(parts[2])) else {
+            throw EncoderError(.usage, "unknown --emit point '\(s)' (last-layer-input, layer.N.input, or layer.N.ffn_in, layer.N.ffn_hidden, layer.N.out)")
         }
         guard n >= 0 && n < layers else {
             throw EncoderError(.usage, "--emit \(s): the model has layers 0 to \(layers - 1)")
@@ -29,12 +44,16 @@ public struct EmitPoint: Sendable, Hashable, CustomStringConvertible {
         layer = n; point = p; name = s
     }
 
+    /// One row per token rather than one per text.
+    public var tokenLevel: Bool { point == nil }
+
     /// The tensor name in the output stream.
     public var tensorName: String { name == "last-layer-input" ? "last_layer_input" : name }
 
     /// The weight this activation feeds, in the checkpoint's naming.
     public var feeds: String {
         switch point {
+        case nil: return layer < layers ? "encoder.layer.\(layer)" : "pooling"
         case .ffnIn: return "encoder.layer.\(layer).intermediate.dense"
         case .ffnHidden: return "encoder.layer.\(layer).output.dense"
         case .output: return layer + 1 < layers ? "encoder.layer.\(layer + 1).attention.self" : "pooling"
@@ -47,7 +66,8 @@ public struct EmitPoint: Sendable, Hashable, CustomStringConvertible {
 /// The result of encoding a batch of texts: one row per text.
 public struct EncodedBatch: Sendable {
     public var embeddings: Matrix<Float>
-    /// Pooled activations, in the order of the requested points.
+    /// Activations at the requested points, in their order: one row per text (pooled), or one
+    /// row per token (token-level points: the texts' tokens back to back, in the batch's order).
     public var emitted: [Matrix<Float>]
 }
 
@@ -57,7 +77,7 @@ public struct EncodedBatch: Sendable {
 public final class BertEncoder: @unchecked Sendable {
     public let name: String
     public let config: BertConfig
-    public let tokenizer: WordPieceTokenizer
+    public var tokenizer: WordPieceTokenizer
     public var pooling: Pooling
     public var normalize: Bool
     /// sentence-transformers' do_lower_case: the text is lower-cased before tokenisation.
@@ -168,9 +188,13 @@ public final class BertEncoder: @unchecked Sendable {
             }
         }
         embeddingNorm.forwardInPlace(&x)
-        var emitted = emit.map { Matrix<Float>(rows: batch.count, cols: $0.point == .ffnHidden ? config.intermediate : h) }
+        var emitted = emit.map { p in
+            p.tokenLevel ? Matrix<Float>(rows: total, cols: h)
+                         : Matrix<Float>(rows: batch.count, cols: p.point == .ffnHidden ? config.intermediate : h)
+        }
         for (i, layer) in layers.enumerated() {
-            let wanted = emit.indices.filter { emit[$0].layer == i }
+            for k in emit.indices where emit[k].tokenLevel && emit[k].layer == i { emitted[k] = x }
+            let wanted = emit.indices.filter { emit[$0].layer == i && !emit[$0].tokenLevel }
             if wanted.isEmpty {
                 x = layer.forward(x, sequences: sequences)
             } else {
@@ -179,6 +203,7 @@ public final class BertEncoder: @unchecked Sendable {
                 }
             }
         }
+        for k in emit.indices where emit[k].tokenLevel && emit[k].layer == layers.count { emitted[k] = x }
         var e = pool(x, sequences)
         if normalize { BertEncoder.l2Normalize(&e) }
         return EncodedBatch(embeddings: e, emitted: emitted)

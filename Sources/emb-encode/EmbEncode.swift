@@ -30,14 +30,22 @@ struct EmbEncode: Tool {
             output.dense, 1536-d for MiniLM), written as 'last_layer_input' with the layer's name in \
             its metadata, for emb-laplace; 'layer.N.ffn_in' (the input of layer N's feed-forward \
             block), 'layer.N.ffn_hidden' and 'layer.N.out' are written under those names, e.g. as \
-            sve-train features.
+            sve-train features. 'layer.N.input' is token level: the hidden states entering layer N \
+            (N from 0, the embeddings' output, to the number of layers, the last layer's output), one \
+            row per token — the tokens of all texts back to back in input order, [CLS] and [SEP] \
+            included, truncated texts cut at the limit — written as 'layer.N.input' (T×hidden f32) \
+            with 'lengths' (N, i64: the rows of each text, summing to T), so that sve-train can train \
+            the upper layers without running the lower ones every epoch. --emit takes one point; give \
+            it again, or a comma list, for several.
 
             Examples:
               emb-encode --model models/all-MiniLM-L6-v2 < docs.txt > docs.tsr
               emb-encode --model models/all-MiniLM-L6-v2 < queries.txt \\
                 | emb-sim --corpus docs.tsr --top-k 5 | tensor to tsv --lines docs.txt
               emb-encode --model models/e5-small --prefix "query: " questions.txt -o q.tsr
-              cut -f2 data.tsv | emb-encode --model M --emit last-layer-input layer.5.ffn_in -o feats.tsr
+              cut -f2 data.tsv | emb-encode --model M --emit last-layer-input -o f.tsr
+              emb-encode --model M --emit layer.5.ffn_in --emit layer.5.out t.txt > f.tsr
+              emb-encode --model M --emit layer.4.input --max-length 128 t.txt > h.tsr
               emb-encode --model M --tsv 3 --replace-invalid < table.tsv > emb.tsr
 
             Bad input (exit 65 or 66, nothing written): a missing or partial model directory, weights \
@@ -57,12 +65,14 @@ struct EmbEncode: Tool {
     var prefix = ""
     @Flag(name: .customLong("replace-invalid"), help: "Replace bytes that are not UTF-8 by U+FFFD instead of refusing the line.")
     var replaceInvalid = false
-    @Option(parsing: .upToNextOption, help: ArgumentHelp("Also write pooled activations: last-layer-input, layer.N.ffn_in, layer.N.ffn_hidden, layer.N.out.", valueName: "POINT"))
+    @Option(help: ArgumentHelp("Also write activations at POINT: last-layer-input, layer.N.ffn_in, layer.N.ffn_hidden, layer.N.out (pooled), layer.N.input (token level, with 'lengths'). Repeat it, or give a comma list.", valueName: "POINT"))
     var emit: [String] = []
     @Option(help: ArgumentHelp("Pooling: mean, cls or max (default: the model's, else mean).", valueName: "MODE"))
     var pooling: Pooling?
     @Flag(inversion: .prefixedNo, help: "L2-normalise the embeddings (default: as the model's modules.json says).")
     var normalize: Bool?
+    @Option(name: .customLong("max-length"), help: ArgumentHelp("Truncate texts at N tokens, [CLS] and [SEP] included (default and upper bound: the model's limit).", valueName: "N"))
+    var maxLength: Int?
     @Option(name: .customLong("batch-size"), help: "Texts per forward pass.")
     var batchSize = 32
     @Option(help: "Lines read and sorted by length at a time (a multiple of the batch size is best).")
@@ -79,6 +89,7 @@ struct EmbEncode: Tool {
         if let c = tsv, c < 1 { throw ValidationError("--tsv takes a column number, 1 or more") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if window < 1 { throw ValidationError("--window must be at least 1") }
+        if let m = maxLength, m < 2 { throw ValidationError("--max-length must be at least 2 ([CLS] and [SEP])") }
         if model.isEmpty { throw ValidationError("--model needs a directory") }
     }
 
@@ -88,7 +99,10 @@ struct EmbEncode: Tool {
         let encoder = try BertEncoder(directory: model)
         if let p = pooling { encoder.pooling = p }
         if let n = normalize { encoder.normalize = n }
-        let points = try emit.map { try EmitPoint(parsing: $0, layers: encoder.config.layers) }
+        if let m = maxLength { encoder.tokenizer.maxLength = min(m, encoder.tokenizer.maxLength) }
+        let names = emit.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        if names.contains(where: \.isEmpty) { throw ToolError.usage("--emit has an empty point (give POINT or A,B)") }
+        let points = try names.map { try EmitPoint(parsing: $0, layers: encoder.config.layers) }
         if Set(points.map(\.tensorName)).count != points.count { throw ToolError.usage("--emit names a point twice") }
         let source = try FileSource(path: input)
         let totalLines = input == "-" ? nil : countLines(source.fd)
@@ -105,7 +119,17 @@ struct EmbEncode: Tool {
         let idID = try w.add(TensorInfo(name: "id", dtype: .i64, rowShape: [], meta: ["what": "0-based line number of the input"]))
         let tokID = try w.add(TensorInfo(name: "tokens", dtype: .i64, rowShape: [], meta: ["what": "tokens of the text before truncation, [CLS] and [SEP] included"]))
         var emitIDs: [Int] = []
+        let anyTokenLevel = points.contains(where: \.tokenLevel)
+        let lengthsID = anyTokenLevel
+            ? try w.add(TensorInfo(name: "lengths", dtype: .i64, rowShape: [], meta: ["what": "rows of each text in the token-level tensors ([CLS] and [SEP] included, after truncation)"]))
+            : -1
         for p in points {
+            if p.tokenLevel {
+                emitIDs.append(try w.add(TensorInfo(name: p.tensorName, dtype: .f32, rowShape: [encoder.dimension],
+                                                    meta: ["model": encoder.name, "layer": p.feeds, "point": p.name,
+                                                           "level": "token", "lengths": "lengths"])))
+                continue
+            }
             let width = p.point == .ffnHidden ? encoder.config.intermediate : encoder.dimension
             emitIDs.append(try w.add(TensorInfo(name: p.tensorName, dtype: .f32, rowShape: [width],
                                                 meta: ["model": encoder.name, "layer": p.feeds, "point": p.name,
@@ -142,15 +166,25 @@ struct EmbEncode: Tool {
             let order = ids.indices.sorted { ids[$0].count != ids[$1].count ? ids[$0].count > ids[$1].count : $0 < $1 }
             let n = ids.count, d = encoder.dimension
             var emb = [Float](repeating: 0, count: n * d)
-            var extra = points.map { [Float](repeating: 0, count: n * ($0.point == .ffnHidden ? encoder.config.intermediate : d)) }
+            var extra = points.map { $0.tokenLevel ? [] : [Float](repeating: 0, count: n * ($0.point == .ffnHidden ? encoder.config.intermediate : d)) }
+            // Token-level points: each text's rows, put back in input order after the window.
+            var tokenRows = points.map { $0.tokenLevel ? [[Float]](repeating: [], count: n) : [] }
             for b in stride(from: 0, to: n, by: batchSize) {
                 let rows = Array(order[b ..< min(b + batchSize, n)])
                 let r = encoder.encode(rows.map { ids[$0] }, emit: points)
                 for (k, row) in rows.enumerated() {
                     emb.replaceSubrange(row * d ..< (row + 1) * d, with: r.embeddings.row(k))
-                    for (e, m) in r.emitted.enumerated() {
+                    for (e, m) in r.emitted.enumerated() where !points[e].tokenLevel {
                         extra[e].replaceSubrange(row * m.cols ..< (row + 1) * m.cols, with: m.row(k))
                     }
+                }
+                var first = 0
+                for row in rows {
+                    let L = ids[row].count
+                    for (e, m) in r.emitted.enumerated() where points[e].tokenLevel {
+                        tokenRows[e][row] = Array(m.data[first * d ..< (first + L) * d])
+                    }
+                    first += L
                 }
                 progress.update(lineNo - n + b + rows.count,
                                 note: cFormat("%.0f lines/s", Double(lineNo - n + b + rows.count) / max(Date().timeIntervalSince(started), 1e-3)))
@@ -159,7 +193,15 @@ struct EmbEncode: Tool {
             try w.write(embID, rows: n, values: emb)
             try w.write(idID, rows: n, values: (0..<n).map { Int64(first + $0) })
             try w.write(tokID, rows: n, values: counts.map(Int64.init))
-            for (e, id) in emitIDs.enumerated() { try w.write(id, rows: n, values: extra[e]) }
+            if anyTokenLevel { try w.write(lengthsID, rows: n, values: ids.map { Int64($0.count) }) }
+            for (e, id) in emitIDs.enumerated() {
+                if points[e].tokenLevel {
+                    let flat = tokenRows[e].flatMap { $0 }
+                    try w.write(id, rows: flat.count / d, values: flat)
+                } else {
+                    try w.write(id, rows: n, values: extra[e])
+                }
+            }
         }
         progress.finish()
         try out.finish()

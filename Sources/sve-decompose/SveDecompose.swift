@@ -16,7 +16,11 @@ struct SveDecompose: Tool {
             The relative reconstruction error ‖W − U diag(S) Vᵀ‖/‖W‖ of each layer is reported on standard \
             error. LayerNorms named with --layer (1-d '<name>.weight' and '<name>.bias') are copied unchanged, \
             so that one file holds everything sve-train needs. --rank keeps the r largest singular values \
-            (an extension; the paper uses full rank).
+            (an extension; the paper uses full rank). --layers A-B takes whole transformer layers of a \
+            BERT-family checkpoint (every weight under encoder.layer.A. … encoder.layer.B., LayerNorms \
+            copied): the basis of a token-level stack (sve-train --layers). When the input holds the \
+            position table (embeddings.position_embeddings.weight), its length is kept in the metadata \
+            ('sve.max_positions') so that sve-train refuses longer texts.
 
             Examples:
               tensor from safetensors model.safetensors \\
@@ -25,6 +29,8 @@ struct SveDecompose: Tool {
                   --layer encoder.layer.5.intermediate.dense \\
                   --layer encoder.layer.5.output.dense \\
                   --layer encoder.layer.5.output.LayerNorm -o basis.tsr
+              tensor from safetensors model.safetensors \\
+                | sve-decompose --layers 4-5 -o basis.tsr
             """,
         version: toolboxVersion)
 
@@ -37,6 +43,9 @@ struct SveDecompose: Tool {
     @Option(name: .long, help: ArgumentHelp("Only layers whose name starts with PREFIX (LayerNorms under it are copied).", valueName: "PREFIX"))
     var prefix: String?
 
+    @Option(name: .long, help: ArgumentHelp("Whole transformer layers A to B (or one, A): every weight under encoder.layer.N.", valueName: "A-B"))
+    var layers: LayerRange?
+
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Keep the r largest singular values.", valueName: "r"))
     var rank: Int?
 
@@ -48,6 +57,7 @@ struct SveDecompose: Tool {
 
     func validate() throws {
         if let r = rank, r < 1 || r > 1 << 30 { throw ValidationError("--rank must be between 1 and 1073741824") }
+        if layers != nil && (!layer.isEmpty || prefix != nil) { throw ValidationError("--layers cannot be combined with --layer or --prefix") }
     }
 
     func run() throws {
@@ -67,6 +77,14 @@ struct SveDecompose: Tool {
             selected = weights.map { String($0.name.dropLast(7)) }
         }
         if let prefix { selected = selected.filter { $0.hasPrefix(prefix) } }
+        if let layers {
+            let have = Set(weights.compactMap { LayerRange.layerIndex(of: $0.name) }).sorted()
+            for i in layers.range where !have.contains(i) {
+                throw ToolError.data("input has no layer encoder.layer.\(i) (\(have.isEmpty ? "no encoder.layer.N weights at all" : "it has layers \(have.map(String.init).joined(separator: ", "))"); check --layers)")
+            }
+            selected = selected.filter { LayerRange.layerIndex(of: $0).map(layers.range.contains) ?? false }
+        }
+        let positions = tensors.first { $0.name.hasSuffix("embeddings.position_embeddings.weight") }?.shape.first
         if layer.isEmpty { selected = selected.filter { byName["\($0).weight"]!.shape.count == 2 || byName["\($0).bias"] != nil } }
         if selected.isEmpty { throw ToolError.data("no layer to decompose (input has \(weights.count) '*.weight' tensors\(prefix.map { ", none under '\($0)'" } ?? ""))") }
 
@@ -95,7 +113,8 @@ struct SveDecompose: Tool {
                 try decompose(weight: Matrix(rows: rows, cols: cols, data: w.floats()), bias: bias?.floats(), rank: rank)
             }
             let b = result.basis
-            let meta = ["sve.layer": name, "sve.rank": "\(b.rank)", "sve.relative_error": "\(result.relativeError)"]
+            var meta = ["sve.layer": name, "sve.rank": "\(b.rank)", "sve.relative_error": "\(result.relativeError)"]
+            if let positions { meta[LayerRange.maxPositionsKey] = "\(positions)" }
             try out.writer.write(Tensor(name: "\(name).U", shape: [b.u.rows, b.u.cols], floats: b.u.data, meta: meta))
             try out.writer.write(Tensor(name: "\(name).S", shape: [b.rank], floats: b.s, meta: meta))
             try out.writer.write(Tensor(name: "\(name).Vt", shape: [b.vt.rows, b.vt.cols], floats: b.vt.data, meta: meta))
@@ -106,6 +125,10 @@ struct SveDecompose: Tool {
         }
         try out.finish()
     }
+}
+
+extension LayerRange: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
 }
 
 func formatSci(_ v: Double) -> String { cFormat("%.2e", v) }

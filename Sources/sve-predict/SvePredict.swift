@@ -24,6 +24,10 @@ struct SvePredict: Tool {
               sve-predict test.tsr --model model.tsr --pass labels | calib-metrics
               tensor select features < test.tsr \\
                 | sve-predict --model model.tsr --average logits | tensor to csv
+
+            A model over whole transformer layers (sve-train --layers) takes token rows: 'features' \
+            (one row per token, the texts back to back) and 'lengths' (N); the output has one row per \
+            text. That input is read whole and run in parts of at most --max-tokens token rows.
             """,
         version: toolboxVersion)
 
@@ -48,12 +52,19 @@ struct SvePredict: Tool {
     @Option(name: .customLong("chunk"), parsing: .unconditional, help: ArgumentHelp("Rows per chunk.", valueName: "N"))
     var chunk: Int = 1024
 
+    @Option(name: .customLong("lengths"), help: ArgumentHelp("Token level: name of the tensor of each text's token rows.", valueName: "NAME"))
+    var lengthsName = "lengths"
+
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: ArgumentHelp("Token level: at most N token rows per forward pass.", valueName: "N"))
+    var maxTokens: Int = 8192
+
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var notes: NoteOptions
 
     func validate() throws {
         if chunk < 1 || chunk > 1 << 20 { throw ValidationError("--chunk must be between 1 and 1048576") }
+        if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
         if pass.contains(featuresName) { throw ValidationError("--pass \(featuresName): the features are not copied") }
     }
 
@@ -68,6 +79,10 @@ struct SvePredict: Tool {
         let T = noTemperature ? 1 : fitted
         let M = net.members, K = net.classes, D = net.inputDim
 
+        if net.spec.tokenLevel {
+            try predictTokens(net, temperature: T, maxPositions: tt.meta[LayerRange.maxPositionsKey].flatMap { Int($0) })
+            return
+        }
         let reader = RowBlockReader(try openStream(input), names: [featuresName] + pass, blockRows: chunk)
         let infos = try reader.headers()
         guard infos[0].rowShape == [D] else {
@@ -75,36 +90,66 @@ struct SvePredict: Tool {
         }
         guard infos[0].dtype.isFloat else { throw ToolError.data("'\(featuresName)' must be floating point, got \(infos[0].dtype.name)") }
         let out = try output.open()
-        let w = out.writer
-        let meta = ["sve.temperature": "\(T)", "sve.average": average.rawValue, "sve.members": "\(M)"]
-        let idProbs = try w.add(TensorInfo(name: "probs", dtype: .f32, rowShape: [K], meta: meta))
-        let idMember = try w.add(TensorInfo(name: "member_probs", dtype: .f32, rowShape: [M, K], meta: meta))
-        let idH = try w.add(TensorInfo(name: "entropy", dtype: .f32, rowShape: [], meta: meta))
-        let idEH = try w.add(TensorInfo(name: "expected_entropy", dtype: .f32, rowShape: [], meta: meta))
-        let idMI = try w.add(TensorInfo(name: "mutual_info", dtype: .f32, rowShape: [], meta: meta))
-        var idPass: [Int] = []
-        for info in infos.dropFirst() {
-            var i = info
-            i.rows = nil
-            idPass.append(try w.add(i))
-        }
+        let sink = try PredictionSink(out.writer, net: net, temperature: T, average: average, pass: Array(infos.dropFirst()))
         while let block = try reader.next() {
             let n = block[0].rows
             let xs = block[0].floats()
             if let bad = xs.firstIndex(where: { !$0.isFinite }) {
                 throw ToolError.data("'\(featuresName)' holds \(xs[bad]) in row \(reader.rowsDone - n + bad / D)")
             }
-            let logits = memberLogits(net, Matrix(rows: n, cols: D, data: xs), chunk: 256)
-            let p = ensemblePrediction(memberLogits: logits, members: M, rows: n, classes: K, temperature: T, averaging: average)
-            try w.write(idProbs, rows: n, values: p.probs.map { Float($0) })
-            try w.write(idMember, rows: n, values: p.memberProbs.map { Float($0) })
-            try w.write(idH, rows: n, values: p.entropy.map { Float($0) })
-            try w.write(idEH, rows: n, values: p.expectedEntropy.map { Float($0) })
-            try w.write(idMI, rows: n, values: p.mutualInfo.map { Float($0) })
-            for (k, id) in idPass.enumerated() {
-                try block[k + 1].data.withUnsafeBytes { try w.write(id, rows: n, bytes: $0) }
-            }
+            try sink.write(memberLogits(net, Matrix(rows: n, cols: D, data: xs), chunk: 256), rows: n, pass: Array(block.dropFirst()))
         }
         try out.finish()
+    }
+
+    /// A token-level model: token rows and lengths read whole, run in parts of --max-tokens.
+    func predictTokens(_ net: EnsembleNetwork<Float>, temperature T: Double, maxPositions: Int?) throws {
+        let ts = try openStream(input).readTensors([featuresName, lengthsName] + pass)
+        let f = ts[0], l = ts[1]
+        guard f.shape.count == 2, f.dtype.isFloat else { throw ToolError.data("'\(featuresName)' must be T×D floating point (one row per token), got \(f.dtype.name) \(f.shape)") }
+        guard l.shape.count == 1, !l.dtype.isFloat else { throw ToolError.data("'\(lengthsName)' must be 1-d integers (one token count per text), got \(l.dtype.name) \(l.shape)") }
+        let lengths = try checkedLengths(try l.int64s(), name: lengthsName, rows: f.shape[0])
+        try checkTokens(lengths: lengths, width: f.shape[1], hidden: net.inputDim, maxPositions: maxPositions)
+        let n = lengths.count
+        for t in ts.dropFirst(2) where t.shape.first != n {
+            throw ToolError.data("--pass \(t.name): it has \(t.shape.first ?? 1) rows but there are \(n) texts")
+        }
+        let xs = f.floats()
+        if let bad = xs.firstIndex(where: { !$0.isFinite }) { throw ToolError.data("'\(featuresName)' holds \(xs[bad]) in token row \(bad / f.shape[1])") }
+        let data = Examples(x: Matrix(rows: f.shape[0], cols: f.shape[1], data: xs), labels: [Int](repeating: 0, count: n), lengths: lengths)
+        let out = try output.open()
+        let sink = try PredictionSink(out.writer, net: net, temperature: T, average: average, pass: ts.dropFirst(2).map(\.info))
+        try sink.write(memberLogits(net, data, chunk: chunk, maxTokens: maxTokens), rows: n, pass: Array(ts.dropFirst(2)))
+        try out.finish()
+    }
+}
+
+/// The output tensors of sve-predict, written a block of rows at a time.
+struct PredictionSink {
+    let w: TensorStreamWriter
+    let members: Int, classes: Int, temperature: Double, average: Averaging
+    let ids: [Int]
+    let passIDs: [Int]
+
+    init(_ w: TensorStreamWriter, net: EnsembleNetwork<Float>, temperature T: Double, average: Averaging, pass: [TensorInfo]) throws {
+        self.w = w; members = net.members; classes = net.classes; temperature = T; self.average = average
+        let meta = ["sve.temperature": "\(T)", "sve.average": average.rawValue, "sve.members": "\(net.members)"]
+        ids = try [("probs", [net.classes]), ("member_probs", [net.members, net.classes]), ("entropy", []),
+                   ("expected_entropy", []), ("mutual_info", [])].map { try w.add(TensorInfo(name: $0.0, dtype: .f32, rowShape: $0.1, meta: meta)) }
+        passIDs = try pass.map { info in
+            var i = info
+            i.rows = nil
+            return try w.add(i)
+        }
+    }
+
+    func write(_ logits: [Double], rows n: Int, pass: [Tensor]) throws {
+        let p = ensemblePrediction(memberLogits: logits, members: members, rows: n, classes: classes, temperature: temperature, averaging: average)
+        for (id, v) in zip(ids, [p.probs, p.memberProbs, p.entropy, p.expectedEntropy, p.mutualInfo]) {
+            try w.write(id, rows: n, values: v.map { Float($0) })
+        }
+        for (k, id) in passIDs.enumerated() {
+            try pass[k].data.withUnsafeBytes { try w.write(id, rows: n, bytes: $0) }
+        }
     }
 }

@@ -40,6 +40,16 @@ struct SveTrain: Tool {
             basis), gelu, relu, tanh, layernorm:NAME[:EPS] (pretrained weights from the basis file; eps \
             default 1e-12 as in BERT), and residual( ... ) for x + block(x). The member heads go on top.
 
+            Whole transformer layers (the paper's setting): --layers A-B stands for the stack \
+            "bert-layer:encoder.layer.A:H … bert-layer:encoder.layer.B:H mean-pool" (H = --heads); every \
+            linear layer of each (attention query, key, value and output; FFN in and out) is wrapped as \
+            above, LayerNorms stay frozen, attention runs within each text, and the members' heads sit \
+            on the mean over each text's tokens. The input is then token level, as emb-encode --emit \
+            layer.A.input writes it: 'features' holds one row per token (T×hidden, the texts back to \
+            back) and 'lengths' (N) each text's rows; 'labels' and --split have one entry per text. A \
+            mini-batch of --batch-size texts is run in parts of at most --max-tokens token rows (memory \
+            is bounded by the part); every member sees the same mini-batch.
+
             Input: 'features' (N×D) and 'labels' (N, integers 0..K-1). Output: the model stream \
             ('temperature' with the stack in its metadata, the shared basis once, per-member parameters \
             stacked on a first axis of length M), for sve-predict. The same input and --seed give a \
@@ -55,6 +65,11 @@ struct SveTrain: Tool {
               sve-train data.tsr --split split.tsr --basis basis.tsr \\
                 --stack "residual($FFN) layernorm:$L.output.LayerNorm" \\
                 --method deep-ensemble -o de.tsr
+              tensor from safetensors model.safetensors \\
+                | sve-decompose --layers 4-5 -o basis45.tsr
+              emb-encode --model M --emit layer.4.input docs.txt \\
+                | tensor rename layer.4.input=features | tensor cat - labels.tsr \\
+                | sve-train --basis basis45.tsr --layers 4-5 --max-tokens 4096 -o model.tsr
             """,
         version: toolboxVersion)
 
@@ -65,7 +80,19 @@ struct SveTrain: Tool {
     var basis: String
 
     @Option(help: ArgumentHelp("The pretrained stack, e.g. \"residual(linear:A gelu linear:B) layernorm:C\".", valueName: "SPEC"))
-    var stack: String
+    var stack: String?
+
+    @Option(help: ArgumentHelp("Whole transformer layers A to B of the basis (token-level input; instead of --stack).", valueName: "A-B"))
+    var layers: LayerRange?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Attention heads of each layer (--layers).", valueName: "H"))
+    var heads: Int = 12
+
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: ArgumentHelp("Token level: at most N token rows per forward pass.", valueName: "N"))
+    var maxTokens: Int = 8192
+
+    @Option(name: .customLong("lengths"), help: ArgumentHelp("Token level: name of the tensor of each text's token rows.", valueName: "NAME"))
+    var lengthsName = "lengths"
 
     @Option(help: "sve (singular value ensemble) or deep-ensemble (the baseline).")
     var method: EnsembleMethod = .sve
@@ -141,20 +168,32 @@ struct SveTrain: Tool {
         if !(sigmaInit >= 0) || !sigmaInit.isFinite { throw ValidationError("--sigma-init must be a number ≥ 0") }
         if !(valFraction >= 0 && valFraction < 1) { throw ValidationError("--val-fraction must be in [0, 1)") }
         if let k = classes, k < 2 || k > 100_000 { throw ValidationError("--classes must be between 2 and 100000") }
-        do { _ = try StackSpec(parsing: stack) } catch { throw ValidationError("--stack: \(error)") }
+        if (stack == nil) == (layers == nil) { throw ValidationError("give the stack: --stack SPEC or --layers A-B") }
+        if heads < 1 || heads > 4096 { throw ValidationError("--heads must be between 1 and 4096") }
+        if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
+        do { _ = try spec() } catch { throw ValidationError("--stack: \(error)") }
+    }
+
+    func spec() throws -> StackSpec {
+        if let layers { return try layers.stack(heads: heads) }
+        return try StackSpec(parsing: stack!)
     }
 
     func run() throws {
         let blasThreads = try prepareBLAS(threads: common.threadCount)
         if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
-        let spec = try StackSpec(parsing: stack)
-        // The data.
-        let data = try openStream(input).readTensors([featuresName, labelsName])
+        let spec = try spec()
+        // The data: one row per example, or token rows with each text's length.
+        let data = try openStream(input).readTensors(spec.tokenLevel ? [featuresName, labelsName, lengthsName] : [featuresName, labelsName])
         let f = data[0], l = data[1]
-        guard f.shape.count == 2 else { throw ToolError.data("'\(featuresName)' must be N×D, got shape \(f.shape)") }
+        guard f.shape.count == 2 else { throw ToolError.data("'\(featuresName)' must be \(spec.tokenLevel ? "T" : "N")×D, got shape \(f.shape)") }
         guard f.dtype.isFloat else { throw ToolError.data("'\(featuresName)' must be floating point, got \(f.dtype.name)") }
-        let N = f.shape[0], D = f.shape[1]
-        guard l.shape == [N] else { throw ToolError.data("'\(labelsName)' has shape \(l.shape) but '\(featuresName)' has \(N) rows (expected [\(N)])") }
+        let D = f.shape[1]
+        let lengths = spec.tokenLevel ? try tokenLengths(data[2], rows: f.shape[0]) : nil
+        let N = lengths?.count ?? f.shape[0]
+        guard l.shape == [N] else {
+            throw ToolError.data("'\(labelsName)' has shape \(l.shape) but there are \(N) \(spec.tokenLevel ? "texts in '\(lengthsName)'" : "rows in '\(featuresName)'") (expected [\(N)])")
+        }
         let x = f.floats()
         if let bad = x.firstIndex(where: { !$0.isFinite }) { throw ToolError.data("'\(featuresName)' holds \(x[bad]) in row \(bad / D)") }
         guard N >= 2 else {
@@ -192,17 +231,18 @@ struct SveTrain: Tool {
             let why = split != nil ? "no row of \(split!) is 1" : "--val-fraction \(valFraction) of \(N) rows is none"
             notes.note("sve-train", "warning: no validation rows (\(why)): keeping the last epoch, temperature 1 (not fitted)")
         }
-        func gather(_ rows: [Int]) -> Matrix<Float> {
-            var m = Matrix<Float>(rows: rows.count, cols: D)
-            for (i, r) in rows.enumerated() { m.data.replaceSubrange(i * D ..< (i + 1) * D, with: x[r * D ..< (r + 1) * D]) }
-            return m
-        }
+        let all = Examples(x: Matrix(rows: f.shape[0], cols: D, data: x), labels: y, lengths: lengths)
 
         // The pretrained stack.
         let basisTensors = try openStream(basis).readAll()
         let arrays = basisTensors.map { NamedArray(name: $0.name, shape: $0.shape, values: $0.floats()) }
         let bases: [String: LayerBasis]
         bases = try inContext(basis) { try layerBases(from: arrays, names: spec.linearNames) }
+        var maxPositions: Int? = nil
+        if let lengths {
+            maxPositions = basisTensors.lazy.compactMap { $0.meta[LayerRange.maxPositionsKey].flatMap { Int($0) } }.first
+            try checkTokens(lengths: lengths, width: D, hidden: bases[spec.linearNames[0]]!.inDim, maxPositions: maxPositions)
+        }
         var lns: [String: LayerNormWeights] = [:]
         for n in spec.layerNormNames {
             guard let w = arrays.first(where: { $0.name == "\(n).weight" }), let b = arrays.first(where: { $0.name == "\(n).bias" }) else {
@@ -221,11 +261,12 @@ struct SveTrain: Tool {
         opts.epochs = epochs; opts.learningRate = lr; opts.weightDecay = weightDecay
         opts.batchSize = batchSize; opts.clipNorm = clip; opts.warmupFraction = warmup
         opts.sharedBatches = (batches ?? (method == .sve ? .shared : .independent)) == .shared
+        opts.maxTokens = maxTokens
         let progress = Progress("sve-train", total: epochs * ((trainRows.count + batchSize - 1) / batchSize), unit: "steps")
-        let validation = valRows.isEmpty ? nil : (x: gather(valRows), labels: valRows.map { y[$0] })
+        let validation = valRows.isEmpty ? nil : all.subset(valRows)
         let result: TrainResult
         do {
-            result = try train(net, x: gather(trainRows), labels: trainRows.map { y[$0] }, validation: validation,
+            result = try train(net, data: all.subset(trainRows), validation: validation,
                                options: opts, rng: &rng) { step, total, loss, acc in
                 progress.update(step, note: "loss \(decimal(loss))" + (acc.map { "  val acc \(decimal($0 * 100, 1))%" } ?? ""))
             }
@@ -251,6 +292,7 @@ struct SveTrain: Tool {
         trainMeta["sve.head_init_std"] = "\(headInitStd)"
         trainMeta["sve.best_epoch"] = "\(result.bestEpoch)"
         trainMeta["sve.validation_rows"] = "\(valRows.count)"
+        if let maxPositions { trainMeta[LayerRange.maxPositionsKey] = "\(maxPositions)" }
         if valRows.isEmpty { trainMeta["sve.validation"] = "none: last epoch kept, temperature 1 (not fitted)" }
         if let acc = result.history[result.bestEpoch - 1].valAccuracy { trainMeta["sve.val_accuracy"] = "\(acc)" }
         let out = try output.open()
@@ -260,6 +302,16 @@ struct SveTrain: Tool {
         }
         try out.finish()
     }
+}
+
+/// The texts' token counts of a token-level input (1-d integers).
+func tokenLengths(_ t: Tensor, rows: Int) throws -> [Int] {
+    guard t.shape.count == 1, !t.dtype.isFloat else { throw ToolError.data("'\(t.name)' must be 1-d integers (one token count per text), got \(t.dtype.name) \(t.shape)") }
+    return try checkedLengths(try t.int64s(), name: t.name, rows: rows)
+}
+
+extension LayerRange: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
 }
 
 func decimal(_ v: Double, _ digits: Int = 4) -> String { cFormat("%.\(digits)f", v) }

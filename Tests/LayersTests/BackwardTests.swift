@@ -79,4 +79,44 @@ final class BackwardTests: XCTestCase {
         }
         for (a, b) in zip(df, deriv) { XCTAssertEqual(Double(a), b, accuracy: 1e-5) }
     }
+
+    /// SelfAttention's backward (the softmax with the padding mask, the four projections): dL/dx
+    /// and every weight and bias gradient, two sequences of 2 and 3 rows, 2 heads.
+    func testAttentionBackward() {
+        let hid = 4, rows = 5, h = 1e-6
+        let seqs = [0 ..< 2, 2 ..< 5]
+        func lin(_ seed: Int) -> Linear<Double> { Linear(weight: Matrix(rows: hid, cols: hid, data: values(hid * hid, seed)), bias: values(hid, seed + 50)) }
+        var att = SelfAttention<Double>(query: lin(11), key: lin(12), value: lin(13), output: lin(14), heads: 2)
+        let x = Matrix<Double>(rows: rows, cols: hid, data: values(rows * hid, 15).map { 1.5 * $0 })
+        let g = values(rows * hid, 16)
+        var cache = SelfAttention<Double>.Cache()
+        let y = att.forward(x, sequences: seqs, cache: &cache)
+        XCTAssertEqual(y, att.forward(x, sequences: seqs))
+        var grads = SelfAttention<Double>.Gradients(hidden: hid)
+        let dx = att.backward(Matrix(rows: rows, cols: hid, data: g), cache: cache, gradients: &grads)
+        let f = { (a: SelfAttention<Double>, x: Matrix<Double>) in self.loss(a.forward(x, sequences: seqs), g) }
+        for i in x.data.indices {
+            var xp = x, xm = x
+            xp.data[i] += h; xm.data[i] -= h
+            XCTAssertEqual(dx.data[i], (f(att, xp) - f(att, xm)) / (2 * h), accuracy: 1e-8, "dx[\(i)]")
+        }
+        let paths: [(WritableKeyPath<SelfAttention<Double>, Linear<Double>>, (weight: Matrix<Double>, bias: [Double]))] =
+            [(\.query, grads.query), (\.key, grads.key), (\.value, grads.value), (\.output, grads.output)]
+        for (k, (path, grad)) in paths.enumerated() {
+            for i in 0..<(hid * hid) {
+                let w0 = att[keyPath: path].weight.data[i]
+                att[keyPath: path].weight.data[i] = w0 + h; let lp = f(att, x)
+                att[keyPath: path].weight.data[i] = w0 - h; let lm = f(att, x)
+                att[keyPath: path].weight.data[i] = w0
+                XCTAssertEqual(grad.weight.data[i], (lp - lm) / (2 * h), accuracy: 1e-8, "projection \(k) weight[\(i)]")
+            }
+            for i in 0..<hid {
+                let b0 = att[keyPath: path].bias[i]
+                att[keyPath: path].bias[i] = b0 + h; let lp = f(att, x)
+                att[keyPath: path].bias[i] = b0 - h; let lm = f(att, x)
+                att[keyPath: path].bias[i] = b0
+                XCTAssertEqual(grad.bias[i], (lp - lm) / (2 * h), accuracy: 1e-8, "projection \(k) bias[\(i)]")
+            }
+        }
+    }
 }

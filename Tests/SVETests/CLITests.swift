@@ -6,26 +6,28 @@ import XCTest
 @testable import SVE
 import Probability
 
+/// Tensors as a stream.
+func encode(_ tensors: [Tensor]) throws -> Data {
+    let sink = ArraySink()
+    let w = try TensorStreamWriter(sink: sink)
+    for t in tensors { try w.write(t) }
+    try w.finish()
+    return Data(sink.bytes)
+}
+
+/// A stream's tensors by name.
+func decode(_ data: Data) throws -> [String: Tensor] {
+    var out: [String: Tensor] = [:]
+    for t in try TensorStreamReader(ArraySource([UInt8](data))).readAll() { out[t.name] = t }
+    return out
+}
+
 /// The three executables, run as users run them.
 final class CLITests: XCTestCase {
     var dir: URL!
 
     override func setUpWithError() throws { dir = try temporaryDirectory() }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    func encode(_ tensors: [Tensor]) throws -> Data {
-        let sink = ArraySink()
-        let w = try TensorStreamWriter(sink: sink)
-        for t in tensors { try w.write(t) }
-        try w.finish()
-        return Data(sink.bytes)
-    }
-
-    func decode(_ data: Data) throws -> [String: Tensor] {
-        var out: [String: Tensor] = [:]
-        for t in try TensorStreamReader(ArraySource([UInt8](data))).readAll() { out[t.name] = t }
-        return out
-    }
 
     func file(_ name: String, _ tensors: [Tensor]) throws -> String {
         let url = dir.appendingPathComponent(name)

@@ -1,5 +1,7 @@
 import Foundation
+import LinearAlgebra
 import TestSupport
+import TextEncoder
 import XCTest
 
 /// emb-encode and `tensor to tsv --lines` as a user runs them.
@@ -48,7 +50,7 @@ final class EmbEncodeToolTests: XCTestCase {
 
     func testTsvColumnPrefixAndEmit() throws {
         let model = try modelDirectory()
-        let a = try runTool("emb-encode", ["--model", model, "--prefix", "query: ", "--emit", "last-layer-input", "layer.5.ffn_in"],
+        let a = try runTool("emb-encode", ["--model", model, "--prefix", "query: ", "--emit", "last-layer-input", "--emit", "layer.5.ffn_in"],
                             stdin: Data("where is the cat\nx\n".utf8))
         XCTAssertEqual(a.status, 0, a.stderr)
         let b = try runTool("emb-encode", ["--model", model, "--tsv", "2"], stdin: Data("7\tquery: where is the cat\n8\tquery: x\n".utf8))
@@ -61,6 +63,53 @@ final class EmbEncodeToolTests: XCTestCase {
         let c = try runTool("emb-encode", ["--model", model, "--tsv", "3"], stdin: Data("a\tb\n".utf8))
         XCTAssertEqual(c.status, 65)
         XCTAssertEqual(c.stderr, "emb-encode: line 1 of <stdin> has no column 3\n")
+    }
+
+    /// --emit layer.N.input: token-level hidden states in input order with 'lengths'. The last
+    /// point (layer.6.input, the encoder's output), mean-pooled by the lengths and normalised, is the
+    /// sentence-transformers embedding of the reference; layer.4.input run through the model's
+    /// layers 4 and 5 gives the same. Small windows and batches, so that sorting by length reorders.
+    /// The option takes one value: the file after it is the input, not a point.
+    func testTokenLevelEmitInInputOrder() throws {
+        let model = try modelDirectory()
+        let lines = Array(try fixtureLines("embed_lines.txt").prefix(9))
+        let file = tmp.appendingPathComponent("in.txt")
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: file)
+        let r = try runTool("emb-encode", ["--model", model, "--batch-size", "2", "--window", "5", "--threads", "1",
+                                           "--emit", "layer.6.input,layer.4.input", file.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lengths = try csv(r.stdout, ["--tensor", "lengths"]).map { Int($0)! }
+        let enc = try BertEncoder(directory: model)
+        XCTAssertEqual(lengths, lines.map { enc.tokenize($0).ids.count })
+        let top = try csv(r.stdout, ["--tensor", "layer.6.input"]).map { $0.split(separator: ",").map { Float($0)! } }
+        let mid = try csv(r.stdout, ["--tensor", "layer.4.input"]).map { $0.split(separator: ",").map { Float($0)! } }
+        XCTAssertEqual(top.count, lengths.reduce(0, +))
+        XCTAssertEqual(mid.count, top.count)
+        let (_, ref) = try readNpy("embed_reference.npy")
+        var first = 0
+        for (i, L) in lengths.enumerated() {
+            var x = Matrix<Float>(rows: L, cols: 384, data: mid[first ..< first + L].flatMap { $0 })
+            for l in 4..<6 { x = enc.layers[l].forward(x, sequences: [0 ..< L]) }
+            for (name, rows) in [("layer.6.input", Array(top[first ..< first + L])), ("layers 4-5", (0..<L).map { Array(x.row($0)) })] {
+                var mean = [Double](repeating: 0, count: 384)
+                for row in rows { for j in 0..<384 { mean[j] += Double(row[j]) / Double(L) } }
+                let norm = mean.map { $0 * $0 }.reduce(0, +).squareRoot()
+                for j in 0..<384 { XCTAssertEqual(mean[j] / norm, Double(ref[i * 384 + j]), accuracy: 1e-4, "\(name), text \(i)") }
+            }
+            first += L
+        }
+        let info = String(decoding: try runTool("tensor", ["info"], stdin: r.stdout).stdout, as: UTF8.self)
+        XCTAssertTrue(info.contains("layer.4.input  f32  [\(top.count), 384]"), info)
+        XCTAssertTrue(info.contains("layer = encoder.layer.4"), info)
+        // --max-length: texts cut at 6 tokens (the last one [SEP]), counted in the note.
+        let cut = try runTool("emb-encode", ["--model", model, "--max-length", "6", "--emit", "layer.0.input", file.path])
+        XCTAssertEqual(cut.status, 0, cut.stderr)
+        XCTAssertEqual(try csv(cut.stdout, ["--tensor", "lengths"]).map { Int($0)! }, lengths.map { min($0, 6) })
+        XCTAssertTrue(cut.stderr.contains("texts were longer than 6 tokens and were truncated"), cut.stderr)
+        let bad = try runTool("emb-encode", ["--model", model, "--emit", "layer.7.input"], stdin: Data("x\n".utf8))
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertEqual(bad.stdout.count, 0)
+        XCTAssertTrue(bad.stderr.hasPrefix("emb-encode: --emit layer.7.input: the model has layers 0 to 5"), bad.stderr)
     }
 
     func testInvalidUTF8IsRefusedWithItsLineNumber() throws {

@@ -20,7 +20,7 @@ function __emb-encode_parse_tokens -S
     set -l unparsed_tokens (__emb-encode_tokens -pc)
     switch $unparsed_tokens[1]
     case 'emb-encode'
-        __emb-encode_parse_subcommand 1 'model=' 'tsv=' 'prefix=' 'replace-invalid' 'emit=+' 'pooling=' 'normalize' 'no-normalize' 'batch-size=' 'window=' 'q/quiet' 'v' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
+        __emb-encode_parse_subcommand 1 'model=' 'tsv=' 'prefix=' 'replace-invalid' 'emit=+' 'pooling=' 'normalize' 'no-normalize' 'max-length=' 'batch-size=' 'window=' 'q/quiet' 'v' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __emb-encode_parse_subcommand -r 1 'version'
@@ -81,10 +81,11 @@ complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" tsv' -l 'tsv' -d 'Take the text from column COL (1-based) of tab-separated lines.' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" prefix' -l 'prefix' -d 'Put TEXT before every line (e.g. "query: " or "passage: " for e5 models).' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" replace-invalid' -l 'replace-invalid' -d 'Replace bytes that are not UTF-8 by U+FFFD instead of refusing the line.'
-complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode"' -l 'emit' -d 'Also write pooled activations: last-layer-input, layer.N.ffn_in, layer.N.ffn_hidden, layer.N.out.' -rfka ''
+complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode"' -l 'emit' -d 'Also write activations at POINT: last-layer-input, layer.N.ffn_in, layer.N.ffn_hidden, layer.N.out (pooled), layer.N.input (token level, with \'lengths\'). Repeat it, or give a comma list.' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" pooling' -l 'pooling' -d 'Pooling: mean, cls or max (default: the model\'s, else mean).' -rfka 'mean cls max'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" normalize' -l 'normalize' -d 'L2-normalise the embeddings (default: as the model\'s modules.json says).'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" no-normalize' -l 'no-normalize' -d 'L2-normalise the embeddings (default: as the model\'s modules.json says).'
+complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" max-length' -l 'max-length' -d 'Truncate texts at N tokens, [CLS] and [SEP] included (default and upper bound: the model\'s limit).' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" batch-size' -l 'batch-size' -d 'Texts per forward pass.' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" window' -l 'window' -d 'Lines read and sorted by length at a time (a multiple of the batch size is best).' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" q quiet' -l 'quiet' -s 'q' -d 'No notes on standard error.'

@@ -20,7 +20,7 @@ function __sve-decompose_parse_tokens -S
     set -l unparsed_tokens (__sve-decompose_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sve-decompose'
-        __sve-decompose_parse_subcommand 1 'layer=+' 'prefix=' 'rank=' 'q/quiet' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
+        __sve-decompose_parse_subcommand 1 'layer=+' 'prefix=' 'layers=' 'rank=' 'q/quiet' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sve-decompose_parse_subcommand -r 1 'version'
@@ -79,6 +79,7 @@ end
 complete -c 'sve-decompose' -f
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose"' -l 'layer' -d 'A layer to decompose (or LayerNorm to copy), without \'.weight\' (repeatable; default: every 2-d \'*.weight\').' -rfka ''
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" prefix' -l 'prefix' -d 'Only layers whose name starts with PREFIX (LayerNorms under it are copied).' -rfka ''
+complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" layers' -l 'layers' -d 'Whole transformer layers A to B (or one, A): every weight under encoder.layer.N.' -rfka ''
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" rank' -l 'rank' -d 'Keep the r largest singular values.' -rfka ''
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" q quiet' -l 'quiet' -s 'q' -d 'Do not report the reconstruction errors.'
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''

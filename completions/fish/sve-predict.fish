@@ -20,7 +20,7 @@ function __sve-predict_parse_tokens -S
     set -l unparsed_tokens (__sve-predict_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sve-predict'
-        __sve-predict_parse_subcommand 1 'model=' 'average=' 'no-temperature' 'pass=+' 'features=' 'chunk=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'q/quiet' 'version' 'h/help'
+        __sve-predict_parse_subcommand 1 'model=' 'average=' 'no-temperature' 'pass=+' 'features=' 'chunk=' 'lengths=' 'max-tokens=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'q/quiet' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sve-predict_parse_subcommand -r 1 'version'
@@ -83,6 +83,8 @@ complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_o
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict"' -l 'pass' -d 'Copy this row-aligned input tensor (e.g. labels) to the output (repeatable).' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" features' -l 'features' -d 'Name of the features tensor.' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" chunk' -l 'chunk' -d 'Rows per chunk.' -rfka ''
+complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" lengths' -l 'lengths' -d 'Token level: name of the tensor of each text\'s token rows.' -rfka ''
+complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" max-tokens' -l 'max-tokens' -d 'Token level: at most N token rows per forward pass.' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''

@@ -20,7 +20,7 @@ function __sve-train_parse_tokens -S
     set -l unparsed_tokens (__sve-train_tokens -pc)
     switch $unparsed_tokens[1]
     case 'sve-train'
-        __sve-train_parse_subcommand 1 'basis=' 'stack=' 'method=' 'members=' 'epochs=' 'steps=' 'lr=' 'weight-decay=' 'batch-size=' 'clip=' 'warmup=' 'sigma-init=' 'head-init-std=' 'batches=' 'seed=' 'val-fraction=' 'split=' 'classes=' 'features=' 'labels=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'q/quiet' 'version' 'h/help'
+        __sve-train_parse_subcommand 1 'basis=' 'stack=' 'layers=' 'heads=' 'max-tokens=' 'lengths=' 'method=' 'members=' 'epochs=' 'steps=' 'lr=' 'weight-decay=' 'batch-size=' 'clip=' 'warmup=' 'sigma-init=' 'head-init-std=' 'batches=' 'seed=' 'val-fraction=' 'split=' 'classes=' 'features=' 'labels=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'q/quiet' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __sve-train_parse_subcommand -r 1 'version'
@@ -79,6 +79,10 @@ end
 complete -c 'sve-train' -f
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" basis' -l 'basis' -d 'The basis from sve-decompose (with the LayerNorms the stack names).' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" stack' -l 'stack' -d 'The pretrained stack, e.g. "residual(linear:A gelu linear:B) layernorm:C".' -rfka ''
+complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" layers' -l 'layers' -d 'Whole transformer layers A to B of the basis (token-level input; instead of --stack).' -rfka ''
+complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" heads' -l 'heads' -d 'Attention heads of each layer (--layers).' -rfka ''
+complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" max-tokens' -l 'max-tokens' -d 'Token level: at most N token rows per forward pass.' -rfka ''
+complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" lengths' -l 'lengths' -d 'Token level: name of the tensor of each text\'s token rows.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" method' -l 'method' -d 'sve (singular value ensemble) or deep-ensemble (the baseline).' -rfka 'sve deep-ensemble'
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" members' -l 'members' -d 'Ensemble members M (1: a single model).' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" epochs' -l 'epochs' -d 'Training epochs (default: 10, or more to reach 100 steps; see --steps).' -rfka ''
