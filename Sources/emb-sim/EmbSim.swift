@@ -51,7 +51,7 @@ struct EmbSim: Tool {
 
     @Argument(help: ArgumentHelp("Queries ('-' = standard input).", valueName: "FILE"))
     var input = "-"
-    @Option(help: ArgumentHelp("Corpus stream (a file: it is read once per block of queries).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Corpus stream (a file: it is decoded once, or once per block of queries when it does not fit in --memory).", valueName: "FILE"))
     var corpus: String?
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: ArgumentHelp("Best K corpus rows per query: writes 'indices' (N×K) and 'scores' (N×K).", valueName: "K"))
     var topK: Int?
@@ -69,10 +69,14 @@ struct EmbSim: Tool {
     var merge: [String] = []
     @Flag(inversion: .prefixedNo, help: "With --top-k K ≥ 2: write 'margin' (N, best minus second-best score) and, with variances, 'top1_sigma' (N, σ_s of the top-1 pair).")
     var confidence = true
-    @Option(name: .customLong("query-block"), parsing: .unconditional, help: "Queries per block.")
-    var queryBlock = 1024
+    @Option(name: .customLong("query-block"), parsing: .unconditional, help: ArgumentHelp("Queries per block (default: with --top-k, as many as half of --memory holds; else 1024).", valueName: "N"))
+    var queryBlock: Int?
     @Option(name: .customLong("corpus-block"), parsing: .unconditional, help: "Corpus rows per block.")
     var corpusBlock = 4096
+    @Option(help: ArgumentHelp("Memory for --top-k's blocks of queries and the decoded corpus kept between them: bytes with an optional K, M, G or T suffix (powers of 1024), or a percentage of the machine's memory.", valueName: "SIZE"))
+    var memory = MemorySize.percent(25)
+    @Flag(name: .shortAndLong, help: "Print the BLAS kernel and threads, and how --top-k uses its memory, on standard error.")
+    var verbose = false
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
@@ -83,7 +87,7 @@ struct EmbSim: Tool {
             guard let k = topK, k >= 1 else { throw ValidationError("--merge needs --top-k K") }
             if corpus != nil || paired != nil || matrix { throw ValidationError("--merge takes only the result files and --top-k") }
             if merge.filter({ $0 == "-" }).count > 1 { throw ValidationError("only one input can be standard input") }
-            if queryBlock < 1 || queryBlock > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
+            if let b = queryBlock, b < 1 || b > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
             return
         }
         let modes = [topK != nil, paired != nil, matrix].filter { $0 }.count
@@ -97,7 +101,8 @@ struct EmbSim: Tool {
         if paired != nil && corpus != nil { throw ValidationError("--paired takes no --corpus") }
         if input == "-" && (paired == "-" || corpus == "-") { throw ValidationError("only one input can be standard input") }
         if !(beta >= 0) || !beta.isFinite { throw ValidationError("--beta must be a number ≥ 0") }
-        if queryBlock < 1 || queryBlock > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
+        if let b = queryBlock, b < 1 || b > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
+        if memory.bytes < 1 << 20 { throw ValidationError("--memory must be at least 1M") }
         if corpusBlock < 1 || corpusBlock > 1 << 20 { throw ValidationError("--corpus-block must be between 1 and 1048576") }
     }
 
@@ -132,9 +137,12 @@ struct EmbSim: Tool {
     }
 
     func run() throws {
-        try prepareBLAS(threads: common.threadCount)
-        // Keep the large per-block buffers in the heap: no page faults from fresh mmaps at every block.
-        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 30)
+        let blasThreads = try prepareBLAS(threads: common.threadCount)
+        if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
+        // Keep the large per-block buffers in the heap: no page faults from fresh mmaps at every
+        // block. (glibc refuses an mmap threshold above 32 MiB, and a refused call leaves the
+        // default 128 kB, which a trim threshold then freezes: every decoded block was a new mmap.)
+        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 25)
         _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 1 << 30)
         if !merge.isEmpty, let k = topK { try runMerge(k: k) }
         else if let k = topK, let corpus { try runTopK(k: k, corpus: corpus) }
@@ -144,7 +152,11 @@ struct EmbSim: Tool {
     }
 
     func runTopK(k: Int, corpus: String) throws {
-        let q = try open(input, block: queryBlock)
+        let q = try open(input, block: queryBlock ?? 1024)
+        let budget = memory.bytes
+        let plan = TopKPlan(budget: budget, d: q.dimension, k: k, corpusBlock: corpusBlock,
+                            variances: beta != 0 && q.hasVariance, queryBlock: queryBlock)
+        q.rows.blockRows = plan.queryRows
         let out = try output.open()
         var ids: (Int, Int)?
         var conf: ConfidenceOutput?
@@ -156,21 +168,51 @@ struct EmbSim: Tool {
         }
         var width = k
         var lastMeta = meta(q, nil)
+        // The decoded corpus, kept while it fits in what the budget leaves beside the queries; nil
+        // once it did not fit (it is then decoded again for every block of queries).
+        var kept: [CorpusBlock]? = []
+        var decodedBytes = 0, keptComplete = false
+        var c: ProbReader?
+        var queryBlocks = 0
         while let qb = try nextBlock(q, "query") {
-            let c = try open(corpus, block: corpusBlock)
-            try checkDims(q, c)
+            queryBlocks += 1
+            let top = BlockTopK(queries: qb, k: k, beta: beta, threads: common.threadCount, tileRows: queryBlock ?? BlockTopK.defaultTileRows)
+            let withSide = beta != 0 && qb.variance != nil
+            let room = plan.corpusBytes(queries: qb.rows)
+            if keptComplete, let kept {
+                for cb in kept { try top.add(cb) }
+            } else {
+                decodedBytes = 0
+                // A block shorter than asked for is the last one: nothing to keep the corpus for.
+                let last = qb.rows < q.rows.blockRows
+                if last { kept = nil }
+                let r = try open(corpus, block: corpusBlock)
+                c = r
+                try checkDims(q, r)
+                let tally = ids == nil
+                let blocks = Prefetcher { try nextBlock(r, "corpus", tally: tally).map { CorpusBlock($0, withSide: withSide) } }
+                while let cb = try blocks.next() {
+                    try top.add(cb)
+                    decodedBytes += cb.bytes
+                    if kept != nil { if decodedBytes <= room { kept!.append(cb) } else { kept = nil } }
+                }
+                keptComplete = kept != nil
+                if verbose && queryBlocks == 1 {
+                    let fate = last ? "is decoded once (one block of queries)"
+                        : keptComplete ? "is kept in memory" : "does not fit beside them: it is decoded again for each block of queries"
+                    writeStderr("emb-sim: \(plan.describe(queries: qb.rows)); the decoded corpus (\(describeBytes(decodedBytes))) \(fate)\n")
+                }
+            }
             lastMeta = meta(q, c)
-            let top = BlockTopK(queries: qb, k: k, beta: beta, threads: common.threadCount)
-            while let cb = try nextBlock(c, "corpus", tally: ids == nil) { try top.add(cb) }
             let offset = top.corpusRows
-            guard offset > 0 else { throw ToolError.data("\(c.label) has no rows: nothing to retrieve") }
+            guard offset > 0 else { throw ToolError.data("\(c!.label) has no rows: nothing to retrieve") }
             if ids == nil {
                 width = min(k, offset)
                 ids = try declare(width, lastMeta)
                 if confidence { conf = try ConfidenceOutput(out.writer, width: width, sigma: top.topOne != nil, beta: "\(beta)") }
             }
             var res = top.results(width: width)
-            let base = try indexBase(c, rows: offset)
+            let base = try indexBase(c!, rows: offset)
             if base != 0 { for j in res.indices.indices where res.indices[j] >= 0 { res.indices[j] += base } }
             try out.writer.write(ids!.0, rows: qb.rows, values: res.indices)
             try out.writer.write(ids!.1, rows: qb.rows, values: res.scores)
@@ -212,7 +254,7 @@ struct EmbSim: Tool {
             }
             seen[id] = path
         }
-        let blocks = try merge.map { RowBlockReader(try openStream($0), slots: [RowSlot("indices"), RowSlot("scores"), RowSlot("top1_sigma", optional: true)], blockRows: queryBlock) }
+        let blocks = try merge.map { RowBlockReader(try openStream($0), slots: [RowSlot("indices"), RowSlot("scores"), RowSlot("top1_sigma", optional: true)], blockRows: queryBlock ?? 1024) }
         // The merged width: k, or all the candidates when the shards hold fewer.
         var candidates = 0
         for b in blocks {
@@ -277,7 +319,7 @@ struct EmbSim: Tool {
     }
 
     func runPaired(_ path: String) throws {
-        let a = try open(input, block: queryBlock), b = try open(path, block: queryBlock)
+        let a = try open(input, block: queryBlock ?? 1024), b = try open(path, block: queryBlock ?? 1024)
         try checkDims(a, b)
         let out = try output.open()
         let sid = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [], meta: meta(a, b)))
@@ -295,7 +337,7 @@ struct EmbSim: Tool {
     }
 
     func runMatrix() throws {
-        let q = try open(input, block: queryBlock)
+        let q = try open(input, block: queryBlock ?? 1024)
         // The corpus is held whole: the output is queries × corpus anyway.
         var corpusBlocks: [ProbBlock] = []
         var c: ProbReader?
