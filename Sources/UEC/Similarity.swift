@@ -159,6 +159,57 @@ public struct TopK: Sendable {
         s1 < s2 || (s1 == s2 && i1 > i2)
     }
 
+    /// Adds (s, idx) to the heap of `n` entries at (hs, hi) (sift up); room for n + 1 is there.
+    @inline(__always)
+    static func push(_ hs: UnsafeMutablePointer<Float>, _ hi: UnsafeMutablePointer<Int64>, count n: Int, _ s: Float, _ idx: Int64) {
+        var c = n
+        while c > 0 {
+            let p = (c - 1) / 2
+            if TopK.worse(s, idx, hs[p], hi[p]) { hs[c] = hs[p]; hi[c] = hi[p]; c = p } else { break }
+        }
+        hs[c] = s; hi[c] = idx
+    }
+
+    /// Replaces the root of the full heap of `k` entries at (hs, hi) by (s, idx) (sift down).
+    @inline(__always)
+    static func replaceRoot(_ hs: UnsafeMutablePointer<Float>, _ hi: UnsafeMutablePointer<Int64>, count k: Int, _ s: Float, _ idx: Int64) {
+        var c = 0
+        while true {
+            let l = 2 * c + 1
+            if l >= k { break }
+            var w = l
+            if l + 1 < k && TopK.worse(hs[l + 1], hi[l + 1], hs[l], hi[l]) { w = l + 1 }
+            if TopK.worse(hs[w], hi[w], s, idx) { hs[c] = hs[w]; hi[c] = hi[w]; c = w } else { break }
+        }
+        hs[c] = s; hi[c] = idx
+    }
+
+    /// Entries kept for query q.
+    func count(_ q: Int) -> Int { counts[q] }
+
+    /// The worst kept score of query q (its heap's root); only when count(q) > 0.
+    func worst(_ q: Int) -> Float { scores[q * capacity] }
+
+    /// Offers one (score, corpus row) to query q's heap, the row past every row offered before;
+    /// true when it was kept. After `reserve(rows:)` covering the row.
+    @discardableResult
+    mutating func offer(_ q: Int, _ s: Float, _ idx: Int64) -> Bool {
+        if s.isNaN { return false }
+        let n = counts[q], base = q * capacity, k = self.k
+        if n < k {
+            scores.withUnsafeMutableBufferPointer { hs in
+                indices.withUnsafeMutableBufferPointer { hi in TopK.push(hs.baseAddress! + base, hi.baseAddress! + base, count: n, s, idx) }
+            }
+            counts[q] = n + 1
+            return true
+        }
+        guard s > scores[base] else { return false }
+        scores.withUnsafeMutableBufferPointer { hs in
+            indices.withUnsafeMutableBufferPointer { hi in TopK.replaceRoot(hs.baseAddress! + base, hi.baseAddress! + base, count: k, s, idx) }
+        }
+        return true
+    }
+
     /// Offers a block of scores (queries × block.cols) whose column j is corpus row offset + j;
     /// blocks in increasing corpus order.
     public mutating func add(_ block: Matrix<Float>, offset: Int) throws {
@@ -200,15 +251,8 @@ public struct TopK: Sendable {
                         let s = row[j]
                         if !s.isNaN {
                             let idx = Int64(offset + j)
-                            var c = n
+                            TopK.push(hs.baseAddress! + base, hi.baseAddress! + base, count: n, s, idx)
                             n += 1
-                            while c > 0 {
-                                let p = (c - 1) / 2
-                                if TopK.worse(s, idx, hs[base + p], hi[base + p]) {
-                                    hs[base + c] = hs[base + p]; hi[base + c] = hi[base + p]; c = p
-                                } else { break }
-                            }
-                            hs[base + c] = s; hi[base + c] = idx
                             if let pv, bestIndex < 0 || s > best { best = s; bestIndex = idx; bestVar = pv[q * m + j] }
                         }
                         j += 1
@@ -220,17 +264,7 @@ public struct TopK: Sendable {
                             j = nextAbove(row, from: j, count: m, threshold: threshold)
                             if j >= m { break }
                             let s = row[j], idx = Int64(offset + j)
-                            var c = 0
-                            while true {
-                                let l = 2 * c + 1
-                                if l >= k { break }
-                                var w = l
-                                if l + 1 < k && TopK.worse(hs[base + l + 1], hi[base + l + 1], hs[base + l], hi[base + l]) { w = l + 1 }
-                                if TopK.worse(hs[base + w], hi[base + w], s, idx) {
-                                    hs[base + c] = hs[base + w]; hi[base + c] = hi[base + w]; c = w
-                                } else { break }
-                            }
-                            hs[base + c] = s; hi[base + c] = idx
+                            TopK.replaceRoot(hs.baseAddress! + base, hi.baseAddress! + base, count: k, s, idx)
                             threshold = hs[base]
                             if let pv, s > best { best = s; bestIndex = idx; bestVar = pv[q * m + j] }
                             j += 1
@@ -265,17 +299,20 @@ public struct TopK: Sendable {
 public struct CorpusBlock: Sendable {
     public let mean: Matrix<Float>
     public let side: Matrix<Float>?
+    /// The integer codes of the means, for the reduced-precision search (ReducedPrecision.swift).
+    public let codes: Int16Codes?
     public var rows: Int { mean.rows }
 
     /// `withSide`: keep the σ_s² side (β ≠ 0 and the queries have variances); a block without
-    /// variances has none.
-    public init(_ c: ProbBlock, withSide: Bool) {
+    /// variances has none. `withCodes`: quantise the means for `ReducedTopK`.
+    public init(_ c: ProbBlock, withSide: Bool, withCodes: Bool = false) {
         mean = c.mean
         side = withSide && c.variance != nil ? c.corpusSide() : nil
+        codes = withCodes ? Int16Codes(c.mean, packed: true) : nil
     }
 
     /// Bytes held.
-    public var bytes: Int { (mean.data.count + (side?.data.count ?? 0)) * MemoryLayout<Float>.size }
+    public var bytes: Int { (mean.data.count + (side?.data.count ?? 0)) * MemoryLayout<Float>.size + (codes?.bytes ?? 0) }
 }
 
 /// Bounded top-k retrieval of one block of queries over corpus blocks that arrive one by one
@@ -308,11 +345,7 @@ public final class BlockTopK {
         precondition(tileRows > 0)
         self.queries = queries; self.k = k; self.beta = beta
         let n = queries.rows
-        tiles = stride(from: 0, to: max(n, 1), by: tileRows).map { $0 ..< min($0 + tileRows, n) }
-        chunks = tiles.map { tile in
-            let t = max(1, min(threads, tile.count))
-            return (0..<t).map { i in (tile.lowerBound + i * tile.count / t) ..< (tile.lowerBound + (i + 1) * tile.count / t) }
-        }
+        (tiles, chunks) = queryTiles(n, tileRows: tileRows, threads: threads)
         tops = chunks.map { $0.map { TopK(queries: $0.count, k: k) } }
         querySide = beta != 0 && queries.variance != nil ? queries.querySide() : nil
         topOne = querySide != nil ? TopOneVariance(queries: n) : nil
@@ -385,13 +418,28 @@ public final class BlockTopK {
 
     /// The results, best first, `width` (≤ k) columns per query, in query order.
     public func results(width: Int? = nil) -> (scores: [Float], indices: [Int64]) {
-        var outS: [Float] = [], outI: [Int64] = []
-        for t in tops.joined() {
-            let r = t.results(width: width)
-            outS += r.scores; outI += r.indices
-        }
-        return (outS, outI)
+        joinedResults(tops, width: width)
     }
+}
+
+/// Tiles of at most `tileRows` of n queries, and per tile its chunks for `threads` threads.
+func queryTiles(_ n: Int, tileRows: Int, threads: Int) -> ([Range<Int>], [[Range<Int>]]) {
+    let tiles = stride(from: 0, to: max(n, 1), by: tileRows).map { $0 ..< min($0 + tileRows, n) }
+    let chunks = tiles.map { tile in
+        let t = max(1, min(threads, tile.count))
+        return (0..<t).map { i in (tile.lowerBound + i * tile.count / t) ..< (tile.lowerBound + (i + 1) * tile.count / t) }
+    }
+    return (tiles, chunks)
+}
+
+/// The results of heaps over consecutive queries, in query order.
+func joinedResults(_ tops: [[TopK]], width: Int?) -> (scores: [Float], indices: [Int64]) {
+    var outS: [Float] = [], outI: [Int64] = []
+    for t in tops.joined() {
+        let r = t.results(width: width)
+        outS += r.scores; outI += r.indices
+    }
+    return (outS, outI)
 }
 
 /// The first index in from..<count whose score is above `threshold` (NaN never is), or `count`.

@@ -21,8 +21,17 @@ struct EmbSim: Tool {
             probit approximation (the public code uses 0.1); β = 0, or inputs without 'var' \
             (e.g. a plain 'embedding'), give plain cosine. A block of queries against a block of \
             corpus rows costs two GEMMs (inner D and 2D); --top-k streams the corpus in blocks and \
-            keeps bounded heaps, so memory depends on the block sizes only, whatever the corpus size. \
-            Ties go to the lower corpus row.
+            keeps bounded heaps, within --memory (default 25 % of the machine's memory): blocks of \
+            queries as large as half of it holds, and the decoded corpus kept between them when it \
+            fits in the rest, so that a corpus is decoded once (-v says which). Ties go to the lower \
+            corpus row.
+
+            --precision int16 (plain cosine) scores every pair with 12-bit integer codes first (AVX2: \
+            about 1.4× the multiplications per second of f32), bounds each score's error by \
+            Cauchy–Schwarz, and scores again exactly (double sums) only the pairs whose bound says \
+            they could still enter the top-k: the result is the exact top-k, the f32 search's up to \
+            float rounding (rows whose cosines tie exactly, e.g. duplicate texts, come in index \
+            order, where the f32 GEMM's rounding may swap them).
 
             Inputs hold 'mean' (+ 'var') or 'embedding'; means that are not unit vectors are \
             normalised (delta-method variance) unless --normalize says otherwise.
@@ -75,7 +84,9 @@ struct EmbSim: Tool {
     var corpusBlock = 4096
     @Option(help: ArgumentHelp("Memory for --top-k's blocks of queries and the decoded corpus kept between them: bytes with an optional K, M, G or T suffix (powers of 1024), or a percentage of the machine's memory.", valueName: "SIZE"))
     var memory = MemorySize.percent(25)
-    @Flag(name: .shortAndLong, help: "Print the BLAS kernel and threads, and how --top-k uses its memory, on standard error.")
+    @Option(help: ArgumentHelp("Arithmetic of --top-k's first pass: f32, or int16 (plain cosine: integer scores, then the pairs that can still enter the top-k scored again exactly; the same top-k).", valueName: "P"))
+    var precision: Precision = .f32
+    @Flag(name: .shortAndLong, help: "Print the BLAS kernel and threads, how --top-k uses its memory and, with --precision int16, how many pairs were scored again, on standard error.")
     var verbose = false
 
     @OptionGroup var common: CommonOptions
@@ -85,7 +96,7 @@ struct EmbSim: Tool {
     func validate() throws {
         if !merge.isEmpty {
             guard let k = topK, k >= 1 else { throw ValidationError("--merge needs --top-k K") }
-            if corpus != nil || paired != nil || matrix { throw ValidationError("--merge takes only the result files and --top-k") }
+            if corpus != nil || paired != nil || matrix || precision != .f32 { throw ValidationError("--merge takes only the result files and --top-k") }
             if merge.filter({ $0 == "-" }).count > 1 { throw ValidationError("only one input can be standard input") }
             if let b = queryBlock, b < 1 || b > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
             return
@@ -99,6 +110,7 @@ struct EmbSim: Tool {
             if c == "-" { throw ValidationError("--corpus must be a file, not standard input (it is read once per block of queries)") }
         }
         if paired != nil && corpus != nil { throw ValidationError("--paired takes no --corpus") }
+        if precision != .f32 && topK == nil { throw ValidationError("--precision \(precision.rawValue) applies to --top-k only") }
         if input == "-" && (paired == "-" || corpus == "-") { throw ValidationError("only one input can be standard input") }
         if !(beta >= 0) || !beta.isFinite { throw ValidationError("--beta must be a number ≥ 0") }
         if let b = queryBlock, b < 1 || b > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
@@ -174,9 +186,14 @@ struct EmbSim: Tool {
         var decodedBytes = 0, keptComplete = false
         var c: ProbReader?
         var queryBlocks = 0
+        let reduced = precision == .int16
+        var stats = ReducedPrecisionStats()
         while let qb = try nextBlock(q, "query") {
             queryBlocks += 1
-            let top = BlockTopK(queries: qb, k: k, beta: beta, threads: common.threadCount, tileRows: queryBlock ?? BlockTopK.defaultTileRows)
+            let tile = queryBlock ?? BlockTopK.defaultTileRows
+            let top: TopKSearch = reduced
+                ? ReducedTopK(queries: qb.mean, k: k, threads: common.threadCount, tileRows: tile, measureRecall: verbose)
+                : BlockTopK(queries: qb, k: k, beta: beta, threads: common.threadCount, tileRows: tile)
             let withSide = beta != 0 && qb.variance != nil
             let room = plan.corpusBytes(queries: qb.rows)
             if keptComplete, let kept {
@@ -189,8 +206,11 @@ struct EmbSim: Tool {
                 let r = try open(corpus, block: corpusBlock)
                 c = r
                 try checkDims(q, r)
+                if reduced && beta != 0 && q.hasVariance && r.hasVariance {
+                    throw ToolError.usage("--precision int16 scores plain cosine only (give --beta 0, or inputs without 'var')")
+                }
                 let tally = ids == nil
-                let blocks = Prefetcher { try nextBlock(r, "corpus", tally: tally).map { CorpusBlock($0, withSide: withSide) } }
+                let blocks = Prefetcher { try nextBlock(r, "corpus", tally: tally).map { CorpusBlock($0, withSide: withSide, withCodes: reduced) } }
                 while let cb = try blocks.next() {
                     try top.add(cb)
                     decodedBytes += cb.bytes
@@ -218,8 +238,17 @@ struct EmbSim: Tool {
             try out.writer.write(ids!.1, rows: qb.rows, values: res.scores)
             try conf?.write(out.writer, rows: qb.rows, scores: res.scores, indices: res.indices, width: width, sigma: top.topOne?.sigma)
             progress.update(q.rowsDone, note: "corpus \(offset) rows")
+            if let r = top as? ReducedTopK {
+                let st = r.stats
+                stats.pairs += st.pairs; stats.rescored += st.rescored; stats.agreeing += st.agreeing; stats.listed += st.listed
+            }
         }
         progress.finish()
+        if verbose && reduced && stats.pairs > 0 {
+            let share = cFormat("%.3f", 100 * Double(stats.rescored) / Double(stats.pairs))
+            writeStderr("emb-sim: int16 pass: \(stats.rescored) of \(stats.pairs) pairs (\(share) %) scored again exactly"
+                        + (stats.recall.map { "; its own top-\(width) (before scoring again) has recall \(cFormat("%.4f", $0))" } ?? "") + "\n")
+        }
         if ids == nil { ids = try declare(width, lastMeta) }
         try out.finish()
     }
@@ -409,3 +438,8 @@ let maxCorpusOffset = 1_000_000_000_000_000_000
 func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
 
 extension NormalizeMode: ExpressibleByArgument {}
+
+/// --precision: the arithmetic of --top-k's first pass.
+enum Precision: String, CaseIterable, ExpressibleByArgument {
+    case f32, int16
+}

@@ -20,7 +20,7 @@ function __emb-sim_parse_tokens -S
     set -l unparsed_tokens (__emb-sim_tokens -pc)
     switch $unparsed_tokens[1]
     case 'emb-sim'
-        __emb-sim_parse_subcommand 1 'corpus=' 'top-k=' 'paired=' 'matrix' 'beta=' 'normalize=' 'corpus-offset=' 'merge=+' 'confidence' 'no-confidence' 'query-block=' 'corpus-block=' 'memory=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'q/quiet' 'version' 'h/help'
+        __emb-sim_parse_subcommand 1 'corpus=' 'top-k=' 'paired=' 'matrix' 'beta=' 'normalize=' 'corpus-offset=' 'merge=+' 'confidence' 'no-confidence' 'query-block=' 'corpus-block=' 'memory=' 'precision=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'q/quiet' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __emb-sim_parse_subcommand -r 1 'version'
@@ -90,7 +90,8 @@ complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_option
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" query-block' -l 'query-block' -d 'Queries per block (default: with --top-k, as many as half of --memory holds; else 1024).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" corpus-block' -l 'corpus-block' -d 'Corpus rows per block.' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" memory' -l 'memory' -d 'Memory for --top-k\'s blocks of queries and the decoded corpus kept between them: bytes with an optional K, M, G or T suffix (powers of 1024), or a percentage of the machine\'s memory.' -rfka ''
-complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" v verbose' -l 'verbose' -s 'v' -d 'Print the BLAS kernel and threads, and how --top-k uses its memory, on standard error.'
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" precision' -l 'precision' -d 'Arithmetic of --top-k\'s first pass: f32, or int16 (plain cosine: integer scores, then the pairs that can still enter the top-k scored again exactly; the same top-k).' -rfka 'f32 int16'
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" v verbose' -l 'verbose' -s 'v' -d 'Print the BLAS kernel and threads, how --top-k uses its memory and, with --precision int16, how many pairs were scored again, on standard error.'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
