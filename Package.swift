@@ -79,7 +79,9 @@ let package = Package(
                     exclude: ["Fixtures"]),
 
         // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.
-        .target(name: "UEC", dependencies: ["LinearAlgebra", "Failure", "Probability"]),
+        .target(name: "UEC", dependencies: ["LinearAlgebra", "Failure", "Probability", "CSearch"]),
+        // C kernels of emb-sim's exact top-k search (vector threshold scan, int8 dot products).
+        .target(name: "CSearch"),
         // UEC data on tensor streams (probabilistic-embedding reader, posterior I/O), shared by the three UEC executables.
         .target(name: "UECStreams", dependencies: ["UEC", "TensorStream", "ToolKit", "Failure"], path: "Sources/UECStreams"),
         .executableTarget(name: "EmbLaplace", dependencies: ["Failure", "Calibration", "LinearAlgebra", "UEC", "UECStreams", "TensorStream", "ToolKit"],

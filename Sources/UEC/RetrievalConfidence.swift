@@ -24,8 +24,8 @@ public func topKMargins(scores: [Float], indices: [Int64], width: Int) -> [Float
 
 /// Tracks, per query, the top-1 corpus row in `TopK`'s order (higher score first, ties to the
 /// lower corpus row, NaN never selected) together with the σ_s² of that pair, while corpus blocks
-/// stream by. It runs beside the heaps: one more pass over the block's scores, in parallel over
-/// the same chunks of queries.
+/// stream by. `TopK.add(_:sigma2:beta:cols:offset:topOne:)` updates it in its own pass over the
+/// block's scores (a new best always goes into the heap too).
 public final class TopOneVariance {
     public let queries: Int
     /// Per query, the best score so far (−∞ before any).
@@ -42,27 +42,12 @@ public final class TopOneVariance {
         sigma2 = Array(repeating: .nan, count: queries)
     }
 
-    /// Offers a block: `scores` and `sigma2` are queries × `m` (row-major), column j being corpus
-    /// row `offset + j`; blocks in increasing corpus order. `chunks` split the queries for threads.
-    public func add(scores: UnsafePointer<Float>, sigma2 v: UnsafePointer<Float>, cols m: Int, offset: Int,
-                    chunks: [Range<Int>]) {
+    /// Calls `body` with pointers to the trackers of every query.
+    func withSlots<R>(_ body: (TopOneSlots) -> R) -> R {
         best.withUnsafeMutableBufferPointer { pb in
             index.withUnsafeMutableBufferPointer { pi in
                 sigma2.withUnsafeMutableBufferPointer { ps in
-                    let box = TopOnePointers(scores: scores, v: v, best: pb.baseAddress!, index: pi.baseAddress!,
-                                             sigma2: ps.baseAddress!)
-                    DispatchQueue.concurrentPerform(iterations: chunks.count) { c in
-                        for q in chunks[c] {
-                            var b = box.best[q], bi = box.index[q], bv = box.sigma2[q]
-                            let row = q * m
-                            for j in 0..<m {
-                                let s = box.scores[row + j]
-                                // Strictly better: a later (higher) corpus row never wins a tie.
-                                if !s.isNaN && (bi < 0 || s > b) { b = s; bi = Int64(offset + j); bv = box.v[row + j] }
-                            }
-                            box.best[q] = b; box.index[q] = bi; box.sigma2[q] = bv
-                        }
-                    }
+                    body(TopOneSlots(best: pb.baseAddress!, index: pi.baseAddress!, sigma2: ps.baseAddress!))
                 }
             }
         }
@@ -72,13 +57,23 @@ public final class TopOneVariance {
     public var sigma: [Float] { sigma2.map { $0.squareRoot() } }
 }
 
-/// Raw pointers handed to the worker threads; every thread touches disjoint queries.
-private struct TopOnePointers: @unchecked Sendable {
-    let scores: UnsafePointer<Float>
-    let v: UnsafePointer<Float>
+/// Calls `body` with the trackers of `t`, or nil.
+func withTopOneSlots<R>(_ t: TopOneVariance?, _ body: (TopOneSlots?) -> R) -> R {
+    guard let t else { return body(nil) }
+    return t.withSlots { body($0) }
+}
+
+/// Pointers to the top-1 trackers of consecutive queries (score, corpus row, σ_s²), handed to the
+/// worker threads; each thread updates disjoint queries.
+public struct TopOneSlots: @unchecked Sendable {
     let best: UnsafeMutablePointer<Float>
     let index: UnsafeMutablePointer<Int64>
     let sigma2: UnsafeMutablePointer<Float>
+
+    /// The trackers from query `n` on.
+    func advanced(by n: Int) -> TopOneSlots {
+        TopOneSlots(best: best + n, index: index + n, sigma2: sigma2 + n)
+    }
 }
 
 /// The top-1 σ after `mergeTopK`: the merged top-1 is the best of the shards' top-1s (in

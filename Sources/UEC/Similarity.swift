@@ -1,3 +1,4 @@
+import CSearch
 import Dispatch
 import Failure
 import LinearAlgebra
@@ -158,6 +159,57 @@ public struct TopK: Sendable {
         s1 < s2 || (s1 == s2 && i1 > i2)
     }
 
+    /// Adds (s, idx) to the heap of `n` entries at (hs, hi) (sift up); room for n + 1 is there.
+    @inline(__always)
+    static func push(_ hs: UnsafeMutablePointer<Float>, _ hi: UnsafeMutablePointer<Int64>, count n: Int, _ s: Float, _ idx: Int64) {
+        var c = n
+        while c > 0 {
+            let p = (c - 1) / 2
+            if TopK.worse(s, idx, hs[p], hi[p]) { hs[c] = hs[p]; hi[c] = hi[p]; c = p } else { break }
+        }
+        hs[c] = s; hi[c] = idx
+    }
+
+    /// Replaces the root of the full heap of `k` entries at (hs, hi) by (s, idx) (sift down).
+    @inline(__always)
+    static func replaceRoot(_ hs: UnsafeMutablePointer<Float>, _ hi: UnsafeMutablePointer<Int64>, count k: Int, _ s: Float, _ idx: Int64) {
+        var c = 0
+        while true {
+            let l = 2 * c + 1
+            if l >= k { break }
+            var w = l
+            if l + 1 < k && TopK.worse(hs[l + 1], hi[l + 1], hs[l], hi[l]) { w = l + 1 }
+            if TopK.worse(hs[w], hi[w], s, idx) { hs[c] = hs[w]; hi[c] = hi[w]; c = w } else { break }
+        }
+        hs[c] = s; hi[c] = idx
+    }
+
+    /// Entries kept for query q.
+    func count(_ q: Int) -> Int { counts[q] }
+
+    /// The worst kept score of query q (its heap's root); only when count(q) > 0.
+    func worst(_ q: Int) -> Float { scores[q * capacity] }
+
+    /// Offers one (score, corpus row) to query q's heap, the row past every row offered before;
+    /// true when it was kept. After `reserve(rows:)` covering the row.
+    @discardableResult
+    mutating func offer(_ q: Int, _ s: Float, _ idx: Int64) -> Bool {
+        if s.isNaN { return false }
+        let n = counts[q], base = q * capacity, k = self.k
+        if n < k {
+            scores.withUnsafeMutableBufferPointer { hs in
+                indices.withUnsafeMutableBufferPointer { hi in TopK.push(hs.baseAddress! + base, hi.baseAddress! + base, count: n, s, idx) }
+            }
+            counts[q] = n + 1
+            return true
+        }
+        guard s > scores[base] else { return false }
+        scores.withUnsafeMutableBufferPointer { hs in
+            indices.withUnsafeMutableBufferPointer { hi in TopK.replaceRoot(hs.baseAddress! + base, hi.baseAddress! + base, count: k, s, idx) }
+        }
+        return true
+    }
+
     /// Offers a block of scores (queries × block.cols) whose column j is corpus row offset + j;
     /// blocks in increasing corpus order.
     public mutating func add(_ block: Matrix<Float>, offset: Int) throws {
@@ -170,45 +222,56 @@ public struct TopK: Sendable {
     /// increasing corpus order (each offset past the previous block), as a streamed corpus does,
     /// after `reserve(rows: offset + cols)`.
     public mutating func add(_ pb: UnsafePointer<Float>, cols m: Int, offset: Int) {
+        add(pb, cols: m, offset: offset, sigma2: nil, topOne: nil)
+    }
+
+    /// As `add(_:cols:offset:)`, also updating `topOne` (this heap's queries' top-1 trackers:
+    /// score, corpus row, σ_s² of that pair, from `sigma2`, laid out like the scores) in the same
+    /// pass.
+    ///
+    /// Once a query's heap is full, a block's scores are compared eight at a time with the heap's
+    /// worst kept score (csearch_next_above) and only those above it reach the heap: a later corpus
+    /// row ranks below an equal score, so "strictly above the root" is exactly the heap's own test,
+    /// and NaN never passes. A new top-1 always enters the heap, so the trackers see it.
+    public mutating func add(_ pb: UnsafePointer<Float>, cols m: Int, offset: Int, sigma2 pv: UnsafePointer<Float>?,
+                             topOne: TopOneSlots?) {
         let k = self.k, cap = capacity
         precondition(cap >= min(k, offset + m), "TopK.add: reserve(rows:) first")
+        precondition(topOne == nil || pv != nil)
         scores.withUnsafeMutableBufferPointer { hs in
             indices.withUnsafeMutableBufferPointer { hi in
                 for q in 0..<queries {
-                    let base = q * cap
+                    let base = q * cap, row = pb + q * m
                     var n = counts[q]
-                    let row = q * m
-                    for j in 0..<m {
-                        let s = pb[row + j]
-                        if s.isNaN { continue }
-                        let idx = Int64(offset + j)
-                        if n < k {
-                            // sift up
-                            var c = n
+                    var best: Float = 0, bestIndex: Int64 = 0, bestVar: Float = 0
+                    if let t = topOne { best = t.best[q]; bestIndex = t.index[q]; bestVar = t.sigma2[q] }
+                    var j = 0
+                    // Filling: every score goes in (sift up).
+                    while n < k && j < m {
+                        let s = row[j]
+                        if !s.isNaN {
+                            let idx = Int64(offset + j)
+                            TopK.push(hs.baseAddress! + base, hi.baseAddress! + base, count: n, s, idx)
                             n += 1
-                            while c > 0 {
-                                let p = (c - 1) / 2
-                                if TopK.worse(s, idx, hs[base + p], hi[base + p]) {
-                                    hs[base + c] = hs[base + p]; hi[base + c] = hi[base + p]; c = p
-                                } else { break }
-                            }
-                            hs[base + c] = s; hi[base + c] = idx
-                        } else if TopK.worse(hs[base], hi[base], s, idx) {
-                            // replace the root, sift down
-                            var c = 0
-                            while true {
-                                let l = 2 * c + 1
-                                if l >= k { break }
-                                var w = l
-                                if l + 1 < k && TopK.worse(hs[base + l + 1], hi[base + l + 1], hs[base + l], hi[base + l]) { w = l + 1 }
-                                if TopK.worse(hs[base + w], hi[base + w], s, idx) {
-                                    hs[base + c] = hs[base + w]; hi[base + c] = hi[base + w]; c = w
-                                } else { break }
-                            }
-                            hs[base + c] = s; hi[base + c] = idx
+                            if let pv, bestIndex < 0 || s > best { best = s; bestIndex = idx; bestVar = pv[q * m + j] }
+                        }
+                        j += 1
+                    }
+                    if n == k {
+                        // Full: only scores above the root go in (replace the root, sift down).
+                        var threshold = hs[base]
+                        while true {
+                            j = nextAbove(row, from: j, count: m, threshold: threshold)
+                            if j >= m { break }
+                            let s = row[j], idx = Int64(offset + j)
+                            TopK.replaceRoot(hs.baseAddress! + base, hi.baseAddress! + base, count: k, s, idx)
+                            threshold = hs[base]
+                            if let pv, s > best { best = s; bestIndex = idx; bestVar = pv[q * m + j] }
+                            j += 1
                         }
                     }
                     counts[q] = n
+                    if let t = topOne { t.best[q] = best; t.index[q] = bestIndex; t.sigma2[q] = bestVar }
                 }
             }
         }
@@ -230,16 +293,41 @@ public struct TopK: Sendable {
     }
 }
 
+/// A corpus block ready for `BlockTopK`: unit means and, when the σ_s² GEMM applies, its corpus
+/// side [var, μ∘μ + var] (the variances themselves are not kept). What a decoded corpus kept in
+/// memory between blocks of queries is made of.
+public struct CorpusBlock: Sendable {
+    public let mean: Matrix<Float>
+    public let side: Matrix<Float>?
+    /// The integer codes of the means, for the reduced-precision search (ReducedPrecision.swift).
+    public let codes: Int16Codes?
+    public var rows: Int { mean.rows }
+
+    /// `withSide`: keep the σ_s² side (β ≠ 0 and the queries have variances); a block without
+    /// variances has none. `withCodes`: quantise the means for `ReducedTopK`.
+    public init(_ c: ProbBlock, withSide: Bool, withCodes: Bool = false) {
+        mean = c.mean
+        side = withSide && c.variance != nil ? c.corpusSide() : nil
+        codes = withCodes ? Int16Codes(c.mean, packed: true) : nil
+    }
+
+    /// Bytes held.
+    public var bytes: Int { (mean.data.count + (side?.data.count ?? 0)) * MemoryLayout<Float>.size + (codes?.bytes ?? 0) }
+}
+
 /// Bounded top-k retrieval of one block of queries over corpus blocks that arrive one by one
-/// (methods.md 1.3): per corpus block, the two GEMMs (threaded by BLAS), then the element-wise
-/// penalty and the heap updates in parallel over `threads` chunks of queries. Memory: the
-/// score and σ² buffers of one query block × one corpus block, reused, and the heaps.
+/// (methods.md 1.3). Per corpus block and per tile of at most `tileRows` queries: the two GEMMs
+/// (threaded by BLAS), then the element-wise penalty, the threshold test and the heap updates in
+/// one pass, in parallel over `threads` chunks of the tile's queries. Memory: the score and σ²
+/// buffers of one tile × one corpus block, reused, the queries' σ² side and the heaps.
 public final class BlockTopK {
     public let queries: ProbBlock
     public let beta: Float
     public let k: Int
-    private let chunks: [Range<Int>]
-    private var tops: [TopK]
+    private let tiles: [Range<Int>]
+    /// Per tile, its chunks of queries (global query rows), one heap each.
+    private let chunks: [[Range<Int>]]
+    private var tops: [[TopK]]
     private var s = Matrix<Float>(rows: 0, cols: 0)
     private var s2 = Matrix<Float>(rows: 0, cols: 0)
     private let querySide: Matrix<Float>?
@@ -249,71 +337,128 @@ public final class BlockTopK {
     /// variances and β ≠ 0.
     public private(set) var topOne: TopOneVariance?
 
-    public init(queries: ProbBlock, k: Int, beta: Float, threads: Int) {
+    /// The default number of queries per GEMM tile: the query block emb-sim used before blocks
+    /// could be larger, so that its GEMMs keep their shapes (OpenBLAS's rounding depends on them).
+    public static let defaultTileRows = 1024
+
+    public init(queries: ProbBlock, k: Int, beta: Float, threads: Int, tileRows: Int = BlockTopK.defaultTileRows) {
+        precondition(tileRows > 0)
         self.queries = queries; self.k = k; self.beta = beta
-        let n = queries.rows, t = max(1, min(threads, n))
-        chunks = (0..<t).map { i in (i * n / t) ..< ((i + 1) * n / t) }
-        tops = chunks.map { TopK(queries: $0.count, k: k) }
+        let n = queries.rows
+        (tiles, chunks) = queryTiles(n, tileRows: tileRows, threads: threads)
+        tops = chunks.map { $0.map { TopK(queries: $0.count, k: k) } }
         querySide = beta != 0 && queries.variance != nil ? queries.querySide() : nil
         topOne = querySide != nil ? TopOneVariance(queries: n) : nil
     }
 
+    /// Bytes a block of `queries` rows of dimension `d` costs here beside the heaps: the σ² side
+    /// when `variances`, and the score buffers of one tile against `corpusBlock` rows.
+    public static func workBytes(queries: Int, d: Int, corpusBlock: Int, variances: Bool,
+                                 tileRows: Int = BlockTopK.defaultTileRows) -> Int {
+        let tile = min(queries, tileRows)
+        let perQuery = variances ? 2 * d + 3 : 0
+        return MemoryLayout<Float>.size * (queries * perQuery + tile * corpusBlock * (variances ? 2 : 1))
+    }
+
     /// Scores the queries against the next corpus block (rows corpusRows ..< corpusRows + c.rows).
     public func add(_ c: ProbBlock) throws {
-        let nq = queries.rows, m = c.rows
-        for i in tops.indices { try tops[i].reserve(rows: corpusRows + m) }
-        if s.rows != nq || s.cols != m { s = Matrix(rows: nq, cols: m) }
-        gemm(queries.mean, c.mean, transB: true, into: &s)
-        let penalise = querySide != nil && c.variance != nil
-        if penalise {
-            if s2.rows != nq || s2.cols != m { s2 = Matrix(rows: nq, cols: m) }
-            gemm(querySide!, c.corpusSide(), transB: true, into: &s2)
-        }
+        try add(CorpusBlock(c, withSide: querySide != nil))
+    }
+
+    /// Scores the queries against the next prepared corpus block.
+    public func add(_ c: CorpusBlock) throws {
+        let m = c.rows, d = queries.mean.cols
+        precondition(c.mean.cols == d)
+        for t in tops.indices { for i in tops[t].indices { try tops[t][i].reserve(rows: corpusRows + m) } }
+        let penalise = querySide != nil && c.side != nil
+        if !penalise { topOne = nil }
+        let tileMax = tiles.map(\.count).max() ?? 0
+        if s.data.count < tileMax * m { s = Matrix(rows: tileMax, cols: m) }
+        if penalise && s2.data.count < tileMax * m { s2 = Matrix(rows: tileMax, cols: m) }
         let offset = corpusRows, beta = self.beta
-        let chunks = self.chunks
-        s.data.withUnsafeMutableBufferPointer { ps in
-            s2.data.withUnsafeBufferPointer { pv in
-                tops.withUnsafeMutableBufferPointer { pt in
-                    let box = Pointers(s: ps.baseAddress!, v: pv.baseAddress, tops: pt.baseAddress!)
-                    DispatchQueue.concurrentPerform(iterations: chunks.count) { i in
-                        let r = chunks[i]
-                        let start = r.lowerBound * m, count = r.count * m
-                        if penalise, let v = box.v {
-                            var j = start
-                            let end = start + count
-                            while j + 8 <= end {
-                                let mu = UnsafeRawPointer(box.s + j).loadUnaligned(as: SIMD8<Float>.self)
-                                let s2 = UnsafeRawPointer(v + j).loadUnaligned(as: SIMD8<Float>.self)
-                                UnsafeMutableRawPointer(box.s + j).storeBytes(of: adjustedScore(mu: mu, sigma2: s2, beta: beta),
-                                                                             as: SIMD8<Float>.self)
-                                j += 8
-                            }
-                            while j < end { box.s[j] = adjustedScore(mu: box.s[j], sigma2: v[j], beta: beta); j += 1 }
-                        }
-                        box.tops[i].add(UnsafePointer(box.s + start), cols: m, offset: offset)
+        for (t, tile) in tiles.enumerated() where !tile.isEmpty {
+            let nt = tile.count
+            s.data.withUnsafeMutableBufferPointer { ps in
+                queries.mean.data.withUnsafeBufferPointer { pq in
+                    c.mean.data.withUnsafeBufferPointer { pc in
+                        Float.gemm(false, true, nt, m, d, 1, pq.baseAddress! + tile.lowerBound * d, d, pc.baseAddress!, d,
+                                   0, ps.baseAddress!, m)
                     }
                 }
             }
-        }
-        if penalise, let t = topOne {
-            s.data.withUnsafeBufferPointer { ps in
-                s2.data.withUnsafeBufferPointer { t.add(scores: ps.baseAddress!, sigma2: $0.baseAddress!, cols: m, offset: offset, chunks: chunks) }
+            if penalise {
+                s2.data.withUnsafeMutableBufferPointer { ps in
+                    querySide!.data.withUnsafeBufferPointer { pq in
+                        c.side!.data.withUnsafeBufferPointer { pc in
+                            Float.gemm(false, true, nt, m, 2 * d, 1, pq.baseAddress! + tile.lowerBound * 2 * d, 2 * d,
+                                       pc.baseAddress!, 2 * d, 0, ps.baseAddress!, m)
+                        }
+                    }
+                }
             }
-        } else {
-            topOne = nil
+            let tileChunks = chunks[t]
+            s.data.withUnsafeMutableBufferPointer { ps in
+                s2.data.withUnsafeBufferPointer { pv in
+                    tops[t].withUnsafeMutableBufferPointer { pt in
+                        withTopOneSlots(penalise ? topOne : nil) { one in
+                            let box = Pointers(s: ps.baseAddress!, v: penalise ? pv.baseAddress : nil, tops: pt.baseAddress!, one: one)
+                            DispatchQueue.concurrentPerform(iterations: tileChunks.count) { i in
+                                let r = tileChunks[i], first = (r.lowerBound - tile.lowerBound) * m
+                                if let v = box.v { penalty(box.s + first, v + first, count: r.count * m, beta: beta) }
+                                box.tops[i].add(box.s + first, cols: m, offset: offset, sigma2: box.v.map { $0 + first },
+                                                topOne: box.one?.advanced(by: r.lowerBound))
+                            }
+                        }
+                    }
+                }
+            }
         }
         corpusRows += m
     }
 
     /// The results, best first, `width` (≤ k) columns per query, in query order.
     public func results(width: Int? = nil) -> (scores: [Float], indices: [Int64]) {
-        var outS: [Float] = [], outI: [Int64] = []
-        for t in tops {
-            let r = t.results(width: width)
-            outS += r.scores; outI += r.indices
-        }
-        return (outS, outI)
+        joinedResults(tops, width: width)
     }
+}
+
+/// Tiles of at most `tileRows` of n queries, and per tile its chunks for `threads` threads.
+func queryTiles(_ n: Int, tileRows: Int, threads: Int) -> ([Range<Int>], [[Range<Int>]]) {
+    let tiles = stride(from: 0, to: max(n, 1), by: tileRows).map { $0 ..< min($0 + tileRows, n) }
+    let chunks = tiles.map { tile in
+        let t = max(1, min(threads, tile.count))
+        return (0..<t).map { i in (tile.lowerBound + i * tile.count / t) ..< (tile.lowerBound + (i + 1) * tile.count / t) }
+    }
+    return (tiles, chunks)
+}
+
+/// The results of heaps over consecutive queries, in query order.
+func joinedResults(_ tops: [[TopK]], width: Int?) -> (scores: [Float], indices: [Int64]) {
+    var outS: [Float] = [], outI: [Int64] = []
+    for t in tops.joined() {
+        let r = t.results(width: width)
+        outS += r.scores; outI += r.indices
+    }
+    return (outS, outI)
+}
+
+/// The first index in from..<count whose score is above `threshold` (NaN never is), or `count`.
+@inline(__always)
+func nextAbove(_ s: UnsafePointer<Float>, from: Int, count: Int, threshold: Float) -> Int {
+    csearch_next_above(s, from, count, threshold)
+}
+
+/// ŝ = adjustedScore(μ, σ²) in place of the `count` scores μ at `s`, eight at a time.
+@inline(__always)
+func penalty(_ s: UnsafeMutablePointer<Float>, _ v: UnsafePointer<Float>, count: Int, beta: Float) {
+    var j = 0
+    while j + 8 <= count {
+        let mu = UnsafeRawPointer(s + j).loadUnaligned(as: SIMD8<Float>.self)
+        let s2 = UnsafeRawPointer(v + j).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(s + j).storeBytes(of: adjustedScore(mu: mu, sigma2: s2, beta: beta), as: SIMD8<Float>.self)
+        j += 8
+    }
+    while j < count { s[j] = adjustedScore(mu: s[j], sigma2: v[j], beta: beta); j += 1 }
 }
 
 /// Raw pointers handed to the worker threads; every thread touches disjoint rows and heaps.
@@ -321,6 +466,7 @@ private struct Pointers: @unchecked Sendable {
     let s: UnsafeMutablePointer<Float>
     let v: UnsafePointer<Float>?
     let tops: UnsafeMutablePointer<TopK>
+    let one: TopOneSlots?
 }
 
 /// Merges the top-k lists of the same queries against disjoint parts of a corpus (shards whose

@@ -21,8 +21,17 @@ struct EmbSim: Tool {
             probit approximation (the public code uses 0.1); β = 0, or inputs without 'var' \
             (e.g. a plain 'embedding'), give plain cosine. A block of queries against a block of \
             corpus rows costs two GEMMs (inner D and 2D); --top-k streams the corpus in blocks and \
-            keeps bounded heaps, so memory depends on the block sizes only, whatever the corpus size. \
-            Ties go to the lower corpus row.
+            keeps bounded heaps, within --memory (default 25 % of the machine's memory): blocks of \
+            queries as large as half of it holds, and the decoded corpus kept between them when it \
+            fits in the rest, so that a corpus is decoded once (-v says which). Ties go to the lower \
+            corpus row.
+
+            --precision int16 (plain cosine) scores every pair with 12-bit integer codes first (AVX2: \
+            about 1.4× the multiplications per second of f32), bounds each score's error by \
+            Cauchy–Schwarz, and scores again exactly (double sums) only the pairs whose bound says \
+            they could still enter the top-k: the result is the exact top-k, the f32 search's up to \
+            float rounding (rows whose cosines tie exactly, e.g. duplicate texts, come in index \
+            order, where the f32 GEMM's rounding may swap them).
 
             Inputs hold 'mean' (+ 'var') or 'embedding'; means that are not unit vectors are \
             normalised (delta-method variance) unless --normalize says otherwise.
@@ -51,7 +60,7 @@ struct EmbSim: Tool {
 
     @Argument(help: ArgumentHelp("Queries ('-' = standard input).", valueName: "FILE"))
     var input = "-"
-    @Option(help: ArgumentHelp("Corpus stream (a file: it is read once per block of queries).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Corpus stream (a file: it is decoded once, or once per block of queries when it does not fit in --memory).", valueName: "FILE"))
     var corpus: String?
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: ArgumentHelp("Best K corpus rows per query: writes 'indices' (N×K) and 'scores' (N×K).", valueName: "K"))
     var topK: Int?
@@ -69,10 +78,16 @@ struct EmbSim: Tool {
     var merge: [String] = []
     @Flag(inversion: .prefixedNo, help: "With --top-k K ≥ 2: write 'margin' (N, best minus second-best score) and, with variances, 'top1_sigma' (N, σ_s of the top-1 pair).")
     var confidence = true
-    @Option(name: .customLong("query-block"), parsing: .unconditional, help: "Queries per block.")
-    var queryBlock = 1024
+    @Option(name: .customLong("query-block"), parsing: .unconditional, help: ArgumentHelp("Queries per block (default: with --top-k, as many as half of --memory holds; else 1024).", valueName: "N"))
+    var queryBlock: Int?
     @Option(name: .customLong("corpus-block"), parsing: .unconditional, help: "Corpus rows per block.")
     var corpusBlock = 4096
+    @Option(help: ArgumentHelp("Memory for --top-k's blocks of queries and the decoded corpus kept between them: bytes with an optional K, M, G or T suffix (powers of 1024), or a percentage of the machine's memory.", valueName: "SIZE"))
+    var memory = MemorySize.percent(25)
+    @Option(help: ArgumentHelp("Arithmetic of --top-k's first pass: f32, or int16 (plain cosine: integer scores, then the pairs that can still enter the top-k scored again exactly; the same top-k).", valueName: "P"))
+    var precision: Precision = .f32
+    @Flag(name: .shortAndLong, help: "Print the BLAS kernel and threads, how --top-k uses its memory and, with --precision int16, how many pairs were scored again, on standard error.")
+    var verbose = false
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
@@ -81,9 +96,9 @@ struct EmbSim: Tool {
     func validate() throws {
         if !merge.isEmpty {
             guard let k = topK, k >= 1 else { throw ValidationError("--merge needs --top-k K") }
-            if corpus != nil || paired != nil || matrix { throw ValidationError("--merge takes only the result files and --top-k") }
+            if corpus != nil || paired != nil || matrix || precision != .f32 { throw ValidationError("--merge takes only the result files and --top-k") }
             if merge.filter({ $0 == "-" }).count > 1 { throw ValidationError("only one input can be standard input") }
-            if queryBlock < 1 || queryBlock > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
+            if let b = queryBlock, b < 1 || b > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
             return
         }
         let modes = [topK != nil, paired != nil, matrix].filter { $0 }.count
@@ -95,9 +110,11 @@ struct EmbSim: Tool {
             if c == "-" { throw ValidationError("--corpus must be a file, not standard input (it is read once per block of queries)") }
         }
         if paired != nil && corpus != nil { throw ValidationError("--paired takes no --corpus") }
+        if precision != .f32 && topK == nil { throw ValidationError("--precision \(precision.rawValue) applies to --top-k only") }
         if input == "-" && (paired == "-" || corpus == "-") { throw ValidationError("only one input can be standard input") }
         if !(beta >= 0) || !beta.isFinite { throw ValidationError("--beta must be a number ≥ 0") }
-        if queryBlock < 1 || queryBlock > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
+        if let b = queryBlock, b < 1 || b > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
+        if memory.bytes < 1 << 20 { throw ValidationError("--memory must be at least 1M") }
         if corpusBlock < 1 || corpusBlock > 1 << 20 { throw ValidationError("--corpus-block must be between 1 and 1048576") }
     }
 
@@ -132,9 +149,12 @@ struct EmbSim: Tool {
     }
 
     func run() throws {
-        try prepareBLAS(threads: common.threadCount)
-        // Keep the large per-block buffers in the heap: no page faults from fresh mmaps at every block.
-        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 30)
+        let blasThreads = try prepareBLAS(threads: common.threadCount)
+        if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
+        // Keep the large per-block buffers in the heap: no page faults from fresh mmaps at every
+        // block. (glibc refuses an mmap threshold above 32 MiB, and a refused call leaves the
+        // default 128 kB, which a trim threshold then freezes: every decoded block was a new mmap.)
+        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 25)
         _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 1 << 30)
         if !merge.isEmpty, let k = topK { try runMerge(k: k) }
         else if let k = topK, let corpus { try runTopK(k: k, corpus: corpus) }
@@ -144,7 +164,11 @@ struct EmbSim: Tool {
     }
 
     func runTopK(k: Int, corpus: String) throws {
-        let q = try open(input, block: queryBlock)
+        let q = try open(input, block: queryBlock ?? 1024)
+        let budget = memory.bytes
+        let plan = TopKPlan(budget: budget, d: q.dimension, k: k, corpusBlock: corpusBlock,
+                            variances: beta != 0 && q.hasVariance, queryBlock: queryBlock)
+        q.rows.blockRows = plan.queryRows
         let out = try output.open()
         var ids: (Int, Int)?
         var conf: ConfidenceOutput?
@@ -156,28 +180,75 @@ struct EmbSim: Tool {
         }
         var width = k
         var lastMeta = meta(q, nil)
+        // The decoded corpus, kept while it fits in what the budget leaves beside the queries; nil
+        // once it did not fit (it is then decoded again for every block of queries).
+        var kept: [CorpusBlock]? = []
+        var decodedBytes = 0, keptComplete = false
+        var c: ProbReader?
+        var queryBlocks = 0
+        let reduced = precision == .int16
+        var stats = ReducedPrecisionStats()
         while let qb = try nextBlock(q, "query") {
-            let c = try open(corpus, block: corpusBlock)
-            try checkDims(q, c)
+            queryBlocks += 1
+            let tile = queryBlock ?? BlockTopK.defaultTileRows
+            let top: TopKSearch = reduced
+                ? ReducedTopK(queries: qb.mean, k: k, threads: common.threadCount, tileRows: tile, measureRecall: verbose)
+                : BlockTopK(queries: qb, k: k, beta: beta, threads: common.threadCount, tileRows: tile)
+            let withSide = beta != 0 && qb.variance != nil
+            let room = plan.corpusBytes(queries: qb.rows)
+            if keptComplete, let kept {
+                for cb in kept { try top.add(cb) }
+            } else {
+                decodedBytes = 0
+                // A block shorter than asked for is the last one: nothing to keep the corpus for.
+                let last = qb.rows < q.rows.blockRows
+                if last { kept = nil }
+                let r = try open(corpus, block: corpusBlock)
+                c = r
+                try checkDims(q, r)
+                if reduced && beta != 0 && q.hasVariance && r.hasVariance {
+                    throw ToolError.usage("--precision int16 scores plain cosine only (give --beta 0, or inputs without 'var')")
+                }
+                let tally = ids == nil
+                let blocks = Prefetcher { try nextBlock(r, "corpus", tally: tally).map { CorpusBlock($0, withSide: withSide, withCodes: reduced) } }
+                while let cb = try blocks.next() {
+                    try top.add(cb)
+                    decodedBytes += cb.bytes
+                    if kept != nil { if decodedBytes <= room { kept!.append(cb) } else { kept = nil } }
+                }
+                keptComplete = kept != nil
+                if verbose && queryBlocks == 1 {
+                    let fate = last ? "is decoded once (one block of queries)"
+                        : keptComplete ? "is kept in memory" : "does not fit beside them: it is decoded again for each block of queries"
+                    writeStderr("emb-sim: \(plan.describe(queries: qb.rows)); the decoded corpus (\(describeBytes(decodedBytes))) \(fate)\n")
+                }
+            }
             lastMeta = meta(q, c)
-            let top = BlockTopK(queries: qb, k: k, beta: beta, threads: common.threadCount)
-            while let cb = try nextBlock(c, "corpus", tally: ids == nil) { try top.add(cb) }
             let offset = top.corpusRows
-            guard offset > 0 else { throw ToolError.data("\(c.label) has no rows: nothing to retrieve") }
+            guard offset > 0 else { throw ToolError.data("\(c!.label) has no rows: nothing to retrieve") }
             if ids == nil {
                 width = min(k, offset)
                 ids = try declare(width, lastMeta)
                 if confidence { conf = try ConfidenceOutput(out.writer, width: width, sigma: top.topOne != nil, beta: "\(beta)") }
             }
             var res = top.results(width: width)
-            let base = try indexBase(c, rows: offset)
+            let base = try indexBase(c!, rows: offset)
             if base != 0 { for j in res.indices.indices where res.indices[j] >= 0 { res.indices[j] += base } }
             try out.writer.write(ids!.0, rows: qb.rows, values: res.indices)
             try out.writer.write(ids!.1, rows: qb.rows, values: res.scores)
             try conf?.write(out.writer, rows: qb.rows, scores: res.scores, indices: res.indices, width: width, sigma: top.topOne?.sigma)
             progress.update(q.rowsDone, note: "corpus \(offset) rows")
+            if let r = top as? ReducedTopK {
+                let st = r.stats
+                stats.pairs += st.pairs; stats.rescored += st.rescored; stats.agreeing += st.agreeing; stats.listed += st.listed
+            }
         }
         progress.finish()
+        if verbose && reduced && stats.pairs > 0 {
+            let share = cFormat("%.3f", 100 * Double(stats.rescored) / Double(stats.pairs))
+            writeStderr("emb-sim: int16 pass: \(stats.rescored) of \(stats.pairs) pairs (\(share) %) scored again exactly"
+                        + (stats.recall.map { "; its own top-\(width) (before scoring again) has recall \(cFormat("%.4f", $0))" } ?? "") + "\n")
+        }
         if ids == nil { ids = try declare(width, lastMeta) }
         try out.finish()
     }
@@ -212,7 +283,7 @@ struct EmbSim: Tool {
             }
             seen[id] = path
         }
-        let blocks = try merge.map { RowBlockReader(try openStream($0), slots: [RowSlot("indices"), RowSlot("scores"), RowSlot("top1_sigma", optional: true)], blockRows: queryBlock) }
+        let blocks = try merge.map { RowBlockReader(try openStream($0), slots: [RowSlot("indices"), RowSlot("scores"), RowSlot("top1_sigma", optional: true)], blockRows: queryBlock ?? 1024) }
         // The merged width: k, or all the candidates when the shards hold fewer.
         var candidates = 0
         for b in blocks {
@@ -277,7 +348,7 @@ struct EmbSim: Tool {
     }
 
     func runPaired(_ path: String) throws {
-        let a = try open(input, block: queryBlock), b = try open(path, block: queryBlock)
+        let a = try open(input, block: queryBlock ?? 1024), b = try open(path, block: queryBlock ?? 1024)
         try checkDims(a, b)
         let out = try output.open()
         let sid = try out.writer.add(TensorInfo(name: "scores", dtype: .f32, rowShape: [], meta: meta(a, b)))
@@ -295,7 +366,7 @@ struct EmbSim: Tool {
     }
 
     func runMatrix() throws {
-        let q = try open(input, block: queryBlock)
+        let q = try open(input, block: queryBlock ?? 1024)
         // The corpus is held whole: the output is queries × corpus anyway.
         var corpusBlocks: [ProbBlock] = []
         var c: ProbReader?
@@ -367,3 +438,8 @@ let maxCorpusOffset = 1_000_000_000_000_000_000
 func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
 
 extension NormalizeMode: ExpressibleByArgument {}
+
+/// --precision: the arithmetic of --top-k's first pass.
+enum Precision: String, CaseIterable, ExpressibleByArgument {
+    case f32, int16
+}

@@ -20,7 +20,7 @@ function __emb-sim_parse_tokens -S
     set -l unparsed_tokens (__emb-sim_tokens -pc)
     switch $unparsed_tokens[1]
     case 'emb-sim'
-        __emb-sim_parse_subcommand 1 'corpus=' 'top-k=' 'paired=' 'matrix' 'beta=' 'normalize=' 'corpus-offset=' 'merge=+' 'confidence' 'no-confidence' 'query-block=' 'corpus-block=' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'q/quiet' 'version' 'h/help'
+        __emb-sim_parse_subcommand 1 'corpus=' 'top-k=' 'paired=' 'matrix' 'beta=' 'normalize=' 'corpus-offset=' 'merge=+' 'confidence' 'no-confidence' 'query-block=' 'corpus-block=' 'memory=' 'precision=' 'v/verbose' 'threads=' 'o/output=' 'level=' 'no-shuffle' 'q/quiet' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __emb-sim_parse_subcommand -r 1 'version'
@@ -77,7 +77,7 @@ function __emb-sim_custom_completion
 end
 
 complete -c 'emb-sim' -f
-complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" corpus' -l 'corpus' -d 'Corpus stream (a file: it is read once per block of queries).' -rfka ''
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" corpus' -l 'corpus' -d 'Corpus stream (a file: it is decoded once, or once per block of queries when it does not fit in --memory).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" top-k' -l 'top-k' -d 'Best K corpus rows per query: writes \'indices\' (N×K) and \'scores\' (N×K).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" paired' -l 'paired' -d 'Score row i of the queries with row i of FILE: writes \'scores\' (N).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" matrix' -l 'matrix' -d 'Write the full matrix \'scores\' (queries × corpus, or queries × queries without --corpus).'
@@ -87,8 +87,11 @@ complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_option
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim"' -l 'merge' -d 'Merge top-k results of the same queries over corpus shards into one top-k (with --top-k).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" confidence' -l 'confidence' -d 'With --top-k K ≥ 2: write \'margin\' (N, best minus second-best score) and, with variances, \'top1_sigma\' (N, σ_s of the top-1 pair).'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" no-confidence' -l 'no-confidence' -d 'With --top-k K ≥ 2: write \'margin\' (N, best minus second-best score) and, with variances, \'top1_sigma\' (N, σ_s of the top-1 pair).'
-complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" query-block' -l 'query-block' -d 'Queries per block.' -rfka ''
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" query-block' -l 'query-block' -d 'Queries per block (default: with --top-k, as many as half of --memory holds; else 1024).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" corpus-block' -l 'corpus-block' -d 'Corpus rows per block.' -rfka ''
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" memory' -l 'memory' -d 'Memory for --top-k\'s blocks of queries and the decoded corpus kept between them: bytes with an optional K, M, G or T suffix (powers of 1024), or a percentage of the machine\'s memory.' -rfka ''
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" precision' -l 'precision' -d 'Arithmetic of --top-k\'s first pass: f32, or int16 (plain cosine: integer scores, then the pairs that can still enter the top-k scored again exactly; the same top-k).' -rfka 'f32 int16'
+complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" v verbose' -l 'verbose' -s 'v' -d 'Print the BLAS kernel and threads, how --top-k uses its memory and, with --precision int16, how many pairs were scored again, on standard error.'
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'emb-sim' -n '__emb-sim_should_offer_completions_for_flags_or_options "emb-sim" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''

@@ -1,0 +1,37 @@
+// Small C kernels of emb-sim's exact top-k search, where Swift's SIMD types do not compile to the
+// instructions they need (a vector comparison whose mask is tested at once; int16 dot products).
+#ifndef CSEARCH_H
+#define CSEARCH_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// The first index i in [from, n) with s[i] > threshold, or n when there is none. NaN is never
+/// above anything. Scans four or eight floats per comparison.
+ptrdiff_t csearch_next_above(const float *s, ptrdiff_t from, ptrdiff_t n, float threshold);
+
+/// The largest integer code for rows of dimension `d`: sums of d products of two codes must fit
+/// an int32 (and a pair of products an int32 too), at most 2047.
+int32_t csearch_code_limit(ptrdiff_t d);
+
+/// Quantises `n` rows of `d` floats, row by row, to integers in [-limit, limit]: code =
+/// round(x / scale), scale = max|x| / limit (0 for an all-zero row). Per row also: `err`, the
+/// Euclidean norm of x - scale·code, and `norm`, that of scale·code (both in double).
+/// Query layout: row-major, rows `dp` wide (d rounded up to even, zero padded).
+void csearch_quantize_rows(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t dp, int32_t limit, int16_t *out,
+                           float *scale, double *err, double *norm);
+/// Corpus layout: groups of 8 rows, per group and per pair of columns the 8 rows' two codes
+/// (group g, pair p at out + (g·dp/2 + p)·16); rows past `n` in the last group are zero.
+/// `out` holds ceil(n/8)·8·dp codes.
+void csearch_quantize_packed(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t dp, int32_t limit, int16_t *out,
+                             float *scale, double *err, double *norm);
+
+/// Approximate scores of `nq` query rows against `nc` packed corpus rows (codes of
+/// csearch_quantize_rows and csearch_quantize_packed, same dp and limit):
+/// out[i·ldo + j] = (qs[i]·cs[j]) · Σ_k q[i,k]·c[j,k], the sum exact in int32.
+void csearch_scores_i16(const int16_t *q, ptrdiff_t nq, const int16_t *c, ptrdiff_t nc, ptrdiff_t dp,
+                        const float *qs, const float *cs, float *out, ptrdiff_t ldo);
+
+/// The dot product of two float rows, accumulated in double, rounded once to float.
+float csearch_dot(const float *a, const float *b, ptrdiff_t d);
+
+#endif

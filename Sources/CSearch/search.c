@@ -1,0 +1,242 @@
+#include "CSearch.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx2")))
+static ptrdiff_t next_above_avx2(const float *s, ptrdiff_t i, ptrdiff_t n, float threshold) {
+    const __m256 t = _mm256_set1_ps(threshold);
+    for (; i + 32 <= n; i += 32) {
+        __m256 a = _mm256_cmp_ps(_mm256_loadu_ps(s + i), t, _CMP_GT_OQ);
+        __m256 b = _mm256_cmp_ps(_mm256_loadu_ps(s + i + 8), t, _CMP_GT_OQ);
+        __m256 c = _mm256_cmp_ps(_mm256_loadu_ps(s + i + 16), t, _CMP_GT_OQ);
+        __m256 d = _mm256_cmp_ps(_mm256_loadu_ps(s + i + 24), t, _CMP_GT_OQ);
+        if (_mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(a, b), _mm256_or_ps(c, d)))) break;
+    }
+    for (; i + 8 <= n; i += 8) {
+        int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + i), t, _CMP_GT_OQ));
+        if (m) return i + __builtin_ctz((unsigned)m);
+    }
+    for (; i < n; i++) if (s[i] > threshold) return i;
+    return n;
+}
+
+static ptrdiff_t next_above_sse(const float *s, ptrdiff_t i, ptrdiff_t n, float threshold) {
+    const __m128 t = _mm_set1_ps(threshold);
+    for (; i + 16 <= n; i += 16) {
+        __m128 a = _mm_cmpgt_ps(_mm_loadu_ps(s + i), t), b = _mm_cmpgt_ps(_mm_loadu_ps(s + i + 4), t);
+        __m128 c = _mm_cmpgt_ps(_mm_loadu_ps(s + i + 8), t), d = _mm_cmpgt_ps(_mm_loadu_ps(s + i + 12), t);
+        if (_mm_movemask_ps(_mm_or_ps(_mm_or_ps(a, b), _mm_or_ps(c, d)))) break;
+    }
+    for (; i + 4 <= n; i += 4) {
+        int m = _mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(s + i), t));
+        if (m) return i + __builtin_ctz((unsigned)m);
+    }
+    for (; i < n; i++) if (s[i] > threshold) return i;
+    return n;
+}
+
+ptrdiff_t csearch_next_above(const float *s, ptrdiff_t from, ptrdiff_t n, float threshold) {
+    return __builtin_cpu_supports("avx2") ? next_above_avx2(s, from, n, threshold) : next_above_sse(s, from, n, threshold);
+}
+#else
+ptrdiff_t csearch_next_above(const float *s, ptrdiff_t i, ptrdiff_t n, float threshold) {
+    for (; i < n; i++) if (s[i] > threshold) return i;
+    return n;
+}
+#endif
+
+// ---- Reduced precision: int16 codes, exact int32 sums ----
+#include <math.h>
+
+int32_t csearch_code_limit(ptrdiff_t d) {
+    double l = floor(sqrt(2147483647.0 / (double)(d < 2 ? 2 : d)));
+    return l > 2047 ? 2047 : (int32_t)l;
+}
+
+// Codes of columns from..<d with scale s, adding the squared error and norm to *e2 and *n2.
+static void quantize_columns(const float *row, ptrdiff_t from, ptrdiff_t d, float s, int32_t limit, int16_t *o,
+                             double *e2, double *n2) {
+    for (ptrdiff_t k = from; k < d; k++) {
+        long v = s > 0 ? lrintf(row[k] / s) : 0;
+        if (v > limit) v = limit;
+        if (v < -limit) v = -limit;
+        o[k] = (int16_t)v;
+        double back = (double)s * (double)v, diff = (double)row[k] - back;
+        *e2 += diff * diff; *n2 += back * back;
+    }
+}
+
+#if defined(__x86_64__)
+// The same as quantize_row_generic, eight columns at a time (round to nearest even both ways).
+__attribute__((target("avx2,fma")))
+static void quantize_row_avx2(const float *row, ptrdiff_t d, int32_t limit, int16_t *o,
+                              float *scale, double *err, double *norm) {
+    const __m256 signless = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 mx = _mm256_setzero_ps();
+    ptrdiff_t k = 0;
+    for (; k + 8 <= d; k += 8) mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(row + k), signless));
+    float t[8], m = 0;
+    _mm256_storeu_ps(t, mx);
+    for (int l = 0; l < 8; l++) if (t[l] > m) m = t[l];
+    for (ptrdiff_t j = k; j < d; j++) { float a = fabsf(row[j]); if (a > m) m = a; }
+    float s = m / (float)limit;
+    const __m256 sv = _mm256_set1_ps(s);
+    const __m256i hi = _mm256_set1_epi32(limit), lo = _mm256_set1_epi32(-limit);
+    const __m256d sd = _mm256_set1_pd((double)s);
+    __m256d e2 = _mm256_setzero_pd(), n2 = e2;
+    for (k = 0; k + 8 <= d && s > 0; k += 8) {
+        __m256 x = _mm256_loadu_ps(row + k);
+        __m256i v = _mm256_min_epi32(hi, _mm256_max_epi32(lo, _mm256_cvtps_epi32(_mm256_div_ps(x, sv))));
+        __m128i packed = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        _mm_storeu_si128((__m128i *)(o + k), packed);
+        for (int h = 0; h < 2; h++) {
+            __m256d back = _mm256_mul_pd(sd, _mm256_cvtepi32_pd(h ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v)));
+            __m256d diff = _mm256_sub_pd(_mm256_cvtps_pd(h ? _mm256_extractf128_ps(x, 1) : _mm256_castps256_ps128(x)), back);
+            e2 = _mm256_fmadd_pd(diff, diff, e2);
+            n2 = _mm256_fmadd_pd(back, back, n2);
+        }
+    }
+    double te[4], tn[4];
+    _mm256_storeu_pd(te, e2); _mm256_storeu_pd(tn, n2);
+    double se = (te[0] + te[1]) + (te[2] + te[3]), sn = (tn[0] + tn[1]) + (tn[2] + tn[3]);
+    quantize_columns(row, k, d, s, limit, o, &se, &sn);
+    *scale = s; *err = sqrt(se); *norm = sqrt(sn);
+}
+#endif
+
+static void quantize_row_generic(const float *row, ptrdiff_t d, int32_t limit, int16_t *o,
+                                 float *scale, double *err, double *norm);
+
+static void quantize_row(const float *row, ptrdiff_t d, int32_t limit, int16_t *o,
+                         float *scale, double *err, double *norm) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) { quantize_row_avx2(row, d, limit, o, scale, err, norm); return; }
+#endif
+    quantize_row_generic(row, d, limit, o, scale, err, norm);
+}
+
+static void quantize_row_generic(const float *row, ptrdiff_t d, int32_t limit, int16_t *o,
+                                 float *scale, double *err, double *norm) {
+    float m = 0;
+    for (ptrdiff_t k = 0; k < d; k++) { float a = fabsf(row[k]); if (a > m) m = a; }
+    float s = m / (float)limit;
+    double e2 = 0, n2 = 0;
+    quantize_columns(row, 0, d, s, limit, o, &e2, &n2);
+    *scale = s; *err = sqrt(e2); *norm = sqrt(n2);
+}
+
+void csearch_quantize_rows(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t dp, int32_t limit, int16_t *out,
+                           float *scale, double *err, double *norm) {
+    for (ptrdiff_t r = 0; r < n; r++) {
+        quantize_row(x + r * d, d, limit, out + r * dp, scale + r, err + r, norm + r);
+        for (ptrdiff_t k = d; k < dp; k++) out[r * dp + k] = 0;
+    }
+}
+
+// Column k of row r of a group sits at (k/2)·16 + (r%8)·2 + k%2 within the group.
+void csearch_quantize_packed(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t dp, int32_t limit, int16_t *out,
+                             float *scale, double *err, double *norm) {
+    ptrdiff_t groups = (n + 7) / 8;
+    for (ptrdiff_t i = 0; i < groups * 8 * dp; i++) out[i] = 0;
+    int16_t tmp[dp > 0 ? dp : 1];
+    for (ptrdiff_t r = 0; r < n; r++) {
+        quantize_row(x + r * d, d, limit, tmp, scale + r, err + r, norm + r);
+        int16_t *g = out + (r / 8) * 8 * dp + (r % 8) * 2;
+        for (ptrdiff_t k = 0; k < d; k++) g[(k / 2) * 16 + (k % 2)] = tmp[k];
+    }
+}
+
+static void scores_generic(const int16_t *q, ptrdiff_t nq, const int16_t *c, ptrdiff_t nc, ptrdiff_t dp,
+                           const float *qs, const float *cs, float *out, ptrdiff_t ldo) {
+    for (ptrdiff_t i = 0; i < nq; i++)
+        for (ptrdiff_t j = 0; j < nc; j++) {
+            const int16_t *g = c + (j / 8) * 8 * dp + (j % 8) * 2;
+            int32_t acc = 0;
+            for (ptrdiff_t k = 0; k < dp; k++) acc += (int32_t)q[i * dp + k] * (int32_t)g[(k / 2) * 16 + (k % 2)];
+            out[i * ldo + j] = (qs[i] * cs[j]) * (float)acc;
+        }
+}
+
+#if defined(__x86_64__)
+// 6 queries × 16 corpus rows per step: per pair of columns, each query's two codes broadcast as
+// one 32-bit word, multiplied (vpmaddwd) with the packed codes of 8 corpus rows: 12 accumulators
+// of 8 sums each, no horizontal reduction. Corpus rows in chunks of 256 that stay in L2.
+__attribute__((target("avx2")))
+static void scores_avx2(const int16_t *q, ptrdiff_t nq, const int16_t *c, ptrdiff_t nc, ptrdiff_t dp,
+                        const float *qs, const float *cs, float *out, ptrdiff_t ldo) {
+    const ptrdiff_t pairs = dp / 2, groups = (nc + 7) / 8, chunk = 32;
+    for (ptrdiff_t g0 = 0; g0 < groups; g0 += chunk) {
+        ptrdiff_t g1 = g0 + chunk < groups ? g0 + chunk : groups;
+        for (ptrdiff_t i = 0; i < nq; i += 6) {
+            const int32_t *qr[6];
+            for (int a = 0; a < 6; a++) qr[a] = (const int32_t *)(q + (i + a < nq ? i + a : nq - 1) * dp);
+            for (ptrdiff_t g = g0; g < g1; g += 2) {
+                const __m256i *b0p = (const __m256i *)(c + g * 8 * dp);
+                const __m256i *b1p = (const __m256i *)(c + (g + 1 < g1 ? g + 1 : g) * 8 * dp);
+                __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+                __m256i a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+                for (ptrdiff_t p = 0; p < pairs; p++) {
+                    __m256i b0 = _mm256_loadu_si256(b0p + p), b1 = _mm256_loadu_si256(b1p + p), x;
+// One query row: its two codes of pair p against both groups of 8 corpus rows.
+#define ROW(a, A0, A1) x = _mm256_set1_epi32(qr[a][p]); \
+    A0 = _mm256_add_epi32(A0, _mm256_madd_epi16(x, b0)); A1 = _mm256_add_epi32(A1, _mm256_madd_epi16(x, b1));
+                    ROW(0, a00, a01) ROW(1, a10, a11) ROW(2, a20, a21) ROW(3, a30, a31) ROW(4, a40, a41) ROW(5, a50, a51)
+#undef ROW
+                }
+                __m256i acc[6][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}, {a40, a41}, {a50, a51}};
+                for (int b = 0; b < 2; b++) {
+                    ptrdiff_t j = (g + b) * 8;
+                    if (g + b >= g1) break;
+                    ptrdiff_t w = nc - j < 8 ? nc - j : 8;
+                    float cv[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                    for (ptrdiff_t l = 0; l < w; l++) cv[l] = cs[j + l];
+                    __m256 csv = _mm256_loadu_ps(cv);
+                    for (int a = 0; a < 6 && i + a < nq; a++) {
+                        __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(qs[i + a]), csv), _mm256_cvtepi32_ps(acc[a][b]));
+                        if (w == 8) _mm256_storeu_ps(out + (i + a) * ldo + j, v);
+                        else { float t[8]; _mm256_storeu_ps(t, v); for (ptrdiff_t l = 0; l < w; l++) out[(i + a) * ldo + j + l] = t[l]; }
+                    }
+                }
+            }
+        }
+    }
+}
+__attribute__((target("avx2,fma")))
+static float dot_avx2(const float *a, const float *b, ptrdiff_t d) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    ptrdiff_t k = 0;
+    for (; k + 8 <= d; k += 8) {
+        __m256 x = _mm256_loadu_ps(a + k), y = _mm256_loadu_ps(b + k);
+        s0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), _mm256_cvtps_pd(_mm256_castps256_ps128(y)), s0);
+        s1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(y, 1)), s1);
+    }
+    double t[4];
+    _mm256_storeu_pd(t, _mm256_add_pd(s0, s1));
+    double s = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; k < d; k++) s += (double)a[k] * (double)b[k];
+    return (float)s;
+}
+#endif
+
+static float dot_generic(const float *a, const float *b, ptrdiff_t d) {
+    double s = 0;
+    for (ptrdiff_t k = 0; k < d; k++) s += (double)a[k] * (double)b[k];
+    return (float)s;
+}
+
+void csearch_scores_i16(const int16_t *q, ptrdiff_t nq, const int16_t *c, ptrdiff_t nc, ptrdiff_t dp,
+                        const float *qs, const float *cs, float *out, ptrdiff_t ldo) {
+    if (nq <= 0 || nc <= 0) return;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) { scores_avx2(q, nq, c, nc, dp, qs, cs, out, ldo); return; }
+#endif
+    scores_generic(q, nq, c, nc, dp, qs, cs, out, ldo);
+}
+
+float csearch_dot(const float *a, const float *b, ptrdiff_t d) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dot_avx2(a, b, d);
+#endif
+    return dot_generic(a, b, d);
+}

@@ -1,0 +1,256 @@
+import CSearch
+import Dispatch
+import Failure
+import LinearAlgebra
+
+// Exact cosine top-k with a reduced-precision first pass (emb-sim --precision int16).
+//
+// Queries and corpus rows are quantised row by row to integers of at most 12 bits (code = round(x /
+// scale)); the approximate score of a pair is scale_q·scale_c·Σ code_q·code_c, the sum exact in
+// int32 (AVX2 vpmaddwd: twice the multiplications per instruction of float FMA). The error of that
+// score is bounded per pair by Cauchy–Schwarz:
+//
+//     |q·c − q'·c'| ≤ ‖q‖·‖c − c'‖ + ‖q − q'‖·‖c'‖          (q', c': the dequantised rows)
+//
+// plus the float roundings of both sides. A pair whose approximate score is at most the query's
+// k-th best exact score minus that bound cannot enter the top-k, so only the others are scored
+// again, exactly (csearch_dot: products and sum in double, rounded once), and offered to the heap.
+// The result is the top-k by exact scores: the f32 search's, up to float rounding (the f32 GEMM's
+// own order of summation differs by an ulp or so).
+
+/// Integer codes of a block of rows, with what the error bound needs.
+public struct Int16Codes: Sendable {
+    public let rows: Int
+    /// Row width: D rounded up to even.
+    public let width: Int
+    public let codes: [Int16]
+    public let scales: [Float]
+    /// Per row: ‖x − x'‖ and ‖x'‖ (x' the dequantised row).
+    public let errors: [Double]
+    public let norms: [Double]
+    public let maxError: Double
+    public let maxNorm: Double
+
+    /// `packed`: the corpus layout (groups of 8 rows), else row-major (queries).
+    public init(_ m: Matrix<Float>, packed: Bool) {
+        let rows = m.rows, width = (m.cols + 1) / 2 * 2
+        let limit = csearch_code_limit(m.cols)
+        var codes = [Int16](repeating: 0, count: packed ? (m.rows + 7) / 8 * 8 * width : m.rows * width)
+        var scales = [Float](repeating: 0, count: m.rows)
+        var errors = [Double](repeating: 0, count: m.rows), norms = errors
+        m.data.withUnsafeBufferPointer { x in
+            codes.withUnsafeMutableBufferPointer { o in
+                scales.withUnsafeMutableBufferPointer { s in
+                    errors.withUnsafeMutableBufferPointer { e in
+                        norms.withUnsafeMutableBufferPointer { n in
+                            if m.rows > 0 {
+                                (packed ? csearch_quantize_packed : csearch_quantize_rows)(
+                                    x.baseAddress!, rows, m.cols, width, limit, o.baseAddress!, s.baseAddress!, e.baseAddress!, n.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.rows = rows; self.width = width
+        self.codes = codes; self.scales = scales; self.errors = errors; self.norms = norms
+        maxError = errors.max() ?? 0
+        maxNorm = norms.max() ?? 0
+    }
+
+    public var bytes: Int { codes.count * 2 + rows * 20 }
+}
+
+/// The dot product of two float rows, exact but for one final rounding (almost always).
+@inline(__always)
+func exactDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ d: Int) -> Float {
+    csearch_dot(a, b, d)
+}
+
+/// How many pairs the reduced-precision pass let through, and how good its own top-k was.
+public struct ReducedPrecisionStats: Sendable {
+    public var pairs = 0
+    public var rescored = 0
+    /// Σ over queries of |approximate top-k ∩ exact top-k| and of the list lengths (when measured).
+    public var agreeing = 0
+    public var listed = 0
+    public var recall: Double? { listed > 0 ? Double(agreeing) / Double(listed) : nil }
+    public init() {}
+}
+
+/// Exact cosine top-k of a block of queries over prepared corpus blocks (`CorpusBlock` with
+/// `codes`), by the reduced-precision pass and exact re-scoring above. Same order as `TopK`
+/// (ties to the lower corpus row). With `measureRecall`, also keeps the top-k of the approximate
+/// scores alone, to report how often the first pass would have been right by itself.
+public final class ReducedTopK: TopKSearch {
+    public let queries: Matrix<Float>
+    public let k: Int
+    private let codes: Int16Codes
+    private let queryNorms: [Double]
+    private let tiles: [Range<Int>]
+    private let chunks: [[Range<Int>]]
+    private var tops: [[TopK]]
+    private var approxTops: [[TopK]]?
+    private var s = [Float]()
+    public private(set) var corpusRows = 0
+    public var topOne: TopOneVariance? { nil }
+    private var counts: [[(pairs: Int, rescored: Int)]]
+
+    public init(queries: Matrix<Float>, k: Int, threads: Int, tileRows: Int = BlockTopK.defaultTileRows, measureRecall: Bool = false) {
+        precondition(tileRows > 0)
+        self.queries = queries; self.k = k
+        codes = Int16Codes(queries, packed: false)
+        let d = queries.cols
+        queryNorms = (0..<queries.rows).map { r in
+            var t = 0.0
+            for j in 0..<d { let x = Double(queries.data[r * d + j]); t += x * x }
+            return t.squareRoot()
+        }
+        (tiles, chunks) = queryTiles(queries.rows, tileRows: tileRows, threads: threads)
+        tops = chunks.map { $0.map { TopK(queries: $0.count, k: k) } }
+        approxTops = measureRecall ? tops : nil
+        counts = chunks.map { $0.map { _ in (0, 0) } }
+    }
+
+    public func add(_ c: CorpusBlock) throws {
+        guard let cc = c.codes else { preconditionFailure("ReducedTopK.add: a corpus block without codes") }
+        let m = c.rows, d = queries.cols
+        precondition(c.mean.cols == d && cc.width == codes.width)
+        for t in tops.indices { for i in tops[t].indices { try tops[t][i].reserve(rows: corpusRows + m) } }
+        if approxTops != nil { for t in approxTops!.indices { for i in approxTops![t].indices { try approxTops![t][i].reserve(rows: corpusRows + m) } } }
+        let tileMax = tiles.map(\.count).max() ?? 0
+        if s.count < tileMax * m { s = try checkedArray(repeating: 0, count: tileMax * m, what: "a tile of approximate scores") }
+        let offset = corpusRows, width = codes.width
+        // The bound's parts that depend on the corpus block (methods in the file's header).
+        let u = Double(Float.ulpOfOne) / 2
+        let cErr = cc.maxError, cNorm = cc.maxNorm
+        let qn = queryNorms, qe = codes.errors
+        for (t, tile) in tiles.enumerated() where !tile.isEmpty {
+            let tileChunks = chunks[t]
+            s.withUnsafeMutableBufferPointer { ps in
+                tops[t].withUnsafeMutableBufferPointer { pt in
+                    counts[t].withUnsafeMutableBufferPointer { pc in
+                        withOptionalBuffer(&approxTops, t) { pa in
+                            queries.data.withUnsafeBufferPointer { pq in
+                                c.mean.data.withUnsafeBufferPointer { pm in
+                                    codes.codes.withUnsafeBufferPointer { qc in
+                                        cc.codes.withUnsafeBufferPointer { ccodes in
+                                            codes.scales.withUnsafeBufferPointer { qs in
+                                                cc.scales.withUnsafeBufferPointer { cs in
+                                                    let box = ReducedPointers(s: ps.baseAddress!, tops: pt.baseAddress!, approx: pa, counts: pc.baseAddress!,
+                                                                              q: pq.baseAddress!, c: pm.baseAddress!, qc: qc.baseAddress!,
+                                                                              cc: ccodes.baseAddress!, qs: qs.baseAddress!, cs: cs.baseAddress!, qn: qn, qe: qe)
+                                                    DispatchQueue.concurrentPerform(iterations: tileChunks.count) { i in
+                                                        let r = tileChunks[i], first = (r.lowerBound - tile.lowerBound) * m
+                                                        let out = box.s + first
+                                                        csearch_scores_i16(box.qc + r.lowerBound * width, r.count, box.cc, m, width,
+                                                                           box.qs + r.lowerBound, box.cs, out, m)
+                                                        box.approx?[i].add(UnsafePointer(out), cols: m, offset: offset)
+                                                        var rescored = 0
+                                                        for (row, q) in r.enumerated() {
+                                                            let qn = box.qn[q], qe = box.qe[q]
+                                                            let bound = (qn * cErr + qe * cNorm + 3.001 * u * (qn + qe) * cNorm
+                                                                         + (u + Double(d) * 1.2e-16) * qn * (cNorm + cErr)) * (1 + 1e-9)
+                                                            let qrow = box.q + q * d
+                                                            rescored += box.tops[i].addRescored(row: row, approx: UnsafePointer(out + row * m), cols: m,
+                                                                                                offset: offset, bound: bound) { j in
+                                                                exactDot(qrow, box.c + j * d, d)
+                                                            }
+                                                        }
+                                                        box.counts[i].pairs += r.count * m
+                                                        box.counts[i].rescored += rescored
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        corpusRows += m
+    }
+
+    /// Pairs seen, pairs scored again, and (with `measureRecall`) the approximate pass's recall.
+    public var stats: ReducedPrecisionStats {
+        var st = ReducedPrecisionStats()
+        for c in counts.joined() { st.pairs += c.pairs; st.rescored += c.rescored }
+        if let approxTops {
+            let exact = results(), w = k
+            var approxIdx: [Int64] = []
+            for t in approxTops.joined() { approxIdx += t.results().indices }
+            for q in 0..<queries.rows {
+                let e = Set(exact.indices[q * w ..< (q + 1) * w].filter { $0 >= 0 })
+                st.agreeing += approxIdx[q * w ..< (q + 1) * w].filter { e.contains($0) }.count
+                st.listed += e.count
+            }
+        }
+        return st
+    }
+
+    public func results(width: Int? = nil) -> (scores: [Float], indices: [Int64]) {
+        joinedResults(tops, width: width)
+    }
+}
+
+private func withOptionalBuffer<R>(_ a: inout [[TopK]]?, _ t: Int, _ body: (UnsafeMutablePointer<TopK>?) -> R) -> R {
+    guard a != nil else { return body(nil) }
+    return a![t].withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+}
+
+/// Raw pointers handed to the worker threads; every thread touches disjoint rows and heaps.
+private struct ReducedPointers: @unchecked Sendable {
+    let s: UnsafeMutablePointer<Float>
+    let tops: UnsafeMutablePointer<TopK>
+    let approx: UnsafeMutablePointer<TopK>?
+    let counts: UnsafeMutablePointer<(pairs: Int, rescored: Int)>
+    let q: UnsafePointer<Float>
+    let c: UnsafePointer<Float>
+    let qc: UnsafePointer<Int16>
+    let cc: UnsafePointer<Int16>
+    let qs: UnsafePointer<Float>
+    let cs: UnsafePointer<Float>
+    let qn: [Double]
+    let qe: [Double]
+}
+
+/// What emb-sim's --top-k drives: the f32 search (`BlockTopK`) or the reduced-precision one.
+public protocol TopKSearch: AnyObject {
+    func add(_ c: CorpusBlock) throws
+    func results(width: Int?) -> (scores: [Float], indices: [Int64])
+    var corpusRows: Int { get }
+    var topOne: TopOneVariance? { get }
+}
+
+extension BlockTopK: TopKSearch {}
+
+extension TopK {
+    /// Offers query `row`'s corpus rows offset ..< offset + m through their approximate scores:
+    /// a pair goes on to `exact` (its exact score, by column) unless its approximate score is at
+    /// most the heap's worst kept score minus `bound`, which proves it cannot enter. Returns how
+    /// many pairs were scored exactly. After `reserve(rows: offset + cols)`.
+    mutating func addRescored(row q: Int, approx: UnsafePointer<Float>, cols m: Int, offset: Int, bound: Double,
+                              exact: (Int) -> Float) -> Int {
+        var rescored = 0
+        var j = 0
+        while j < m && count(q) < k {
+            offer(q, exact(j), Int64(offset + j))
+            rescored += 1
+            j += 1
+        }
+        guard count(q) == k else { return rescored }
+        func cut() -> Float { Float(Double(worst(q)) - bound).nextDown }
+        var threshold = cut()
+        while true {
+            j = nextAbove(approx, from: j, count: m, threshold: threshold)
+            if j >= m { break }
+            rescored += 1
+            if offer(q, exact(j), Int64(offset + j)) { threshold = cut() }
+            j += 1
+        }
+        return rescored
+    }
+}

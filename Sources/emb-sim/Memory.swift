@@ -1,0 +1,86 @@
+import ArgumentParser
+import Failure
+import UEC
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// --memory: bytes ("512M", "4G", "1073741824") or a share of the machine's memory ("25%").
+enum MemorySize: ExpressibleByArgument, Equatable {
+    case bytes(Int)
+    case percent(Double)
+
+    init?(argument: String) {
+        let s = argument.trimmingCharacters(in: " ")
+        if s.hasSuffix("%") {
+            guard let p = Double(s.dropLast()), p > 0, p <= 100 else { return nil }
+            self = .percent(p)
+            return
+        }
+        let units: [Character: Int] = ["K": 10, "M": 20, "G": 30, "T": 40]
+        var digits = Substring(s), shift = 0
+        if let last = s.last?.uppercased().first, let u = units[last] { shift = u; digits = digits.dropLast() }
+        if digits.uppercased().hasSuffix("I") || digits.isEmpty { return nil }
+        guard let v = Double(digits), v >= 0, v.isFinite, v * Double(1 << shift) < Double(Int.max / 2) else { return nil }
+        self = .bytes(Int(v * Double(1 << shift)))
+    }
+
+    var defaultValueDescription: String {
+        switch self {
+        case .bytes(let n): return "\(n)"
+        case .percent(let p): return "\(p == p.rounded() ? "\(Int(p))" : "\(p)")%"
+        }
+    }
+
+    /// The budget in bytes (a percentage of the physical memory).
+    var bytes: Int {
+        switch self {
+        case .bytes(let n): return n
+        case .percent(let p):
+            let total = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+            return Int(total * p / 100)
+        }
+    }
+}
+
+private extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = self[...]
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// How --top-k spends its memory budget: half for a block of queries (as many as it holds, unless
+/// --query-block says), the rest, minus the per-block work buffers, for the decoded corpus kept
+/// between blocks of queries. A corpus that fits is decoded once; one that does not is decoded
+/// once per block of queries, and the blocks of queries are then as large as the budget allows.
+struct TopKPlan {
+    let budget: Int
+    let perQuery: Int
+    let work: Int
+    let queryRows: Int
+
+    init(budget: Int, d: Int, k: Int, corpusBlock: Int, variances: Bool, queryBlock: Int?) {
+        self.budget = budget
+        // The block as read and normalised (mean, var), its σ² side, the heaps and the results.
+        perQuery = 4 * d * (variances ? 6 : 2) + 24 * min(k, 1 << 20) + 64
+        // Score buffers of one tile of queries against one corpus block, and a decoded corpus
+        // block in flight (read, normalised, prepared).
+        work = BlockTopK.workBytes(queries: BlockTopK.defaultTileRows, d: d, corpusBlock: corpusBlock, variances: variances)
+            + 4 * d * corpusBlock * (variances ? 5 : 2)
+        let auto = max(1, (budget / 2 - work) / perQuery)
+        queryRows = queryBlock ?? min(1 << 20, auto)
+    }
+
+    /// What is left for the decoded corpus beside a block of `queries` queries.
+    func corpusBytes(queries: Int) -> Int {
+        max(0, budget - work - queries * perQuery)
+    }
+
+    func describe(queries: Int) -> String {
+        "memory \(describeBytes(budget)): blocks of up to \(queryRows) queries (this one \(queries), \(describeBytes(queries * perQuery))), "
+            + "\(describeBytes(corpusBytes(queries: queries))) left for the corpus"
+    }
+}

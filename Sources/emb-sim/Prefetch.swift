@@ -1,0 +1,64 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `produce` on a thread of its own, one item ahead of the consumer: the next corpus block is
+/// read, decompressed and normalised while the GEMMs run on the current one. `next()` hands the
+/// items over in order, and an error where `produce` threw it (the producer then stops).
+final class Prefetcher<T>: @unchecked Sendable {
+    private let produce: () throws -> T?
+    private var item: Result<T?, Error>?
+    // Both start at 0: libdispatch traps when a semaphore dies below its initial value.
+    private let filled = DispatchSemaphore(value: 0), empty = DispatchSemaphore(value: 0)
+
+    init(_ produce: @escaping () throws -> T?) {
+        self.produce = produce
+        empty.signal()  // room for one item
+        inline = !startThread { [self] in loop() }
+    }
+
+    private var inline = false
+
+    private func loop() {
+        while true {
+            empty.wait()
+            let r = Result { try produce() }
+            item = r
+            filled.signal()
+            if case .success(nil) = r { return }
+            if case .failure = r { return }
+        }
+    }
+
+    /// The next item, nil at the end.
+    func next() throws -> T? {
+        if inline { return try produce() }
+        filled.wait()
+        let r = item!
+        item = nil
+        if case .success(.some) = r { empty.signal() }
+        return try r.get()
+    }
+}
+
+/// The body of a thread (pthread entry points cannot capture a generic context).
+private final class ThreadBody {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// Runs `body` on a new detached thread; false when no thread could be started.
+private func startThread(_ body: @escaping () -> Void) -> Bool {
+    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    guard pthread_create(&thread, nil, { arg in
+        Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue().run()
+        return nil
+    }, box) == 0 else {
+        Unmanaged<ThreadBody>.fromOpaque(box).release()
+        return false
+    }
+    pthread_detach(thread)
+    return true
+}

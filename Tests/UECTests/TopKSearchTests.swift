@@ -1,0 +1,183 @@
+import LinearAlgebra
+import Probability
+import XCTest
+@testable import UEC
+
+/// The fast top-k paths (query tiles, threshold test before the heap, fused top-1 σ tracking)
+/// against the plain reference: the full score matrix (similarityMatrix, scalar formula), sorted.
+final class TopKSearchTests: XCTestCase {
+    func randomBlock(_ g: inout SeededGenerator, rows: Int, d: Int, ties: Bool) -> ProbBlock {
+        var mean = Matrix<Float>(rows: rows, cols: d), variance = Matrix<Float>(rows: rows, cols: d)
+        for r in 0..<rows {
+            var norm: Float = 0
+            for k in 0..<d {
+                var x = Float(g.normal())
+                if ties { x = (x * 2).rounded() / 2 }  // few distinct rows: many equal scores
+                mean[r, k] = x; norm += x * x
+                variance[r, k] = Float(g.uniform()) * 0.02
+            }
+            if norm == 0 { mean[r, 0] = 1; norm = 1 }
+            for k in 0..<d { mean[r, k] /= norm.squareRoot() }
+        }
+        return ProbBlock(mean: mean, variance: variance)
+    }
+
+    /// The reference: per query, every corpus row sorted by (score desc, index asc), NaN excluded.
+    func reference(_ q: ProbBlock, _ c: ProbBlock, beta: Float, k: Int) -> (scores: [Float], indices: [Int64], sigma2: [Float]) {
+        let s = similarityMatrix(q, c, beta: beta)
+        var sig = Matrix<Float>(rows: q.rows, cols: c.rows)
+        gemm(q.querySide(), c.corpusSide(), transB: true, into: &sig)
+        var scores: [Float] = [], indices: [Int64] = [], sigma2: [Float] = []
+        for i in 0..<q.rows {
+            let order = (0..<c.rows).sorted { (s[i, $0], -$0) > (s[i, $1], -$1) }.prefix(k)
+            scores += order.map { s[i, $0] }; indices += order.map { Int64($0) }
+            sigma2.append(sig[i, order.first!])
+        }
+        return (scores, indices, sigma2)
+    }
+
+    func testTilesThresholdAndTopOneAreExact() throws {
+        var g = SeededGenerator(seed: 11)
+        for ties in [false, true] {
+            let q = randomBlock(&g, rows: 37, d: 5, ties: ties), c = randomBlock(&g, rows: 403, d: 5, ties: ties)
+            for beta: Float in [0, 0.8] {
+                for k in [1, 3, 40] {
+                    let want = reference(q, c, beta: beta, k: k)
+                    var previous: [Int: (scores: [Float], indices: [Int64], sigma2: [Float]?)] = [:]
+                    for (tile, threads, block) in [(1, 1, 403), (4, 2, 19), (4, 3, 19), (7, 3, 64), (2048, 2, 8), (2048, 5, 8), (10, 5, 1)] {
+                        let top = BlockTopK(queries: q, k: k, beta: beta, threads: threads, tileRows: tile)
+                        for s in stride(from: 0, to: c.rows, by: block) {
+                            let r = s ..< min(s + block, c.rows)
+                            try top.add(ProbBlock(mean: c.mean.rows(r), variance: c.variance!.rows(r)))
+                        }
+                        let got = top.results()
+                        let what = "ties \(ties) β \(beta) k \(k) tile \(tile) threads \(threads) block \(block)"
+                        XCTAssertEqual(got.indices, want.indices, what)
+                        // GEMMs of other shapes round differently (OpenBLAS): equal within rounding.
+                        for (a, b) in zip(got.scores, want.scores) { XCTAssertEqual(a, b, accuracy: 1e-6, what) }
+                        if beta != 0 {
+                            for (a, b) in zip(top.topOne!.sigma2, want.sigma2) { XCTAssertEqual(a, b, accuracy: 1e-6, what) }
+                        } else { XCTAssertNil(top.topOne) }
+                        // The same shapes on more threads: bit for bit.
+                        let key = tile * 10_000 + block
+                        if let p = previous[key] {
+                            XCTAssertEqual(got.scores.map(\.bitPattern), p.scores.map(\.bitPattern), what)
+                            XCTAssertEqual(got.indices, p.indices, what)
+                            XCTAssertEqual(top.topOne?.sigma2.map(\.bitPattern), p.sigma2?.map(\.bitPattern), what)
+                        }
+                        previous[key] = (got.scores, got.indices, top.topOne?.sigma2)
+                    }
+                }
+            }
+        }
+    }
+
+    func testThresholdScanSkipsNaNAndFindsEveryScoreAbove() {
+        var g = SeededGenerator(seed: 5)
+        for n in [1, 7, 8, 9, 31, 32, 33, 100] {
+            var s = (0..<n).map { _ in Float(g.uniform()) }
+            if n > 3 { s[3] = .nan }
+            for t: Float in [-1, 0.3, 0.9, 2] {
+                var found: [Int] = [], j = 0
+                s.withUnsafeBufferPointer { p in
+                    while true {
+                        j = nextAbove(p.baseAddress!, from: j, count: n, threshold: t)
+                        if j >= n { break }
+                        found.append(j); j += 1
+                    }
+                }
+                XCTAssertEqual(found, (0..<n).filter { s[$0] > t }, "n \(n) t \(t)")
+            }
+        }
+    }
+}
+
+/// --precision int16: the reduced-precision pass plus exact re-scoring returns the exact top-k.
+final class ReducedPrecisionTests: XCTestCase {
+    /// Exact top-k by double-precision dot products (ties to the lower row).
+    func exactTopK(_ q: Matrix<Float>, _ c: Matrix<Float>, k: Int) -> [Int64] {
+        var out: [Int64] = []
+        for i in 0..<q.rows {
+            let s = (0..<c.rows).map { j in (0..<q.cols).reduce(0.0) { $0 + Double(q[i, $1]) * Double(c[j, $1]) } }
+            out += (0..<c.rows).sorted { (s[$0], -$0) > (s[$1], -$1) }.prefix(k).map { Int64($0) }
+        }
+        return out
+    }
+
+    func unitRows(_ g: inout SeededGenerator, _ n: Int, _ d: Int) -> Matrix<Float> {
+        var m = Matrix<Float>(rows: n, cols: d)
+        for r in 0..<n {
+            var norm: Float = 0
+            for k in 0..<d { m[r, k] = Float(g.normal()); norm += m[r, k] * m[r, k] }
+            for k in 0..<d { m[r, k] /= norm.squareRoot() }
+        }
+        return m
+    }
+
+    func run(_ q: Matrix<Float>, _ c: Matrix<Float>, k: Int, block: Int, threads: Int, tile: Int = 1024)
+        throws -> (res: (scores: [Float], indices: [Int64]), stats: ReducedPrecisionStats) {
+        let top = ReducedTopK(queries: q, k: k, threads: threads, tileRows: tile, measureRecall: true)
+        for s in stride(from: 0, to: c.rows, by: block) {
+            let r = s ..< min(s + block, c.rows)
+            try top.add(CorpusBlock(ProbBlock(mean: c.mean(r), variance: nil), withSide: false, withCodes: true))
+        }
+        return (top.results(), top.stats)
+    }
+
+    func testRandomAndDuplicateRowsGiveTheExactTopK() throws {
+        var g = SeededGenerator(seed: 21)
+        for d in [5, 64, 383] {
+            let q = unitRows(&g, 23, d)
+            var c = unitRows(&g, 700, d)
+            for k in 0..<d { c[650, k] = c[10, k]; c[651, k] = q[3, k] }  // a duplicate row, a query itself
+            let want = exactTopK(q, c, k: 10)
+            for (block, threads, tile) in [(700, 1, 1024), (64, 2, 5), (9, 3, 7)] {
+                let got = try run(q, c, k: 10, block: block, threads: threads, tile: tile)
+                XCTAssertEqual(got.res.indices, want, "d \(d) block \(block)")
+                XCTAssertLessThan(got.stats.rescored, got.stats.pairs, "d \(d): the bound prunes")
+            }
+            // The f32 search (sgemm) finds the same rows, with scores equal within rounding.
+            let f32 = BlockTopK(queries: ProbBlock(mean: q, variance: nil), k: 10, beta: 0, threads: 2)
+            try f32.add(ProbBlock(mean: c, variance: nil))
+            let got = try run(q, c, k: 10, block: 128, threads: 2)
+            XCTAssertEqual(got.res.indices, f32.results().indices, "d \(d)")
+            for (a, b) in zip(got.res.scores, f32.results().scores) { XCTAssertEqual(a, b, accuracy: 2e-6) }
+        }
+    }
+
+    /// Near-ties far below the integer pass's resolution: 60 corpus rows whose cosines with the
+    /// query differ by 2e-6 to 1e-4, so that the approximate scores reorder them.
+    func testAdversarialNearTiesKeepTheExactOrder() throws {
+        var g = SeededGenerator(seed: 4)
+        let d = 384
+        let q = unitRows(&g, 4, d)
+        let noise = unitRows(&g, 2000, d)
+        var c = noise
+        for i in 0..<q.rows {
+            // A direction orthogonal to query i.
+            var w = (0..<d).map { _ in Float(g.normal()) }
+            let dot = (0..<d).reduce(Float(0)) { $0 + w[$1] * q[i, $1] }
+            for k in 0..<d { w[k] -= dot * q[i, k] }
+            let wn = w.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+            for j in 0..<60 {
+                // cos = 0.9 − j·δ with δ from 2e-6 to 1e-4: c = cos·q + sin·w/‖w‖ (+ tiny noise).
+                let cosine = 0.9 - Double(j) * (j % 2 == 0 ? 2e-6 : 1e-4)
+                let sine = (1 - cosine * cosine).squareRoot()
+                let row = 100 + i * 60 + (j * 37) % 60
+                for k in 0..<d { c[row, k] = Float(cosine) * q[i, k] + Float(sine) * w[k] / wn + 1e-7 * noise[row, k] }
+            }
+        }
+        let want = exactTopK(q, c, k: 20)
+        let got = try run(q, c, k: 20, block: 256, threads: 2)
+        XCTAssertEqual(got.res.indices, want)
+        // The integer pass alone gets these wrong: the re-scoring is what makes the result exact.
+        XCTAssertLessThan(got.stats.recall!, 1)
+        let f32 = BlockTopK(queries: ProbBlock(mean: q, variance: nil), k: 20, beta: 0, threads: 2)
+        try f32.add(ProbBlock(mean: c, variance: nil))
+        XCTAssertEqual(got.res.indices, f32.results().indices)
+    }
+}
+
+private extension Matrix where T == Float {
+    func mean(_ r: Range<Int>) -> Matrix<Float> { rows(r) }
+}
