@@ -39,7 +39,7 @@ struct Split: Tool {
     var prefix: String = "shard-"
 
     @Option(name: .long, help: ArgumentHelp("zstd compression level.", valueName: "N"))
-    var level: Int32 = 3
+    var level: Int32 = WriterOptions.defaultLevel
 
     @Flag(help: "Replace the shards of an earlier run under the same prefix (and remove the extra ones).")
     var force = false
