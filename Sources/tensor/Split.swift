@@ -7,6 +7,7 @@ import ToolKit
 
 struct Split: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "split",  // given, not derived from the type name: that costs start-up time
         abstract: "Shard the rows of a stream into several files, for parallel work.",
         discussion: """
             Every shard gets consecutive rows of every row tensor (with its first row recorded as the \
