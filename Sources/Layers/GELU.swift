@@ -98,8 +98,11 @@ func geluFloat(_ p: UnsafeMutableBufferPointer<Float>, derivative d: UnsafeMutab
 @inlinable @inline(__always)
 public func fastExp(_ a: Float) -> Float {
     let x = a > 88 ? 88 : (a < -87 ? -87 : a)
-    let shifter: Float = 12582912   // 1.5 · 2^23: adding it rounds to an integer
-    let k = (x * 1.44269504088896341 + shifter) - shifter
+    // Adding 1.5 · 2^23 rounds x / ln 2 to the integer k, which then sits in the low bits of
+    // t's pattern: 2^k is built from them with wrapping integer operations (no conversion that
+    // could trap, so nothing stops the loop from vectorising).
+    let t = x * 1.44269504088896341 + 12582912
+    let k = t - 12582912
     let r = (x - k * 0.693359375) - k * -2.12194440e-4
     var q = r * 1.9875691500e-4 + 1.3981999507e-3
     q = q * r + 8.3334519073e-3
@@ -107,7 +110,7 @@ public func fastExp(_ a: Float) -> Float {
     q = q * r + 1.6666665459e-1
     q = q * r + 5.0000001201e-1
     let er = q * (r * r) + r + 1
-    return er * Float(bitPattern: UInt32(bitPattern: Int32(k) + 127) << 23)
+    return er * Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
 }
 
 /// erf in single precision as a ratio of an odd degree-13 and an even degree-8 polynomial on
