@@ -32,6 +32,8 @@ import time
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from summary import bench_result  # noqa: E402
 
 
 def parse_size(s):
@@ -192,6 +194,8 @@ def main():
               f"(+{load:.2f} s load)   python/swift {py / sw:6.2f}", flush=True)
         print("    python per metric: " + ", ".join(f"{m} {t:.2f}" for m, t in times.items()), flush=True)
         print("    |swift - python|: " + ", ".join(f"{m} {v:.1e}" for m, v in agree.items()), flush=True)
+        bench_result("calib-metrics", f"{n:.0e} x {k} metric set, s (ours wall with reading; peer sklearn+torchmetrics+netcal+numpy compute)",
+                     sw, py)
         if not args.keep:
             for f in d.iterdir():
                 f.unlink()

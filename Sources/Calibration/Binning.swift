@@ -106,7 +106,9 @@ public struct Binning: Sendable {
     @inline(__always)
     public func index(_ c: Double) -> Int {
         let n = bins
-        var b = Int((c * Double(n)).rounded(.down))
+        // Truncation, not floor: they differ only below 0, which the clamp sends to 0 either way
+        // (and truncation is one instruction where floor is a call to libm).
+        var b = Int(c * Double(n))
         b = min(max(b, 0), n)
         switch convention {
         case .standard:

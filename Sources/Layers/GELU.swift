@@ -36,21 +36,15 @@ public struct GELU<T: BLASScalar>: Sendable {
         }
     }
 
-    /// GELU and its derivative of every element (the training path: erf and exp of the C library,
-    /// in single precision for Float — SVE's hot path — and in double precision for Double).
+    /// GELU and its derivative of every element (the training path). Float — SVE's hot path — uses
+    /// fastErf and fastExp, branch-free, in a loop the compiler vectorises (the C library's erff
+    /// and expf were 5–6.5 % of sve-train); Double uses the C library's erf and exp.
     @inlinable
     public static func apply(_ p: UnsafeMutableBufferPointer<T>, derivative d: UnsafeMutableBufferPointer<T>) {
         precondition(d.count == p.count)
         if T.self == Float.self {
             p.withMemoryRebound(to: Float.self) { pf in
-                d.withMemoryRebound(to: Float.self) { df in
-                    for i in pf.indices {
-                        let v = pf[i]
-                        let cdf = 0.5 * (1 + erff(v * 0.70710678))
-                        df[i] = cdf + v * expf(-0.5 * v * v) * 0.39894228
-                        pf[i] = v * cdf
-                    }
-                }
+                d.withMemoryRebound(to: Float.self) { df in geluFloat(pf, derivative: df) }
             }
         } else {
             for i in p.indices {
@@ -83,6 +77,40 @@ func geluFloat(_ p: UnsafeMutableBufferPointer<Float>) {
         let v = p[i]
         p[i] = v * 0.5 * (1 + fastErf(v * 0.70710678118654752))
     }
+}
+
+/// GELU and GELU' over Float: no calls, no branches, so the loop vectorises.
+@usableFromInline
+func geluFloat(_ p: UnsafeMutableBufferPointer<Float>, derivative d: UnsafeMutableBufferPointer<Float>) {
+    for i in p.indices {
+        let v = p[i]
+        let cdf = 0.5 * (1 + fastErf(v * 0.70710678118654752))
+        d[i] = cdf + v * fastExp(-0.5 * v * v) * 0.39894228040143268
+        p[i] = v * cdf
+    }
+}
+
+/// e^x in single precision, branch-free: x = k ln 2 + r with |r| ≤ ln 2 / 2 (k by the
+/// 1.5 · 2^23 rounding trick, ln 2 split in two for an exact r), e^r by Cephes' degree-6
+/// polynomial, 2^k put into the exponent bits. Relative error below 2e-7 (tested against the
+/// C library's exp in Double on [−87, 88]); x is clamped to that range, so the result is never
+/// 0, infinite or subnormal (e^−87 ≈ 1.6e-38 stands for anything smaller).
+@inlinable @inline(__always)
+public func fastExp(_ a: Float) -> Float {
+    let x = a > 88 ? 88 : (a < -87 ? -87 : a)
+    // Adding 1.5 · 2^23 rounds x / ln 2 to the integer k, which then sits in the low bits of
+    // t's pattern: 2^k is built from them with wrapping integer operations (no conversion that
+    // could trap, so nothing stops the loop from vectorising).
+    let t = x * 1.44269504088896341 + 12582912
+    let k = t - 12582912
+    let r = (x - k * 0.693359375) - k * -2.12194440e-4
+    var q = r * 1.9875691500e-4 + 1.3981999507e-3
+    q = q * r + 8.3334519073e-3
+    q = q * r + 4.1665795894e-2
+    q = q * r + 1.6666665459e-1
+    q = q * r + 5.0000001201e-1
+    let er = q * (r * r) + r + 1
+    return er * Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
 }
 
 /// erf in single precision as a ratio of an odd degree-13 and an even degree-8 polynomial on

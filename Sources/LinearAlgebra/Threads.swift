@@ -6,7 +6,32 @@ import Glibc
 
 /// Sets how many threads OpenBLAS (and so LAPACK) may use.
 public func setBLASThreads(_ n: Int) {
+    BLASThreading.threads = max(1, n)
     openblas_set_num_threads(Int32(max(1, n)))
+}
+
+/// How many threads a GEMM gets. OpenBLAS splits every GEMM above 64³ multiply-adds over all its
+/// threads; for the small and middle-sized products of a training step or a row block that
+/// costs more than it gains, and between products its idle workers spin in sched_yield. A GEMM
+/// below `singleThreadBelow` multiply-adds (m·n·k) therefore runs on the calling thread alone.
+public enum BLASThreading {
+    /// The threads `setBLASThreads` set (what large GEMMs use).
+    nonisolated(unsafe) public internal(set) static var threads = 1
+    /// m·n·k below which a GEMM runs on one thread: 2^22 (4.2 M multiply-adds, about 0.1 ms of
+    /// one core). A batch-16 SVE step's factored products (16×384×384) fall below it: sve-train's
+    /// samples in sched_yield went from 16 % to 0.4 % (perf, 2 threads). emb-laplace apply and
+    /// sve-predict multiply blocks of thousands of rows, far above it, and are unchanged.
+    nonisolated(unsafe) public static var singleThreadBelow = 1 << 22
+
+    /// Runs `body` (one GEMM of m×n×k) with the threads its size deserves.
+    @inline(__always)
+    static func gemm(_ m: Int, _ n: Int, _ k: Int, _ body: () -> Void) {
+        // (Each dimension below 2^20 first, so that the product cannot overflow.)
+        guard threads > 1, m < 1 << 20, n < 1 << 20, k < 1 << 20, m * n * k < singleThreadBelow else { return body() }
+        openblas_set_num_threads(1)
+        body()
+        openblas_set_num_threads(Int32(threads))
+    }
 }
 
 /// The work buffer OpenBLAS allocates per thread on its first call (Debian's build: 128 MiB plus

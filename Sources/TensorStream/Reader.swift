@@ -30,7 +30,9 @@ public final class TensorStreamReader {
 
     private let source: ByteSource
     private let dctx: OpaquePointer
-    private var input: [UInt8]
+    /// Compressed bytes read ahead (`inPos..<inSize` unread); grows to hold a whole frame.
+    private var input: UnsafeMutableRawPointer
+    private var inputCapacity: Int
     private var inPos = 0
     private var inSize = 0
     /// The decompressed record (all of it, or only its prefix when its payload is unshuffled
@@ -67,17 +69,19 @@ public final class TensorStreamReader {
         self.label = label
         guard let d = ZSTD_createDCtx() else { throw StreamError.resources("zstd: out of memory") }
         dctx = d
-        input = [UInt8](repeating: 0, count: ZSTD_DStreamInSize())
+        inputCapacity = ZSTD_DStreamInSize()
         frameCapacity = 1 << 16
-        guard let f = malloc(frameCapacity) else {
+        guard let i = malloc(inputCapacity), let f = malloc(frameCapacity) else {
             ZSTD_freeDCtx(d)
             throw StreamError.resources("out of memory for a record of \(1 << 16) bytes")
         }
+        input = i
         frame = f
     }
 
     deinit {
         ZSTD_freeDCtx(dctx)
+        free(input)
         free(frame)
         free(scratch)
         free(bounce)
@@ -330,6 +334,7 @@ public final class TensorStreamReader {
     /// its unshuffled place, so that a record is held once.
     private func nextRecord() throws -> Record? {
         if rawRecords { return try nextRawRecord() }
+        if let rec = try nextWholeFrame() { return rec }
         var produced = 0             // bytes of the record in `frame`
         var recordLength = -1        // the record's length field, once its prefix arrived
         var decided = false          // whether the DATA payload goes to scratch
@@ -355,14 +360,11 @@ public final class TensorStreamReader {
                 outSize = decided ? frameCapacity : min(frameCapacity, prefixBytes)
                 outPos = produced
             }
-            let ret: Int = input.withUnsafeBytes { inb in
-                var inBuf = ZSTD_inBuffer(src: inb.baseAddress, size: inSize, pos: inPos)
-                var outBuf = ZSTD_outBuffer(dst: outStart, size: outSize, pos: outPos)
-                let r = ZSTD_decompressStream(dctx, &outBuf, &inBuf)
-                inPos = inBuf.pos
-                if scatter == nil { produced = outBuf.pos } else { scatter!.done += outBuf.pos }
-                return r
-            }
+            var inBuf = ZSTD_inBuffer(src: input, size: inSize, pos: inPos)
+            var outBuf = ZSTD_outBuffer(dst: outStart, size: outSize, pos: outPos)
+            let ret = ZSTD_decompressStream(dctx, &outBuf, &inBuf)
+            inPos = inBuf.pos
+            if scatter == nil { produced = outBuf.pos } else { scatter!.done += outBuf.pos }
             if ZSTD_isError(ret) != 0 {
                 let what = String(cString: ZSTD_getErrorName(ret))
                 ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only)
@@ -418,6 +420,94 @@ public final class TensorStreamReader {
             throw fail(.cutOff, "stream cut off in the middle of a record")
         }
         return nil
+    }
+
+    /// Frames whose content is smaller than this are decoded in one call once the whole frame
+    /// is in the input buffer (internal: tests set 0 to send every frame through the streaming path).
+    var wholeFrameBelow = 8 << 20
+
+    /// The fast path: when the next frame declares its content size (every writer's frame does)
+    /// and is small, its compressed bytes are gathered in the input buffer and decoded in one call
+    /// straight into `frame`, without the streaming decoder's window buffer and its extra copy.
+    /// nil (nothing consumed) whenever it does not apply, or the frame is damaged: the streaming
+    /// path then reads the same bytes and says what is wrong with them.
+    private func nextWholeFrame() throws -> Record? {
+        if inPos == inSize {
+            if inputEnded { return nil }
+            if try fill() == 0 { inputEnded = true; return nil }
+        }
+        // The header first (5 bytes say its size), then the frame: reads stop at what the pipe
+        // has, so that a frame is decoded as soon as it is complete, never waiting for the next.
+        while inSize - inPos < 5 { guard try readMore(bound: 5) else { return nil } }
+        guard let headerSize = Self.zstdFrameHeaderSize(input + inPos) else { return nil }
+        while inSize - inPos < headerSize { guard try readMore(bound: headerSize) else { return nil } }
+        let content = ZSTD_getFrameContentSize(input + inPos, inSize - inPos)
+        guard content < UInt64(min(wholeFrameBelow, Format.recordPrefix + Format.maxRecordBody)) else { return nil }
+        let bound = ZSTD_compressBound(Int(content)) + 4096
+        var compressed = ZSTD_findFrameCompressedSize(input + inPos, inSize - inPos)
+        while ZSTD_isError(compressed) != 0 {
+            guard ZSTD_getErrorCode(compressed) == ZSTD_error_srcSize_wrong, try readMore(bound: bound) else { return nil }
+            compressed = ZSTD_findFrameCompressedSize(input + inPos, inSize - inPos)
+        }
+        if frameCapacity < Int(content) {
+            guard let f = malloc(Int(content)) else {
+                throw StreamError.resources("\(label): out of memory for a record of \(content) bytes")
+            }
+            free(frame)
+            frame = f
+            frameCapacity = Int(content)
+        }
+        let produced = ZSTD_decompressDCtx(dctx, frame, frameCapacity, input + inPos, compressed)
+        guard ZSTD_isError(produced) == 0, produced == Int(content) else {
+            ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only)
+            return nil
+        }
+        inPos += compressed
+        if produced >= Format.recordPrefix {
+            let recordLength = Int(UInt32(littleEndian: frame.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+            guard recordLength <= Format.maxRecordBody else {
+                throw fail(.recordSize, "a record of \(recordLength) bytes is larger than \(Format.maxRecordBody)")
+            }
+            if produced > Format.recordPrefix + recordLength {
+                throw fail(.frameRecord, "damaged stream (a frame holds more than its record of \(recordLength) bytes)")
+            }
+        }
+        return try record(size: produced)
+    }
+
+    /// The size of the zstd frame header that starts at `p` (5 bytes readable), from its
+    /// descriptor byte (RFC 8878, 3.1.1.1); nil when `p` does not start a zstd frame.
+    static func zstdFrameHeaderSize(_ p: UnsafeRawPointer) -> Int? {
+        guard UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)) == 0xFD2F_B528 else { return nil }
+        let descriptor = p.load(fromByteOffset: 4, as: UInt8.self)
+        let singleSegment = descriptor & 0x20 != 0
+        let dictionaryBytes = [0, 1, 2, 4][Int(descriptor & 3)]
+        let contentBytes = [singleSegment ? 1 : 0, 2, 4, 8][Int(descriptor >> 6)]
+        return 5 + (singleSegment ? 0 : 1) + dictionaryBytes + contentBytes
+    }
+
+    /// Reads once more input after what is unread, so that up to `bound` unread bytes fit: the
+    /// buffer grows to twice `bound`, and unread bytes move to its front only when the space
+    /// after them is too small (rarely, and never more than part of a frame). False at the end
+    /// of the input, or when `bound` unread bytes are already there.
+    private func readMore(bound: Int) throws -> Bool {
+        if inSize - inPos >= bound || inputEnded { return false }
+        if inputCapacity < 2 * bound {
+            guard let p = realloc(input, 2 * bound) else {
+                throw StreamError.resources("\(label): out of memory for a frame of \(bound) bytes")
+            }
+            input = p
+            inputCapacity = 2 * bound
+        }
+        if inputCapacity - inPos < bound {
+            if inSize > inPos { memmove(input, input + inPos, inSize - inPos) }
+            inSize -= inPos
+            inPos = 0
+        }
+        let n = try source.read(into: UnsafeMutableRawBufferPointer(start: input + inSize, count: inPos + bound - inSize))
+        if n == 0 { inputEnded = true; return false }
+        inSize += n
+        return true
     }
 
     /// Bytes of the scattered payload already put in place; the bounce buffer holds the bytes
@@ -513,13 +603,11 @@ public final class TensorStreamReader {
     /// Reads more input. The first time, reads at least 9 bytes (or all there is) and checks
     /// that they begin a zstd frame, naming the format they look like otherwise.
     private func fill() throws -> Int {
-        var n = try input.withUnsafeMutableBytes { try source.read(into: $0) }
+        var n = try source.read(into: UnsafeMutableRawBufferPointer(start: input, count: inputCapacity))
         if !sawAnyByte && n > 0 {
             sawAnyByte = true
             while n < 9 {
-                let m = try input.withUnsafeMutableBytes {
-                    try source.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[n...]))
-                }
+                let m = try source.read(into: UnsafeMutableRawBufferPointer(start: input + n, count: inputCapacity - n))
                 if m == 0 { break }
                 n += m
             }
@@ -532,7 +620,8 @@ public final class TensorStreamReader {
 
     /// Recognises common other formats at the start of the input, to say what to do.
     private func checkMagic(count: Int) throws {
-        let head = Array(input[0..<min(count, 8)])
+        let bytes = UnsafeRawBufferPointer(start: input, count: count)
+        let head = Array(bytes[0..<min(count, 8)])
         let zstdMagic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
         if head.starts(with: zstdMagic) { return }
         if head.count < 4 && zstdMagic.starts(with: head) {
@@ -543,7 +632,7 @@ public final class TensorStreamReader {
             hint = " (it is a .npy file: use 'tensor from npy')"
         } else if head.starts(with: Array("PK".utf8)) {
             hint = " (it looks like a zip/.npz file: use 'tensor from npz')"
-        } else if count >= 9 && input[8] == UInt8(ascii: "{") {
+        } else if count >= 9 && bytes[8] == UInt8(ascii: "{") {
             hint = " (it looks like a .safetensors file: use 'tensor from safetensors')"
         } else if head.allSatisfy({ $0 == 9 || $0 == 10 || $0 == 13 || ($0 >= 0x20 && $0 < 0x7F) }) {
             hint = " (it looks like text: use 'tensor from csv' or 'tensor from tsv')"

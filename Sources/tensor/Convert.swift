@@ -31,6 +31,7 @@ func stem(_ path: String) -> String {
 
 struct From: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "from",  // given, not derived from the type name: that costs start-up time
         abstract: "Convert npy, npz, safetensors, CSV or TSV into a tensor stream.",
         discussion: """
             npy: versions 1.0-3.0, C or Fortran order, float16/32/64, (u)int8-64, bool, either byte order. \
@@ -239,6 +240,7 @@ func importDelimited(_ src: FileSource, separator: UInt8, name: String, target: 
 
 struct To: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "to",  // given, not derived from the type name: that costs start-up time
         abstract: "Convert a tensor stream to npy, npz, safetensors, CSV or TSV.",
         discussion: """
             npy, csv and tsv take one tensor: the only one in the stream, or the one named by --tensor. \

@@ -4,6 +4,7 @@ import ToolKit
 
 struct Info: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "info",  // given, not derived from the type name: that costs start-up time
         abstract: "Describe the tensors of streams: names, dtypes, shapes, metadata.",
         discussion: """
             Reads every stream to its end, so it also checks that the stream is complete and undamaged \

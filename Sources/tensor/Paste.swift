@@ -4,6 +4,7 @@ import ToolKit
 
 struct Paste: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "paste",  // given, not derived from the type name: that costs start-up time
         abstract: "Join the tensors of several streams that have the same rows.",
         discussion: """
             Reads the inputs side by side and interleaves their chunks, so that row-aligned tensors \

@@ -77,6 +77,7 @@ func openAll(_ files: [String]) throws -> [TensorStreamReader] {
 
 struct Cat: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "cat",  // given, not derived from the type name: that costs start-up time
         abstract: "Concatenate streams: rows of tensors with the same name follow each other.",
         discussion: """
             'cat a.tsr b.tsr' (the shell's) already gives a valid stream; 'tensor cat' also checks every \
@@ -101,6 +102,7 @@ struct Cat: Tool {
 
 struct Head: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "head",  // given, not derived from the type name: that costs start-up time
         abstract: "The first rows of every tensor.",
         discussion: "Example:\n  tensor head -n 5 < emb.tsr | tensor to csv")
 
@@ -124,6 +126,7 @@ struct Head: Tool {
 
 struct Slice: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "slice",  // given, not derived from the type name: that costs start-up time
         abstract: "Rows START..<END of every tensor (0-based, END excluded).",
         discussion: "Example:\n  tensor slice --start 1000 --end 2000 < emb.tsr > part.tsr")
 
@@ -152,6 +155,7 @@ struct Slice: Tool {
 
 struct Select: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "select",  // given, not derived from the type name: that costs start-up time
         abstract: "Keep only the named tensors.",
         discussion: "Example:\n  emb-fuse a.tsr b.tsr | tensor select weights | tensor to csv")
 
@@ -178,6 +182,7 @@ struct Select: Tool {
 
 struct Drop: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "drop",  // given, not derived from the type name: that costs start-up time
         abstract: "Remove the named tensors.",
         discussion: "Example:\n  tensor drop weights < fused.tsr > fused-slim.tsr")
 
@@ -199,6 +204,7 @@ struct Drop: Tool {
 
 struct Rename: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "rename",  // given, not derived from the type name: that costs start-up time
         abstract: "Rename tensors.",
         discussion: "Example:\n  tensor rename mean=embedding < fused.tsr | emb-sim --corpus c.tsr --top-k 10")
 

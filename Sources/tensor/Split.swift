@@ -7,6 +7,7 @@ import ToolKit
 
 struct Split: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "split",  // given, not derived from the type name: that costs start-up time
         abstract: "Shard the rows of a stream into several files, for parallel work.",
         discussion: """
             Every shard gets consecutive rows of every row tensor (with its first row recorded as the \
@@ -39,7 +40,7 @@ struct Split: Tool {
     var prefix: String = "shard-"
 
     @Option(name: .long, help: ArgumentHelp("zstd compression level.", valueName: "N"))
-    var level: Int32 = 3
+    var level: Int32 = WriterOptions.defaultLevel
 
     @Flag(help: "Replace the shards of an earlier run under the same prefix (and remove the extra ones).")
     var force = false

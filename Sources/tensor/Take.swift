@@ -4,6 +4,7 @@ import ToolKit
 
 struct Take: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "take",  // given, not derived from the type name: that costs start-up time
         abstract: "The rows at given indices, in their order (repeats allowed), of every row tensor.",
         discussion: """
             The indices are the integer vector of --indices FILE (its only tensor, or the one named by \
@@ -68,6 +69,7 @@ struct Take: Tool {
 
 struct Where: Tool {
     static let configuration = CommandConfiguration(
+        commandName: "where",  // given, not derived from the type name: that costs start-up time
         abstract: "Keep the rows where an integer tensor has a given value (a streaming filter).",
         discussion: """
             The condition NAME=VALUE (or NAME!=VALUE) tests the integer vector NAME row by row; every \

@@ -1,4 +1,5 @@
 // Brute force and edge cases of the Calibration library.
+import Foundation
 import XCTest
 import Probability
 @testable import Calibration
@@ -129,5 +130,77 @@ final class PropertyTests: XCTestCase {
         XCTAssertEqual(m.atK[1].ndcg, (1 / log2(3.0)) / 1 / 2, accuracy: 1e-15)
         XCTAssertEqual(m.atK[0].recall, 0)
         XCTAssertEqual(m.atK[2].recall, 0.5)
+    }
+
+    /// The radix sort gives exactly the stable comparison sort's order (ties kept in input
+    /// order): float32-widened and full double confidences, many ties, 0, −0 and 1.
+    func testRadixSortMatchesTheStableSort() {
+        var x: UInt64 = 12345
+        func next() -> UInt64 { x = x &* 6364136223846793005 &+ 1442695040888963407; return x >> 11 }
+        for n in [0, 1, 2, 3, 100, 4097] {
+            for kind in 0..<3 {
+                var c: [Double] = [], ok: [Bool] = []
+                for i in 0..<n {
+                    let u = Double(next()) / Double(1 << 53)
+                    switch kind {
+                    case 0: c.append(Double(Float(u)))                       // float32 input
+                    case 1: c.append(u)                                      // float64 input
+                    default: c.append([0, -0.0, 1, 0.5, 0.25][Int(next() % 5)])   // ties everywhere
+                    }
+                    ok.append(next() % 3 == 0 || i % 7 == 0)
+                }
+                var expected = zip(c, ok).map { (c: $0, ok: $1) }
+                expected.sort { $0.c > $1.c }
+                let got = sortedByConfidenceDescending(c, ok)
+                XCTAssertEqual(got.map(\.c), expected.map(\.c), "n \(n) kind \(kind)")
+                XCTAssertEqual(got.map(\.ok), expected.map(\.ok), "n \(n) kind \(kind)")
+            }
+        }
+    }
+
+    /// A block goes through the hoisted fast path; row by row through `add`: the reports agree
+    /// to the last bit (the same sums in the same order), for 2 and 7 classes, with and
+    /// without the per-row losses, in float32 and float64.
+    func testBlockPathMatchesRowByRow() throws {
+        var x: UInt64 = 99
+        func next() -> Double { x = x &* 6364136223846793005 &+ 1442695040888963407; return Double(x >> 11) / Double(1 << 53) }
+        for k in [2, 7] {
+            let n = 3000
+            var p: [Double] = [], y: [Int64] = []
+            for _ in 0..<n {
+                var row = (0..<k).map { _ in pow(next(), 3) }
+                let total = row.reduce(0, +)
+                row = row.map { Double(Float($0 / total)) }
+                p += row
+                y.append(Int64(next() * Double(k)))
+            }
+            for keepLosses in [false, true] {
+                for precision in [InputPrecision.float32, .float64] {
+                    var o = ClassificationOptions(); o.precision = precision; o.keepLosses = keepLosses
+                    let block = ClassificationAccumulator(classes: k, options: o)
+                    try p.withUnsafeBufferPointer { b in
+                        try block.add(block: UnsafeBufferPointer(rebasing: b[0..<(1000 * k)]), labels: Array(y[0..<1000]), firstRow: 0)
+                        try block.add(block: UnsafeBufferPointer(rebasing: b[(1000 * k)...]), labels: Array(y[1000...]), firstRow: 1000)
+                    }
+                    let rows = ClassificationAccumulator(classes: k, options: o)
+                    try p.withUnsafeBufferPointer { b in
+                        for i in 0..<n { try rows.add(UnsafeBufferPointer(rebasing: b[(i * k)..<((i + 1) * k)]), label: y[i], row: i) }
+                    }
+                    let a = try block.report(bootstrap: keepLosses ? 20 : 0, seed: 3)
+                    let b = try rows.report(bootstrap: keepLosses ? 20 : 0, seed: 3)
+                    let enc = JSONEncoder(); enc.outputFormatting = .sortedKeys
+                    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+                    XCTAssertEqual(String(decoding: try enc.encode(a), as: UTF8.self), String(decoding: try enc.encode(b), as: UTF8.self),
+                                   "k \(k) losses \(keepLosses) \(precision)")
+                }
+            }
+        }
+        // A refused row leaves the state row-by-row adding leaves.
+        let bad = ClassificationAccumulator(classes: 2)
+        XCTAssertThrowsError(try [0.3, 0.7, 0.9, 0.1].withUnsafeBufferPointer { try bad.add(block: $0, labels: [1, 5], firstRow: 10) }) {
+            XCTAssertEqual("\($0)", "labels: row 11 has label 5, outside [0, 2) for 2 classes")
+        }
+        XCTAssertEqual(bad.rows, 1)
+        XCTAssertEqual(try bad.report().calibration.bins.map(\.count).reduce(0, +), 1)
     }
 }

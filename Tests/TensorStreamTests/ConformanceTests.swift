@@ -16,10 +16,16 @@ final class ConformanceTests: XCTestCase {
             .filter { $0.pathExtension == "tsr" }.sorted { $0.path < $1.path }
     }
 
-    /// Reads a stream with the given read step, large payloads unshuffled in place or not.
-    func read(_ bytes: [UInt8], step: Int, inPlace: Bool) throws -> [Tensor] {
+    /// The reader's three paths: whole frames decoded in one call (the default for frames below
+    /// 8 MiB), every frame through the streaming decoder, and streaming with every shuffled
+    /// payload unshuffled in place as it is decompressed.
+    enum Path: CaseIterable { case wholeFrames, streaming, inPlace }
+
+    /// Reads a stream with the given read step along one of the reader's paths.
+    func read(_ bytes: [UInt8], step: Int, path: Path) throws -> [Tensor] {
         let reader = try TensorStreamReader(ArraySource(bytes, step: step))
-        if inPlace { reader.unshuffleInPlaceFrom = 0 }
+        if path != .wholeFrames { reader.wholeFrameBelow = 0 }
+        if path == .inPlace { reader.unshuffleInPlaceFrom = 0 }
         return try reader.readAll()
     }
 
@@ -33,9 +39,9 @@ final class ConformanceTests: XCTestCase {
             covered.insert(rule)
             let bytes = [UInt8](try Data(contentsOf: url))
             for step in [Int.max, 1, 7] {
-                for inPlace in [false, true] {
-                    XCTAssertThrowsError(try read(bytes, step: step, inPlace: inPlace), "\(name) accepted") { e in
-                        XCTAssertEqual((e as? StreamError)?.rule, rule, "\(name) (step \(step), in place \(inPlace)): \(e)")
+                for path in Path.allCases {
+                    XCTAssertThrowsError(try read(bytes, step: step, path: path), "\(name) accepted") { e in
+                        XCTAssertEqual((e as? StreamError)?.rule, rule, "\(name) (step \(step), \(path)): \(e)")
                         XCTAssertEqual((e as? StreamError)?.kind, .badData)
                     }
                 }
@@ -52,8 +58,8 @@ final class ConformanceTests: XCTestCase {
             let expect = json["tensors"] as! [[String: Any]]
             let bytes = [UInt8](try Data(contentsOf: url))
             for step in [Int.max, 1, 7] {
-                for inPlace in [false, true] {
-                    let got = try read(bytes, step: step, inPlace: inPlace)
+                for path in Path.allCases {
+                    let got = try read(bytes, step: step, path: path)
                     XCTAssertEqual(got.map(\.name), expect.map { $0["name"] as! String }, name)
                     for (t, e) in zip(got, expect) {
                         XCTAssertEqual(t.dtype.name, e["dtype"] as? String, "\(name) \(t.name)")

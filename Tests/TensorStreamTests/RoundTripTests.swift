@@ -79,6 +79,55 @@ final class RoundTripTests: XCTestCase {
         }
     }
 
+    /// The specialised unshuffle loops (2, 4, 8 bytes) against the plain byte-by-byte one, on
+    /// odd element counts and buffers that start at every alignment.
+    func testUnshuffleMatchesTheGenericLoop() {
+        for size in [2, 4, 8, 3, 16] {
+            for n in [1, 7, 15, 16, 17, 31, 33, 127, 129, 4099] {
+                for offset in 0..<3 {
+                    let src = sampleBytes(n * size + offset, seed: UInt64(size * 7919 + n * 31 + offset))
+                    var fast = [UInt8](repeating: 0, count: n * size + offset)
+                    var slow = fast
+                    src.withUnsafeBytes { s in
+                        let planes = UnsafeRawBufferPointer(rebasing: s[offset...])
+                        fast.withUnsafeMutableBytes { byteUnshuffle(planes, into: UnsafeMutableRawBufferPointer(rebasing: $0[offset...]), size: size) }
+                        slow.withUnsafeMutableBytes { byteUnshuffleGeneric(planes, into: UnsafeMutableRawBufferPointer(rebasing: $0[offset...]), size: size) }
+                    }
+                    XCTAssertEqual(fast, slow, "size \(size) n \(n) offset \(offset)")
+                }
+            }
+        }
+    }
+
+    /// Many records of every multi-byte dtype read the same along the reader's paths
+    /// (whole frames in one call, the streaming decoder, unshuffled in place), shuffled or not,
+    /// whether the bytes arrive at once or in pieces of a pipe's size.
+    func testReaderPathsAgreeOnLargeRecords() throws {
+        for shuffle in [true, false] {
+            let sink = ArraySink()
+            let w = try TensorStreamWriter(sink: sink, options: WriterOptions(shuffle: shuffle, chunkBytes: 40_000))
+            var expected: [String: [UInt8]] = [:]
+            for (name, dtype, width) in [("h", DType.f16, 5), ("f", DType.f32, 384), ("d", DType.f64, 3), ("i", DType.i32, 9)] {
+                let rows = 200_000 / (width * dtype.size) + 3     // records of several sizes, the last a part
+                let bytes = sampleBytes(rows * width * dtype.size, seed: UInt64(width))
+                let id = try w.add(TensorInfo(name: name, dtype: dtype, rowShape: [width]))
+                try bytes.withUnsafeBytes { try w.write(id, rows: rows, bytes: $0) }
+                expected[name] = bytes
+            }
+            try w.finish()
+            for step in [Int.max, 4096, 777] {
+                for (whole, inPlace) in [(8 << 20, 8 << 20), (20_000, 8 << 20), (0, 8 << 20), (0, 0)] {
+                    let reader = try TensorStreamReader(ArraySource(sink.bytes, step: step))
+                    reader.wholeFrameBelow = whole
+                    reader.unshuffleInPlaceFrom = inPlace
+                    for t in try reader.readAll() {
+                        XCTAssertEqual(t.data, expected[t.name], "\(t.name) shuffle \(shuffle) step \(step) whole \(whole) in place \(inPlace)")
+                    }
+                }
+            }
+        }
+    }
+
     func testInterleavedTensorsAndRowBlocks() throws {
         let sink = ArraySink()
         let w = try TensorStreamWriter(sink: sink)

@@ -84,7 +84,7 @@ complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_fla
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" q quiet' -l 'quiet' -s 'q' -d 'Do not report the reconstruction errors.'
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
-complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19.' -rfka ''
+complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19 (on float data, 1 is as small as 3 at half the time).' -rfka ''
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" version' -l 'version' -d 'Show the version.'
 complete -c 'sve-decompose' -n '__sve-decompose_should_offer_completions_for_flags_or_options "sve-decompose" h help' -s 'h' -l 'help' -d 'Show help information.'
