@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Benchmark emb-sim top-k against the same blocked computation in numpy, and plain-cosine
-top-k against faiss-cpu's IndexFlatIP (if importable). Reports wall time, GFLOP/s against this
-machine's sgemm rate, ratios, agreement of the results, and emb-sim's peak RSS (/usr/bin/time -v)
-on a corpus whose full score matrix would not fit in the memory emb-sim uses.
+"""Benchmark emb-sim top-k against the same blocked computation in numpy, plain-cosine top-k
+against faiss-cpu's IndexFlatIP (if importable), and both against the plain sgemm of the same
+shapes on the same OpenBLAS (bench/sgemm.c, --sgemm: its GEMMs alone, the limit). Also emb-sim
+--precision int16 (exact top-k, integer first pass). Reports wall time, GFLOP/s against this
+machine's sgemm rate, ratios to emb-sim, to the sgemm yardstick and to numpy, agreement of the
+results, and emb-sim's peak RSS (/usr/bin/time -v).
 
-    python3 bench/emb-sim.py [--corpus-rows 300000] [--queries 2000] [--bin .build/release]
+    python3 bench/emb-sim.py [--corpus-rows 300000] [--queries 2000] [--bin .build/release] [--sgemm PATH]
 
 Run on demand (never in tests), with a release build:  swift build -c release
 """
@@ -19,6 +21,7 @@ ap.add_argument("--block", type=int, default=4096)
 ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release"))
 ap.add_argument("--work", default=None)
 ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for every contestant")
+ap.add_argument("--sgemm", default=None, help="the yardstick built from bench/sgemm.c (bench/emb-sim.sh builds it)")
 args = ap.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
 import numpy as np  # after the thread count is set
@@ -56,11 +59,17 @@ rate_block = sgemm_rate(min(Q, 1024), B, D)
 rate_square = sgemm_rate(2048, 2048, 2048, reps=3)
 print(f"sgemm (numpy/OpenBLAS, {args.threads} threads): {rate_block:.1f} GFLOP/s on {min(Q,1024)}x{B}x{D}, {rate_square:.1f} GFLOP/s on 2048^3")
 
-def run_tool(beta):
+v = subprocess.run([tool("emb-sim"), "-v", "--corpus", f"{work}/corpus_mean.tsr", "--top-k", "1", "--threads", str(args.threads),
+                    f"{work}/queries.tsr", "-o", f"{work}/probe.tsr"], capture_output=True, text=True)
+print(v.stderr.strip())
+print("load average (1, 5, 15 min):", " ".join(f"{x:.2f}" for x in os.getloadavg()), "(a shared machine: figures are noisy)")
+
+def run_tool(beta, precision="f32"):
     # Plain cosine reads a corpus of means only (as a user would give it); β > 0 reads mean+var.
+    # Default blocks: the corpus is decoded once, queries in one block (within --memory).
     corpus = f"{work}/corpus.tsr" if beta else f"{work}/corpus_mean.tsr"
     cmd = ["/usr/bin/time", "-v", tool("emb-sim"), "--corpus", corpus, "--top-k", str(K), "--threads", str(args.threads),
-           "--beta", str(beta), "--query-block", str(Q), "--corpus-block", str(B), f"{work}/queries.tsr",
+           "--beta", str(beta), "--precision", precision, "--corpus-block", str(B), f"{work}/queries.tsr",
            "-o", f"{work}/hits.tsr"]
     t = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -95,10 +104,20 @@ def measure(fn):
     best_rate[0] = max(best_rate[0], sgemm_rate(min(Q, 1024), B, D))
     runs = [fn() for _ in range(2)]
     return min(runs, key=lambda r: r[0])
+def sgemm_run(beta):
+    cmd = [args.sgemm, f"{work}/queries_mean.npy", f"{work}/corpus_mean.npy", "--block", str(B)] + (["--uncertain"] if beta else [])
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - t, None
 rows = []
 for beta, label, flops in [(0, "cosine", 2 * Q * M * D), (1, "uncertainty-aware", 6 * Q * M * D)]:
+    ts = measure(lambda: sgemm_run(beta))[0] if args.sgemm else float("nan")
     wall, rss, idx = measure(lambda: run_tool(beta))
     rows.append((f"emb-sim {label} (incl. reading {M} rows)", wall, flops, f"{rss:.0f}", wall, "-"))
+    if beta == 0:
+        wi, rssi, idxi = measure(lambda: run_tool(beta, "int16"))
+        rows.append((f"emb-sim {label} --precision int16", wi, flops, f"{rssi:.0f}", wall, f"indices identical {(idxi == idx).mean():.4f}"))
+    rows.append((f"plain sgemm, same shapes and OpenBLAS (reads the .npy)", ts, flops, "-", wall, "-"))
     def np_run():
         t = time.perf_counter(); r = numpy_topk(beta); return time.perf_counter() - t, r
     tn, nidx = measure(np_run)
@@ -116,8 +135,12 @@ for beta, label, flops in [(0, "cosine", 2 * Q * M * D), (1, "uncertainty-aware"
             rows.append(("faiss-cpu (not installed)", float("nan"), flops, "-", wall, "-"))
 print(f"corpus {M} x {D}, {Q} queries, top-{K}; a full score matrix would be {full_gb:.2f} GiB; "
       f"best sgemm rate seen: {best_rate[0]:.1f} GFLOP/s ({args.threads} threads)")
-print("| method | wall s (best of 2) | GFLOP/s | % of sgemm | peak RSS MiB | time / emb-sim | agreement |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
+print("| method | wall s (best of 2) | GFLOP/s | % of sgemm rate | peak RSS MiB | time / emb-sim | time / plain sgemm | agreement |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+yard = {}
+for name, t, flops, rss, ref, agree in rows:
+    if name.startswith("plain sgemm"): yard[flops] = t
 for name, t, flops, rss, ref, agree in rows:
     g = flops / t / 1e9
-    print(f"| {name} | {t:.2f} | {g:.1f} | {100 * g / best_rate[0]:.0f}% | {rss} | {t / ref:.2f} | {agree} |")
+    ys = yard.get(flops, float("nan"))
+    print(f"| {name} | {t:.2f} | {g:.1f} | {100 * g / best_rate[0]:.0f}% | {rss} | {t / ref:.2f} | {t / ys:.2f} | {agree} |")

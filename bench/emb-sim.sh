@@ -1,9 +1,12 @@
 #!/bin/sh
-# Runs bench/emb-sim.py with a release build and a python that has numpy (and faiss-cpu)
-# (PY, default the project's .venv after `make venv-bench`).
+# Runs bench/emb-sim.py with a release build, the plain-sgemm yardstick (bench/sgemm.c, built here
+# against the same OpenBLAS) and a python that has numpy (and faiss-cpu): PY, default the project's
+# .venv after `make venv-bench`, else .venv-bench (python3 -m venv .venv-bench; pip install numpy faiss-cpu).
 #   bench/emb-sim.sh [--corpus-rows N] [--queries Q]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 PY=${PY:-$here/../.venv/bin/python}
+[ -x "$PY" ] || PY=$here/../.venv-bench/bin/python
 cd "$here/.." && swift build -c release --product emb-sim >/dev/null && swift build -c release --product tensor >/dev/null
-exec "$PY" "$here/emb-sim.py" --bin "$here/../.build/release" "$@"
+cc -O2 "$here/sgemm.c" $(pkg-config --cflags --libs openblas) -o "$here/../.build/release/bench-sgemm"
+exec "$PY" "$here/emb-sim.py" --bin "$here/../.build/release" --sgemm "$here/../.build/release/bench-sgemm" "$@"

@@ -46,13 +46,19 @@ public struct ProbBlock: Sendable {
 
     /// [var, μ∘μ + var] (rows × 2D): the corpus side of the σ_s² GEMM.
     func corpusSide() -> Matrix<Float> {
-        let d = mean.cols
-        var out = Matrix<Float>(rows: rows, cols: 2 * d)
-        for r in 0..<rows {
-            for k in 0..<d {
-                let m = mean.data[r * d + k], v = variance?.data[r * d + k] ?? 0
-                out.data[r * 2 * d + k] = v
-                out.data[r * 2 * d + d + k] = m * m + v
+        let d = mean.cols, n = rows
+        var out = Matrix<Float>(rows: n, cols: 2 * d)
+        if n == 0 || d == 0 { return out }
+        let zeros = variance == nil ? [Float](repeating: 0, count: n * d) : []
+        out.data.withUnsafeMutableBufferPointer { po in
+            mean.data.withUnsafeBufferPointer { pm in
+                (variance?.data ?? zeros).withUnsafeBufferPointer { pv in
+                    let o = po.baseAddress!, m = pm.baseAddress!, v = pv.baseAddress!
+                    for r in 0..<n {
+                        let row = o + r * 2 * d, mr = m + r * d, vr = v + r * d
+                        for k in 0..<d { row[k] = vr[k]; row[d + k] = mr[k] * mr[k] + vr[k] }
+                    }
+                }
             }
         }
         return out
