@@ -99,11 +99,11 @@ let package = Package(
         .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit", "Failure"],
                           path: "Sources/sve-predict"),
         // Text to embeddings: the WordPiece tokenizer, the model directory, the BERT encoder.
-        .target(name: "TextEncoder", dependencies: ["Layers", "LinearAlgebra", "Failure", "TensorFormats", "TensorStream"],
+        .target(name: "TextEncoder", dependencies: ["Layers", "LinearAlgebra", "CBLAS", "Probability", "Failure", "TensorFormats", "TensorStream"],
                 swiftSettings: optimizedAlways),
         .executableTarget(name: "EmbEncode", dependencies: ["TextEncoder", "Failure", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/emb-encode"),
-        .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "Layers", "TensorStream", "TensorFormats", "TestSupport"],
+        .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "Layers", "LinearAlgebra", "TensorStream", "TensorFormats", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "LinearAlgebra"]),
         .testTarget(name: "SVETests", dependencies: ["SVE", "Calibration", "Probability", "LinearAlgebra", "TensorStream", "TestSupport"],

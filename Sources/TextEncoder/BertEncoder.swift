@@ -1,6 +1,8 @@
+import CBLAS
 import Foundation
 import Layers
 import LinearAlgebra
+import Probability
 
 /// A named point whose pooled activations the encoder can return beside the embedding.
 public struct EmitPoint: Sendable, Hashable, CustomStringConvertible {
@@ -68,6 +70,10 @@ public final class BertEncoder: @unchecked Sendable {
     let tokenType0: [Float]
     let embeddingNorm: LayerNorm<Float>
     public let layers: [TransformerLayer<Float>]
+    /// Per layer, the query, key and value projections stacked into one 3h × h weight (and 3h
+    /// biases): one GEMM reads the layer's input once for all three.
+    let qkvWeights: [[Float]]
+    let qkvBiases: [[Float]]
 
     public var dimension: Int { config.hidden }
 
@@ -130,6 +136,8 @@ public final class BertEncoder: @unchecked Sendable {
             throw EncoderError.data("model.safetensors has more layers than num_hidden_layers = \(cfg.layers) in config.json")
         }
         layers = ls
+        qkvWeights = ls.map { $0.attention.query.weight.data + $0.attention.key.weight.data + $0.attention.value.weight.data }
+        qkvBiases = ls.map { $0.attention.query.bias + $0.attention.key.bias + $0.attention.value.bias }
         let largest = tok.largestID
         guard largest < cfg.vocabulary else {
             throw EncoderError.data("the tokenizer has token id \(largest) but the model has \(cfg.vocabulary) word embeddings")
@@ -142,12 +150,105 @@ public final class BertEncoder: @unchecked Sendable {
     }
 
     /// Encodes a batch of tokenised texts (packed: no padding anywhere); one output row per text.
+    ///
+    /// Threads over sequences: when OpenBLAS may use T > 1 threads, the batch is cut into T shards
+    /// of about equal work, and each shard runs the whole forward on a thread of its own, OpenBLAS
+    /// being set to one thread meanwhile (and restored after). Everything is then parallel
+    /// (embeddings, attention, LayerNorm, GELU, pooling, not only the GEMMs), no thread waits for
+    /// another between layers, and each text's result does not depend on the split (the same
+    /// operations on the same rows). Not for calling concurrently from several threads (the
+    /// OpenBLAS setting is process-wide).
     public func encode(_ batch: [[Int32]], emit: [EmitPoint] = []) -> EncodedBatch {
+        for ids in batch {
+            precondition(ids.count <= config.maxPositions, "encode: a sequence is longer than the position table")
+        }
+        let blasThreads = Int(openblas_get_num_threads())
+        let shards = BertEncoder.shards(batch.map(\.count), count: min(blasThreads, batch.count), hidden: config.hidden,
+                                        intermediate: config.intermediate)
+        if shards.count <= 1 { return forward(batch, emit: emit) }
+        let parts = UnsafeMutableBufferPointer<EncodedBatch>.allocate(capacity: shards.count)
+        defer { parts.deallocate() }
+        let slots = Slots(p: parts.baseAddress!)
+        openblas_set_num_threads(1)
+        DispatchQueue.concurrentPerform(iterations: shards.count) { s in
+            (slots.p + s).initialize(to: forward(shards[s].map { batch[$0] }, emit: emit))
+        }
+        openblas_set_num_threads(Int32(blasThreads))
+        var out = EncodedBatch(embeddings: Matrix(rows: batch.count, cols: config.hidden),
+                               emitted: emit.indices.map { Matrix(rows: batch.count, cols: parts[0].emitted[$0].cols) })
+        for (s, rows) in shards.enumerated() {
+            for (k, r) in rows.enumerated() {
+                BertEncoder.copyRow(parts[s].embeddings, k, into: &out.embeddings, r)
+                for e in emit.indices { BertEncoder.copyRow(parts[s].emitted[e], k, into: &out.emitted[e], r) }
+            }
+        }
+        _ = parts.baseAddress!.deinitialize(count: shards.count)
+        return out
+    }
+
+    /// Where each shard's thread writes its result (a slot of its own).
+    struct Slots: @unchecked Sendable { let p: UnsafeMutablePointer<EncodedBatch> }
+
+    static func copyRow(_ a: Matrix<Float>, _ i: Int, into b: inout Matrix<Float>, _ j: Int) {
+        let d = a.cols
+        b.data.replaceSubrange(j * d ..< (j + 1) * d, with: a.data[i * d ..< (i + 1) * d])
+    }
+
+    /// The batch's texts (by index) cut into at most `count` shards of about equal work: longest
+    /// first, each to the shard with the least work so far (the GEMMs cost in proportion to the
+    /// tokens, attention to their square). Empty shards are dropped.
+    public static func shards(_ lengths: [Int], count: Int, hidden h: Int, intermediate i: Int) -> [[Int]] {
+        guard count > 1 else { return [Array(lengths.indices)] }
+        let work = lengths.map { l in Double(l) * Double(4 * h * h + 2 * h * i) + Double(2 * l * l * h) }
+        var load = [Double](repeating: 0, count: count)
+        var out = [[Int]](repeating: [], count: count)
+        for t in lengths.indices.sorted(by: { work[$0] > work[$1] }) {
+            let s = load.indices.min { load[$0] < load[$1] }!
+            out[s].append(t); load[s] += work[t]
+        }
+        return out.filter { !$0.isEmpty }.map { $0.sorted() }
+    }
+
+    /// The forward of a batch on the calling thread: embeddings and LayerNorm, the layers, pooling.
+    /// Each layer is TransformerLayer's (its Linear, LayerNorm and GELU, into buffers allocated
+    /// once per batch) but for the attention, which multiplies once by the stacked Q, K, V weight
+    /// and works per head on strided views of that product (no copies).
+    func forward(_ batch: [[Int32]], emit: [EmitPoint]) -> EncodedBatch {
+        let h = config.hidden
+        let input = embed(batch)
+        var x = input.x
+        let sequences = input.sequences, total = x.rows
+        var emitted = emit.map { Matrix<Float>(rows: batch.count, cols: $0.point == .ffnHidden ? config.intermediate : h) }
+        var qkv = [Float](repeating: 0, count: total * 3 * h)
+        var ctx = Matrix<Float>(rows: total, cols: h)
+        var mid = Matrix<Float>(rows: total, cols: config.intermediate)
+        var h1 = Matrix<Float>(rows: total, cols: h)
+        for (i, layer) in layers.enumerated() {
+            attention(i, x, &qkv, sequences, into: &ctx)
+            layer.attention.output.forward(ctx, into: &h1)
+            TransformerLayer.addInPlace(&h1, x)
+            layer.attentionNorm.forwardInPlace(&h1)
+            for k in emit.indices where emit[k].layer == i && emit[k].point == .ffnIn { emitted[k] = pool(h1, sequences) }
+            layer.intermediate.forward(h1, into: &mid)
+            layer.activation.forwardInPlace(&mid)
+            for k in emit.indices where emit[k].layer == i && emit[k].point == .ffnHidden { emitted[k] = pool(mid, sequences) }
+            layer.output.forward(mid, into: &x)
+            TransformerLayer.addInPlace(&x, h1)
+            layer.outputNorm.forwardInPlace(&x)
+            for k in emit.indices where emit[k].layer == i && emit[k].point == .output { emitted[k] = pool(x, sequences) }
+        }
+        var e = pool(x, sequences)
+        if normalize { BertEncoder.l2Normalize(&e) }
+        return EncodedBatch(embeddings: e, emitted: emitted)
+    }
+
+    /// The packed batch's input to the first layer, word + position + token type embeddings and
+    /// LayerNorm (one row per token), and each text's rows.
+    func embed(_ batch: [[Int32]]) -> (x: Matrix<Float>, sequences: [Range<Int>]) {
         let h = config.hidden
         var sequences: [Range<Int>] = []
         var total = 0
         for ids in batch {
-            precondition(ids.count <= config.maxPositions, "encode: a sequence is longer than the position table")
             sequences.append(total ..< total + ids.count); total += ids.count
         }
         var x = Matrix<Float>(rows: total, cols: h)
@@ -168,20 +269,53 @@ public final class BertEncoder: @unchecked Sendable {
             }
         }
         embeddingNorm.forwardInPlace(&x)
-        var emitted = emit.map { Matrix<Float>(rows: batch.count, cols: $0.point == .ffnHidden ? config.intermediate : h) }
-        for (i, layer) in layers.enumerated() {
-            let wanted = emit.indices.filter { emit[$0].layer == i }
-            if wanted.isEmpty {
-                x = layer.forward(x, sequences: sequences)
-            } else {
-                x = layer.forward(x, sequences: sequences) { point, m in
-                    for k in wanted where emit[k].point == point { emitted[k] = self.pool(m, sequences) }
+        return (x, sequences)
+    }
+
+    /// Layer i's self-attention before its output projection: [Q K V] = x Wᵀ + b in one GEMM (rows of
+    /// 3h), then per sequence and head softmax(Q_h K_hᵀ / √d) V_h, written into the head's columns of ctx.
+    func attention(_ i: Int, _ x: Matrix<Float>, _ qkv: inout [Float], _ sequences: [Range<Int>], into ctx: inout Matrix<Float>) {
+        let h = config.hidden, w = 3 * h, heads = config.heads, dh = h / heads, n = x.rows
+        let longest = sequences.map(\.count).max() ?? 0
+        var scores = [Float](repeating: 0, count: longest * longest)
+        let scale = 1 / Float(dh).squareRoot()
+        x.data.withUnsafeBufferPointer { px in
+            qkvWeights[i].withUnsafeBufferPointer { pw in
+                qkvBiases[i].withUnsafeBufferPointer { pb in
+                    qkv.withUnsafeMutableBufferPointer { pq in
+                        Linear<Float>.apply(rows: n, inFeatures: h, outFeatures: w, x: px.baseAddress!, ldx: h,
+                                            weight: pw.baseAddress!, bias: pb.baseAddress!, y: pq.baseAddress!, ldy: w)
+                    }
                 }
             }
         }
-        var e = pool(x, sequences)
+        qkv.withUnsafeBufferPointer { pq in
+            ctx.data.withUnsafeMutableBufferPointer { pc in
+                scores.withUnsafeMutableBufferPointer { ps in
+                    for seq in sequences where !seq.isEmpty {
+                        let L = seq.count
+                        for head in 0..<heads {
+                            let q = pq.baseAddress! + seq.lowerBound * w + head * dh
+                            Float.gemm(false, true, L, L, dh, scale, q, w, q + h, w, 0, ps.baseAddress!, L)
+                            for r in 0..<L { softmaxInPlace(UnsafeMutableBufferPointer(rebasing: ps[r * L ..< (r + 1) * L])) }
+                            Float.gemm(false, false, L, dh, L, 1, ps.baseAddress!, L, q + 2 * h, w, 0,
+                                       pc.baseAddress! + seq.lowerBound * h + head * dh, h)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The same forward through TransformerLayer.forward (Layers' own attention, one thread of
+    /// ours), kept as the reference the tests compare `encode` with.
+    public func referenceForward(_ batch: [[Int32]]) -> Matrix<Float> {
+        let input = embed(batch)
+        var x = input.x
+        for layer in layers { x = layer.forward(x, sequences: input.sequences) }
+        var e = pool(x, input.sequences)
         if normalize { BertEncoder.l2Normalize(&e) }
-        return EncodedBatch(embeddings: e, emitted: emitted)
+        return e
     }
 
     /// One row per sequence: mean over its tokens, its first token, or the maximum.
