@@ -57,13 +57,13 @@ for t in $THREADS; do
   farm-bench -n "$RUNS" --timeout 3600 --vs "$st" -- "${ours[@]}" > "$W/st.txt" 2>&1
   farm-bench -n "$RUNS" --timeout 3600 --vs "$ort" -- "${ours[@]}" > "$W/ort.txt" 2>&1
   cat "$W/st.txt" "$W/ort.txt" >> "$LOG"
-  e1=$(median "$W/st.txt" "A wall s"); e2=$(median "$W/ort.txt" "A wall s")
-  s=$(median "$W/st.txt" "B wall s"); o=$(median "$W/ort.txt" "B wall s")
   echo "threads $t (sgemm $rate GFLOP/s on 1024x1536x384; load average $(cut -d' ' -f1-3 /proc/loadavg)):"
-  for row in "emb-encode $e1" "emb-encode $e2" "sentence-transformers $s" "onnxruntime $o"; do
+  printf "  %-30s %8s %8s %9s %9s %8s\n" "" "wall s" "CPU s" "texts/s" "GFLOP/s" "of sgemm"
+  for row in "emb-encode(vs_s-t) st A" "emb-encode(vs_onnxruntime) ort A" "sentence-transformers st B" "onnxruntime ort B"; do
     set -- $row
-    printf "  %-22s %7.2f s wall %8.1f texts/s %7.1f GFLOP/s (%2.0f %% of sgemm)\n" "$1" "$2" \
-      "$(echo "$n / $2" | bc -l)" "$(echo "$flop / $2 / 1000000000" | bc -l)" "$(echo "100 * $flop / $2 / 1000000000 / $rate" | bc -l)"
+    w=$(median "$W/$2.txt" "$3 wall s"); c=$(median "$W/$2.txt" "$3 cpu s")
+    printf "  %-30s %8.2f %8.2f %9.1f %9.1f %7.0f%%\n" "${1//_/ }" "$w" "$c" "$(echo "$n / $w" | bc -l)" \
+      "$(echo "$flop / $w / 1000000000" | bc -l)" "$(echo "100 * $flop / $w / 1000000000 / $rate" | bc -l)"
   done
   printf "  emb-encode / sentence-transformers: %.2f x (median of paired wall-time ratios), %.2f x by CPU time\n" \
     "$(echo "1 / $(median "$W/st.txt" "A/B wall")" | bc -l)" "$(echo "1 / $(median "$W/st.txt" "A/B cpu")" | bc -l)"
