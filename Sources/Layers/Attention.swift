@@ -26,6 +26,18 @@ public struct SelfAttention<T: BLASScalar>: Sendable {
     public var hidden: Int { query.outFeatures }
     public var headDim: Int { hidden / heads }
 
+    /// Q, K and V as one linear layer of 3·hidden outputs ([Q K V] side by side in each output row),
+    /// so that one GEMM makes all three; `attend(rows:…ld:)` reads the heads from its views.
+    public func stackedProjections() -> Linear<T> {
+        let h = hidden, d = query.inFeatures
+        var w = Matrix<T>(rows: 3 * h, cols: d)
+        w.data = query.weight.data + key.weight.data + value.weight.data
+        let zeros = [T](repeating: 0, count: h)
+        let bias = query.bias.isEmpty && key.bias.isEmpty && value.bias.isEmpty ? []
+            : (query.bias.isEmpty ? zeros : query.bias) + (key.bias.isEmpty ? zeros : key.bias) + (value.bias.isEmpty ? zeros : value.bias)
+        return Linear(weight: w, bias: bias)
+    }
+
     /// x (rows × hidden) → rows × hidden (after the output projection).
     @inlinable
     public func forward(_ x: Matrix<T>, sequences: [Range<Int>]) -> Matrix<T> {
@@ -89,42 +101,53 @@ public struct SelfAttention<T: BLASScalar>: Sendable {
     @inlinable
     public static func attend(q: Matrix<T>, k: Matrix<T>, v: Matrix<T>, heads: Int, sequences: [Range<Int>],
                               probabilities: UnsafeMutablePointer<[T]>?) -> Matrix<T> {
-        let h = q.cols, dh = h / heads, n = q.rows
+        let h = q.cols, n = q.rows
         precondition(h % heads == 0 && k.cols == h && v.cols == h && k.rows == n && v.rows == n, "attend: Q, K, V disagree")
         var ctx = Matrix<T>(rows: n, cols: h)
         if n == 0 { probabilities?.pointee = []; return ctx }
         let keep = probabilities != nil
         let longest = sequences.map(\.count).max() ?? 0
-        var scratch = [T](repeating: 0, count: keep ? 0 : longest * longest)
-        var kept = [T](repeating: 0, count: keep ? heads * sequences.reduce(0) { $0 + $1.count * $1.count } : 0)
-        let scale = T(1) / T(dh).squareRoot()
+        var scores = [T](repeating: 0, count: keep ? heads * sequences.reduce(0) { $0 + $1.count * $1.count } : longest * longest)
         withQKV(q, k, v) { pq, pk, pv in
             ctx.data.withUnsafeMutableBufferPointer { pc in
-                scratch.withUnsafeMutableBufferPointer { sc in
-                    kept.withUnsafeMutableBufferPointer { kp in
-                        var po = 0
-                        for seq in sequences where !seq.isEmpty {
-                            precondition(seq.lowerBound >= 0 && seq.upperBound <= n, "SelfAttention: sequence \(seq) outside \(n) rows")
-                            let L = seq.count, o = seq.lowerBound * h
-                            for head in 0..<heads {
-                                let off = o + head * dh
-                                let ps = keep ? kp.baseAddress! + po : sc.baseAddress!
-                                // S = scale · Q_h K_hᵀ (L × L)
-                                T.gemm(false, true, L, L, dh, scale, pq + off, h, pk + off, h, 0, ps, L)
-                                for r in 0..<L {
-                                    SelfAttention.softmax(UnsafeMutableBufferPointer(start: ps + r * L, count: L))
-                                }
-                                // C_h = P V_h (L × dh), written into the head's columns.
-                                T.gemm(false, false, L, dh, L, 1, ps, L, pv + off, h, 0, pc.baseAddress! + off, h)
-                                if keep { po += L * L }
-                            }
-                        }
-                    }
+                scores.withUnsafeMutableBufferPointer { ps in
+                    attend(rows: n, hidden: h, heads: heads, sequences: sequences, q: pq, k: pk, v: pv, ld: h,
+                           context: pc.baseAddress!, ldc: h, scores: ps.baseAddress!, keep: keep)
                 }
             }
         }
-        if let probabilities { probabilities.pointee = kept }
+        if let probabilities { probabilities.pointee = scores }
         return ctx
+    }
+
+    /// The kernel of `attend` on raw storage. Q, K and V are rows of `ld` values whose first
+    /// `hidden` columns hold the heads side by side (ld > hidden when they are views into one
+    /// [Q K V] product, as emb-encode's stacked projection makes); the heads' outputs go into the
+    /// first `hidden` columns of `context`'s rows (ldc values each). `scores` holds L×L values: the
+    /// longest sequence's, reused, or with `keep` every (sequence, head)'s probabilities in turn.
+    @inlinable
+    public static func attend(rows n: Int, hidden h: Int, heads: Int, sequences: [Range<Int>],
+                              q pq: UnsafePointer<T>, k pk: UnsafePointer<T>, v pv: UnsafePointer<T>, ld: Int,
+                              context pc: UnsafeMutablePointer<T>, ldc: Int, scores: UnsafeMutablePointer<T>, keep: Bool) {
+        let dh = h / heads
+        let scale = T(1) / T(dh).squareRoot()
+        var po = 0
+        for seq in sequences where !seq.isEmpty {
+            precondition(seq.lowerBound >= 0 && seq.upperBound <= n, "SelfAttention: sequence \(seq) outside \(n) rows")
+            let L = seq.count
+            for head in 0..<heads {
+                let off = seq.lowerBound * ld + head * dh
+                let ps = scores + po
+                // S = scale · Q_h K_hᵀ (L × L)
+                T.gemm(false, true, L, L, dh, scale, pq + off, ld, pk + off, ld, 0, ps, L)
+                for r in 0..<L {
+                    SelfAttention.softmax(UnsafeMutableBufferPointer(start: ps + r * L, count: L))
+                }
+                // C_h = P V_h (L × dh), written into the head's columns.
+                T.gemm(false, false, L, dh, L, 1, ps, L, pv + off, ld, 0, pc + seq.lowerBound * ldc + head * dh, ldc)
+                if keep { po += L * L }
+            }
+        }
     }
 
     /// `attend` keeping the probabilities in `probabilities`.

@@ -36,18 +36,55 @@ public struct TransformerLayer<T: BLASScalar>: Sendable {
     @inlinable
     public func forward(_ x: Matrix<T>, sequences: [Range<Int>],
                         observe: ((Point, Matrix<T>) -> Void)? = nil) -> Matrix<T> {
-        var h = attention.forward(x, sequences: sequences)
-        TransformerLayer.addInPlace(&h, x)
-        attentionNorm.forwardInPlace(&h)
-        observe?(.ffnIn, h)
-        var mid = intermediate.forward(h)
-        activation.forwardInPlace(&mid)
-        observe?(.ffnHidden, mid)
-        var y = output.forward(mid)
-        TransformerLayer.addInPlace(&y, h)
-        outputNorm.forwardInPlace(&y)
-        observe?(.output, y)
+        var y = x
+        var buffers = Buffers(rows: x.rows, hidden: attention.hidden, intermediate: intermediate.outFeatures)
+        forward(&y, sequences: sequences, stackedQKV: attention.stackedProjections(), buffers: &buffers, observe: observe)
         return y
+    }
+
+    /// The activations one forward needs besides its input, allocated once for a batch and reused
+    /// by every layer of a stack.
+    public struct Buffers: Sendable {
+        public var qkv: Matrix<T>, context: Matrix<T>, attended: Matrix<T>, mid: Matrix<T>
+        public init(rows: Int, hidden: Int, intermediate: Int) {
+            qkv = Matrix(rows: rows, cols: 3 * hidden); context = Matrix(rows: rows, cols: hidden)
+            attended = Matrix(rows: rows, cols: hidden); mid = Matrix(rows: rows, cols: intermediate)
+        }
+    }
+
+    /// The layer in place: x becomes the layer's output. `stackedQKV` is
+    /// `attention.stackedProjections()` (made once by a caller that runs many batches): one GEMM
+    /// makes Q, K and V, and attention reads the heads from views of that product.
+    @inlinable
+    public func forward(_ x: inout Matrix<T>, sequences: [Range<Int>], stackedQKV: Linear<T>, buffers b: inout Buffers,
+                        observe: ((Point, Matrix<T>) -> Void)? = nil) {
+        let h = attention.hidden, n = x.rows
+        if n == 0 { return }
+        precondition(b.qkv.rows == n && b.mid.cols == intermediate.outFeatures, "TransformerLayer: buffers for another shape")
+        stackedQKV.forward(x, into: &b.qkv)
+        let longest = sequences.map(\.count).max() ?? 0
+        var scores = [T](repeating: 0, count: longest * longest)
+        b.qkv.data.withUnsafeBufferPointer { pq in
+            b.context.data.withUnsafeMutableBufferPointer { pc in
+                scores.withUnsafeMutableBufferPointer { ps in
+                    let q = pq.baseAddress!
+                    SelfAttention.attend(rows: n, hidden: h, heads: attention.heads, sequences: sequences,
+                                         q: q, k: q + h, v: q + 2 * h, ld: 3 * h, context: pc.baseAddress!, ldc: h,
+                                         scores: ps.baseAddress!, keep: false)
+                }
+            }
+        }
+        attention.output.forward(b.context, into: &b.attended)
+        TransformerLayer.addInPlace(&b.attended, x)
+        attentionNorm.forwardInPlace(&b.attended)
+        observe?(.ffnIn, b.attended)
+        intermediate.forward(b.attended, into: &b.mid)
+        activation.forwardInPlace(&b.mid)
+        observe?(.ffnHidden, b.mid)
+        output.forward(b.mid, into: &x)
+        TransformerLayer.addInPlace(&x, b.attended)
+        outputNorm.forwardInPlace(&x)
+        observe?(.output, x)
     }
 
     /// a += b (the residual connection).

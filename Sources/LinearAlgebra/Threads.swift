@@ -32,6 +32,18 @@ public enum BLASThreading {
         body()
         openblas_set_num_threads(Int32(threads))
     }
+
+    /// Runs `body` with OpenBLAS on one thread and `gemm` leaving the setting alone, then restores
+    /// both: for a caller that runs GEMMs on several threads of its own at once (OpenBLAS's thread
+    /// count is process-wide, so `gemm`'s set-and-restore would race between them). Call it from
+    /// one thread, outside any other `singleThreaded`.
+    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        let saved = threads, blas = openblas_get_num_threads()
+        threads = 1
+        openblas_set_num_threads(1)
+        defer { threads = saved; openblas_set_num_threads(blas) }
+        return try body()
+    }
 }
 
 /// The work buffer OpenBLAS allocates per thread on its first call (Debian's build: 128 MiB plus

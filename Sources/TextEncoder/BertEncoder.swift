@@ -1,6 +1,8 @@
+import CBLAS
 import Foundation
 import Layers
 import LinearAlgebra
+import Probability
 
 /// A named point whose activations the encoder can return beside the embedding: pooled (one row
 /// per text, the embedding's pooling) or token level (one row per token, the hidden states entering
@@ -88,6 +90,9 @@ public final class BertEncoder: @unchecked Sendable {
     let tokenType0: [Float]
     let embeddingNorm: LayerNorm<Float>
     public let layers: [TransformerLayer<Float>]
+    /// Per layer, the query, key and value projections stacked into one 3h × h layer: one GEMM
+    /// reads the layer's input once for all three.
+    let stackedQKV: [Linear<Float>]
 
     public var dimension: Int { config.hidden }
 
@@ -150,6 +155,7 @@ public final class BertEncoder: @unchecked Sendable {
             throw EncoderError.data("model.safetensors has more layers than num_hidden_layers = \(cfg.layers) in config.json")
         }
         layers = ls
+        stackedQKV = ls.map { $0.attention.stackedProjections() }
         let largest = tok.largestID
         guard largest < cfg.vocabulary else {
             throw EncoderError.data("the tokenizer has token id \(largest) but the model has \(cfg.vocabulary) word embeddings")
@@ -162,12 +168,110 @@ public final class BertEncoder: @unchecked Sendable {
     }
 
     /// Encodes a batch of tokenised texts (packed: no padding anywhere); one output row per text.
+    ///
+    /// Threads over sequences: when OpenBLAS may use T > 1 threads, the batch is cut into T shards
+    /// of about equal work, and each shard runs the whole forward on a thread of its own, OpenBLAS
+    /// being set to one thread meanwhile (and restored after). Everything is then parallel
+    /// (embeddings, attention, LayerNorm, GELU, pooling, not only the GEMMs), no thread waits for
+    /// another between layers, and each text's result does not depend on the split (the same
+    /// operations on the same rows). Not for calling concurrently from several threads (the
+    /// OpenBLAS setting is process-wide).
     public func encode(_ batch: [[Int32]], emit: [EmitPoint] = []) -> EncodedBatch {
+        for ids in batch {
+            precondition(ids.count <= config.maxPositions, "encode: a sequence is longer than the position table")
+        }
+        let blasThreads = Int(openblas_get_num_threads())
+        let shards = BertEncoder.shards(batch.map(\.count), count: min(blasThreads, batch.count), hidden: config.hidden,
+                                        intermediate: config.intermediate)
+        if shards.count <= 1 { return forward(batch, emit: emit) }
+        let parts = UnsafeMutableBufferPointer<EncodedBatch>.allocate(capacity: shards.count)
+        defer { parts.deallocate() }
+        let slots = Slots(p: parts.baseAddress!)
+        BLASThreading.singleThreaded {
+            DispatchQueue.concurrentPerform(iterations: shards.count) { s in
+                (slots.p + s).initialize(to: forward(shards[s].map { batch[$0] }, emit: emit))
+            }
+        }
+        // Back in the batch's order: one row per text, or (token-level points) each text's rows.
+        var start = [Int](repeating: 0, count: batch.count + 1)
+        for (t, ids) in batch.enumerated() { start[t + 1] = start[t] + ids.count }
+        var out = EncodedBatch(embeddings: Matrix(rows: batch.count, cols: config.hidden),
+                               emitted: emit.indices.map { Matrix(rows: emit[$0].tokenLevel ? start[batch.count] : batch.count,
+                                                                  cols: parts[0].emitted[$0].cols) })
+        for (s, texts) in shards.enumerated() {
+            var from = 0
+            for (k, t) in texts.enumerated() {
+                BertEncoder.copyRows(parts[s].embeddings, k ..< k + 1, into: &out.embeddings, at: t)
+                let tokens = from ..< from + batch[t].count
+                for e in emit.indices {
+                    if emit[e].tokenLevel { BertEncoder.copyRows(parts[s].emitted[e], tokens, into: &out.emitted[e], at: start[t]) }
+                    else { BertEncoder.copyRows(parts[s].emitted[e], k ..< k + 1, into: &out.emitted[e], at: t) }
+                }
+                from = tokens.upperBound
+            }
+        }
+        _ = parts.baseAddress!.deinitialize(count: shards.count)
+        return out
+    }
+
+    /// Where each shard's thread writes its result (a slot of its own).
+    struct Slots: @unchecked Sendable { let p: UnsafeMutablePointer<EncodedBatch> }
+
+    /// Rows `rows` of a into b from row j on.
+    static func copyRows(_ a: Matrix<Float>, _ rows: Range<Int>, into b: inout Matrix<Float>, at j: Int) {
+        let d = a.cols
+        b.data.replaceSubrange(j * d ..< (j + rows.count) * d, with: a.data[rows.lowerBound * d ..< rows.upperBound * d])
+    }
+
+    /// The batch's texts (by index) cut into at most `count` shards of about equal work: longest
+    /// first, each to the shard with the least work so far (the GEMMs cost in proportion to the
+    /// tokens, attention to their square). Empty shards are dropped.
+    public static func shards(_ lengths: [Int], count: Int, hidden h: Int, intermediate i: Int) -> [[Int]] {
+        guard count > 1 else { return [Array(lengths.indices)] }
+        let work = lengths.map { l in Double(l) * Double(4 * h * h + 2 * h * i) + Double(2 * l * l * h) }
+        var load = [Double](repeating: 0, count: count)
+        var out = [[Int]](repeating: [], count: count)
+        for t in lengths.indices.sorted(by: { work[$0] > work[$1] }) {
+            let s = load.indices.min { load[$0] < load[$1] }!
+            out[s].append(t); load[s] += work[t]
+        }
+        return out.filter { !$0.isEmpty }.map { $0.sorted() }
+    }
+
+    /// The forward of a batch on the calling thread: embeddings and LayerNorm, the layers (each
+    /// TransformerLayer's forward with the stacked Q, K, V projection, into buffers allocated once
+    /// per batch), pooling.
+    func forward(_ batch: [[Int32]], emit: [EmitPoint]) -> EncodedBatch {
+        let h = config.hidden
+        let input = embed(batch)
+        var x = input.x
+        let sequences = input.sequences, total = x.rows
+        var emitted = emit.map { p in
+            p.tokenLevel ? Matrix<Float>(rows: total, cols: h)
+                         : Matrix<Float>(rows: batch.count, cols: p.point == .ffnHidden ? config.intermediate : h)
+        }
+        var buffers = TransformerLayer<Float>.Buffers(rows: total, hidden: h, intermediate: config.intermediate)
+        for (i, layer) in layers.enumerated() {
+            for k in emit.indices where emit[k].tokenLevel && emit[k].layer == i { emitted[k] = x }
+            let wanted = emit.indices.filter { emit[$0].layer == i && !emit[$0].tokenLevel }
+            layer.forward(&x, sequences: sequences, stackedQKV: stackedQKV[i], buffers: &buffers,
+                          observe: wanted.isEmpty ? nil : { point, m in
+                              for k in wanted where emit[k].point == point { emitted[k] = self.pool(m, sequences) }
+                          })
+        }
+        for k in emit.indices where emit[k].tokenLevel && emit[k].layer == layers.count { emitted[k] = x }
+        var e = pool(x, sequences)
+        if normalize { BertEncoder.l2Normalize(&e) }
+        return EncodedBatch(embeddings: e, emitted: emitted)
+    }
+
+    /// The packed batch's input to the first layer, word + position + token type embeddings and
+    /// LayerNorm (one row per token), and each text's rows.
+    func embed(_ batch: [[Int32]]) -> (x: Matrix<Float>, sequences: [Range<Int>]) {
         let h = config.hidden
         var sequences: [Range<Int>] = []
         var total = 0
         for ids in batch {
-            precondition(ids.count <= config.maxPositions, "encode: a sequence is longer than the position table")
             sequences.append(total ..< total + ids.count); total += ids.count
         }
         var x = Matrix<Float>(rows: total, cols: h)
@@ -188,25 +292,18 @@ public final class BertEncoder: @unchecked Sendable {
             }
         }
         embeddingNorm.forwardInPlace(&x)
-        var emitted = emit.map { p in
-            p.tokenLevel ? Matrix<Float>(rows: total, cols: h)
-                         : Matrix<Float>(rows: batch.count, cols: p.point == .ffnHidden ? config.intermediate : h)
-        }
-        for (i, layer) in layers.enumerated() {
-            for k in emit.indices where emit[k].tokenLevel && emit[k].layer == i { emitted[k] = x }
-            let wanted = emit.indices.filter { emit[$0].layer == i && !emit[$0].tokenLevel }
-            if wanted.isEmpty {
-                x = layer.forward(x, sequences: sequences)
-            } else {
-                x = layer.forward(x, sequences: sequences) { point, m in
-                    for k in wanted where emit[k].point == point { emitted[k] = self.pool(m, sequences) }
-                }
-            }
-        }
-        for k in emit.indices where emit[k].tokenLevel && emit[k].layer == layers.count { emitted[k] = x }
-        var e = pool(x, sequences)
+        return (x, sequences)
+    }
+
+    /// The same forward through TransformerLayer.forward (Layers' own attention, one thread of
+    /// ours), kept as the reference the tests compare `encode` with.
+    public func referenceForward(_ batch: [[Int32]]) -> Matrix<Float> {
+        let input = embed(batch)
+        var x = input.x
+        for layer in layers { x = layer.forward(x, sequences: input.sequences) }
+        var e = pool(x, input.sequences)
         if normalize { BertEncoder.l2Normalize(&e) }
-        return EncodedBatch(embeddings: e, emitted: emitted)
+        return e
     }
 
     /// One row per sequence: mean over its tokens, its first token, or the maximum.

@@ -1,5 +1,6 @@
 import Foundation
 import Layers
+import LinearAlgebra
 import TestSupport
 import TensorFormats
 import TensorStream
@@ -135,6 +136,32 @@ final class EncoderGoldenTests: XCTestCase {
             XCTAssertLessThanOrEqual(maxErr, 1e-4, "text \(i + 1): max abs error \(maxErr)")
         }
         for j in 0..<384 { XCTAssertEqual(single[j], got[7 * 384 + j], accuracy: 1e-5) }
+    }
+
+    /// The fast forward (stacked Q K V, buffers, shards on threads) against TransformerLayer.forward,
+    /// with OpenBLAS on one thread (one shard) and on two (two shards run side by side), and the
+    /// split of a batch into shards of balanced work.
+    func testFastForwardMatchesLayersForwardOnOneAndTwoThreads() throws {
+        let enc = try BertEncoder(directory: try modelDirectory())
+        let ids = try fixtureLines("embed_lines.txt").map { enc.tokenize($0).ids }
+        let ref = enc.referenceForward(ids)
+        defer { setBLASThreads(2) }
+        for threads in [1, 2] {
+            setBLASThreads(threads)
+            let got = enc.encode(ids).embeddings
+            XCTAssertEqual(got.rows, ids.count)
+            var worst: Float = 0
+            for i in got.data.indices { worst = max(worst, abs(got.data[i] - ref.data[i])) }
+            XCTAssertLessThan(worst, 2e-6, "\(threads) threads: max |Δ| \(worst) against TransformerLayer.forward")
+        }
+        let lengths = [5, 100, 7, 90, 3, 3, 60, 12]
+        let shards = BertEncoder.shards(lengths, count: 2, hidden: 384, intermediate: 1536)
+        XCTAssertEqual(shards.count, 2)
+        XCTAssertEqual(shards.flatMap { $0 }.sorted(), Array(lengths.indices))
+        let work = shards.map { $0.map { lengths[$0] }.reduce(0, +) }
+        XCTAssertLessThanOrEqual(work.max()!, 150, "unbalanced shards \(shards) (the best split is 130 and 150 tokens)")
+        XCTAssertEqual(BertEncoder.shards([4, 5], count: 3, hidden: 384, intermediate: 1536).count, 2)
+        XCTAssertEqual(BertEncoder.shards([4, 5], count: 1, hidden: 384, intermediate: 1536), [[0, 1]])
     }
 
     /// --emit points against forward hooks on the PyTorch model: the mean-pooled input of
