@@ -87,6 +87,11 @@ print("| --- | --- | --- | --- | --- | --- | --- |")
 print(f"| emb-laplace fit (incl. reading {N} pairs) | two-sided EF, float64 | {t_tool:.2f} | {flops/t_tool/1e9:.1f} "
       f"({100*flops/t_tool/1e9/rates[np.float64][1]:.0f}% of dgemm 1024³) | {rss:.0f} | 1.00 | - |")
 print(f"| torch.func vmap(grad), float64 | two-sided EF | {t_torch:.2f} | - | - | {t_torch/t_tool:.1f}x slower | max rel diff {rel:.1e} |")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from summary import bench_result  # noqa: E402
+bench_result("emb-laplace fit", f"{N} pairs, {D}x{P} layer, wall s (peer torch.func per-sample grads)", t_tool, t_torch)
+bench_result("emb-laplace fit", f"GFLOP/s (peer: numpy dgemm 1024^3 on the spot; ratio = share of it reached)",
+             flops / t_tool / 1e9, rates[np.float64][1], flops / t_tool / 1e9 / rates[np.float64][1])
 
 # (b) laplace-torch backends, query side only
 try:
