@@ -12,7 +12,7 @@ clip 1.0; the same texts, batch size and threads. sve-train's time per epoch is 
 --epochs 3 and an --epochs 1 run, halved (so loading and temperature fitting cancel).
 Needs: numpy, torch, zstandard (examples/tensorstream.py), safetensors; the built tools (BIN).
 """
-import argparse, math, os, subprocess, sys, time
+import argparse, math, os, resource, subprocess, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--n", type=int, default=1)
@@ -79,7 +79,7 @@ def forward(x, mask):                       # x: (B, L, H), mask: (B, L) bool
 
 opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.05)
 order = np.random.default_rng(0).permutation(train)
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 for i in range(0, len(order), a.batch):
     ids = order[i:i + a.batch]
     L = int(lengths[ids].max())
@@ -91,16 +91,18 @@ for i in range(0, len(order), a.batch):
     loss = torch.stack([torch.nn.functional.cross_entropy(logits[m], y) for m in range(M)]).mean()
     opt.zero_grad(); loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step()
-torch_epoch = time.perf_counter() - start
-print(f"N={a.n} M={M} threads={a.threads}: PyTorch {torch.__version__} {torch_epoch:.1f} s per epoch ({len(train)} texts)")
+torch_epoch, torch_cpu = time.perf_counter() - start, time.process_time() - cpu
+print(f"N={a.n} M={M} threads={a.threads}: PyTorch {torch.__version__} {torch_epoch:.1f} s per epoch, {torch_cpu:.1f} s CPU ({len(train)} texts)")
 if a.skip_swift:
     sys.exit(0)
 def swift(epochs):
     t = time.perf_counter()
-    subprocess.run([os.path.join(a.bin, "sve-train"), f"{a.out}/id.{a.n}.train.tsr", "--basis", f"{a.out}/basis.{a.n}.tsr",
+    r = subprocess.run([os.path.join(a.bin, "sve-train"), f"{a.out}/id.{a.n}.train.tsr", "--basis", f"{a.out}/basis.{a.n}.tsr",
                     "--layers", f"{first}-5", "--split", f"{a.out}/id_split.tsr", "--members", str(M), "--epochs", str(epochs),
                     "--batch-size", str(a.batch), "--threads", str(a.threads), "-o", f"{a.out}/bench.tsr"], check=True)
-    return time.perf_counter() - t
-t1, t3 = swift(1), swift(3)
-sw = (t3 - t1) / 2
-print(f"N={a.n} M={M} threads={a.threads}: sve-train {sw:.1f} s per epoch; PyTorch / sve-train = {torch_epoch / sw:.2f}")
+    return time.perf_counter() - t, (lambda r: r.ru_utime + r.ru_stime)(resource.getrusage(resource.RUSAGE_CHILDREN))
+t1, c1 = swift(1)
+t3, c3 = swift(3)
+sw, swc = (t3 - t1) / 2, (c3 - 2 * c1) / 2   # children's CPU times accumulate
+print(f"N={a.n} M={M} threads={a.threads}: sve-train {sw:.1f} s per epoch, {swc:.1f} s CPU; "
+      f"PyTorch / sve-train = {torch_epoch / sw:.2f} (wall), {torch_cpu / swc:.2f} (CPU)")
