@@ -159,6 +159,7 @@ public struct SelfAttention<T: BLASScalar>: Sendable {
 
     /// Backward of `attend`: given dL/dC, returns dL/dQ, dL/dK, dL/dV. Per sequence and head:
     /// dV = Pᵀ dC, dP = dC Vᵀ, dS = P ∘ (dP − rowsum(dP ∘ P)), dQ = scale · dS K, dK = scale · dSᵀ Q.
+    @inlinable
     public static func attendBackward(_ dctx: Matrix<T>, q: Matrix<T>, k: Matrix<T>, v: Matrix<T>, heads: Int,
                                       sequences: [Range<Int>], probabilities: [T]) -> (dq: Matrix<T>, dk: Matrix<T>, dv: Matrix<T>) {
         let h = q.cols, dh = h / heads, n = q.rows
