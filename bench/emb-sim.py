@@ -25,6 +25,8 @@ ap.add_argument("--sgemm", default=None, help="the yardstick built from bench/sg
 args = ap.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
 import numpy as np  # after the thread count is set
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from summary import bench_result
 Q, M, D, K, B = args.queries, args.corpus_rows, args.dim, args.k, args.block
 tool = lambda n: os.path.join(args.bin, n)
 work = args.work or tempfile.mkdtemp(prefix="bench-emb-sim-")
@@ -144,3 +146,13 @@ for name, t, flops, rss, ref, agree in rows:
     g = flops / t / 1e9
     ys = yard.get(flops, float("nan"))
     print(f"| {name} | {t:.2f} | {g:.1f} | {100 * g / best_rate[0]:.0f}% | {rss} | {t / ref:.2f} | {t / ys:.2f} | {agree} |")
+# make bench's summary table: emb-sim against each peer of the same mode (seconds, lower is better).
+what = f"top-k {Q} q x {M} x {D}, s"
+emb = {flops: t for name, t, flops, rss, ref, agree in rows if name.startswith("emb-sim") and "int16" not in name}
+for name, t, flops, rss, ref, agree in rows:
+    if not name.startswith("emb-sim") and t == t:
+        mode = "cosine" if flops == 2 * Q * M * D else "uncertainty-aware"
+        bench_result("emb-sim", f"{mode} {what} vs {name.split(' (')[0]}", emb[flops], t)
+    elif "int16" in name:
+        bench_result("emb-sim", f"--precision int16 {what} vs f32", t, emb[flops])
+
