@@ -61,9 +61,10 @@ public struct TransformerLayer<T: BLASScalar>: Sendable {
         let h = attention.hidden, n = x.rows
         if n == 0 { return }
         precondition(b.qkv.rows == n && b.mid.cols == intermediate.outFeatures, "TransformerLayer: buffers for another shape")
+        precondition(stackedQKV.outFeatures == 3 * h, "TransformerLayer: stackedQKV is not this layer's [Q K V]")
         stackedQKV.forward(x, into: &b.qkv)
         let longest = sequences.map(\.count).max() ?? 0
-        var scores = [T](repeating: 0, count: longest * longest)
+        var scores = [T](repeating: 0, count: max(1, longest * longest))
         b.qkv.data.withUnsafeBufferPointer { pq in
             b.context.data.withUnsafeMutableBufferPointer { pc in
                 scores.withUnsafeMutableBufferPointer { ps in
