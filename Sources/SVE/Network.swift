@@ -81,14 +81,29 @@ public final class EnsembleNetwork<T: BLASScalar> {
     private var batch = Batch(members: 1, rows: 0)
     private var outputRows = 0
 
+    /// The layer shapes and LayerNorm widths the network was built from (for replicas).
+    private let shapes: [String: (out: Int, in: Int, rank: Int)]
+    private let layerNormDims: [String: Int]
+    /// Copies of the network that threads run shards of a batch on (Parallel.swift).
+    var replicaPool: [EnsembleNetwork<T>] = []
+
     /// Builds the network's structure with zero parameters; `initialise` or `load` fills them.
-    public init(spec: StackSpec, method: EnsembleMethod, members: Int, inputDim: Int, classes: Int,
-                shapes: [String: (out: Int, in: Int, rank: Int)], layerNormDims: [String: Int]) throws {
+    public convenience init(spec: StackSpec, method: EnsembleMethod, members: Int, inputDim: Int, classes: Int,
+                            shapes: [String: (out: Int, in: Int, rank: Int)], layerNormDims: [String: Int]) throws {
+        try self.init(spec: spec, method: method, members: members, inputDim: inputDim, classes: classes,
+                      shapes: shapes, layerNormDims: layerNormDims, sharing: [])
+    }
+
+    /// The network's structure; frozen parameters named in `sharing` are reused (the same
+    /// objects), every other parameter is made with zero values.
+    init(spec: StackSpec, method: EnsembleMethod, members: Int, inputDim: Int, classes: Int,
+         shapes: [String: (out: Int, in: Int, rank: Int)], layerNormDims: [String: Int], sharing: [Parameter<T>]) throws {
         guard members >= 1 else { throw SVEError.spec("members must be at least 1") }
         guard classes >= 2 else { throw SVEError.data("need at least 2 classes, got \(classes)") }
         self.spec = spec; self.method = method; self.members = members
         self.inputDim = inputDim; self.classes = classes
-        var factory = ParameterFactory<T>(members: members)
+        self.shapes = shapes; self.layerNormDims = layerNormDims
+        var factory = ParameterFactory<T>(members: members, sharing: sharing)
         // The stack's ops, composed: a residual block's nodes become one Residual node.
         var open: [[Node<T>]] = [[]]
         var widths: [Int] = []
@@ -171,6 +186,16 @@ public final class EnsembleNetwork<T: BLASScalar> {
         for m in 0..<members {
             for node in nodes { node.initialise(member: m, pretrained, options: options, rng: &rng) }
         }
+    }
+
+    /// A copy of the network's structure for another thread: the frozen parameters are the same
+    /// objects (read-only while training), the trainable ones its own (values copied, gradients
+    /// zero), and so are the nodes with what they keep for backward.
+    func replica() -> EnsembleNetwork<T> {
+        let r = try! EnsembleNetwork(spec: spec, method: method, members: members, inputDim: inputDim, classes: classes,
+                                     shapes: shapes, layerNormDims: layerNormDims, sharing: parameters)
+        for (a, b) in zip(r.parameters, parameters) where a !== b { a.value = b.value }
+        return r
     }
 
     /// The parameter with this name.

@@ -41,11 +41,21 @@ struct Batch {
 struct ParameterFactory<T: BLASScalar> {
     let members: Int
     private(set) var made: [Parameter<T>] = []
+    /// Frozen parameters to reuse rather than make (a replica's, shared with its original).
+    private let frozen: [String: Parameter<T>]
 
-    init(members: Int) { self.members = members }
+    init(members: Int, sharing: [Parameter<T>] = []) {
+        self.members = members
+        frozen = Dictionary(sharing.filter { !$0.trainable }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
 
     mutating func make(_ name: String, _ shape: [Int], trainable: Bool, perMember: Bool) -> Parameter<T> {
-        let p = Parameter<T>(name: name, shape: perMember ? [members] + shape : shape, trainable: trainable, perMember: perMember)
+        let fullShape = perMember ? [members] + shape : shape
+        if !trainable, let p = frozen[name], p.shape == fullShape, p.perMember == perMember {
+            made.append(p)
+            return p
+        }
+        let p = Parameter<T>(name: name, shape: fullShape, trainable: trainable, perMember: perMember)
         made.append(p)
         return p
     }

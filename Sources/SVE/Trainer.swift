@@ -16,6 +16,9 @@ public struct TrainOptions: Sendable {
     /// Token level: a mini-batch is run in parts of at most this many token rows, whose
     /// gradients add up (the activations kept for backward are those of one part).
     public var maxTokens = 8192
+    /// Token level: the threads a mini-batch's texts are shared out to (each runs its shard's
+    /// forward and backward; Parallel.swift). The pooled path ignores it.
+    public var threads = 1
     public init() {}
 }
 
@@ -119,16 +122,21 @@ public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ x: Matrix<T
 }
 
 /// Member logits of examples in the layout (M·N)×K, in parts of at most `chunk` examples and
-/// `maxTokens` token rows.
+/// `maxTokens` token rows; at token level, each part's texts shared out to `threads` threads.
 @_specialize(exported: true, where T == Float)
 public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examples<T>, chunk: Int = 256,
-                                        maxTokens: Int = 8192) -> [Double] {
+                                        maxTokens: Int = 8192, threads: Int = 1) -> [Double] {
     let N = data.count, K = net.classes, M = net.members
     var out = [Double](repeating: 0, count: M * N * K)
     for part in data.parts(Array(0..<N)[...], chunk: chunk, maxTokens: maxTokens) {
         let start = part.startIndex
-        let (xb, seqs) = data.gather(part)
-        let logits = net.forward(xb, sequences: seqs)
+        let logits: Matrix<T>
+        if data.lengths != nil {
+            logits = shardedForward(net, data, ids: part, threads: threads)
+        } else {
+            let (xb, seqs) = data.gather(part)
+            logits = net.forward(xb, sequences: seqs)
+        }
         let b = part.count
         for m in 0..<M {
             for r in 0..<b {
@@ -199,10 +207,8 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, data: Examples<T>,
             net.zeroGradients()
             var loss = 0.0
             if data.lengths != nil {
-                for part in data.parts(perms[0][lo ..< hi], chunk: b, maxTokens: options.maxTokens) {
-                    let (xb, seqs) = data.gather(part)
-                    loss += net.lossAndGradient(xb, labels: part.map { labels[$0] }, sequences: seqs, meanOver: b)
-                }
+                loss = shardedLossAndGradient(net, data, ids: perms[0][lo ..< hi], meanOver: b,
+                                              maxTokens: options.maxTokens, threads: options.threads)
             } else {
                 let rowsPerInput = sharedBatches ? b : M * b
                 var batch = Matrix<T>(rows: rowsPerInput, cols: D)
@@ -231,7 +237,7 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, data: Examples<T>,
         }
         var report = EpochReport(epoch: epoch, trainLoss: lossSum / Double(stepsPerEpoch))
         if let v = validation, v.count > 0 {
-            let logits = memberLogits(net, v, maxTokens: options.maxTokens)
+            let logits = memberLogits(net, v, maxTokens: options.maxTokens, threads: options.threads)
             let acc = ensembleAccuracy(memberLogits: logits, members: M, rows: v.count, classes: K, labels: v.labels)
             let nll = ensembleNLL(memberLogits: logits, members: M, rows: v.count, classes: K, labels: v.labels, temperature: 1,
                                   eps: machineEpsilon(T.self))
@@ -251,7 +257,7 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, data: Examples<T>,
     }
     var temperature = 1.0
     if let v = validation, v.count > 0 {
-        let logits = memberLogits(net, v, maxTokens: options.maxTokens)
+        let logits = memberLogits(net, v, maxTokens: options.maxTokens, threads: options.threads)
         temperature = fitTemperature(memberLogits: logits, members: M, rows: v.count, classes: K, labels: v.labels,
                                      eps: machineEpsilon(T.self))
     }

@@ -227,15 +227,7 @@ public final class BertEncoder: @unchecked Sendable {
     /// first, each to the shard with the least work so far (the GEMMs cost in proportion to the
     /// tokens, attention to their square). Empty shards are dropped.
     public static func shards(_ lengths: [Int], count: Int, hidden h: Int, intermediate i: Int) -> [[Int]] {
-        guard count > 1 else { return [Array(lengths.indices)] }
-        let work = lengths.map { l in Double(l) * Double(4 * h * h + 2 * h * i) + Double(2 * l * l * h) }
-        var load = [Double](repeating: 0, count: count)
-        var out = [[Int]](repeating: [], count: count)
-        for t in lengths.indices.sorted(by: { work[$0] > work[$1] }) {
-            let s = load.indices.min { load[$0] < load[$1] }!
-            out[s].append(t); load[s] += work[t]
-        }
-        return out.filter { !$0.isEmpty }.map { $0.sorted() }
+        balancedShards(work: lengths.map { transformerWork(length: $0, hidden: h, intermediate: i) }, count: count)
     }
 
     /// The forward of a batch on the calling thread: embeddings and LayerNorm, the layers (each

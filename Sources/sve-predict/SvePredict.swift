@@ -69,7 +69,7 @@ struct SvePredict: Tool {
     }
 
     func run() throws {
-        try prepareBLAS(threads: common.threadCount)
+        let threads = try prepareBLAS(threads: common.threadCount)
         let modelTensors = try openStream(model).readAll()
         guard let tt = modelTensors.first(where: { $0.name == ModelMeta.temperature }) else {
             throw ToolError.data("\(model) is not an sve-train model (no 'temperature' tensor)")
@@ -80,7 +80,7 @@ struct SvePredict: Tool {
         let M = net.members, K = net.classes, D = net.inputDim
 
         if net.spec.tokenLevel {
-            try predictTokens(net, temperature: T, maxPositions: tt.meta[LayerRange.maxPositionsKey].flatMap { Int($0) })
+            try predictTokens(net, temperature: T, threads: threads, maxPositions: tt.meta[LayerRange.maxPositionsKey].flatMap { Int($0) })
             return
         }
         let reader = RowBlockReader(try openStream(input), names: [featuresName] + pass, blockRows: chunk)
@@ -102,8 +102,9 @@ struct SvePredict: Tool {
         try out.finish()
     }
 
-    /// A token-level model: token rows and lengths read whole, run in parts of --max-tokens.
-    func predictTokens(_ net: EnsembleNetwork<Float>, temperature T: Double, maxPositions: Int?) throws {
+    /// A token-level model: token rows and lengths read whole, run in parts of --max-tokens, each
+    /// part's texts shared out to the threads.
+    func predictTokens(_ net: EnsembleNetwork<Float>, temperature T: Double, threads: Int, maxPositions: Int?) throws {
         let ts = try openStream(input).readTensors([featuresName, lengthsName] + pass)
         let f = ts[0], l = ts[1]
         guard f.shape.count == 2, f.dtype.isFloat else { throw ToolError.data("'\(featuresName)' must be T×D floating point (one row per token), got \(f.dtype.name) \(f.shape)") }
@@ -119,7 +120,7 @@ struct SvePredict: Tool {
         let data = Examples(x: Matrix(rows: f.shape[0], cols: f.shape[1], data: xs), labels: [Int](repeating: 0, count: n), lengths: lengths)
         let out = try output.open()
         let sink = try PredictionSink(out.writer, net: net, temperature: T, average: average, pass: ts.dropFirst(2).map(\.info))
-        try sink.write(memberLogits(net, data, chunk: chunk, maxTokens: maxTokens), rows: n, pass: Array(ts.dropFirst(2)))
+        try sink.write(memberLogits(net, data, chunk: chunk, maxTokens: maxTokens, threads: threads), rows: n, pass: Array(ts.dropFirst(2)))
         try out.finish()
     }
 }

@@ -262,6 +262,7 @@ struct SveTrain: Tool {
         opts.batchSize = batchSize; opts.clipNorm = clip; opts.warmupFraction = warmup
         opts.sharedBatches = (batches ?? (method == .sve ? .shared : .independent)) == .shared
         opts.maxTokens = maxTokens
+        opts.threads = blasThreads
         let progress = Progress("sve-train", total: epochs * ((trainRows.count + batchSize - 1) / batchSize), unit: "steps")
         let validation = valRows.isEmpty ? nil : all.subset(valRows)
         let result: TrainResult

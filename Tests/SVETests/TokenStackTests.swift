@@ -25,10 +25,15 @@ func tinyBertWeights(_ spec: StackSpec, hidden h: Int, inter: Int, rng: inout Se
 }
 
 func tinyTokenNetwork(method: EnsembleMethod, members: Int = 2, seed: UInt64 = 5) throws -> EnsembleNetwork<Double> {
+    try tinyTokenNetwork(of: Double.self, method: method, members: members, seed: seed)
+}
+
+/// Two tiny BERT layers (hidden 6, 2 heads, FFN 8), mean-pool, 3 classes, random weights.
+func tinyTokenNetwork<T: BLASScalar>(of: T.Type, method: EnsembleMethod, members: Int = 2, seed: UInt64 = 5) throws -> EnsembleNetwork<T> {
     var rng = SeededGenerator(seed: seed)
     let spec = try StackSpec(parsing: "bert-layer:L0:2 bert-layer:L1:2 mean-pool")
     let (bases, lns) = try tinyBertWeights(spec, hidden: 6, inter: 8, rng: &rng)
-    return try EnsembleNetwork<Double>(spec: spec, method: method, members: members, inputDim: 6, classes: 3,
+    return try EnsembleNetwork<T>(spec: spec, method: method, members: members, inputDim: 6, classes: 3,
                                        bases: bases, layerNorms: lns,
                                        options: InitOptions(sigmaInit: 0.3, biasNoise: 0.2, headStd: 0.5), rng: &rng)
 }

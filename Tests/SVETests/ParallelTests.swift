@@ -1,0 +1,110 @@
+import LinearAlgebra
+import XCTest
+@testable import SVE
+import Probability
+
+/// Data parallelism over texts at token level (Parallel.swift): the sharded passes against the
+/// unsharded ones on a tiny random two-layer stack, in float32.
+final class ParallelTests: XCTestCase {
+    /// Texts of uneven lengths (so that the shards differ in size), token rows 6 wide.
+    func examples(texts: Int, seed: UInt64) -> Examples<Float> {
+        var rng = SeededGenerator(seed: seed)
+        let lengths = (0..<texts).map { 1 + ($0 * 7 + 3) % 9 }
+        let rows = lengths.reduce(0, +)
+        return Examples(x: Matrix(rows: rows, cols: 6, data: (0..<(rows * 6)).map { _ in Float(rng.normal()) }),
+                        labels: (0..<texts).map { ($0 * 5) % 3 }, lengths: lengths)
+    }
+
+    func norm(_ a: [Float]) -> Double { sqrt(a.reduce(0) { $0 + Double($1) * Double($1) }) }
+    func distance(_ a: [Float], _ b: [Float]) -> Double { norm(zip(a, b).map { $0 - $1 }) }
+
+    /// The loss and every trainable gradient with the mini-batch in 1, 2 and 3 shards (each on its
+    /// thread, each in parts of at most max-tokens / shards rows) equal those of one forward and
+    /// backward over the whole mini-batch, within 1e-5 relative (f32 sums in another order):
+    /// ‖Δg_p‖ ≤ 1e-5 ‖g_p‖ per parameter, plus 1e-6 of the whole gradient's norm for the key
+    /// biases, whose true gradient is 0 (softmax ignores a shift common to a query's scores) and
+    /// whose computed one is rounding noise.
+    func checkShardedGradients(_ method: EnsembleMethod) throws {
+        let net = try tinyTokenNetwork(of: Float.self, method: method, members: 3)
+        let data = examples(texts: 9, seed: 4)
+        let ids = [7, 2, 0, 5, 8, 1][...]
+        let (x, seqs) = data.gather(ids)
+        net.zeroGradients()
+        let reference = net.lossAndGradient(x, labels: ids.map { data.labels[$0] }, sequences: seqs)
+        let refGrads = net.trainable.map(\.grad)
+        let total = norm(refGrads.flatMap { $0 })
+        XCTAssertGreaterThan(refGrads.map { $0.map { abs($0) }.max()! }.min()!, 0)
+        for threads in [1, 2, 3] {
+            XCTAssertEqual(net.textShards(data.lengths(of: ids), count: threads).count, threads)
+            for maxTokens in [8192, 12] {
+                net.zeroGradients()
+                let loss = shardedLossAndGradient(net, data, ids: ids, meanOver: ids.count, maxTokens: maxTokens, threads: threads)
+                XCTAssertEqual(loss, reference, accuracy: 1e-5 * abs(reference), "\(method) T=\(threads) max-tokens \(maxTokens)")
+                for (p, g) in zip(net.trainable, refGrads) {
+                    XCTAssertLessThanOrEqual(distance(p.grad, g), 1e-5 * norm(g) + 1e-6 * total,
+                                             "\(method) \(p.name) T=\(threads) max-tokens \(maxTokens)")
+                }
+            }
+        }
+    }
+
+    func testSVEShardedGradientsEqualUnsharded() throws { try checkShardedGradients(.sve) }
+    func testDeepEnsembleShardedGradientsEqualUnsharded() throws { try checkShardedGradients(.deepEnsemble) }
+
+    /// Member logits with 2 and 3 threads equal those with one, in parts of 4 texts.
+    func testShardedPredictionsEqual() throws {
+        let net = try tinyTokenNetwork(of: Float.self, method: .sve, members: 3)
+        let data = examples(texts: 11, seed: 8)
+        let one = memberLogits(net, data, chunk: 4, threads: 1)
+        XCTAssertEqual(one.count, 3 * 11 * 3)
+        for threads in [2, 3] {
+            let many = memberLogits(net, data, chunk: 4, threads: threads)
+            for (a, b) in zip(many, one) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "T=\(threads)") }
+        }
+    }
+
+    /// A short training run (3 epochs of 4-text mini-batches, validation each epoch) with 2
+    /// threads gives the model of the run with one: every trainable value within 1e-4 of the
+    /// parameter's largest magnitude, member logits on held-out texts within 1e-4 (relative, at
+    /// least 1), the same best epoch, the temperature within 1e-4 relative. Why not closer: the
+    /// gradients differ by f32 rounding (≈1e-7 relative, checked above), and AdamW divides by √v,
+    /// so a coordinate whose gradient is near zero can move by a rounding-sized fraction of the
+    /// learning rate (0.01) per step, far below 1e-4 over 9 steps; a wrong sum or shard (a
+    /// gradient off by a text) moves values by the learning rate itself. The key biases are left
+    /// out of the value check: their true gradient is exactly 0 (softmax ignores the shift q·b_k
+    /// common to a query's scores), so AdamW turns rounding noise into full-size steps there —
+    /// and they do not change the function, which the logits check. Two runs with 2 threads are
+    /// identical, key biases included (a fixed order of sums).
+    func testTrainingWithTwoThreadsMatchesOne() throws {
+        let data = examples(texts: 12, seed: 3), validation = examples(texts: 5, seed: 9)
+        func run(threads: Int) throws -> (EnsembleNetwork<Float>, TrainResult) {
+            let net = try tinyTokenNetwork(of: Float.self, method: .sve, members: 3)
+            var options = TrainOptions()
+            options.epochs = 3; options.batchSize = 4; options.learningRate = 0.01; options.threads = threads
+            var rng = SeededGenerator(seed: 21)
+            return (net, try train(net, data: data, validation: validation, options: options, rng: &rng))
+        }
+        let (one, r1) = try run(threads: 1)
+        let (two, r2) = try run(threads: 2)
+        let (again, _) = try run(threads: 2)
+        let start = try tinyTokenNetwork(of: Float.self, method: .sve, members: 3)
+        XCTAssertEqual(r1.bestEpoch, r2.bestEpoch)
+        XCTAssertEqual(r2.temperature, r1.temperature, accuracy: 1e-4 * r1.temperature)
+        var moved = 0.0, checked = 0
+        for (((p, q), r), s) in zip(zip(zip(one.trainable, two.trainable), again.trainable), start.trainable) {
+            XCTAssertEqual(q.value, r.value, "\(p.name): two runs with 2 threads differ")
+            if p.name.hasSuffix(".key.b") { continue }
+            let scale = Double(p.value.map { abs($0) }.max()!)
+            for j in p.value.indices {
+                XCTAssertEqual(Double(q.value[j]), Double(p.value[j]), accuracy: 1e-4 * scale, "\(p.name)[\(j)]")
+                moved = max(moved, Double(abs(p.value[j] - s.value[j])))
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 100)
+        XCTAssertGreaterThan(moved, 0.01)  // training did change the model
+        let held = examples(texts: 7, seed: 30)
+        let l1 = memberLogits(one, held), l2 = memberLogits(two, held, threads: 2)
+        for (a, b) in zip(l2, l1) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b))) }
+    }
+}
