@@ -27,7 +27,8 @@ struct SvePredict: Tool {
 
             A model over whole transformer layers (sve-train --layers) takes token rows: 'features' \
             (one row per token, the texts back to back) and 'lengths' (N); the output has one row per \
-            text. That input is read whole and run in parts of at most --max-tokens token rows.
+            text. That input is read whole and run in parts of at most --max-tokens token rows, each \
+            part's texts shared out to the --threads.
             """,
         version: toolboxVersion)
 

@@ -48,11 +48,14 @@ struct SveTrain: Tool {
             layer.A.input writes it: 'features' holds one row per token (T×hidden, the texts back to \
             back) and 'lengths' (N) each text's rows; 'labels' and --split have one entry per text. A \
             mini-batch of --batch-size texts is run in parts of at most --max-tokens token rows (memory \
-            is bounded by the part); every member sees the same mini-batch.
+            is bounded by the part); every member sees the same mini-batch. With --threads T, the \
+            mini-batch's texts are shared out to T threads (about equal work each, in parts of at most \
+            --max-tokens/T rows) whose gradients are added in a fixed order: the same model for a given \
+            T, and the model of --threads 1 up to float rounding.
 
             Input: 'features' (N×D) and 'labels' (N, integers 0..K-1). Output: the model stream \
             ('temperature' with the stack in its metadata, the shared basis once, per-member parameters \
-            stacked on a first axis of length M), for sve-predict. The same input and --seed give a \
+            stacked on a first axis of length M), for sve-predict. The same input, --seed and --threads give a \
             byte-identical model.
 
             Examples:

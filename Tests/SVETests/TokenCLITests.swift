@@ -90,6 +90,32 @@ final class TokenCLITests: XCTestCase {
         }
     }
 
+    /// --threads 2 (the texts of each mini-batch in two shards on two threads) trains the model of
+    /// --threads 1 (singular values within 1e-4 relative: f32 sums in another order, see
+    /// ParallelTests), and sve-predict --threads 2 gives --threads 1's probabilities (1e-5).
+    func testTwoThreadsTrainAndPredictAsOne() throws {
+        let b = try basis("0-1")
+        var models: [String: [String: Tensor]] = [:]
+        for threads in ["1", "2"] {
+            let r = try train(b, ["--seed", "1", "--threads", threads, "-o", path("t\(threads).tsr")], tokens())
+            XCTAssertEqual(r.status, 0, r.stderr)
+            models[threads] = try decode(try Data(contentsOf: URL(fileURLWithPath: path("t\(threads).tsr"))))
+        }
+        for name in ["encoder.layer.0.attention.self.query.s", "encoder.layer.1.output.dense.s", "head.weight"] {
+            let a = models["1"]![name]!.floats(), c = models["2"]![name]!.floats()
+            XCTAssertEqual(a.count, c.count)
+            for i in a.indices { XCTAssertEqual(c[i], a[i], accuracy: 1e-4 * max(1, abs(a[i])), name) }
+        }
+        var probs: [[Float]] = []
+        for threads in ["1", "2"] {
+            let r = try runTool("sve-predict", ["--model", path("t1.tsr"), "--max-tokens", "40", "--threads", threads], stdin: encode(tokens()))
+            XCTAssertEqual(r.status, 0, r.stderr)
+            probs.append(try decode(r.stdout)["member_probs"]!.floats())
+        }
+        XCTAssertEqual(probs[0].count, 60 * 4 * 2)  // texts × members (the default 4) × classes
+        for (a, c) in zip(probs[0], probs[1]) { XCTAssertEqual(c, a, accuracy: 1e-5) }
+    }
+
     /// Bad input: one line, status 65, nothing written.
     func testBadInput() throws {
         let b = try basis("0-1")
