@@ -5,5 +5,5 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 PY=${PY:-$here/../.venv/bin/python}
-cd "$here/.." && swift build -c release --product emb-laplace >/dev/null && swift build -c release --product tensor >/dev/null
+cd "$here/.." && swift build -c release --static-swift-stdlib --product emb-laplace >/dev/null && swift build -c release --static-swift-stdlib --product tensor >/dev/null
 exec "$PY" "$here/emb-laplace.py" --bin "$here/../.build/release" "$@"

@@ -8,7 +8,7 @@ results, and emb-sim's peak RSS (/usr/bin/time -v).
 
     python3 bench/emb-sim.py [--corpus-rows 300000] [--queries 2000] [--bin .build/release] [--sgemm PATH]
 
-Run on demand (never in tests), with a release build:  swift build -c release
+Run on demand (never in tests), with a release build:  make release
 """
 import argparse, os, re, subprocess, sys, tempfile, time
 

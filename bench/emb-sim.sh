@@ -7,6 +7,6 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 PY=${PY:-$here/../.venv/bin/python}
 [ -x "$PY" ] || PY=$here/../.venv-bench/bin/python
-cd "$here/.." && swift build -c release --product emb-sim >/dev/null && swift build -c release --product tensor >/dev/null
+cd "$here/.." && swift build -c release --static-swift-stdlib --product emb-sim >/dev/null && swift build -c release --static-swift-stdlib --product tensor >/dev/null
 cc -O2 "$here/sgemm.c" $(pkg-config --cflags --libs openblas) -o "$here/../.build/release/bench-sgemm"
 exec "$PY" "$here/emb-sim.py" --bin "$here/../.build/release" --sgemm "$here/../.build/release/bench-sgemm" "$@"
