@@ -10,29 +10,13 @@ public func reliabilityDiagramSVG(_ e: CalibrationErrors, title: String, subtitl
     let h = histTop + histH + 52
     func x(_ v: Double) -> Double { left + v * plot }
     func y(_ v: Double) -> Double { top + (1 - v) * plot }
-    func f(_ v: Double) -> String { String(format: "%.2f", v) }
-    func esc(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
-    var s = """
-    <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(w))" height="\(Int(h))" viewBox="0 0 \(Int(w)) \(Int(h))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">
-    <defs><pattern id="gap" width="7" height="7" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
-    <rect width="7" height="7" fill="#f4b3ad" fill-opacity="0.55"/><line x1="0" y1="0" x2="0" y2="7" stroke="#c0392b" stroke-width="2.2"/></pattern></defs>
-    <rect width="100%" height="100%" fill="white"/>
-    <text x="\(f(w / 2))" y="26" text-anchor="middle" font-size="17" font-weight="bold">\(esc(title))</text>
-    <text x="\(f(w / 2))" y="47" text-anchor="middle" font-size="12.5" fill="#333">\(esc(subtitle))</text>
+    let f = svgNumber, esc = svgEscape
+    var s = svgHead(width: w, height: h, title: title, subtitle: subtitle, defs: """
+        <defs><pattern id="gap" width="7" height="7" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+        <rect width="7" height="7" fill="#f4b3ad" fill-opacity="0.55"/><line x1="0" y1="0" x2="0" y2="7" stroke="#c0392b" stroke-width="2.2"/></pattern></defs>
 
-    """
-    // Grid and axes.
-    for i in 0...10 {
-        let v = Double(i) / 10
-        s += "<line x1=\"\(f(x(v)))\" y1=\"\(f(y(0)))\" x2=\"\(f(x(v)))\" y2=\"\(f(y(1)))\" stroke=\"#eee\"/>\n"
-        s += "<line x1=\"\(f(x(0)))\" y1=\"\(f(y(v)))\" x2=\"\(f(x(1)))\" y2=\"\(f(y(v)))\" stroke=\"#eee\"/>\n"
-        if i % 2 == 0 {
-            s += "<text x=\"\(f(x(v)))\" y=\"\(f(y(0) + 17))\" text-anchor=\"middle\" font-size=\"12\">\(String(format: "%.1f", v))</text>\n"
-            s += "<text x=\"\(f(x(0) - 8))\" y=\"\(f(y(v) + 4))\" text-anchor=\"end\" font-size=\"12\">\(String(format: "%.1f", v))</text>\n"
-        }
-    }
+        """)
+    s += svgGrid(x: x, y: y, yMax: 1) { String(format: "%.1f", $0) }
     // Bars: accuracy (blue) and the gap to the mean confidence (red, hatched by opacity).
     let maxCount = Double(e.bins.map(\.count).max() ?? 1)
     for b in e.bins {

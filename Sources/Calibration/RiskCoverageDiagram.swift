@@ -33,30 +33,13 @@ public func riskCoverageSVG(_ curves: [RiskCoverageCurve], correct: [Bool], titl
     let yMax = min(1, (highest / unit * 10).rounded(.up) * unit / 10)
     func x(_ v: Double) -> Double { left + v * plotW }
     func y(_ v: Double) -> Double { top + (1 - v / yMax) * plotH }
-    func f(_ v: Double) -> String { String(format: "%.2f", v) }
-    func esc(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
+    let f = svgNumber, esc = svgEscape
     func path(_ r: [Double]) -> String {
         zip(coverages, r).enumerated().map { k, p in "\(k == 0 ? "M" : "L")\(f(x(Double(p.0) / Double(n)))),\(f(y(p.1)))" }.joined(separator: " ")
     }
     let colors = ["#c0392b", "#2c6fbb", "#27864a", "#8e44ad", "#d68910"]
-    var s = """
-    <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(w))" height="\(Int(h))" viewBox="0 0 \(Int(w)) \(Int(h))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">
-    <rect width="100%" height="100%" fill="white"/>
-    <text x="\(f(w / 2))" y="26" text-anchor="middle" font-size="17" font-weight="bold">\(esc(title))</text>
-    <text x="\(f(w / 2))" y="47" text-anchor="middle" font-size="12.5" fill="#333">\(esc(subtitle))</text>
-
-    """
-    for i in 0...10 {
-        let v = Double(i) / 10
-        s += "<line x1=\"\(f(x(v)))\" y1=\"\(f(y(0)))\" x2=\"\(f(x(v)))\" y2=\"\(f(y(yMax)))\" stroke=\"#eee\"/>\n"
-        s += "<line x1=\"\(f(x(0)))\" y1=\"\(f(y(v * yMax)))\" x2=\"\(f(x(1)))\" y2=\"\(f(y(v * yMax)))\" stroke=\"#eee\"/>\n"
-        if i % 2 == 0 {
-            s += "<text x=\"\(f(x(v)))\" y=\"\(f(y(0) + 17))\" text-anchor=\"middle\" font-size=\"12\">\(String(format: "%.1f", v))</text>\n"
-            s += "<text x=\"\(f(x(0) - 8))\" y=\"\(f(y(v * yMax) + 4))\" text-anchor=\"end\" font-size=\"12\">\(String(format: "%.3g", v * yMax))</text>\n"
-        }
-    }
+    var s = svgHead(width: w, height: h, title: title, subtitle: subtitle)
+    s += svgGrid(x: x, y: y, yMax: yMax) { String(format: "%.3g", $0) }
     s += "<line x1=\"\(f(x(0)))\" y1=\"\(f(y(rate)))\" x2=\"\(f(x(1)))\" y2=\"\(f(y(rate)))\" stroke=\"#888\" stroke-dasharray=\"2,3\" stroke-width=\"1.3\"/>\n"
     s += "<path d=\"\(path(optimal))\" fill=\"none\" stroke=\"#222\" stroke-dasharray=\"6,4\" stroke-width=\"1.3\"/>\n"
     for (k, r) in risks.enumerated() {
