@@ -1,11 +1,13 @@
 import ArgumentParser
 import Failure
+import ToolKit
 import UEC
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// --memory: bytes ("512M", "4G", "1073741824") or a share of the machine's memory ("25%").
+/// --memory: bytes ("512M", "4G", "1073741824") or a share of the memory the process may use
+/// ("25%": of the machine's memory, or of its cgroup's limit when lower; ToolKit's MachineMemory).
 enum MemorySize: ExpressibleByArgument, Equatable {
     case bytes(Int)
     case percent(Double)
@@ -32,13 +34,11 @@ enum MemorySize: ExpressibleByArgument, Equatable {
         }
     }
 
-    /// The budget in bytes (a percentage of the physical memory).
+    /// The budget in bytes.
     var bytes: Int {
         switch self {
         case .bytes(let n): return n
-        case .percent(let p):
-            let total = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
-            return Int(total * p / 100)
+        case .percent(let p): return Int(Double(MachineMemory.available()) * p / 100)
         }
     }
 }
