@@ -27,9 +27,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
     ],
     targets: [
-        // System libraries from Debian's packages (libzstd-dev, libopenblas-dev, liblapacke-dev, zlib1g-dev).
+        // System libraries from Debian's packages (libzstd-dev, zlib1g-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        // OpenBLAS and LAPACKE, opened with dlopen on first use (Sources/CBLAS/include/CBLAS.h).
+        .target(name: "CBLAS", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // What kind of failure an error is (libraries say it; ToolKit maps it to an exit status).

@@ -89,6 +89,13 @@ When it is not set, the program reads the CPU's flags and, if OpenBLAS picked a 
 A value set by the user is always used.
 .Fl v
 names the kernel in use, where the program has it.
+.It Ev UNCERTAINTY_TOOLBOX_OPENBLAS
+The OpenBLAS library to open, a file name or path (default
+.Pa libopenblas.so.0 ,
+found as the dynamic loader finds libraries).
+OpenBLAS and LAPACKE are opened when the program first needs them, not when it starts, so that
+.Fl -help
+and errors in the command line cost no more than in programs without BLAS; when they cannot be opened the program says so and exits with status 71.
 .It Ev OPENBLAS_NUM_THREADS
 Not used:
 .Fl -threads

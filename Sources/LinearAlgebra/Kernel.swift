@@ -13,7 +13,7 @@ import Glibc
 /// OPENBLAS_CORETYPE always wins.
 public enum BLASKernel {
     /// The core OpenBLAS chose, e.g. "Haswell", "SkylakeX", "Zen", "Prescott".
-    public static var current: String { String(cString: openblas_get_corename()) }
+    public static var current: String { String(cString: blas_get_corename()) }
 
     /// One line for `-v`: the library, the core in use, how it was chosen and the threads.
     public static func summary(threads: Int) -> String {

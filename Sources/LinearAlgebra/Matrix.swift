@@ -45,15 +45,14 @@ extension Float: BLASScalar {
                             _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                             _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         BLASThreading.gemm(m, n, k) {
-            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            blas_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                        beta, c, Int32(ldc))
         }
     }
     public static func gesdd(_ m: Int, _ n: Int, _ a: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>,
                              _ u: UnsafeMutablePointer<Float>, _ vt: UnsafeMutablePointer<Float>) -> Int32 {
         let k = min(m, n)
-        return LAPACKE_sgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(m), Int32(n), a, Int32(n),
-                              s, u, Int32(k), vt, Int32(n))
+        return blas_sgesdd(Int32(m), Int32(n), a, Int32(n), s, u, Int32(k), vt, Int32(n))
     }
 }
 
@@ -62,15 +61,14 @@ extension Double: BLASScalar {
                             _ a: UnsafePointer<Double>, _ lda: Int, _ b: UnsafePointer<Double>, _ ldb: Int,
                             _ beta: Double, _ c: UnsafeMutablePointer<Double>, _ ldc: Int) {
         BLASThreading.gemm(m, n, k) {
-            cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            blas_dgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                        beta, c, Int32(ldc))
         }
     }
     public static func gesdd(_ m: Int, _ n: Int, _ a: UnsafeMutablePointer<Double>, _ s: UnsafeMutablePointer<Double>,
                              _ u: UnsafeMutablePointer<Double>, _ vt: UnsafeMutablePointer<Double>) -> Int32 {
         let k = min(m, n)
-        return LAPACKE_dgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(m), Int32(n), a, Int32(n),
-                              s, u, Int32(k), vt, Int32(n))
+        return blas_dgesdd(Int32(m), Int32(n), a, Int32(n), s, u, Int32(k), vt, Int32(n))
     }
 }
 

@@ -4,10 +4,18 @@ import Failure
 import Glibc
 #endif
 
+/// Opens OpenBLAS and LAPACKE now (they are opened on first use otherwise, or the process ends
+/// with a message when they are missing): a `.resources` error saying what is missing.
+public func loadBLAS() throws {
+    if blas_load() != 0 {
+        throw ResourceError("cannot load OpenBLAS and LAPACKE (\(String(cString: blas_load_error()))): install Debian's libopenblas0 and liblapacke")
+    }
+}
+
 /// Sets how many threads OpenBLAS (and so LAPACK) may use.
 public func setBLASThreads(_ n: Int) {
     BLASThreading.threads = max(1, n)
-    openblas_set_num_threads(Int32(max(1, n)))
+    blas_set_num_threads(Int32(max(1, n)))
 }
 
 /// How many threads a GEMM gets. OpenBLAS splits every GEMM above 64³ multiply-adds over all its
@@ -28,9 +36,9 @@ public enum BLASThreading {
     static func gemm(_ m: Int, _ n: Int, _ k: Int, _ body: () -> Void) {
         // (Each dimension below 2^20 first, so that the product cannot overflow.)
         guard threads > 1, m < 1 << 20, n < 1 << 20, k < 1 << 20, m * n * k < singleThreadBelow else { return body() }
-        openblas_set_num_threads(1)
+        blas_set_num_threads(1)
         body()
-        openblas_set_num_threads(Int32(threads))
+        blas_set_num_threads(Int32(threads))
     }
 
     /// Runs `body` with OpenBLAS on one thread and `gemm` leaving the setting alone, then restores
@@ -38,10 +46,10 @@ public enum BLASThreading {
     /// count is process-wide, so `gemm`'s set-and-restore would race between them). Call it from
     /// one thread, outside any other `singleThreaded`.
     public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
-        let saved = threads, blas = openblas_get_num_threads()
+        let saved = threads, blas = blas_get_num_threads()
         threads = 1
-        openblas_set_num_threads(1)
-        defer { threads = saved; openblas_set_num_threads(blas) }
+        blas_set_num_threads(1)
+        defer { threads = saved; blas_set_num_threads(blas) }
         return try body()
     }
 }
@@ -60,7 +68,9 @@ public let blasBufferBytes = 129 << 20
 /// Returns the number of threads set. Without a limit it only sets the threads.
 @discardableResult
 public func prepareBLAS(threads: Int) throws -> Int {
-    // First of all, the best kernel for this CPU (may restart the program, before any output).
+    // OpenBLAS is opened here, not when the program starts (CBLAS.h), then the best kernel for
+    // this CPU is made sure of (which may restart the program, before any output).
+    try loadBLAS()
     BLASKernel.ensureBest()
     var limit = rlimit()
     guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else {

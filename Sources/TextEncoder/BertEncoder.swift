@@ -180,7 +180,7 @@ public final class BertEncoder: @unchecked Sendable {
         for ids in batch {
             precondition(ids.count <= config.maxPositions, "encode: a sequence is longer than the position table")
         }
-        let blasThreads = Int(openblas_get_num_threads())
+        let blasThreads = Int(blas_get_num_threads())
         let shards = BertEncoder.shards(batch.map(\.count), count: min(blasThreads, batch.count), hidden: config.hidden,
                                         intermediate: config.intermediate)
         if shards.count <= 1 { return forward(batch, emit: emit) }

@@ -173,6 +173,37 @@ final class BLASKernelToolTests: XCTestCase {
         let forced = try fitVerbose(environment: env)
         XCTAssertTrue(forced.contains("core Prescott (set by OPENBLAS_CORETYPE)"), forced)
     }
+
+    /// OpenBLAS is opened when first needed: `--help` and a usage error work without it, and a
+    /// run that needs it says in one line that it is missing (status 71), writing nothing.
+    func testOpenBLASIsOpenedOnlyWhenNeeded() throws {
+        var env = ProcessInfo.processInfo.environment
+        env["UNCERTAINTY_TOOLBOX_OPENBLAS"] = "/nonexistent/libopenblas.so.0"
+        for tool in ["emb-sim", "emb-laplace", "sve-train", "emb-encode"] {
+            let help = try runTool(tool, ["--help"], environment: env)
+            XCTAssertEqual(help.status, 0, "\(tool): \(help.stderr)")
+            XCTAssertTrue(String(decoding: help.stdout, as: UTF8.self).contains("USAGE"), tool)
+            let usage = try runTool(tool, ["--threads", "0"], environment: env)
+            XCTAssertEqual(usage.status, 64, "\(tool): \(usage.stderr)")
+        }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let csv = Data("0.1,0.2,0.3\n0.3,0.1,0.2\n0.2,0.2,0.1\n".utf8)
+        let a = try runTool("tensor", ["from", "csv", "--name", "query", "-o", dir.appendingPathComponent("q.tsr").path], stdin: csv)
+        XCTAssertEqual(a.status, 0, a.stderr)
+        let b = try runTool("tensor", ["from", "csv", "--name", "positive", "-o", dir.appendingPathComponent("p.tsr").path], stdin: csv)
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let pairs = try runTool("tensor", ["paste", dir.appendingPathComponent("q.tsr").path, dir.appendingPathComponent("p.tsr").path])
+        XCTAssertEqual(pairs.status, 0, pairs.stderr)
+        let out = dir.appendingPathComponent("post.tsr")
+        let fit = try runTool("emb-laplace", ["fit", "-o", out.path], stdin: pairs.stdout, environment: env)
+        XCTAssertEqual(fit.status, 71, fit.stderr)
+        let lines = fit.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, fit.stderr)
+        XCTAssertTrue(fit.stderr.hasPrefix("emb-laplace: cannot load OpenBLAS and LAPACKE (/nonexistent/libopenblas.so.0"), fit.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["p.tsr", "q.tsr"])
+    }
 }
 
 /// The README's text-to-text pipeline (its second ```sh block), run as written on a few lines with
