@@ -56,7 +56,16 @@ static void load_once(void) {
     const char *own = getenv("UNCERTAINTY_TOOLBOX_OPENBLAS");
     const char *const chosen[] = {own, NULL};
     static const char *const openblas[] = {"libopenblas.so.0", "libopenblas.so", NULL};
+    /* OpenBLAS starts its worker threads in its constructor, as many as OPENBLAS_NUM_THREADS or
+     * the cores, and each worker maps its 128 MB buffer as it starts, concurrently with the
+     * caller. Opened with one thread, it starts none; openblas_set_num_threads() (prepareBLAS,
+     * --threads) then starts the ones a program asks for, at a moment it chooses (after checking
+     * that their buffers fit under `ulimit -v`). A user's own OPENBLAS_NUM_THREADS is left alone. */
+    const char *user = getenv("OPENBLAS_NUM_THREADS");
+    int one = !(user && user[0]);
+    if (one) setenv("OPENBLAS_NUM_THREADS", "1", 1);
     void *h = open_first(own && own[0] ? chosen : openblas);
+    if (one) unsetenv("OPENBLAS_NUM_THREADS");
     if (!h) return;
     fn.sgemm = (sgemm_fn)symbol(h, "cblas_sgemm", "OpenBLAS");
     fn.dgemm = (dgemm_fn)symbol(h, "cblas_dgemm", "OpenBLAS");

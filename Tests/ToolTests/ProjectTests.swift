@@ -268,15 +268,16 @@ final class ProgramSurfaceTests: XCTestCase {
         }
     }
 
-    /// (emb-fuse still links OpenBLAS through the UEC library, though it never calls it.)
-    func testOnlyLinearAlgebraProgramsLoadOpenBLAS() throws {
-        for tool in ["tensor", "calib-metrics"] {
+    /// No program links OpenBLAS, LAPACK or the Fortran runtime: the ones that multiply open them
+    /// when they first need them (Sources/CBLAS; BLASKernelToolTests checks that they do, and
+    /// that --help works without them), so the others (tensor, calib-metrics, emb-fuse) never map them.
+    func testNoProgramLinksOpenBLAS() throws {
+        for tool in ["tensor", "calib-metrics", "emb-fuse", "emb-sim", "emb-laplace", "emb-encode", "sve-train", "sve-predict", "sve-decompose"] {
             let r = try runTool("/usr/bin/ldd", [productsDirectory().appendingPathComponent(tool).path])
             XCTAssertEqual(r.status, 0)
-            XCTAssertFalse(String(decoding: r.stdout, as: UTF8.self).contains("openblas"), "\(tool) loads OpenBLAS")
+            let libs = String(decoding: r.stdout, as: UTF8.self)
+            for lib in ["openblas", "lapack", "gfortran"] { XCTAssertFalse(libs.contains(lib), "\(tool) links \(lib)") }
         }
-        let r = try runTool("/usr/bin/ldd", [productsDirectory().appendingPathComponent("emb-sim").path])
-        XCTAssertTrue(String(decoding: r.stdout, as: UTF8.self).contains("openblas"))
     }
 
     /// -q silences a warning, and only the warning.
