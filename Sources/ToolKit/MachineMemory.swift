@@ -4,16 +4,21 @@ import Glibc
 #endif
 
 /// The memory this process may use: the machine's physical memory, or the limit of the control
-/// group it runs in (a container's, a systemd unit's) when that is lower. A budget given as a
+/// group it runs in (a container's, a systemd unit's), or its address-space limit (`ulimit -v`),
+/// whichever is lowest. A budget given as a
 /// percentage ("emb-sim --memory 25%") is a share of this, so that inside a container with a
 /// 2 GiB limit on a 256 GiB host the default budget is 512 MiB, not 64 GiB.
 public enum MachineMemory {
-    /// min(physical memory, the cgroup's limit), in bytes.
+    /// min(physical memory, the cgroup's limit, the address-space limit of `ulimit -v`), in bytes.
     public static func available() -> Int {
-        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        var bytes = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
         let read = { (path: String) in try? String(contentsOfFile: path, encoding: .utf8) }
-        guard let own = read("/proc/self/cgroup"), let limit = cgroupLimit(procSelfCgroup: own, read: read) else { return physical }
-        return min(physical, limit)
+        if let own = read("/proc/self/cgroup"), let limit = cgroupLimit(procSelfCgroup: own, read: read) { bytes = min(bytes, limit) }
+        var r = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &r) == 0, r.rlim_cur != rlim_t.max, r.rlim_cur < rlim_t(Int.max) {
+            bytes = min(bytes, Int(r.rlim_cur))
+        }
+        return bytes
     }
 
     /// The lowest memory limit on the way from the process's cgroup up to the root, read through

@@ -22,7 +22,7 @@ struct EmbSim: Tool {
             (e.g. a plain 'embedding'), give plain cosine. A block of queries against a block of \
             corpus rows costs two GEMMs (inner D and 2D); --top-k streams the corpus in blocks and \
             keeps bounded heaps, within --memory (default 25 % of the memory the process may use: \
-            the machine's, or its cgroup's limit when lower, as in a container): blocks of queries \
+            the machine's, or a cgroup's or ulimit -v's limit when lower): blocks of queries \
             as large as half of it holds, and the decoded corpus kept between them when it fits in \
             the rest, so that a corpus is decoded once (-v says which). Ties go to the lower corpus \
             row.
@@ -83,7 +83,7 @@ struct EmbSim: Tool {
     var queryBlock: Int?
     @Option(name: .customLong("corpus-block"), parsing: .unconditional, help: "Corpus rows per block.")
     var corpusBlock = 4096
-    @Option(help: ArgumentHelp("Memory for --top-k's blocks of queries and the decoded corpus kept between them: bytes with an optional K, M, G or T suffix (powers of 1024), or a percentage of the memory the process may use (the machine's, or its cgroup's limit when lower).", valueName: "SIZE"))
+    @Option(help: ArgumentHelp("Memory for --top-k's blocks of queries and the decoded corpus kept between them: bytes with an optional K, M, G or T suffix (powers of 1024), or a percentage of the memory the process may use (the machine's, or a cgroup's or ulimit -v's limit when lower).", valueName: "SIZE"))
     var memory = MemorySize.percent(25)
     @Option(help: ArgumentHelp("Arithmetic of --top-k's first pass: f32, or int16 (plain cosine: integer scores, then the pairs that can still enter the top-k scored again exactly; the same top-k).", valueName: "P"))
     var precision: Precision = .f32

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// --memory: bytes ("512M", "4G", "1073741824") or a share of the memory the process may use
-/// ("25%": of the machine's memory, or of its cgroup's limit when lower; ToolKit's MachineMemory).
+/// ("25%": of the machine's memory, or of a cgroup's or ulimit -v's limit when lower; MachineMemory).
 enum MemorySize: ExpressibleByArgument, Equatable {
     case bytes(Int)
     case percent(Double)
