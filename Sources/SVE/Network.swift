@@ -218,13 +218,16 @@ public final class EnsembleNetwork<T: BLASScalar> {
     /// (back to back, covering every row); its logits have one row per text: (M·S)×C.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func forward(_ x: Matrix<T>, shared: Bool = true, sequences: [Range<Int>]? = nil) -> Matrix<T> {
+    /// `inference`: no backward follows (prediction, validation), so that nodes may compute the
+    /// same function another way (the factored layers through dense member weights, when that is
+    /// cheaper); the logits agree with the training path's to rounding.
+    public func forward(_ x: Matrix<T>, shared: Bool = true, sequences: [Range<Int>]? = nil, inference: Bool = false) -> Matrix<T> {
         precondition(x.cols == inputDim, "forward: input has \(x.cols) columns, expected \(inputDim)")
         let B = shared ? x.rows : x.rows / members
         precondition(shared || x.rows == B * members)
         precondition(spec.tokenLevel == (sequences != nil), "forward: a token-level stack needs the sequences, a pooled one none")
         if let sequences { precondition(sequences.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= B }) }
-        batch = Batch(members: members, rows: B, sequences: sequences)
+        batch = Batch(members: members, rows: B, sequences: sequences, inference: inference)
         outputRows = sequences?.count ?? B
         let out = SVE.forward(nodes, Activations(m: x, shared: shared, needsGrad: false), batch)
         precondition(!out.shared)  // the heads are per member

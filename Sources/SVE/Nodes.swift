@@ -26,9 +26,12 @@ struct Batch {
     let members: Int
     let rows: Int
     var sequences: [Range<Int>]? = nil
+    /// No backward follows this forward (prediction, validation): nodes may skip what only
+    /// backward needs, or compute the same function another way (FactoredLinear's dense weights).
+    var inference = false
 
     /// The layout after mean-pool: one row per text.
-    var pooled: Batch { Batch(members: members, rows: sequences?.count ?? rows) }
+    var pooled: Batch { Batch(members: members, rows: sequences?.count ?? rows, inference: inference) }
 
     /// Every member's sequences, in the (M·B)-row layout.
     var allSequences: [Range<Int>] {
@@ -144,6 +147,18 @@ enum Node<T: BLASScalar> {
     }
 }
 
+extension Node {
+    /// The factored linear layers of this node and of the nodes inside it.
+    var factoredLayers: [FactoredLinear<T>] {
+        switch self {
+        case .factored(let n): return [n]
+        case .residual(let n): return n.body.flatMap(\.factoredLayers)
+        case .attention(let n): return n.projections.flatMap(\.factoredLayers)
+        case .dense, .layerNorm, .activation, .head, .meanPool: return []
+        }
+    }
+}
+
 /// Runs nodes in order (`batch` is the input's layout; after mean-pool, one row per text).
 func forward<T>(_ nodes: [Node<T>], _ x: Activations<T>, _ batch: Batch) -> Activations<T> {
     var a = x, b = batch
@@ -216,6 +231,14 @@ final class FactoredLinear<T: BLASScalar> {
     let u: Parameter<T>, vt: Parameter<T>, s: Parameter<T>, b: Parameter<T>
     private var input = Activations<T>(m: Matrix(rows: 0, cols: 0), shared: true, needsGrad: false)
     private var z = Matrix<T>(rows: 0, cols: 0)
+    /// Inference only: the members' dense weights W_m = U diag(s_m⁺) Vᵀ (out×in each, back to
+    /// back), and the singular values they were formed from (formed again when those change).
+    private var dense: [T] = []
+    private var denseFrom: [T] = []
+    private var lastWasInference = false
+
+    /// Whether the dense inference weights are formed for the current singular values.
+    var hasDenseWeights: Bool { !dense.isEmpty && denseFrom == s.value }
 
     init(name: String, out: Int, in inD: Int, rank: Int, _ f: inout ParameterFactory<T>) {
         self.name = name
@@ -247,6 +270,12 @@ final class FactoredLinear<T: BLASScalar> {
     }
 
     func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+        lastWasInference = batch.inference
+        if batch.inference, let y = denseForward(x, batch) {
+            input = Activations(m: Matrix(rows: 0, cols: 0), shared: true, needsGrad: false)
+            z = Matrix(rows: 0, cols: 0)
+            return y
+        }
         input = x
         let k = rank, out = outFeatures, inD = inFeatures, M = batch.members, B = batch.rows
         z = Matrix<T>(rows: x.m.rows, cols: k)
@@ -285,7 +314,51 @@ final class FactoredLinear<T: BLASScalar> {
         return Activations(m: y, shared: false, needsGrad: true)
     }
 
+    /// The same function through dense member weights, for inference: a row costs out·in
+    /// multiply-adds instead of k·(in + out), half for a square layer of full rank (4 of the 6
+    /// linear layers of a BERT layer), 0.8 for its FFN's. The weights are formed (M·out·in·k) only
+    /// when this call's factored products would cost as much, i.e. B·(in + out) ≥ out·in rows per
+    /// member, and kept while the singular values stay the same (sve-predict forms them once);
+    /// never above 2^26 values. nil: use the factored path. Rounding differs from it at the level
+    /// of the float type's epsilon.
+    private func denseForward(_ x: Activations<T>, _ batch: Batch) -> Activations<T>? {
+        let k = rank, out = outFeatures, inD = inFeatures, M = batch.members, B = batch.rows
+        guard B > 0, M * out * inD <= 1 << 26 else { return nil }
+        if denseFrom != s.value {
+            guard B * (inD + out) >= out * inD else { return nil }
+            dense = [T](repeating: 0, count: M * out * inD)
+            var us = [T](repeating: 0, count: out * k)
+            for m in 0..<M {
+                for o in 0..<out { for j in 0..<k { us[o * k + j] = u.value[o * k + j] * max(s.value[m * k + j], 0) } }
+                us.withUnsafeBufferPointer { pu in
+                    vt.value.withUnsafeBufferPointer { pv in
+                        dense.withUnsafeMutableBufferPointer { pw in
+                            T.gemm(false, false, out, inD, k, 1, pu.baseAddress!, k, pv.baseAddress!, inD, 0,
+                                   pw.baseAddress! + m * out * inD, inD)
+                        }
+                    }
+                }
+            }
+            denseFrom = s.value
+        }
+        var y = Matrix<T>(rows: M * B, cols: out)
+        x.m.data.withUnsafeBufferPointer { px in
+            dense.withUnsafeBufferPointer { pw in
+                y.data.withUnsafeMutableBufferPointer { py in
+                    for m in 0..<M {
+                        Linear<T>.apply(rows: B, inFeatures: inD, outFeatures: out, x: px.baseAddress! + (x.shared ? 0 : m * B * inD),
+                                        ldx: inD, weight: pw.baseAddress! + m * out * inD, bias: nil,
+                                        y: py.baseAddress! + m * B * out, ldy: out)
+                    }
+                }
+            }
+        }
+        addMemberBias(&y, b, batch)
+        return Activations(m: y, shared: false, needsGrad: true)
+    }
+
     func backward(_ delta: Matrix<T>, _ batch: Batch) -> Matrix<T>? {
+        precondition(!lastWasInference, "FactoredLinear: backward after an inference forward")
         let k = rank, out = outFeatures, inD = inFeatures, M = batch.members, B = batch.rows
         let propagate = input.needsGrad
         accumulateBiasGrad(delta, b, batch)

@@ -94,12 +94,12 @@ func shardedForward<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examples<T
     let shards = net.textShards(data.lengths(of: ids), count: threads)
     if shards.count <= 1 {
         let (xb, seqs) = data.gather(ids)
-        return net.forward(xb, sequences: seqs)
+        return net.forward(xb, sequences: seqs, inference: true)
     }
     let nets = net.shardNetworks(shards.count)
     let parts = onThreads(shards.count) { s -> Matrix<T> in
         let (xb, seqs) = data.gather(shards[s].map { ids[ids.startIndex + $0] }[...])
-        return nets[s].forward(xb, sequences: seqs)
+        return nets[s].forward(xb, sequences: seqs, inference: true)
     }
     let M = net.members, K = net.classes, b = ids.count
     var out = Matrix<T>(rows: M * b, cols: K)

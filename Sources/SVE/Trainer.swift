@@ -135,7 +135,7 @@ public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examp
             logits = shardedForward(net, data, ids: part, threads: threads)
         } else {
             let (xb, seqs) = data.gather(part)
-            logits = net.forward(xb, sequences: seqs)
+            logits = net.forward(xb, sequences: seqs, inference: true)
         }
         let b = part.count
         for m in 0..<M {

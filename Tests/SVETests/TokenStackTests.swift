@@ -70,6 +70,33 @@ final class TokenStackTests: XCTestCase {
         XCTAssertGreaterThan(nonzero, checked / 2)
     }
 
+    /// Inference (dense member weights W_m = U diag(s_m⁺) Vᵀ in every factored layer) computes the
+    /// function of the training path: logits within 1e-12 in float64; a changed singular value
+    /// reaches it (the weights are formed again).
+    func testInferenceThroughDenseWeightsEqualsTheFactoredForward() throws {
+        let net = try tinyTokenNetwork(method: .sve, members: 3)
+        let layers = net.nodes.flatMap(\.factoredLayers)
+        XCTAssertEqual(layers.count, 12)
+        var rng = SeededGenerator(seed: 12)
+        let x = Matrix<Double>(rows: 8, cols: 6, data: (0..<48).map { _ in rng.normal() })
+        var previous: [Double] = []
+        for round in 0..<2 {
+            let factored = net.forward(x, sequences: sequences)
+            if round == 0 { XCTAssertFalse(layers.contains { $0.hasDenseWeights }, "the training path formed dense weights") }
+            let dense = net.forward(x, sequences: sequences, inference: true)
+            XCTAssertTrue(layers.allSatisfy { $0.hasDenseWeights }, "round \(round): inference did not use dense weights")
+            XCTAssertEqual(dense.data.count, 3 * 3 * 3)
+            for (a, b) in zip(dense.data, factored.data) { XCTAssertEqual(a, b, accuracy: 1e-12 * max(1, abs(b)), "round \(round)") }
+            XCTAssertNotEqual(dense.data, previous)
+            previous = dense.data
+            // Another member's singular values: the next inference must form the weights again.
+            let s = net.parameter("L1.intermediate.dense.s")!
+            s.value[s.count - 1] += 0.7
+            s.value[1] -= 0.3
+            XCTAssertFalse(layers.allSatisfy { $0.hasDenseWeights })
+        }
+    }
+
     func testSVEGradientsByFiniteDifferences() throws {
         let net = try tinyTokenNetwork(method: .sve)
         XCTAssertTrue(net.trainable.contains { $0.name == "L1.attention.self.query.s" })
