@@ -123,7 +123,7 @@ enum Node<T: BLASScalar> {
         case .factored(let n): return n.forward(x, batch)
         case .dense(let n): return n.forward(x, batch)
         case .layerNorm(let n): return n.forward(x, batch)
-        case .activation(let n): return n.forward(x)
+        case .activation(let n): return n.forward(x, batch)
         case .residual(let n): return n.forward(x, batch)
         case .head(let n): return n.linear.forward(x, batch)
         case .attention(let n): return n.forward(x, batch)
@@ -623,9 +623,13 @@ final class ActivationNode<T: BLASScalar> {
 
     init(_ kind: Activation) { self.kind = kind }
 
-    func forward(_ x: Activations<T>) -> Activations<T> {
-        needsGrad = x.needsGrad
+    func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+        needsGrad = x.needsGrad && !batch.inference
         var y = x
+        if batch.inference && kind == .gelu {  // nothing to keep for backward
+            GELU<T>().forwardInPlace(&y.m)
+            return y
+        }
         switch kind {
         case .relu:
             input = x.m
