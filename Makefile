@@ -225,16 +225,18 @@ splice_results = grep -q '^<!-- make results: $(or $(3),table) -->$$' $(1) || { 
 	  awk -v table=$(2) '/^<!-- make results: end -->$$/ { skip = 0 } !skip { print } \
 	  /^<!-- make results: $(or $(3),table) -->$$/ { while ((getline line < table) > 0) print line; skip = 1 }' $(1) > $(1).tmp \
 	  && mv $(1).tmp $(1) && echo "results: wrote the table of $(1)"
-results: release venv $(RESULTS_DATA)/MANIFEST.txt
+results: release venv real-model $(RESULTS_DATA)/MANIFEST.txt $(if $(filter $(FULL_DATA),$(RESULTS_DATA)),data-text)
 	DATA=$(RESULTS_DATA) BIN=$(RELEASE) PY=$(PY) WORK=examples/uec/out sh examples/uec/run.sh
 	DATA=$(RESULTS_DATA) BIN=$(RELEASE) PY=$(PY) OUT=examples/sve/out sh examples/sve/run.sh
 	DATA=$(RESULTS_DATA) BIN=$(RELEASE) PY=$(PY) OUT=examples/sve/out-ood sh examples/sve/ood.sh
+	DATA=$(RESULTS_DATA) BIN=$(RELEASE) PY=$(PY) OUT=examples/sve/out/stack sh examples/sve/stack.sh
 	BIN=$(RELEASE) AUDIT_TABLE=examples/out-audit.md bash examples/audit.sh
 	$(call splice_results,README.md,examples/out-audit.md,audit)
 	@if [ "$(RESULTS_WRITE)" = yes ]; then \
 	  $(call splice_results,examples/uec/RESULTS.md,examples/uec/out/table.md); \
 	  $(call splice_results,examples/sve/RESULTS.md,examples/sve/out/table.md); \
 	  $(call splice_results,examples/sve/RESULTS.md,examples/sve/out-ood/table.md,ood); \
+	  $(call splice_results,examples/sve/RESULTS.md,examples/sve/out/stack/table.md,stack); \
 	  $(call splice_results,README.md,examples/sve/out-ood/table.md,ood); \
 	else echo "results: not the full dataset: RESULTS.md files left as they are (RESULTS_WRITE=yes writes them)"; fi
 
