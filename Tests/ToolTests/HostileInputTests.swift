@@ -103,6 +103,16 @@ final class HostileInputTests: XCTestCase {
         return (r.status, r.stderr, Date().timeIntervalSince(t0))
     }
 
+    /// --memory's default (25 %) is a share of what the process may use: under ulimit -v 400000
+    /// (409.6 MB) the budget is 102.4 MB, not a quarter of the machine.
+    func testMemoryBudgetFollowsTheAddressSpaceLimit() throws {
+        let bin = productsDirectory().path
+        let queries = try save([Tensor(name: "embedding", shape: [5, 4], floats: wave(5, 4, 1))], "q-budget.tsr")
+        let r = try shell("ulimit -v 400000; exec timeout 20 '\(bin)/emb-sim' --threads 1 -v --corpus '\(path("corpus.tsr"))' --top-k 2 '\(queries)' -o '\(path("budget.tsr"))'")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("memory 102.4 MB:"), r.stderr)
+    }
+
     func testBLASToolsUnderAnAddressSpaceLimitEndCleanly() throws {
         let bin = productsDirectory().path
         let queries = try save([Tensor(name: "embedding", shape: [5, 4], floats: wave(5, 4, 1))], "q.tsr")
