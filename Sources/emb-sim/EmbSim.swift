@@ -155,8 +155,7 @@ struct EmbSim: Tool {
         // Keep the large per-block buffers in the heap: no page faults from fresh mmaps at every
         // block. (glibc refuses an mmap threshold above 32 MiB, and a refused call leaves the
         // default 128 kB, which a trim threshold then freezes: every decoded block was a new mmap.)
-        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 25)
-        _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 1 << 30)
+        keepLargeBuffersInHeap()
         if !merge.isEmpty, let k = topK { try runMerge(k: k) }
         else if let k = topK, let corpus { try runTopK(k: k, corpus: corpus) }
         else if let paired { try runPaired(paired) }
@@ -433,10 +432,6 @@ nonisolated(unsafe) let zeroRows = ZeroRows()
 
 /// The largest corpus offset: indices stay far from Int64 overflow whatever the corpus size.
 let maxCorpusOffset = 1_000_000_000_000_000_000
-
-/// glibc's mallopt(3) (malloc.h is not in the Glibc module).
-@_silgen_name("mallopt")
-func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
 
 extension NormalizeMode: ExpressibleByArgument {}
 

@@ -71,6 +71,7 @@ struct SvePredict: Tool {
 
     func run() throws {
         let threads = try prepareBLAS(threads: common.threadCount)
+        keepLargeBuffersInHeap()   // a step's matrices are allocated again at every step
         let modelTensors = try openStream(model).readAll()
         guard let tt = modelTensors.first(where: { $0.name == ModelMeta.temperature }) else {
             throw ToolError.data("\(model) is not an sve-train model (no 'temperature' tensor)")

@@ -184,6 +184,7 @@ struct SveTrain: Tool {
 
     func run() throws {
         let blasThreads = try prepareBLAS(threads: common.threadCount)
+        keepLargeBuffersInHeap()   // a step's matrices are allocated again at every step
         if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
         let spec = try spec()
         // The data: one row per example, or token rows with each text's length.
