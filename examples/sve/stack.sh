@@ -83,10 +83,13 @@ for set in id far; do
     tensor select split -o "$OUT/${set}_split.tsr" < "$OUT/${set}_meta.tsr"
 done
 
-# 2. Hidden states entering layers 6 − N, token level, once per set.
+# 2. Hidden states entering layers 6 − N, token level, once per set (kept while they hold every
+#    point asked for: a later run with fewer LAYERS does not encode again).
 points=$(for n in $LAYERS; do printf 'layer.%d.input,' $((6 - n)); done)
 for set in $sets; do
-    [ -s "$OUT/$set.hidden.tsr" ] && [ "$(cat "$OUT/$set.points" 2>/dev/null)" = "$points" ] && continue
+    have=",$(cat "$OUT/$set.points" 2>/dev/null || true)"
+    missing=$(for p in $(echo "$points" | tr ',' ' '); do case "$have" in *",$p,"*) ;; *) echo "$p" ;; esac; done)
+    [ -s "$OUT/$set.hidden.tsr" ] && [ -z "$missing" ] && continue
     emb-encode -q --model "$MODEL" --max-length 128 --threads "$THREADS" \
         --emit "${points%,}" "$OUT/$set.txt" -o "$OUT/$set.hidden.tsr"
     echo "$points" > "$OUT/$set.points"

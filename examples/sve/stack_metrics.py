@@ -40,7 +40,7 @@ def table(path):
     rows = [json.loads(l) for l in open(path) if l.strip()]
     groups = defaultdict(list)
     for r in rows:
-        groups[(r["task"], r["n"], r["method"])].append(r)
+        groups[(r["task"], r["layers"], r["method"])].append(r)
     oods = sorted({k[len("auroc_mi_"):] for r in rows for k in r if k.startswith("auroc_mi_")}, reverse=True)
     head = ["task", "N", "method", "seeds", "test n", "acc %", "ECE %", "NLL", "Brier", "mean MI"]
     for o in oods:
@@ -51,7 +51,7 @@ def table(path):
     order = {m: i for i, m in enumerate(METHODS)}
     for (task, n, method), g in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 9))):
         col = lambda k: [r.get(k, float("nan")) for r in g]
-        line = [task, str(n), METHODS.get(method, method), str(len(g)), str(g[0]["n"]),
+        line = [task, str(n), METHODS.get(method, method), str(len(g)), str(g[0]["n_test"]),
                 cell(col("accuracy"), ".1f", 100), cell(col("ece"), ".1f", 100), cell(col("nll"), ".3f"),
                 cell(col("brier"), ".3f"), cell(col("mean_mutual_info"), ".4f")]
         for o in oods:
@@ -77,7 +77,8 @@ if a.table:
 d = np.load(a.id)
 test = d["split"] == 2
 m = metrics(d["probs"][test], d["labels"][test].astype(int))
-m.update(task=a.task, n=a.n, method=a.method, seed=a.seed, seconds=a.seconds, epochs=a.epochs,
+m["n_test"] = m.pop("n")
+m.update(task=a.task, layers=a.n, method=a.method, seed=a.seed, seconds=a.seconds, epochs=a.epochs,
          mean_mutual_info=float(d["mutual_info"][test].mean()))
 for spec in a.ood:
     name, path = spec.split("=", 1)
