@@ -495,7 +495,8 @@ def main():
                     help="only write the demo's raw texts (--demo-out/text/*.txt; seconds, no models)")
     ap.add_argument("--text-only", action="store_true",
                     help="only write the full raw texts with labels and splits into --out/text/ (seconds, no "
-                         "models): bbc.txt + bbc.npz, polarity.txt + polarity.npz (examples/sve/stack.sh)")
+                         "models): bbc.txt + bbc.npz, polarity.txt + polarity.npz (examples/sve/stack.sh; "
+                         "make data-text uses --out data)")
     args = ap.parse_args()
     if args.text_only:
         write_full_text(args)

@@ -11,13 +11,13 @@
 #             near OOD = every sport and tech article; far OOD = the 200 polarity sentences.
 #   polarity  the 200 sentences, 2 classes, the fixed 120/40/40 split (scripts/make-data.py).
 # Data: the full BBC (2225 articles) and polarity texts when `make data-text` has written
-# data/full/text/, else the bundled BBC subset (349 articles; no polarity texts: task bbc, near
+# data/text/, else the bundled BBC subset (349 articles; no polarity texts: task bbc, near
 # OOD only).
 #
 #   make release real-model data-text && sh examples/sve/stack.sh
 #   LAYERS=1 SEEDS=1 EPOCHS=1 sh examples/sve/stack.sh          # a quick run
 #
-# Environment: DATA (data/full if it has text/bbc.txt, else examples/data), MODEL
+# Environment: DATA (data, if `make data-text` wrote data/text/bbc.txt, else examples/data), MODEL
 # (models/all-MiniLM-L6-v2, make real-model), BIN (.build/release), PY (.venv/bin/python with numpy),
 # OUT (examples/sve/out/stack, ignored by git), LAYERS ("1 2": N), SEEDS ("1 2 3"), EPOCHS (3),
 # POLARITY_EPOCHS (10), BATCH (8 texts), CONFIGS, TASKS ("bbc polarity"), THREADS (2), MAXTOK (4096).
@@ -26,7 +26,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 if [ -z "${DATA:-}" ]; then
-    if [ -s "$ROOT/data/full/text/bbc.txt" ]; then DATA=$ROOT/data/full; else DATA=$ROOT/examples/data; fi
+    if [ -s "$ROOT/data/text/bbc.txt" ]; then DATA=$ROOT/data; else DATA=$ROOT/examples/data; fi
 fi
 MODEL=${MODEL:-$ROOT/models/all-MiniLM-L6-v2}
 BIN=${BIN:-$ROOT/.build/release}
