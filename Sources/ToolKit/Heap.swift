@@ -6,7 +6,8 @@ private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
 /// by default, raised adaptively) with a fresh mmap and returns it with munmap, so a program that
 /// allocates the same large matrices over and over (a block of rows, a training step) faults in
 /// and zeroes new pages every time: sve-train spent 14 s of system time in a 118 s epoch on this.
-/// With a 32 MiB threshold (glibc refuses more) and a 1 GiB trim threshold, freed buffers are
+/// With a 32 MiB threshold (glibc refuses more, and a refused call leaves the default 128 kB,
+/// which the trim threshold would then freeze) and a 1 GiB trim threshold, freed buffers are
 /// reused. Call once, before the work starts.
 public func keepLargeBuffersInHeap() {
     _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 1 << 25)

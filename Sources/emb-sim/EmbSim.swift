@@ -152,10 +152,7 @@ struct EmbSim: Tool {
     func run() throws {
         let blasThreads = try prepareBLAS(threads: common.threadCount)
         if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
-        // Keep the large per-block buffers in the heap: no page faults from fresh mmaps at every
-        // block. (glibc refuses an mmap threshold above 32 MiB, and a refused call leaves the
-        // default 128 kB, which a trim threshold then freezes: every decoded block was a new mmap.)
-        keepLargeBuffersInHeap()
+        keepLargeBuffersInHeap()   // no fresh mmap (and page faults) for every decoded block
         if !merge.isEmpty, let k = topK { try runMerge(k: k) }
         else if let k = topK, let corpus { try runTopK(k: k, corpus: corpus) }
         else if let paired { try runPaired(paired) }

@@ -2,9 +2,6 @@ import ArgumentParser
 import Failure
 import ToolKit
 import UEC
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// --memory: bytes ("512M", "4G", "1073741824") or a share of the memory the process may use
 /// ("25%": of the machine's memory, or of a cgroup's or ulimit -v's limit when lower; MachineMemory).
