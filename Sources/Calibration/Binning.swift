@@ -70,6 +70,9 @@ public struct Binning: Sendable {
     public let clipLow: Double, clipHigh: Double
     /// Whether a confidence is first rounded to float32 (torchmetrics multiclass).
     public let roundToFloat32: Bool
+    /// Per slot, the smallest and largest confidence it holds (inclusive; the first slot from −∞,
+    /// the last to +∞): the edges with each convention's open and closed ends folded in.
+    private let lowest: [Double], highest: [Double]
 
     /// Number of slots to accumulate into: B, or B + 1 for torchmetrics' bin of exact 1.0.
     public var slots: Int { convention == .torchmetrics ? bins + 1 : bins }
@@ -92,6 +95,20 @@ public struct Binning: Sendable {
             edges = f32 ? torchLinspaceEdgesFloat32(bins) : torchLinspaceEdgesFloat64(bins)
             clipLow = 0; clipHigh = 1; roundToFloat32 = f32
         }
+        let e = edges, slotCount = convention == .torchmetrics ? bins + 1 : bins
+        var lo = [Double](), hi = [Double]()
+        for s in 0..<slotCount {
+            switch convention {
+            case .standard:        // (e[s], e[s+1]]
+                lo.append(e[s].nextUp); hi.append(s + 1 < bins ? e[s + 1] : .infinity)
+            case .netcal:          // [e[s], e[s+1]), the last closed
+                lo.append(e[s]); hi.append(s + 1 < bins ? e[s + 1].nextDown : .infinity)
+            case .torchmetrics:    // [e[s], e[s+1]), and slot B = [1, ∞)
+                lo.append(e[s]); hi.append(s < bins ? e[s + 1].nextDown : .infinity)
+            }
+        }
+        lo[0] = -.infinity
+        lowest = lo; highest = hi
     }
 
     /// The confidence as the convention sees it (rounded to float32, or clipped).
@@ -102,12 +119,25 @@ public struct Binning: Sendable {
         return c
     }
 
-    /// The slot of a prepared confidence in [0, 1].
+    /// The slot of a prepared confidence in [0, 1], without a branch that depends on the data.
+    /// c·B truncated is the slot or one of its neighbours, so one step down or up lands on it:
+    /// edge i is i/B within a float32 rounding (2^-24 relative), and B < 2^16 keeps B times that
+    /// error far below one slot. BinningTests checks it against `slotBySearch` at every edge.
     @inline(__always)
     public func index(_ c: Double) -> Int {
+        // Clamped in floating point (minsd/maxsd, where integer min/max become branches), then
+        // truncated. The first slot starts at −∞ and the last ends at +∞, so the step cannot
+        // leave the slots.
+        var b = Int(min(max(c * Double(bins), 0), Double(lowest.count - 1)))
+        b += (c > highest[b] ? 1 : 0) - (c < lowest[b] ? 1 : 0)
+        assert(b == slotBySearch(c))
+        return b
+    }
+
+    /// The slot of a prepared confidence in [0, 1], found by walking from c·B to the edges that
+    /// enclose it: the definition `index` is checked against.
+    public func slotBySearch(_ c: Double) -> Int {
         let n = bins
-        // Truncation, not floor: they differ only below 0, which the clamp sends to 0 either way
-        // (and truncation is one instruction where floor is a call to libm).
         var b = Int(c * Double(n))
         b = min(max(b, 0), n)
         switch convention {

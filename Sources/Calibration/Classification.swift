@@ -151,20 +151,19 @@ public final class ClassificationAccumulator {
     }
 
     /// Classwise ECE's sums for one row: per class and bin, rows and summed p_k, and the rows
-    /// whose label is k. Most probabilities fall in the first bin: that edge is tested first.
+    /// whose label is k.
     @inline(__always)
     static func addClasswise<T: BinaryFloatingPoint>(_ p: UnsafePointer<T>, classes: Int, y: Int, binning: Binning,
                                                      count: UnsafeMutableBufferPointer<Int>, sumP: UnsafeMutableBufferPointer<Double>,
                                                      labelled: UnsafeMutableBufferPointer<Double>) {
-        let nb = binning.bins, first = binning.edges[1]
+        let nb = binning.bins
         for k in 0..<classes {
             let d = Double(p[k])
-            let j = k * nb + (d <= first ? 0 : binning.index(d))
+            let j = k * nb + binning.index(d)
             count[j] += 1
             sumP[j] += d
         }
-        let py = Double(p[y])
-        labelled[y * nb + (py <= first ? 0 : binning.index(py))] += 1
+        labelled[y * nb + binning.index(Double(p[y]))] += 1
     }
 
     /// NLL, with the toolbox's one clip (eps of the input dtype, like scikit-learn's log_loss),
@@ -296,7 +295,6 @@ public final class ClassificationAccumulator {
                 }
             }
         }
-        if keepRows { confidence.reserveCapacity(confidence.count + labels.count); correct.reserveCapacity(correct.count + labels.count) }
         let positiveBins = positiveBinnings
         precondition(conventions == 3)
         let bin0 = binnings[0], bin1 = binnings[1], bin2 = binnings[2], std = standard

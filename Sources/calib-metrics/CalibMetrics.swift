@@ -248,7 +248,11 @@ struct CalibMetrics: Tool {
         // whether the grown arrays fit, so that running out of memory is one line (exit 71).
         let perRow = bytesPerRow(bootstrap: bootstrap > 0, ood: oodFlags != nil || useUncertainty)
         var probedRows = 1 << 16
-        while let block = try source.nextSlots() {
+        // The next block is read and decompressed on a second thread while this one scores the
+        // current block; decoded blocks are freed and allocated again, so they stay in the heap.
+        //keepLargeBuffersInHeap()
+        let blocks = Prefetcher { try source.nextSlots() }
+        while let block = try blocks.next() {
             let n = block[0]!.rows
             if done + n > probedRows {
                 while done + n > probedRows { probedRows *= 2 }

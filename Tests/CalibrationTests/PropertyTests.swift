@@ -58,6 +58,50 @@ final class PropertyTests: XCTestCase {
         XCTAssertEqual(n.index(n.edges[3]), 3)
     }
 
+    /// The branch-free slot lookup (one step from c·B) against the definition of each
+    /// convention, counting edges by brute force: at every edge, its neighbours one ulp away in
+    /// float64 and in float32, and random confidences, for bin counts up to 65 534.
+    func testSlotLookupMatchesCountingEdges() {
+        var rng = SystemRandomNumberGenerator()
+        for bins in Array(1...40) + [97, 100, 1000, 4097, 65_534] {
+            for convention in BinningConvention.allCases {
+                for precision in [InputPrecision.float32, .float64] {
+                    for positive in [false, true] {
+                        let b = Binning(convention, bins: bins, precision: precision, positiveClass: positive)
+                        let e = b.edges
+                        // How many of the edges e[1..<last] lie below c (strictly or not):
+                        // counted one by one for few bins, by bisection for many.
+                        func below(_ c: Double, last: Int, strictly: Bool) -> Int {
+                            let inside = { (x: Double) in strictly ? x < c : x <= c }
+                            if bins <= 100 { return e[1..<last].filter(inside).count }
+                            var lo = 1, hi = last
+                            while lo < hi { let m = (lo + hi) / 2; if inside(e[m]) { lo = m + 1 } else { hi = m } }
+                            return lo - 1
+                        }
+                        func expected(_ c: Double) -> Int {
+                            switch convention {
+                            case .standard: return below(c, last: bins, strictly: true)
+                            case .torchmetrics: return below(c, last: bins + 1, strictly: false)
+                            case .netcal: return below(c, last: bins, strictly: false)
+                            }
+                        }
+                        var probes: [Double] = [0, 1, Double(Float(1).nextDown), Double.leastNonzeroMagnitude]
+                        let sampled = bins <= 100 ? Array(e.indices) : (0..<200).map { _ in Int.random(in: e.indices, using: &rng) }
+                        for i in sampled {
+                            probes += [e[i], e[i].nextUp, e[i].nextDown, Double(Float(e[i]).nextUp), Double(Float(e[i]).nextDown)]
+                        }
+                        probes += (0..<200).map { _ in Double.random(in: 0...1, using: &rng) }
+                        for c in probes where c >= 0 && c <= 1 {
+                            let pc = b.prepare(c)
+                            XCTAssertEqual(b.index(pc), expected(pc), "\(convention) bins \(bins) \(precision) positive \(positive) c \(pc)")
+                            XCTAssertEqual(b.slotBySearch(pc), expected(pc))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// AURC with ties equals the mean of AURC over every ordering of the tied rows.
     func testAURCIsTheExpectationOverTieOrders() {
         let conf: [Double] = [0.9, 0.7, 0.7, 0.7, 0.5, 0.9]

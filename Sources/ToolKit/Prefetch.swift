@@ -3,16 +3,17 @@ import Dispatch
 import Glibc
 #endif
 
-/// Runs `produce` on a thread of its own, one item ahead of the consumer: the next corpus block is
-/// read, decompressed and normalised while the GEMMs run on the current one. `next()` hands the
-/// items over in order, and an error where `produce` threw it (the producer then stops).
-final class Prefetcher<T>: @unchecked Sendable {
+/// Runs `produce` on a thread of its own, one item ahead of the consumer: the next block of a
+/// stream is read and decompressed while the program works on the current one (emb-sim's corpus
+/// blocks, calib-metrics' rows). `next()` hands the items over in order, and an error where
+/// `produce` threw it (the producer then stops). Without a thread, `produce` runs inline.
+public final class Prefetcher<T>: @unchecked Sendable {
     private let produce: () throws -> T?
     private var item: Result<T?, Error>?
     // Both start at 0: libdispatch traps when a semaphore dies below its initial value.
     private let filled = DispatchSemaphore(value: 0), empty = DispatchSemaphore(value: 0)
 
-    init(_ produce: @escaping () throws -> T?) {
+    public init(_ produce: @escaping () throws -> T?) {
         self.produce = produce
         empty.signal()  // room for one item
         inline = !startThread { [self] in loop() }
@@ -32,7 +33,7 @@ final class Prefetcher<T>: @unchecked Sendable {
     }
 
     /// The next item, nil at the end.
-    func next() throws -> T? {
+    public func next() throws -> T? {
         if inline { return try produce() }
         filled.wait()
         let r = item!
