@@ -95,10 +95,11 @@ public final class ReducedTopK: TopKSearch {
     public private(set) var corpusRows = 0
     public var topOne: TopOneVariance? { nil }
     private var counts: [[(pairs: Int, rescored: Int)]]
+    private let threads: Int
 
     public init(queries: Matrix<Float>, k: Int, threads: Int, tileRows: Int = BlockTopK.defaultTileRows, measureRecall: Bool = false) {
         precondition(tileRows > 0)
-        self.queries = queries; self.k = k
+        self.queries = queries; self.k = k; self.threads = max(1, threads)
         codes = Int16Codes(queries, packed: false)
         let d = queries.cols
         queryNorms = (0..<queries.rows).map { r in
@@ -106,7 +107,7 @@ public final class ReducedTopK: TopKSearch {
             for j in 0..<d { let x = Double(queries.data[r * d + j]); t += x * x }
             return t.squareRoot()
         }
-        (tiles, chunks) = queryTiles(queries.rows, tileRows: tileRows, threads: threads)
+        (tiles, chunks) = queryTiles(queries.rows, tileRows: tileRows)
         tops = chunks.map { $0.map { TopK(queries: $0.count, k: k) } }
         approxTops = measureRecall ? tops : nil
         counts = chunks.map { $0.map { _ in (0, 0) } }
@@ -140,7 +141,7 @@ public final class ReducedTopK: TopKSearch {
                                                     let box = ReducedPointers(s: ps.baseAddress!, tops: pt.baseAddress!, approx: pa, counts: pc.baseAddress!,
                                                                               q: pq.baseAddress!, c: pm.baseAddress!, qc: qc.baseAddress!,
                                                                               cc: ccodes.baseAddress!, qs: qs.baseAddress!, cs: cs.baseAddress!, qn: qn, qe: qe)
-                                                    DispatchQueue.concurrentPerform(iterations: tileChunks.count) { i in
+                                                    onChunks(tileChunks.count, threads: threads) { i in
                                                         let r = tileChunks[i], first = (r.lowerBound - tile.lowerBound) * m
                                                         let out = box.s + first
                                                         csearch_scores_i16(box.qc + r.lowerBound * width, r.count, box.cc, m, width,

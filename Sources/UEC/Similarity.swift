@@ -322,10 +322,10 @@ public struct CorpusBlock: Sendable {
 }
 
 /// Bounded top-k retrieval of one block of queries over corpus blocks that arrive one by one
-/// (methods.md 1.3). Per corpus block and per tile of at most `tileRows` queries: the two GEMMs
-/// (threaded by BLAS), then the element-wise penalty, the threshold test and the heap updates in
-/// one pass, in parallel over `threads` chunks of the tile's queries. Memory: the score and σ²
-/// buffers of one tile × one corpus block, reused, the queries' σ² side and the heaps.
+/// (methods.md 1.3). Per corpus block and per tile of at most `tileRows` queries, each chunk of
+/// `chunkRows` queries on one of `threads` threads: its two GEMMs (OpenBLAS on one thread), then
+/// the element-wise penalty, the threshold test and the heap updates in one pass. Memory: the
+/// score and σ² buffers of one tile × one corpus block, reused, the queries' σ² side and the heaps.
 public final class BlockTopK {
     public let queries: ProbBlock
     public let beta: Float
@@ -334,6 +334,8 @@ public final class BlockTopK {
     /// Per tile, its chunks of queries (global query rows), one heap each.
     private let chunks: [[Range<Int>]]
     private var tops: [[TopK]]
+    private let threads: Int
+    private let pieceCols: Int
     private var s = Matrix<Float>(rows: 0, cols: 0)
     private var s2 = Matrix<Float>(rows: 0, cols: 0)
     private let querySide: Matrix<Float>?
@@ -343,15 +345,19 @@ public final class BlockTopK {
     /// variances and β ≠ 0.
     public private(set) var topOne: TopOneVariance?
 
-    /// The default number of queries per GEMM tile: the query block emb-sim used before blocks
-    /// could be larger, so that its GEMMs keep their shapes (OpenBLAS's rounding depends on them).
-    public static let defaultTileRows = 1024
+    /// The default number of queries per tile (scored against a corpus block before the next
+    /// tile): it bounds the score buffers, not the GEMMs' shapes, which are the chunks'.
+    public static let defaultTileRows = 2048
 
-    public init(queries: ProbBlock, k: Int, beta: Float, threads: Int, tileRows: Int = BlockTopK.defaultTileRows) {
-        precondition(tileRows > 0)
-        self.queries = queries; self.k = k; self.beta = beta
+    /// - Parameters: chunkRows, pieceCols: queries and corpus rows per GEMM (`queryChunkRows`,
+    ///   `corpusPieceRows`; smaller in tests).
+    public init(queries: ProbBlock, k: Int, beta: Float, threads: Int, tileRows: Int = BlockTopK.defaultTileRows,
+                chunkRows: Int = queryChunkRows, pieceCols: Int = corpusPieceRows) {
+        precondition(tileRows > 0 && chunkRows > 0 && pieceCols > 0)
+        self.pieceCols = pieceCols
+        self.queries = queries; self.k = k; self.beta = beta; self.threads = max(1, threads)
         let n = queries.rows
-        (tiles, chunks) = queryTiles(n, tileRows: tileRows, threads: threads)
+        (tiles, chunks) = queryTiles(n, tileRows: tileRows, chunkRows: chunkRows)
         tops = chunks.map { $0.map { TopK(queries: $0.count, k: k) } }
         querySide = beta != 0 && queries.variance != nil ? queries.querySide() : nil
         topOne = querySide != nil ? TopOneVariance(queries: n) : nil
@@ -382,37 +388,56 @@ public final class BlockTopK {
         if s.data.count < tileMax * m { s = Matrix(rows: tileMax, cols: m) }
         if penalise && s2.data.count < tileMax * m { s2 = Matrix(rows: tileMax, cols: m) }
         let offset = corpusRows, beta = self.beta
-        for (t, tile) in tiles.enumerated() where !tile.isEmpty {
-            let nt = tile.count
-            s.data.withUnsafeMutableBufferPointer { ps in
-                queries.mean.data.withUnsafeBufferPointer { pq in
-                    c.mean.data.withUnsafeBufferPointer { pc in
-                        Float.gemm(false, true, nt, m, d, 1, pq.baseAddress! + tile.lowerBound * d, d, pc.baseAddress!, d,
-                                   0, ps.baseAddress!, m)
-                    }
-                }
-            }
-            if penalise {
-                s2.data.withUnsafeMutableBufferPointer { ps in
-                    querySide!.data.withUnsafeBufferPointer { pq in
-                        c.side!.data.withUnsafeBufferPointer { pc in
-                            Float.gemm(false, true, nt, m, 2 * d, 1, pq.baseAddress! + tile.lowerBound * 2 * d, 2 * d,
-                                       pc.baseAddress!, 2 * d, 0, ps.baseAddress!, m)
-                        }
-                    }
-                }
-            }
-            let tileChunks = chunks[t]
-            s.data.withUnsafeMutableBufferPointer { ps in
-                s2.data.withUnsafeBufferPointer { pv in
-                    tops[t].withUnsafeMutableBufferPointer { pt in
-                        withTopOneSlots(penalise ? topOne : nil) { one in
-                            let box = Pointers(s: ps.baseAddress!, v: penalise ? pv.baseAddress : nil, tops: pt.baseAddress!, one: one)
-                            DispatchQueue.concurrentPerform(iterations: tileChunks.count) { i in
-                                let r = tileChunks[i], first = (r.lowerBound - tile.lowerBound) * m
-                                if let v = box.v { penalty(box.s + first, v + first, count: r.count * m, beta: beta) }
-                                box.tops[i].add(box.s + first, cols: m, offset: offset, sigma2: box.v.map { $0 + first },
-                                                topOne: box.one?.advanced(by: r.lowerBound))
+        // The scores of a chunk of queries against a piece of the corpus block are one GEMM on one
+        // thread (OpenBLAS on one thread): chunks and pieces are cut at fixed rows and columns,
+        // so the scores are the same to the last bit on any number of threads (OpenBLAS's own
+        // threads, and its rounding, depend on how it splits the work). With a chunk per thread
+        // or more, each thread multiplies its chunks and selects from their scores at once: no
+        // OpenBLAS workers spinning between GEMM and selection (they took 7–10 % of the CPU,
+        // perf), and the decoding thread gets a core whenever a chunk is done. With fewer chunks
+        // than threads (few queries), the pieces' GEMMs run in parallel first, then the selection.
+        let pieces = stride(from: 0, to: max(m, 1), by: pieceCols).map { $0 ..< min($0 + pieceCols, m) }
+        BLASThreading.singleThreaded {
+            for (t, tile) in tiles.enumerated() where !tile.isEmpty {
+                let tileChunks = chunks[t]
+                s.data.withUnsafeMutableBufferPointer { ps in
+                    s2.data.withUnsafeMutableBufferPointer { pv in
+                        tops[t].withUnsafeMutableBufferPointer { pt in
+                            queries.mean.data.withUnsafeBufferPointer { pq in
+                                c.mean.data.withUnsafeBufferPointer { pc in
+                                    withTopOneSlots(penalise ? topOne : nil) { one in
+                                    withBase(penalise ? querySide : nil) { qSide in
+                                    withBase(penalise ? c.side : nil) { cSide in
+                                        let box = Pointers(s: ps.baseAddress!, v: penalise ? pv.baseAddress : nil, tops: pt.baseAddress!, one: one,
+                                                           q: pq.baseAddress!, c: pc.baseAddress!, qSide: qSide, cSide: cSide)
+                                        @Sendable func multiply(_ i: Int, _ p: Range<Int>) {
+                                            let r = tileChunks[i], at = (r.lowerBound - tile.lowerBound) * m + p.lowerBound
+                                            Float.gemm(false, true, r.count, p.count, d, 1, box.q + r.lowerBound * d, d,
+                                                       box.c + p.lowerBound * d, d, 0, box.s + at, m)
+                                            if let v = box.v {
+                                                Float.gemm(false, true, r.count, p.count, 2 * d, 1, box.qSide! + r.lowerBound * 2 * d, 2 * d,
+                                                           box.cSide! + p.lowerBound * 2 * d, 2 * d, 0, v + at, m)
+                                            }
+                                        }
+                                        @Sendable func select(_ i: Int) {
+                                            let r = tileChunks[i], first = (r.lowerBound - tile.lowerBound) * m
+                                            if let v = box.v { penalty(box.s + first, v + first, count: r.count * m, beta: beta) }
+                                            box.tops[i].add(box.s + first, cols: m, offset: offset, sigma2: box.v.map { $0 + first },
+                                                            topOne: box.one?.advanced(by: r.lowerBound))
+                                        }
+                                        if tileChunks.count >= threads {
+                                            onChunks(tileChunks.count, threads: threads) { i in
+                                                for p in pieces { multiply(i, p) }
+                                                select(i)
+                                            }
+                                        } else {
+                                            onChunks(tileChunks.count * pieces.count, threads: threads) { w in
+                                                multiply(w / pieces.count, pieces[w % pieces.count])
+                                            }
+                                            onChunks(tileChunks.count, threads: threads) { select($0) }
+                                        }
+                                    }}}
+                                }
                             }
                         }
                     }
@@ -428,14 +453,33 @@ public final class BlockTopK {
     }
 }
 
-/// Tiles of at most `tileRows` of n queries, and per tile its chunks for `threads` threads.
-func queryTiles(_ n: Int, tileRows: Int, threads: Int) -> ([Range<Int>], [[Range<Int>]]) {
+/// Queries per chunk: a chunk is the unit of work of one thread (its GEMMs, its heaps). Chunks are
+/// cut at fixed rows, so that the GEMMs, and hence the scores to the last bit, are the same
+/// whatever the number of threads.
+public let queryChunkRows = 1024
+
+/// Corpus rows per GEMM (a piece of a corpus block), fixed for the same reason.
+public let corpusPieceRows = 2048
+
+/// Tiles of at most `tileRows` of n queries, and per tile its chunks of at most `chunkRows`
+/// queries (cut from the tile's start).
+func queryTiles(_ n: Int, tileRows: Int, chunkRows: Int = queryChunkRows) -> ([Range<Int>], [[Range<Int>]]) {
     let tiles = stride(from: 0, to: max(n, 1), by: tileRows).map { $0 ..< min($0 + tileRows, n) }
     let chunks = tiles.map { tile in
-        let t = max(1, min(threads, tile.count))
-        return (0..<t).map { i in (tile.lowerBound + i * tile.count / t) ..< (tile.lowerBound + (i + 1) * tile.count / t) }
+        stride(from: tile.lowerBound, to: max(tile.upperBound, tile.lowerBound + 1), by: chunkRows)
+            .map { $0 ..< min($0 + chunkRows, tile.upperBound) }
     }
     return (tiles, chunks)
+}
+
+/// `body(i)` for every chunk i in 0..<count, on at most `threads` threads (each takes the chunks
+/// i, i + threads, …).
+func onChunks(_ count: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
+    let workers = max(1, min(threads, count))
+    if workers == 1 { for i in 0..<count { body(i) }; return }
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+        for i in stride(from: w, to: count, by: workers) { body(i) }
+    }
 }
 
 /// The results of heaps over consecutive queries, in query order.
@@ -470,9 +514,18 @@ func penalty(_ s: UnsafeMutablePointer<Float>, _ v: UnsafePointer<Float>, count:
 /// Raw pointers handed to the worker threads; every thread touches disjoint rows and heaps.
 private struct Pointers: @unchecked Sendable {
     let s: UnsafeMutablePointer<Float>
-    let v: UnsafePointer<Float>?
+    let v: UnsafeMutablePointer<Float>?
     let tops: UnsafeMutablePointer<TopK>
     let one: TopOneSlots?
+    /// The GEMMs' operands: query and corpus means, and the σ² sides when penalising.
+    let q: UnsafePointer<Float>, c: UnsafePointer<Float>
+    let qSide: UnsafePointer<Float>?, cSide: UnsafePointer<Float>?
+}
+
+/// `body` with the address of a matrix's values, or nil for no matrix.
+private func withBase<R>(_ m: Matrix<Float>?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let m else { return body(nil) }
+    return m.data.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
 /// Merges the top-k lists of the same queries against disjoint parts of a corpus (shards whose

@@ -72,6 +72,33 @@ final class TopKSearchTests: XCTestCase {
         }
     }
 
+    /// The GEMMs are cut at fixed query rows and corpus columns, each run on one thread: the
+    /// scores are the same to the last bit on 1, 2, 3 or 8 threads (the fused path, a chunk per
+    /// thread, and the two-phase one, fewer chunks than threads), and right.
+    func testChunksGiveTheSameBitsOnAnyNumberOfThreads() throws {
+        var g = SeededGenerator(seed: 12)
+        let q = randomBlock(&g, rows: 61, d: 24, ties: false), c = randomBlock(&g, rows: 517, d: 24, ties: false)
+        // Tiles of 32 queries hold 7 chunks of 5 (the last of 2): fewer than 8 threads, more than 3.
+        for beta: Float in [0, 0.8] {
+            let want = reference(q, c, beta: beta, k: 7)
+            var first: (scores: [Float], indices: [Int64])?
+            for threads in [1, 2, 3, 8] {
+                let top = BlockTopK(queries: q, k: 7, beta: beta, threads: threads, tileRows: 32, chunkRows: 5, pieceCols: 30)
+                for s in stride(from: 0, to: c.rows, by: 100) {
+                    let r = s ..< min(s + 100, c.rows)
+                    try top.add(ProbBlock(mean: c.mean.rows(r), variance: c.variance!.rows(r)))
+                }
+                let got = top.results()
+                XCTAssertEqual(got.indices, want.indices, "β \(beta) threads \(threads)")
+                for (a, b) in zip(got.scores, want.scores) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+                if let first {
+                    XCTAssertEqual(got.scores.map(\.bitPattern), first.scores.map(\.bitPattern), "β \(beta) threads \(threads)")
+                    XCTAssertEqual(got.indices, first.indices)
+                } else { first = got }
+            }
+        }
+    }
+
     func testThresholdScanSkipsNaNAndFindsEveryScoreAbove() {
         var g = SeededGenerator(seed: 5)
         for n in [1, 7, 8, 9, 31, 32, 33, 100] {
