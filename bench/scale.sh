@@ -26,9 +26,11 @@ $B/tensor from safetensors examples/data/minilm_layer5_ffn.safetensors | $B/sve-
 $B/tensor from npz examples/data/bbc_ffn.npz | $B/tensor select ffn_in label | $B/tensor rename ffn_in=features label=labels \
   | $B/sve-train --basis "$W/basis.tsr" --members 4 --epochs 1 -o "$W/model.tsr" \
     --stack "residual(linear:$L.intermediate.dense gelu linear:$L.output.dense) layernorm:$L.output.LayerNorm"
-peak() {  # peak RSS in MB of a command line run by bash
-  /usr/bin/time -f "%M" -o "$W/rss" bash -c "$1" >/dev/null
-  echo $(( $(cat "$W/rss") / 1024 ))
+peak() {  # peak RSS in MB of a command line run by bash ("failed (exit N)" when it fails)
+  local status=0
+  /usr/bin/time -f "%M" -o "$W/rss" bash -c "$1" >/dev/null || status=$?
+  if [ "$status" -ne 0 ]; then echo "failed (exit $status)"; return; fi
+  echo $(( $(tail -n 1 "$W/rss") / 1024 ))
 }
 printf "%-8s %-40s %10s\n" "input" "program" "peak RSS MB"
 for gb in $SIZES; do

@@ -62,8 +62,8 @@ public struct RowSlot: Sendable, Equatable {
 /// skipped.
 ///
 /// Writers interleave the chunks of row-aligned tensors; a stream that holds all of one tensor
-/// before the next is still read, buffering up to `maxBufferedBytes`, beyond which it is refused
-/// ("not interleaved").
+/// before the next is still read, buffering up to `maxBufferedBytes` beyond the block being
+/// assembled, and refused past that ("not interleaved").
 public final class RowBlockReader {
     public let reader: TensorStreamReader
     public let slots: [RowSlot]
@@ -207,7 +207,14 @@ public final class RowBlockReader {
             guard buffers[i] != nil else { return }
             buffers[i]!.bytes.append(contentsOf: bytes)
             buffers[i]!.rows += rows
-            if buffers.values.reduce(0, { $0 + $1.bytes.count - $1.consumed }) > maxBufferedBytes {
+            // What the next block needs is not counted: a block of many rows of one tensor is
+            // the caller's choice (emb-sim's query blocks fill half its memory budget), not a
+            // stream whose tensors arrive one after the other.
+            let waiting = buffers.reduce(0) { total, e in
+                let (need, overflow) = blockRows.multipliedReportingOverflow(by: reader.tensors[e.key].rowBytes)
+                return total + (overflow ? 0 : max(0, e.value.bytes.count - e.value.consumed - need))
+            }
+            if waiting > maxBufferedBytes {
                 let names = buffers.keys.sorted().map { "'\(reader.tensors[$0].name)'" }.joined(separator: ", ")
                 throw StreamError.invalid("\(label): tensors \(names) are not interleaved: more than \(maxBufferedBytes >> 20) MiB of one arrived before the others (write them with 'tensor paste', which interleaves)")
             }

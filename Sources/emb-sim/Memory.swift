@@ -61,8 +61,10 @@ struct TopKPlan {
 
     init(budget: Int, d: Int, k: Int, corpusBlock: Int, variances: Bool, queryBlock: Int?) {
         self.budget = budget
-        // The block as read and normalised (mean, var), its σ² side, the heaps and the results.
-        perQuery = 4 * d * (variances ? 6 : 2) + 24 * min(k, 1 << 20) + 64
+        // The block three times over at its peak (the reader's buffer, the tensor cut from it,
+        // the normalised matrix; mean and var), its σ² side (2d), the heaps and the results:
+        // `bench/scale.sh` measured 1.6 GB of peak RSS for a block of 0.54 GB of means.
+        perQuery = 4 * d * (variances ? 8 : 3) + 24 * min(k, 1 << 20) + 64
         // Score buffers of one tile of queries against one corpus block, and a decoded corpus
         // block in flight (read, normalised, prepared).
         work = BlockTopK.workBytes(queries: BlockTopK.defaultTileRows, d: d, corpusBlock: corpusBlock, variances: variances)

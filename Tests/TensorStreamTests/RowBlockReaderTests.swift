@@ -82,4 +82,16 @@ final class RowBlockReaderTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("are not interleaved") && "\(e)".contains("tensor paste"), "\(e)")
         }
     }
+
+    /// A block larger than the bound is the caller's request, not a stream out of order: one
+    /// tensor of 16 KiB in blocks of 1024 rows under a 1 KiB bound (emb-sim's query blocks of half
+    /// its memory budget were refused past 1 GiB, with a message about interleaving).
+    func testABlockLargerThanTheBoundIsNotRefused() throws {
+        let bytes = try encode([matrix("embedding", rows: 1024, cols: 4)])
+        let r = RowBlockReader(try TensorStreamReader(ArraySource(bytes)), names: ["embedding"], blockRows: 1024,
+                               maxBufferedBytes: 1 << 10)
+        let b = try XCTUnwrap(try r.next())
+        XCTAssertEqual(b[0].rows, 1024)
+        XCTAssertNil(try r.next())
+    }
 }
