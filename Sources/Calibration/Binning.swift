@@ -122,7 +122,7 @@ public struct Binning: Sendable {
     /// The slot of a prepared confidence in [0, 1], without a branch that depends on the data.
     /// c·B truncated is the slot or one of its neighbours, so one step down or up lands on it:
     /// edge i is i/B within a float32 rounding (2^-24 relative), and B < 2^16 keeps B times that
-    /// error far below one slot. BinningTests checks it against `slotBySearch` at every edge.
+    /// error far below one slot. PropertyTests counts edges at every edge to check it.
     @inline(__always)
     public func index(_ c: Double) -> Int {
         // Clamped in floating point (minsd/maxsd, where integer min/max become branches), then

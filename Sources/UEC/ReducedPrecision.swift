@@ -107,7 +107,10 @@ public final class ReducedTopK: TopKSearch {
             for j in 0..<d { let x = Double(queries.data[r * d + j]); t += x * x }
             return t.squareRoot()
         }
-        (tiles, chunks) = queryTiles(queries.rows, tileRows: tileRows)
+        // The top-k is exact whatever the chunks (integer first pass, f32 rescoring of each pair on
+        // its own): a tile is cut into one chunk per thread, so that few queries still use them all.
+        let perThread = (min(tileRows, max(queries.rows, 1)) + max(1, threads) - 1) / max(1, threads)
+        (tiles, chunks) = queryTiles(queries.rows, tileRows: tileRows, chunkRows: max(1, perThread))
         tops = chunks.map { $0.map { TopK(queries: $0.count, k: k) } }
         approxTops = measureRecall ? tops : nil
         counts = chunks.map { $0.map { _ in (0, 0) } }
