@@ -283,6 +283,60 @@ public struct TopK: Sendable {
         }
     }
 
+    /// As `add(_:cols:offset:sigma2:topOne:)` on the adjusted scores ŝ = adjustedScore(μ, σ², β)
+    /// of the means `pb` and the σ² at `pv`, computing ŝ only where it can enter the heap. With
+    /// β ≥ 0 and σ² ≥ 0 (the caller's promise), ŝ lies between 0 and μ; so once the heap's worst
+    /// kept score t is ≥ 0, a μ ≤ t gives ŝ ≤ t, which the heap refuses anyway, and only the μ
+    /// above t (found eight at a time) are adjusted and offered. While t < 0 the rest of the row
+    /// is adjusted in place first. The same heaps as adjusting every score, to the last bit (the
+    /// scalar and SIMD formulas are the same IEEE operations). The means are overwritten.
+    public mutating func addPenalised(_ pb: UnsafeMutablePointer<Float>, cols m: Int, offset: Int, sigma2 pv: UnsafePointer<Float>,
+                                      beta: Float, topOne: TopOneSlots?) {
+        let k = self.k, cap = capacity
+        precondition(cap >= min(k, offset + m), "TopK.addPenalised: reserve(rows:) first")
+        precondition(beta >= 0)
+        scores.withUnsafeMutableBufferPointer { hs in
+            indices.withUnsafeMutableBufferPointer { hi in
+                for q in 0..<queries {
+                    let base = q * cap, row = pb + q * m, vrow = pv + q * m
+                    var n = counts[q]
+                    var best: Float = 0, bestIndex: Int64 = 0, bestVar: Float = 0
+                    if let t = topOne { best = t.best[q]; bestIndex = t.index[q]; bestVar = t.sigma2[q] }
+                    var j = 0
+                    while n < k && j < m {
+                        let s = adjustedScore(mu: row[j], sigma2: vrow[j], beta: beta)
+                        if !s.isNaN {
+                            let idx = Int64(offset + j)
+                            TopK.push(hs.baseAddress! + base, hi.baseAddress! + base, count: n, s, idx)
+                            n += 1
+                            if bestIndex < 0 || s > best { best = s; bestIndex = idx; bestVar = vrow[j] }
+                        }
+                        j += 1
+                    }
+                    if n == k {
+                        var threshold = hs[base]
+                        let adjusted = threshold < 0
+                        if adjusted { penalty(row + j, vrow + j, count: m - j, beta: beta) }
+                        while true {
+                            j = nextAbove(row, from: j, count: m, threshold: threshold)
+                            if j >= m { break }
+                            let s = adjusted ? row[j] : adjustedScore(mu: row[j], sigma2: vrow[j], beta: beta)
+                            if s > threshold {
+                                let idx = Int64(offset + j)
+                                TopK.replaceRoot(hs.baseAddress! + base, hi.baseAddress! + base, count: k, s, idx)
+                                threshold = hs[base]
+                                if s > best { best = s; bestIndex = idx; bestVar = vrow[j] }
+                            }
+                            j += 1
+                        }
+                    }
+                    counts[q] = n
+                    if let t = topOne { t.best[q] = best; t.index[q] = bestIndex; t.sigma2[q] = bestVar }
+                }
+            }
+        }
+    }
+
     /// Results sorted best first, `width` columns per query (width ≤ k); slots never filled
     /// (a corpus smaller than k) get index −1 and score −∞.
     public func results(width: Int? = nil) -> (scores: [Float], indices: [Int64]) {
@@ -305,6 +359,9 @@ public struct TopK: Sendable {
 public struct CorpusBlock: Sendable {
     public let mean: Matrix<Float>
     public let side: Matrix<Float>?
+    /// Whether every variance is ≥ 0 (not NaN): σ_s² ≥ 0 then, which lets `BlockTopK` adjust
+    /// only the scores that can enter a heap (`TopK.addPenalised`).
+    public let varianceNonNegative: Bool
     /// The integer codes of the means, for the reduced-precision search (ReducedPrecision.swift).
     public let codes: Int16Codes?
     public var rows: Int { mean.rows }
@@ -314,6 +371,7 @@ public struct CorpusBlock: Sendable {
     public init(_ c: ProbBlock, withSide: Bool, withCodes: Bool = false) {
         mean = c.mean
         side = withSide && c.variance != nil ? c.corpusSide() : nil
+        varianceNonNegative = side != nil && c.variance!.data.allSatisfy { $0 >= 0 }
         codes = withCodes ? Int16Codes(c.mean, packed: true) : nil
     }
 
@@ -339,6 +397,7 @@ public final class BlockTopK {
     private var s = Matrix<Float>(rows: 0, cols: 0)
     private var s2 = Matrix<Float>(rows: 0, cols: 0)
     private let querySide: Matrix<Float>?
+    private let queryVarianceNonNegative: Bool
     /// Corpus rows seen so far.
     public private(set) var corpusRows = 0
     /// The top-1 pair's σ_s² per query (RetrievalConfidence.swift); nil unless both sides have
@@ -360,6 +419,7 @@ public final class BlockTopK {
         (tiles, chunks) = queryTiles(n, tileRows: tileRows, chunkRows: chunkRows)
         tops = chunks.map { $0.map { TopK(queries: $0.count, k: k) } }
         querySide = beta != 0 && queries.variance != nil ? queries.querySide() : nil
+        queryVarianceNonNegative = querySide != nil && queries.variance!.data.allSatisfy { $0 >= 0 }
         topOne = querySide != nil ? TopOneVariance(queries: n) : nil
     }
 
@@ -397,6 +457,8 @@ public final class BlockTopK {
         // perf), and the decoding thread gets a core whenever a chunk is done. With fewer chunks
         // than threads (few queries), the pieces' GEMMs run in parallel first, then the selection.
         let pieces = stride(from: 0, to: max(m, 1), by: pieceCols).map { $0 ..< min($0 + pieceCols, m) }
+        // σ_s² ≥ 0 and β ≥ 0: only the scores that can enter a heap need the penalty.
+        let onlyCandidates = penalise && beta >= 0 && queryVarianceNonNegative && c.varianceNonNegative
         BLASThreading.singleThreaded {
             for (t, tile) in tiles.enumerated() where !tile.isEmpty {
                 let tileChunks = chunks[t]
@@ -421,6 +483,11 @@ public final class BlockTopK {
                                         }
                                         @Sendable func select(_ i: Int) {
                                             let r = tileChunks[i], first = (r.lowerBound - tile.lowerBound) * m
+                                            if let v = box.v, onlyCandidates {
+                                                box.tops[i].addPenalised(box.s + first, cols: m, offset: offset, sigma2: v + first,
+                                                                         beta: beta, topOne: box.one?.advanced(by: r.lowerBound))
+                                                return
+                                            }
                                             if let v = box.v { penalty(box.s + first, v + first, count: r.count * m, beta: beta) }
                                             box.tops[i].add(box.s + first, cols: m, offset: offset, sigma2: box.v.map { $0 + first },
                                                             topOne: box.one?.advanced(by: r.lowerBound))

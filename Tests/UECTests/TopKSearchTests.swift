@@ -99,6 +99,39 @@ final class TopKSearchTests: XCTestCase {
         }
     }
 
+    /// Adjusting only the scores that can enter the heap keeps the same heaps and top-1 trackers,
+    /// bit for bit, as adjusting every score first: thresholds below and above 0, negative means,
+    /// equal scores, a NaN σ², several blocks.
+    func testPenalisingOnlyCandidatesKeepsTheSameHeaps() {
+        var g = SeededGenerator(seed: 21)
+        let queries = 3, m = 257
+        for k in [1, 5, 50, 300, 700] {   // 700 of 771 rows: the final threshold stays below 0
+            var a = TopK(queries: queries, k: k), b = TopK(queries: queries, k: k)
+            let oneA = TopOneVariance(queries: queries), oneB = TopOneVariance(queries: queries)
+            for block in 0..<3 {
+                var mu = (0..<(queries * m)).map { _ in Float(g.uniform() * 2 - 1) }
+                var v = (0..<(queries * m)).map { _ in Float(g.uniform()) * 3 }
+                mu[7] = mu[8]; v[7] = v[8]; v[20] = .nan; v[21] = 0
+                XCTAssertNoThrow(try a.reserve(rows: (block + 1) * m)); XCTAssertNoThrow(try b.reserve(rows: (block + 1) * m))
+                var adjusted = mu
+                adjusted.withUnsafeMutableBufferPointer { s in v.withUnsafeBufferPointer { pv in
+                    penalty(s.baseAddress!, pv.baseAddress!, count: s.count, beta: 0.7)
+                    withTopOneSlots(oneB) { one in b.add(s.baseAddress!, cols: m, offset: block * m, sigma2: pv.baseAddress!, topOne: one) }
+                }}
+                mu.withUnsafeMutableBufferPointer { s in v.withUnsafeBufferPointer { pv in
+                    withTopOneSlots(oneA) { one in
+                        a.addPenalised(s.baseAddress!, cols: m, offset: block * m, sigma2: pv.baseAddress!, beta: 0.7, topOne: one)
+                    }
+                }}
+            }
+            let ra = a.results(), rb = b.results()
+            XCTAssertEqual(ra.indices, rb.indices, "k \(k)")
+            XCTAssertEqual(ra.scores.map(\.bitPattern), rb.scores.map(\.bitPattern), "k \(k)")
+            XCTAssertEqual(oneA.index, oneB.index)
+            XCTAssertEqual(oneA.sigma2.map(\.bitPattern), oneB.sigma2.map(\.bitPattern))
+        }
+    }
+
     func testThresholdScanSkipsNaNAndFindsEveryScoreAbove() {
         var g = SeededGenerator(seed: 5)
         for n in [1, 7, 8, 9, 31, 32, 33, 100] {
