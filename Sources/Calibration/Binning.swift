@@ -125,13 +125,34 @@ public struct Binning: Sendable {
     /// error far below one slot. PropertyTests counts edges at every edge to check it.
     @inline(__always)
     public func index(_ c: Double) -> Int {
-        // Clamped in floating point (minsd/maxsd, where integer min/max become branches), then
-        // truncated. The first slot starts at −∞ and the last ends at +∞, so the step cannot
-        // leave the slots.
-        var b = Int(min(max(c * Double(bins), 0), Double(lowest.count - 1)))
-        b += (c > highest[b] ? 1 : 0) - (c < lowest[b] ? 1 : 0)
+        let b = withSlotTable { $0.index(c) }
         assert(b == slotBySearch(c))
         return b
+    }
+
+    /// `index` for a loop over many values: the slot bounds held by pointer for the loop.
+    @inline(__always)
+    public func withSlotTable<R>(_ body: (SlotTable) throws -> R) rethrows -> R {
+        try lowest.withUnsafeBufferPointer { lo in
+            try highest.withUnsafeBufferPointer { hi in
+                try body(SlotTable(scale: Double(bins), top: Double(lo.count - 1), lowest: lo.baseAddress!, highest: hi.baseAddress!))
+            }
+        }
+    }
+
+    /// What `index` computes, on the bounds of `withSlotTable`.
+    public struct SlotTable {
+        let scale: Double, top: Double
+        let lowest: UnsafePointer<Double>, highest: UnsafePointer<Double>
+
+        @inline(__always)
+        public func index(_ c: Double) -> Int {
+            // Clamped in floating point (minsd/maxsd, where integer min/max become branches),
+            // then truncated. The first slot starts at −∞ and the last ends at +∞, so the step
+            // cannot leave the slots.
+            let b = Int(min(max(c * scale, 0), top))
+            return b &+ (c > highest[b] ? 1 : 0) &- (c < lowest[b] ? 1 : 0)
+        }
     }
 
     /// The slot of a prepared confidence in [0, 1], found by walking from c·B to the edges that

@@ -1,6 +1,7 @@
 // Metrics of predicted class probabilities against labels (methods.md section 3), accumulated
 // row by row so that a stream of any length is scored in bounded memory: only a few numbers per
 // row are kept (confidence, correctness; losses when bootstrapping), never the N×K probabilities.
+import Dispatch
 import Failure
 import Foundation
 import Probability
@@ -166,6 +167,36 @@ public final class ClassificationAccumulator {
         labelled[y * nb + binning.index(Double(p[y]))] += 1
     }
 
+    /// `addClasswise` for the rows of a block, in row order, up to the first row that `scan` or
+    /// `countRow` would refuse (a value outside [0, 1] or NaN, a label outside the classes):
+    /// the sums that adding the rows one by one leaves, whether or not the block is refused.
+    static func addClasswise<T: BinaryFloatingPoint>(rows p: UnsafeBufferPointer<T>, labels: [Int64], classes: Int, binning: Binning,
+                                                     count: UnsafeMutableBufferPointer<Int>, sumP: UnsafeMutableBufferPointer<Double>,
+                                                     labelled: UnsafeMutableBufferPointer<Double>) {
+        let nb = binning.bins
+        binning.withSlotTable { table in
+            for r in labels.indices {
+                let row = p.baseAddress! + r &* classes
+                var valid = labels[r] >= 0 && labels[r] < Int64(classes)
+                for k in 0..<classes {
+                    let d = Double(row[k])
+                    valid = valid && d >= 0 && d <= 1
+                }
+                guard valid else { return }
+                var j = 0
+                for k in 0..<classes {
+                    let d = Double(row[k])
+                    let at = j &+ table.index(d)
+                    count[at] &+= 1
+                    sumP[at] += d
+                    j &+= nb
+                }
+                let y = Int(labels[r])
+                labelled[y &* nb &+ table.index(Double(row[y]))] += 1
+            }
+        }
+    }
+
     /// NLL, with the toolbox's one clip (eps of the input dtype, like scikit-learn's log_loss),
     /// and Brier in the multiclass sum form Σ_k (p_k − 1[y = k])², of a row whose label has
     /// probability `py`; added to the sums.
@@ -298,12 +329,22 @@ public final class ClassificationAccumulator {
         let positiveBins = positiveBinnings
         precondition(conventions == 3)
         let bin0 = binnings[0], bin1 = binnings[1], bin2 = binnings[2], std = standard
+        // Classwise ECE's sums are written by nothing else, so they can be added on a second
+        // thread while this one does the rest, in the same order: the same bits.
+        func classwisePass() {
+            guard classwise else { return }
+            classwiseCount.withUnsafeMutableBufferPointer { cwc in
+                classwiseP.withUnsafeMutableBufferPointer { cwp in
+                    classwiseY.withUnsafeMutableBufferPointer { cwy in
+                        Self.addClasswise(rows: p, labels: labels, classes: k, binning: std, count: cwc, sumP: cwp, labelled: cwy)
+                    }
+                }
+            }
+        }
+        func rowPass() throws {
         try count.withUnsafeMutableBufferPointer { cnt in
         try sumC.withUnsafeMutableBufferPointer { sc in
         try sumY.withUnsafeMutableBufferPointer { sy in
-        try classwiseCount.withUnsafeMutableBufferPointer { cwc in
-        try classwiseP.withUnsafeMutableBufferPointer { cwp in
-        try classwiseY.withUnsafeMutableBufferPointer { cwy in
             for r in labels.indices {
                 let row = p.baseAddress! + r * k
                 let (sumsq, best, conf) = try scan(row, row: firstRow + r, tensor: "probs", tolerance: tolerance)
@@ -328,12 +369,21 @@ public final class ClassificationAccumulator {
                         cnt[s] += 1; sc[s] += pc; sy[s] += yy
                     }
                 }
-                if classwise { Self.addClasswise(row, classes: k, y: y, binning: std, count: cwc, sumP: cwp, labelled: cwy) }
                 if keepRows { confidence.append(conf); correct.append(hit) }
                 if keepLosses { nll.append(rowNLL); brier.append(rowBrier) }
             }
-        }}}}}}
+        }}}
+        }
+        if classwise && labels.count >= Self.concurrentClasswiseRows {
+            try onTwoThreads(rowPass, classwisePass)
+        } else {
+            defer { classwisePass() }
+            try rowPass()
+        }
     }
+
+    /// Blocks of at least this many rows add their classwise sums on a second thread.
+    static let concurrentClasswiseRows = 4096
 
     /// The report; nil values are undefined (for example AUROC without OOD rows).
     public func report(bootstrap: Int = 0, seed: UInt64 = 0) throws -> ClassificationReport {
@@ -441,18 +491,20 @@ public final class ClassificationAccumulator {
 /// confidences (linear interpolation, as numpy.percentile), bins (lo, hi] — the binning of
 /// sklearn.calibration.calibration_curve (strategy="quantile"); then Σ_b n_b/N |acc_b − conf_b|
 /// over non-empty bins.
-public func equalMassECE(sortedDescending rows: [(c: Double, ok: Bool)], bins: Int) -> Double {
+public func equalMassECE<Rows: RandomAccessCollection>(sortedDescending rows: Rows, bins: Int) -> Double
+    where Rows.Element == (c: Double, ok: Bool), Rows.Index == Int {
     let n = rows.count
     guard n > 0 else { return .nan }
-    let ascending = rows.reversed().map(\.c)
-    let edges = percentileLevels(bins).map { numpyQuantile(sorted: ascending, $0) }
+    let first = rows.startIndex
+    let edges = percentileLevels(bins).map { q in numpyQuantile(count: n, q) { rows[first + n - 1 - $0].c } }
     let interior = Array(edges[1..<bins])
     var acc = BinAccumulator(slots: bins)
+    // searchsorted(interior, c, side="left"), the number of interior edges < c, falls as c does:
+    // walked down from the top instead of searched for every row.
+    var slot = interior.count
     for row in rows {
-        // searchsorted(interior, c, side="left"): the number of interior edges < c.
-        var lo = 0, hi = interior.count
-        while lo < hi { let m = (lo + hi) / 2; if interior[m] < row.c { lo = m + 1 } else { hi = m } }
-        acc.add(slot: lo, confidence: row.c, correct: row.ok ? 1 : 0)
+        while slot > 0 && !(interior[slot - 1] < row.c) { slot -= 1 }
+        acc.add(slot: slot, confidence: row.c, correct: row.ok ? 1 : 0)
     }
     return CalibrationErrors(acc, edges: edges).ece
 }
@@ -506,4 +558,29 @@ public struct MemberReport: Sendable, Codable {
     public var ece: Double
     public var nll: Double
     public var brier: Double
+}
+
+/// Two closures run on two threads, and the error of the first.
+private final class TwoTasks: @unchecked Sendable {
+    let a: () throws -> Void, b: () -> Void
+    var error: Error? = nil
+    init(_ a: @escaping () throws -> Void, _ b: @escaping () -> Void) { self.a = a; self.b = b }
+}
+
+/// `a` and `b` concurrently, on two threads; returns when both are done and rethrows `a`'s error.
+/// The caller guarantees that they touch nothing in common.
+func onTwoThreads(_ a: () throws -> Void, _ b: () -> Void) throws {
+    try withoutActuallyEscaping(a) { a in
+        try withoutActuallyEscaping(b) { b in
+            let tasks = TwoTasks(a, b)
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                if i == 0 {
+                    do { try tasks.a() } catch { tasks.error = error }
+                } else {
+                    tasks.b()
+                }
+            }
+            if let e = tasks.error { throw e }
+        }
+    }
 }

@@ -131,13 +131,18 @@ public struct RiskCoverage: Sendable {
     }
 
     /// From rows already sorted by confidence, highest first.
-    public init(sortedDescending rows: [(c: Double, ok: Bool)]) {
-        var cum = [Double](repeating: 0, count: rows.count + 1)
+    public init<Rows: RandomAccessCollection>(sortedDescending all: Rows)
+        where Rows.Element == (c: Double, ok: Bool), Rows.Index == Int {
+        let first = all.startIndex
+        @inline(__always) func row(_ i: Int) -> (c: Double, ok: Bool) { all[first + i] }
+        let count = all.count
+        var cum = [Double](repeating: 0, count: count + 1)
         var i = 0, errorsBefore = 0
-        while i < rows.count {
+        while i < count {
             var j = i
-            var e = rows[i].ok ? 0 : 1
-            while j + 1 < rows.count && rows[j + 1].c == rows[i].c { j += 1; if !rows[j].ok { e += 1 } }
+            let head = row(i)
+            var e = head.ok ? 0 : 1
+            while j + 1 < count, case let next = row(j + 1), next.c == head.c { j += 1; if !next.ok { e += 1 } }
             let rate = Double(e) / Double(j - i + 1)
             for k in i...j { cum[k + 1] = Double(errorsBefore) + Double(k - i + 1) * rate }
             cum[j + 1] = Double(errorsBefore + e)

@@ -6,14 +6,19 @@ import Probability
 /// The q-quantile (q in [0, 1]) of sorted values with numpy's default "linear" method,
 /// reproducing numpy's arithmetic (virtual index (n−1)·q, its two-sided lerp).
 public func numpyQuantile(sorted a: [Double], _ q: Double) -> Double {
-    let n = a.count
+    numpyQuantile(count: a.count, q) { a[$0] }
+}
+
+/// `numpyQuantile` of the n values a(0) ≤ … ≤ a(n − 1).
+@inline(__always)
+func numpyQuantile(count n: Int, _ q: Double, _ a: (Int) -> Double) -> Double {
     precondition(n > 0)
     let vi = Double(n - 1) * q
-    if vi >= Double(n - 1) { return a[n - 1] }
-    if vi <= 0 { return a[0] }
+    if vi >= Double(n - 1) { return a(n - 1) }
+    if vi <= 0 { return a(0) }
     let prev = Int(vi.rounded(.down))
     let gamma = vi - Double(prev)
-    let lo = a[prev], hi = a[prev + 1]
+    let lo = a(prev), hi = a(prev + 1)
     let diff = hi - lo
     return gamma >= 0.5 ? hi - diff * (1 - gamma) : lo + diff * gamma
 }

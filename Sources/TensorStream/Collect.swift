@@ -39,21 +39,24 @@ func missingMessage(_ name: String, have: [String], label: String = "input") -> 
 /// One slot of a `RowBlockReader`: the tensor that fills it is, of `names`, the first in that
 /// order of preference that the stream declares (`mean` before `embedding`, say). An optional slot
 /// (`var`) may stay empty; it is filled only when its header arrives before the first rows of data
-/// (writers declare every tensor first).
+/// (writers declare every tensor first). A slot `orOnly` takes a stream's only tensor whatever its
+/// name (a file of labels given by an option, say): known only at the end of the stream, so such
+/// a tensor is held whole, where one with the slot's name is read a block at a time.
 public struct RowSlot: Sendable, Equatable {
     public var names: [String]
     public var optional: Bool
+    public var orOnly: Bool
     /// Added to the "has no tensor" error of a required slot, after the list of what the stream
     /// holds (say "or give --labels FILE").
     public var hint: String
 
-    public init(_ names: String..., optional: Bool = false, hint: String = "") {
-        self.init(names: names, optional: optional, hint: hint)
+    public init(_ names: String..., optional: Bool = false, orOnly: Bool = false, hint: String = "") {
+        self.init(names: names, optional: optional, orOnly: orOnly, hint: hint)
     }
 
-    public init(names: [String], optional: Bool = false, hint: String = "") {
+    public init(names: [String], optional: Bool = false, orOnly: Bool = false, hint: String = "") {
         precondition(!names.isEmpty)
-        self.names = names; self.optional = optional; self.hint = hint
+        self.names = names; self.optional = optional; self.orOnly = orOnly; self.hint = hint
     }
 }
 
@@ -117,14 +120,18 @@ public final class RowBlockReader {
     /// every slot has its first choice or the data has begun. Throws when a required slot has none.
     public func slotHeaders() throws -> [TensorInfo?] {
         if !resolved {
+            // The stream's only tensor, for a slot that takes it when none of its names is there.
+            func only(_ k: Int) -> Int? {
+                slots[k].orOnly && ended && reader.tensors.count == 1 ? 0 : nil
+            }
             // Every slot has its first choice; or the data has begun and every required slot has one.
             func known() -> Bool {
                 seen.allSatisfy { $0[0] != nil }
-                    || (sawData && slots.indices.allSatisfy { slots[$0].optional || seen[$0].contains { $0 != nil } })
+                    || (sawData && slots.indices.allSatisfy { slots[$0].optional || seen[$0].contains { $0 != nil } || only($0) != nil })
             }
             while !ended && !known() { try pump() }
             for k in slots.indices {
-                chosen[k] = seen[k].first(where: { $0 != nil }) ?? nil
+                chosen[k] = seen[k].first(where: { $0 != nil }) ?? only(k)
                 if chosen[k] == nil && !slots[k].optional {
                     let list = reader.tensors.isEmpty ? "no tensors" : reader.tensors.map(\.name).joined(separator: ", ")
                     let want = slots[k].names.map { "'\($0)'" }.joined(separator: " or ")
@@ -202,6 +209,10 @@ public final class RowBlockReader {
                     break
                 }
             }
+            // The first tensor may be the only one, which a slot `orOnly` takes: its rows are kept
+            // until the end of the stream or a second tensor tells.
+            if i == 0 && buffers[i] == nil && slots.contains(where: \.orOnly) { buffers[i] = Buffer() }
+            if i == 1 && !seen.contains(where: { $0.contains(0) }) { buffers[0] = nil }
         case .data(let i, let rows, let bytes):
             sawData = true
             guard buffers[i] != nil else { return }

@@ -81,7 +81,7 @@ struct CalibMetrics: Tool {
     @Argument(help: ArgumentHelp("The predictions stream ('-' or nothing: standard input).", valueName: "FILE"))
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Read 'labels' (N integers in [0, K)) from FILE instead of the input stream.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Read 'labels' (N integers in [0, K)) from FILE, a block at a time beside the input (or FILE's only tensor, whatever its name).", valueName: "FILE"))
     var labels: String?
 
     @Flag(help: "The input holds 'logits' (or 'member_logits'): apply a softmax per row first.")
@@ -105,7 +105,7 @@ struct CalibMetrics: Tool {
     @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the bootstrap: the same input and seed give the same intervals.", valueName: "S"))
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp("A stream with an 'ood' 0/1 vector marking out-of-distribution rows.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("A stream with an 'ood' 0/1 vector (or one tensor) marking out-of-distribution rows, read beside the input.", valueName: "FILE"))
     var ood: String?
 
     @Flag(name: .customLong("no-classwise"), help: "Skip classwise ECE (it costs a bin lookup per probability).")
@@ -214,14 +214,9 @@ struct CalibMetrics: Tool {
                 throw ToolError.data("'labels' has shape [N, \(l.rowShape.map(String.init).joined(separator: ", "))], expected [N] (one class per row)")
             }
         }
-        let sideLabels = try labels.map { try vectorOfInts(readSideTensor($0, preferred: ["labels"], option: "--labels"), what: "labels") }
-        let oodFlags: [Bool]? = try ood.map { path in
-            let v = try vectorOfInts(readSideTensor(path, preferred: ["ood"], option: "--ood"), what: "ood")
-            if let bad = v.firstIndex(where: { $0 != 0 && $0 != 1 }) {
-                throw ToolError.data("--ood \(path): row \(bad) holds \(v[bad]), expected 0 (in distribution) or 1 (out of distribution)")
-            }
-            return v.map { $0 == 1 }
-        }
+        // --labels and --ood are read in step with the predictions, a block at a time.
+        let sideLabels = try labels.map { try SideColumn($0, preferred: ["labels"], option: "--labels") }
+        let oodColumn = try ood.map { try SideColumn($0, preferred: ["ood"], option: "--ood") }
 
         var useUncertainty = false
         if !isEnsemble, let ee = infos[eeSlot], let mi = infos[miSlot] {
@@ -236,7 +231,7 @@ struct CalibMetrics: Tool {
         options.precision = p.dtype == .f64 ? .float64 : .float32
         options.classwise = !noClasswise
         options.keepLosses = bootstrap > 0
-        options.ood = oodFlags != nil
+        options.ood = oodColumn != nil
         let single = isEnsemble ? nil : ClassificationAccumulator(classes: classes, options: options)
         let ensemble = isEnsemble ? EnsembleAccumulator(members: members, classes: classes, options: options) : nil
 
@@ -246,33 +241,39 @@ struct CalibMetrics: Tool {
         var done = 0
         // What is kept per row grows by doubling: before each doubling, ask the checked allocator
         // whether the grown arrays fit, so that running out of memory is one line (exit 71).
-        let perRow = bytesPerRow(bootstrap: bootstrap > 0, ood: oodFlags != nil || useUncertainty)
+        let perRow = bytesPerRow(bootstrap: bootstrap > 0, ood: oodColumn != nil || useUncertainty)
         var probedRows = 1 << 16
-        // The next block is read and decompressed on a second thread while this one scores the
-        // current block; decoded blocks are freed and allocated again, so they stay in the heap.
-        //keepLargeBuffersInHeap()
-        let blocks = Prefetcher { try source.nextSlots() }
-        while let block = try blocks.next() {
+        // The next block (and its labels and OOD flags) is read and decompressed on a second
+        // thread while this one scores the current block.
+        let blocks = Prefetcher { () throws -> (slots: [Tensor?], labels: [Int64]?, ood: [Int64]?)? in
+            guard let b = try source.nextSlots() else { return nil }
+            let n = b[0]!.rows
+            return (b, try sideLabels?.next(n), try oodColumn?.next(n))
+        }
+        while let (block, sideY, oodValues) = try blocks.next() {
             let n = block[0]!.rows
             if done + n > probedRows {
                 while done + n > probedRows { probedRows *= 2 }
                 try reserveMemory(bytes: perRow * probedRows * 2, what: "the per-row scores of \(probedRows) rows, \(perRow) bytes each")
             }
             let y: [Int64]
-            if let sideLabels {
-                guard done + n <= sideLabels.count else {
-                    throw ToolError.data("'\(p.name)' has more rows than --labels (\(sideLabels.count))")
+            if let sideY {
+                guard sideY.count == n else {
+                    throw ToolError.data("'\(p.name)' has more rows than --labels (\(done + sideY.count))")
                 }
-                y = Array(sideLabels[done ..< done + n])
+                y = sideY
             } else {
                 y = try block[labelSlot!]!.int64s()
             }
             var flags: [Bool]? = nil
-            if let oodFlags {
-                guard done + n <= oodFlags.count else {
-                    throw ToolError.data("'\(p.name)' has more rows than --ood (\(oodFlags.count))")
+            if let oodValues, let ood {
+                guard oodValues.count == n else {
+                    throw ToolError.data("'\(p.name)' has more rows than --ood (\(done + oodValues.count))")
                 }
-                flags = Array(oodFlags[done ..< done + n])
+                if let bad = oodValues.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+                    throw ToolError.data("--ood \(ood): row \(done + bad) holds \(oodValues[bad]), expected 0 (in distribution) or 1 (out of distribution)")
+                }
+                flags = oodValues.map { $0 == 1 }
             }
             var uncertainty: (expectedEntropy: [Double], mutualInfo: [Double])? = nil
             if useUncertainty {
@@ -312,11 +313,10 @@ struct CalibMetrics: Tool {
             progress.update(done)
         }
         progress.finish()
-        if let sideLabels, sideLabels.count != done {
-            throw ToolError.data("'\(p.name)' has \(done) rows but --labels has \(sideLabels.count)")
-        }
-        if let oodFlags, oodFlags.count != done {
-            throw ToolError.data("'\(p.name)' has \(done) rows but --ood has \(oodFlags.count)")
+        for (option, column) in [("--labels", sideLabels), ("--ood", oodColumn)] {
+            if let column, case let more = try column.remaining(), more > 0 {
+                throw ToolError.data("'\(p.name)' has \(done) rows but \(option) has \(done + more)")
+            }
         }
         let report = try single?.report(bootstrap: bootstrap, seed: seed) ?? ensemble!.report(bootstrap: bootstrap, seed: seed)
         if report.rowsNotSummingToOne > 0 {

@@ -11,10 +11,37 @@ func readSideTensor(_ path: String, preferred names: [String], option: String) t
     throw ToolError.data("\(option) \(path): no tensor \(names.map { "'\($0)'" }.joined(separator: " or ")) and more than one tensor to choose from (it has: \(have.isEmpty ? "no tensors" : have))")
 }
 
-/// Labels or OOD flags as one integer per row from an N or N×1 tensor.
-func vectorOfInts(_ t: Tensor, what: String) throws -> [Int64] {
-    guard t.shape.count == 1 || (t.shape.count == 2 && t.shape[1] == 1) else {
-        throw ToolError.data("\(what) '\(t.name)' has shape [\(t.shape.map(String.init).joined(separator: ", "))], expected [N] (one value per row)")
+/// A column of integers (labels, OOD flags) in a stream of its own, read in step with the main
+/// input, a block at a time: its tensor is the one named by `preferred`, or the stream's only one.
+final class SideColumn {
+    let path: String, option: String
+    private let source: RowBlockReader
+    /// Values handed out so far.
+    private(set) var rows = 0
+
+    init(_ path: String, preferred names: [String], option: String) throws {
+        self.path = path
+        self.option = option
+        source = RowBlockReader(try openStream(path), slots: [RowSlot(names: names, orOnly: true, hint: "\(option) takes a stream of one tensor, or one named \(names.map { "'\($0)'" }.joined(separator: " or "))")], blockRows: 1)
+        let t = try source.headers()[0]
+        guard t.rowShape.isEmpty || t.rowShape == [1] else {
+            throw ToolError.data("\(option) \(path): '\(t.name)' has shape [N, \(t.rowShape.map(String.init).joined(separator: ", "))], expected [N] (one value per row)")
+        }
     }
-    do { return try t.int64s() } catch let e as StreamError { throw ToolError.data("\(e)") }
+
+    /// The next `count` values, fewer at the end of the column.
+    func next(_ count: Int) throws -> [Int64] {
+        source.blockRows = max(1, count)
+        guard let t = try source.next()?[0] else { return [] }
+        rows += t.rows
+        do { return try t.int64s() } catch let e as StreamError { throw ToolError.data("\(option) \(path): \(e)") }
+    }
+
+    /// The number of values after those handed out (read to the end).
+    func remaining() throws -> Int {
+        source.blockRows = 1 << 16
+        var n = 0
+        while let t = try source.next()?[0] { n += t.rows }
+        return n
+    }
 }

@@ -69,6 +69,51 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(drawn.hasPrefix("<svg") && drawn.contains("Reliability diagram"))
     }
 
+    /// --labels and --ood are streams of their own, read a block at a time beside the
+    /// predictions: the same report as labels inside the stream, over several blocks; a side
+    /// stream's only tensor is taken whatever its name; row counts that differ are refused.
+    func testSideStreamsAreReadInStepWithThePredictions() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String, _ tensors: [Tensor]) throws -> String {
+            let url = dir.appendingPathComponent(name)
+            try stream(tensors).write(to: url)
+            return url.path
+        }
+        // 70,000 rows of 2 classes: two blocks of the reader (65,536 rows each at most).
+        let n = 70_000
+        var x: UInt64 = 5
+        func next() -> Float { x = x &* 6364136223846793005 &+ 1442695040888963407; return Float(x >> 40) / Float(1 << 24) }
+        let p1 = (0..<n).map { _ in next() }
+        let probs = Tensor(name: "probs", shape: [n, 2], floats: p1.flatMap { [1 - $0, $0] })
+        let y = p1.map { Int64(next() < $0 ? 1 : 0) }
+        let ood = (0..<n).map { Int64($0 % 7 == 0 ? 1 : 0) }
+        let inStream = try runTool("calib-metrics", ["--json"], stdin: try stream([probs, Tensor(name: "labels", shape: [n], int64s: y)]))
+        XCTAssertEqual(inStream.status, 0, inStream.stderr)
+        let side = try runTool("calib-metrics", ["--json", "--labels", try file("y.tsr", [Tensor(name: "y", shape: [n], int64s: y)])],
+                               stdin: try stream([probs]))
+        XCTAssertEqual(side.status, 0, side.stderr)
+        XCTAssertEqual(side.stdout, inStream.stdout)
+        let flags = try file("ood.tsr", [Tensor(name: "other", shape: [n], floats: Array(repeating: 0, count: n)),
+                                         Tensor(name: "ood", shape: [n], int64s: ood)])
+        let withOOD = try json(runTool("calib-metrics", ["--json", "--ood", flags], stdin: try stream([probs, Tensor(name: "labels", shape: [n], int64s: y)])))
+        XCTAssertEqual(int(withOOD["ood_rows"]), ood.filter { $0 == 1 }.count)
+
+        let p = Tensor(name: "probs", shape: [3, 2], floats: [0.5, 0.5, 0.2, 0.8, 0.9, 0.1])
+        try assertFails(["--labels", try file("short.tsr", [Tensor(name: "labels", shape: [2], int64s: [0, 1])])], [p],
+                        status: 65, contains: "'probs' has more rows than --labels (2)")
+        try assertFails(["--labels", try file("long.tsr", [Tensor(name: "labels", shape: [4], int64s: [0, 1, 0, 1])])], [p],
+                        status: 65, contains: "'probs' has 3 rows but --labels has 4")
+        try assertFails(["--labels", try file("two.tsr", [Tensor(name: "y", shape: [3], int64s: [0, 1, 0]),
+                                                           Tensor(name: "z", shape: [3], int64s: [0, 1, 0])])], [p],
+                        status: 65, contains: "no tensor 'labels' (it has: y, z; --labels takes a stream of one tensor, or one named 'labels')")
+        try assertFails(["--labels", try file("wide.tsr", [Tensor(name: "labels", shape: [3, 2], int64s: [0, 1, 0, 1, 0, 1])])], [p],
+                        status: 65, contains: "has shape [N, 2], expected [N]")
+        try assertFails(["--ood", try file("bad.tsr", [Tensor(name: "ood", shape: [3], int64s: [0, 2, 0])])],
+                        [p, Tensor(name: "labels", shape: [3], int64s: [0, 1, 0])],
+                        status: 65, contains: "row 1 holds 2, expected 0 (in distribution) or 1")
+    }
+
     func testEnsembleOODAndBootstrap() throws {
         let e = obj(fixture["ensemble"])!
         let m = int(e["members"]), k = int(e["classes"])

@@ -209,7 +209,8 @@ final class PropertyTests: XCTestCase {
         var x: UInt64 = 99
         func next() -> Double { x = x &* 6364136223846793005 &+ 1442695040888963407; return Double(x >> 11) / Double(1 << 53) }
         for k in [2, 7] {
-            let n = 3000
+            // 9000 rows: the second block is large enough for classwise sums on a second thread.
+            let n = 9000
             var p: [Double] = [], y: [Int64] = []
             for _ in 0..<n {
                 var row = (0..<k).map { _ in pow(next(), 3) }
@@ -239,7 +240,27 @@ final class PropertyTests: XCTestCase {
                 }
             }
         }
-        // A refused row leaves the state row-by-row adding leaves.
+        // A refused row leaves the state row-by-row adding leaves, in a block large enough for
+        // classwise sums on a second thread (which must stop at the same row), and in a small one.
+        for (rows, badRow, badLabel) in [(6000, 4321, false), (6000, 4500, true), (10, 7, false)] {
+            let k = 3
+            var p: [Float] = [], y: [Int64] = []
+            for i in 0..<rows {
+                let a = Float(next()), b = Float(next()) * (1 - a)
+                p += [a, b, 1 - a - b]
+                y.append(Int64(i % k))
+            }
+            if badLabel { y[badRow] = 3 } else { p[badRow * k + 1] = .nan }
+            let block = ClassificationAccumulator(classes: k), byRow = ClassificationAccumulator(classes: k)
+            try p.withUnsafeBufferPointer { b in
+                XCTAssertThrowsError(try block.add(block: b, labels: y, firstRow: 0))
+                for i in 0..<badRow { try byRow.add(UnsafeBufferPointer(rebasing: b[(i * k)..<((i + 1) * k)]), label: y[i], row: i) }
+            }
+            let enc = JSONEncoder(); enc.outputFormatting = .sortedKeys
+            XCTAssertEqual(String(decoding: try enc.encode(try block.report()), as: UTF8.self),
+                           String(decoding: try enc.encode(try byRow.report()), as: UTF8.self), "refused at row \(badRow)")
+            XCTAssertEqual(block.rows, badRow)
+        }
         let bad = ClassificationAccumulator(classes: 2)
         XCTAssertThrowsError(try [0.3, 0.7, 0.9, 0.1].withUnsafeBufferPointer { try bad.add(block: $0, labels: [1, 5], firstRow: 10) }) {
             XCTAssertEqual("\($0)", "labels: row 11 has label 5, outside [0, 2) for 2 classes")

@@ -55,6 +55,32 @@ final class RowBlockReaderTests: XCTestCase {
         XCTAssertNil(try r.nextSlots())
     }
 
+    /// A slot `orOnly` takes the only tensor of a stream whatever its name, prefers its own name
+    /// when the stream has several, and is refused when none of several carries its name.
+    func testOrOnlySlotTakesTheOnlyTensor() throws {
+        func read(_ tensors: [Tensor]) throws -> (name: String, values: [Float]) {
+            let r = RowBlockReader(try TensorStreamReader(ArraySource(try interleaved(tensors, block: 2))),
+                                   slots: [RowSlot("labels", orOnly: true, hint: "one tensor, or one named 'labels'")], blockRows: 3)
+            let name = try r.headers()[0].name
+            var values: [Float] = []
+            while let b = try r.next() { values += b[0].floats() }
+            return (name, values)
+        }
+        let only = try read([matrix("y", rows: 5, cols: 1, base: 7)])
+        XCTAssertEqual(only.name, "y")
+        XCTAssertEqual(only.values, (7..<12).map(Float.init))      // the rows that came before resolving too
+        let named = try read([matrix("y", rows: 4, cols: 1), matrix("labels", rows: 4, cols: 1, base: 20)])
+        XCTAssertEqual(named.name, "labels")
+        XCTAssertEqual(named.values, (20..<24).map(Float.init))
+        XCTAssertThrowsError(try read([matrix("y", rows: 4, cols: 1), matrix("z", rows: 4, cols: 1)])) { e in
+            XCTAssertEqual("\(e)", "<stdin> has no tensor 'labels' (it has: y, z; one tensor, or one named 'labels')")
+        }
+        // Without `orOnly` the only tensor is not taken.
+        let r = RowBlockReader(try TensorStreamReader(ArraySource(try interleaved([matrix("y", rows: 2, cols: 1)], block: 2))),
+                               slots: [RowSlot("labels")], blockRows: 3)
+        XCTAssertThrowsError(try r.headers())
+    }
+
     func testMissingRequiredSlotNamesItsAlternativesAndHint() throws {
         let bytes = try interleaved([matrix("probs", rows: 2)], block: 2)
         let r = RowBlockReader(try TensorStreamReader(ArraySource(bytes)),

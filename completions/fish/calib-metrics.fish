@@ -77,7 +77,7 @@ function __calib-metrics_custom_completion
 end
 
 complete -c 'calib-metrics' -f
-complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" labels' -l 'labels' -d 'Read \'labels\' (N integers in [0, K)) from FILE instead of the input stream.' -rfka ''
+complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" labels' -l 'labels' -d 'Read \'labels\' (N integers in [0, K)) from FILE, a block at a time beside the input (or FILE\'s only tensor, whatever its name).' -rfka ''
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" logits' -l 'logits' -d 'The input holds \'logits\' (or \'member_logits\'): apply a softmax per row first.'
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" bins' -l 'bins' -d 'Number of bins for ECE, MCE, RMSCE, equal-mass and classwise ECE.' -rfka ''
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" mode' -l 'mode' -d 'Binning reported as ECE/MCE/RMSCE and drawn: default (lo, hi], torchmetrics, netcal.' -rfka 'default torchmetrics netcal'
@@ -85,7 +85,7 @@ complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_fla
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" reliability-svg' -l 'reliability-svg' -d 'Write a reliability diagram (SVG) to FILE.' -rfka ''
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" bootstrap' -l 'bootstrap' -d 'Bootstrap resamples for 95 % intervals of accuracy, ECE, NLL and Brier (0: none; at most 100000).' -rfka ''
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" seed' -l 'seed' -d 'Seed of the bootstrap: the same input and seed give the same intervals.' -rfka ''
-complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" ood' -l 'ood' -d 'A stream with an \'ood\' 0/1 vector marking out-of-distribution rows.' -rfka ''
+complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" ood' -l 'ood' -d 'A stream with an \'ood\' 0/1 vector (or one tensor) marking out-of-distribution rows, read beside the input.' -rfka ''
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" no-classwise' -l 'no-classwise' -d 'Skip classwise ECE (it costs a bin lookup per probability).'
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" gold' -l 'gold' -d 'Similarity mode: gold scores (\'gold\', or the file\'s only tensor) for the input\'s \'scores\'.' -rfka ''
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" relevant' -l 'relevant' -d 'Retrieval mode: relevant corpus indices (\'relevant\', or the only tensor), N or N×R with -1 padding.' -rfka ''
