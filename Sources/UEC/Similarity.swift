@@ -539,16 +539,6 @@ func queryTiles(_ n: Int, tileRows: Int, chunkRows: Int = queryChunkRows) -> ([R
     return (tiles, chunks)
 }
 
-/// `body(i)` for every chunk i in 0..<count, on at most `threads` threads (each takes the chunks
-/// i, i + threads, …).
-func onChunks(_ count: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
-    let workers = max(1, min(threads, count))
-    if workers == 1 { for i in 0..<count { body(i) }; return }
-    DispatchQueue.concurrentPerform(iterations: workers) { w in
-        for i in stride(from: w, to: count, by: workers) { body(i) }
-    }
-}
-
 /// The results of heaps over consecutive queries, in query order.
 func joinedResults(_ tops: [[TopK]], width: Int?) -> (scores: [Float], indices: [Int64]) {
     var outS: [Float] = [], outI: [Int64] = []

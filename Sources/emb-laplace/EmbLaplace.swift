@@ -146,16 +146,19 @@ struct Fit: Tool {
     func run() throws {
         let blasThreads = try prepareBLAS(threads: common.threadCount)
         if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
+        keepLargeBuffersInHeap()   // a block's matrices are allocated again for every block
         var layerModel = try loadLayer()
         // Identity adapter: D is known from the first header.
         var acc: InfoNCEFisher? = layerModel.map { InfoNCEFisher(layer: $0, temperature: temperature) }
-        let (_, label) = try Fit.pairs(input, blockRows: batchSize, width: layerModel?.inputs,
+        // Blocks of whole batches, about 256 pairs: the GEMMs of all of a block's batches at once.
+        let batchesPerBlock = max(1, 256 / batchSize)
+        let (_, label) = try Fit.pairs(input, blockRows: batchSize * batchesPerBlock, width: layerModel?.inputs,
                                            what: layer ?? "the layer", progress: "emb-laplace fit: pairs") { q, p in
             if acc == nil {
                 layerModel = .identity(q.cols)
                 acc = InfoNCEFisher(layer: layerModel!, temperature: temperature)
             }
-            acc!.add(queries: q, positives: p)
+            acc!.add(queries: q, positives: p, batchSize: batchSize, threads: blasThreads)
         }
         guard let fisher = acc, fisher.pairs > 0 else { throw ToolError.data("\(label): no pairs to fit on") }
         if fisher.batches == 1 && fisher.pairs < 2 { throw ToolError.data("\(label): one pair is not enough (InfoNCE needs negatives)") }

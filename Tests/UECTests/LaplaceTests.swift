@@ -67,6 +67,51 @@ final class LaplaceTests: XCTestCase {
         assertClose(acc.bias, fb, rtol: 1e-6, atol: 1e-9, "F_b vs finite differences")
     }
 
+    /// Many batches at once (groups of batches, the Fisher GEMM in column pieces, on 1–3
+    /// threads) against one batch at a time: the same bits on any number of threads; F_b and the
+    /// loss, added in the same order, to the last bit; F_W, summed in another grouping, to 1e-12.
+    /// 203 pairs in batches of 6: several groups, a short last group and a short last batch.
+    func testManyBatchesAtOnceMatchOneAtATime() {
+        var g = SeededGenerator(seed: 11)
+        let rows = 203, batch = 6, tau = 0.8
+        for identity in [false, true] {
+            let d = 5, p = identity ? 5 : 12
+            let layer = identity ? LastLayer.identity(d)
+                : LastLayer(weight: Matrix(rows: d, cols: p, data: (0..<d * p).map { _ in g.normal() * 0.4 }),
+                            bias: (0..<d).map { _ in g.normal() * 0.1 })
+            let hq = Matrix<Double>(rows: rows, cols: p, data: (0..<rows * p).map { _ in g.normal() })
+            let hp = Matrix<Double>(rows: rows, cols: p, data: hq.data.map { $0 + 0.5 * g.normal() })
+            var one = InfoNCEFisher(layer: layer, temperature: tau)
+            for s in stride(from: 0, to: rows, by: batch) {
+                let r = s ..< min(s + batch, rows)
+                one.add(queries: hq.rows(r), positives: hp.rows(r))
+            }
+            var first: InfoNCEFisher? = nil
+            for threads in [1, 2, 3] {
+                var many = InfoNCEFisher(layer: layer, temperature: tau)
+                many.add(queries: hq.rows(0 ..< 100), positives: hp.rows(0 ..< 100), batchSize: batch, threads: threads)
+                many.add(queries: hq.rows(100 ..< rows), positives: hp.rows(100 ..< rows), batchSize: batch, threads: threads)
+                XCTAssertEqual(many.pairs, rows)
+                XCTAssertEqual(many.batches, one.batches + 1)   // 100 is not a multiple of 6: one more short batch
+                if let first {
+                    XCTAssertEqual(many.weight.data, first.weight.data, "threads \(threads)")
+                    XCTAssertEqual(many.bias, first.bias)
+                    XCTAssertEqual(many.lossSum, first.lossSum)
+                }
+                first = first ?? many
+            }
+            // Cut at the same batches as one at a time: 102 = 17 batches.
+            var many = InfoNCEFisher(layer: layer, temperature: tau)
+            many.add(queries: hq.rows(0 ..< 102), positives: hp.rows(0 ..< 102), batchSize: batch, threads: 2)
+            many.add(queries: hq.rows(102 ..< rows), positives: hp.rows(102 ..< rows), batchSize: batch, threads: 2)
+            XCTAssertEqual(many.batches, one.batches)
+            XCTAssertEqual(many.bias, one.bias, "identity \(identity)")
+            XCTAssertEqual(many.lossSum, one.lossSum)
+            assertClose(many.weight.data, one.weight.data, rtol: 1e-12, atol: 1e-15, "identity \(identity) F_W")
+            XCTAssertGreaterThan(one.weight.data.max()!, 0)
+        }
+    }
+
     func testOnePairBatchContributesNothing() {
         var acc = InfoNCEFisher(layer: .identity(3))
         acc.add(queries: Matrix(rows: 1, cols: 3, data: [1, 2, 3]), positives: Matrix(rows: 1, cols: 3, data: [3, 2, 1]))
