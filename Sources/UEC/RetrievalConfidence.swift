@@ -24,7 +24,7 @@ public func topKMargins(scores: [Float], indices: [Int64], width: Int) -> [Float
 
 /// Tracks, per query, the top-1 corpus row in `TopK`'s order (higher score first, ties to the
 /// lower corpus row, NaN never selected) together with the σ_s² of that pair, while corpus blocks
-/// stream by. `TopK.add(_:sigma2:beta:cols:offset:topOne:)` updates it in its own pass over the
+/// stream by. `TopK.add(_:cols:offset:sigma2:topOne:)` and `addPenalised` update it in their pass over the
 /// block's scores (a new best always goes into the heap too).
 public final class TopOneVariance {
     public let queries: Int

@@ -241,46 +241,8 @@ public struct TopK: Sendable {
     /// and NaN never passes. A new top-1 always enters the heap, so the trackers see it.
     public mutating func add(_ pb: UnsafePointer<Float>, cols m: Int, offset: Int, sigma2 pv: UnsafePointer<Float>?,
                              topOne: TopOneSlots?) {
-        let k = self.k, cap = capacity
-        precondition(cap >= min(k, offset + m), "TopK.add: reserve(rows:) first")
         precondition(topOne == nil || pv != nil)
-        scores.withUnsafeMutableBufferPointer { hs in
-            indices.withUnsafeMutableBufferPointer { hi in
-                for q in 0..<queries {
-                    let base = q * cap, row = pb + q * m
-                    var n = counts[q]
-                    var best: Float = 0, bestIndex: Int64 = 0, bestVar: Float = 0
-                    if let t = topOne { best = t.best[q]; bestIndex = t.index[q]; bestVar = t.sigma2[q] }
-                    var j = 0
-                    // Filling: every score goes in (sift up).
-                    while n < k && j < m {
-                        let s = row[j]
-                        if !s.isNaN {
-                            let idx = Int64(offset + j)
-                            TopK.push(hs.baseAddress! + base, hi.baseAddress! + base, count: n, s, idx)
-                            n += 1
-                            if let pv, bestIndex < 0 || s > best { best = s; bestIndex = idx; bestVar = pv[q * m + j] }
-                        }
-                        j += 1
-                    }
-                    if n == k {
-                        // Full: only scores above the root go in (replace the root, sift down).
-                        var threshold = hs[base]
-                        while true {
-                            j = nextAbove(row, from: j, count: m, threshold: threshold)
-                            if j >= m { break }
-                            let s = row[j], idx = Int64(offset + j)
-                            TopK.replaceRoot(hs.baseAddress! + base, hi.baseAddress! + base, count: k, s, idx)
-                            threshold = hs[base]
-                            if let pv, s > best { best = s; bestIndex = idx; bestVar = pv[q * m + j] }
-                            j += 1
-                        }
-                    }
-                    counts[q] = n
-                    if let t = topOne { t.best[q] = best; t.index[q] = bestIndex; t.sigma2[q] = bestVar }
-                }
-            }
-        }
+        offerRows(cols: m, offset: offset, sigma2: pv, topOne: topOne) { q in PlainScores(row: pb + q * m) }
     }
 
     /// As `add(_:cols:offset:sigma2:topOne:)` on the adjusted scores ŝ = adjustedScore(μ, σ², β)
@@ -292,40 +254,53 @@ public struct TopK: Sendable {
     /// scalar and SIMD formulas are the same IEEE operations). The means are overwritten.
     public mutating func addPenalised(_ pb: UnsafeMutablePointer<Float>, cols m: Int, offset: Int, sigma2 pv: UnsafePointer<Float>,
                                       beta: Float, topOne: TopOneSlots?) {
-        let k = self.k, cap = capacity
-        precondition(cap >= min(k, offset + m), "TopK.addPenalised: reserve(rows:) first")
         precondition(beta >= 0)
+        offerRows(cols: m, offset: offset, sigma2: pv, topOne: topOne) { q in
+            PenalisedScores(mean: pb + q * m, sigma2: pv + q * m, beta: beta)
+        }
+    }
+
+    /// The one loop of `add` and `addPenalised`: per query, its row's scores (`scores(q)`) fill
+    /// the heap, then only the candidates the row names (those that can beat the worst kept
+    /// score) are offered; the top-1 trackers follow when there are variances.
+    @inline(__always)
+    private mutating func offerRows<S: RowScores>(cols m: Int, offset: Int, sigma2 pv: UnsafePointer<Float>?,
+                                                  topOne: TopOneSlots?, _ scoresOf: (Int) -> S) {
+        let k = self.k, cap = capacity
+        precondition(cap >= min(k, offset + m), "TopK.add: reserve(rows:) first")
         scores.withUnsafeMutableBufferPointer { hs in
             indices.withUnsafeMutableBufferPointer { hi in
                 for q in 0..<queries {
-                    let base = q * cap, row = pb + q * m, vrow = pv + q * m
+                    let base = q * cap, vrow = pv.map { $0 + q * m }
+                    var row = scoresOf(q)
                     var n = counts[q]
                     var best: Float = 0, bestIndex: Int64 = 0, bestVar: Float = 0
                     if let t = topOne { best = t.best[q]; bestIndex = t.index[q]; bestVar = t.sigma2[q] }
                     var j = 0
+                    // Filling: every score goes in (sift up).
                     while n < k && j < m {
-                        let s = adjustedScore(mu: row[j], sigma2: vrow[j], beta: beta)
+                        let s = row.score(j)
                         if !s.isNaN {
                             let idx = Int64(offset + j)
                             TopK.push(hs.baseAddress! + base, hi.baseAddress! + base, count: n, s, idx)
                             n += 1
-                            if bestIndex < 0 || s > best { best = s; bestIndex = idx; bestVar = vrow[j] }
+                            if let vrow, bestIndex < 0 || s > best { best = s; bestIndex = idx; bestVar = vrow[j] }
                         }
                         j += 1
                     }
                     if n == k {
+                        // Full: only scores above the root go in (replace the root, sift down).
                         var threshold = hs[base]
-                        let adjusted = threshold < 0
-                        if adjusted { penalty(row + j, vrow + j, count: m - j, beta: beta) }
+                        row.heapFull(from: j, count: m, threshold: threshold)
                         while true {
-                            j = nextAbove(row, from: j, count: m, threshold: threshold)
+                            j = row.nextCandidate(from: j, count: m, threshold: threshold)
                             if j >= m { break }
-                            let s = adjusted ? row[j] : adjustedScore(mu: row[j], sigma2: vrow[j], beta: beta)
+                            let s = row.score(j)
                             if s > threshold {
                                 let idx = Int64(offset + j)
                                 TopK.replaceRoot(hs.baseAddress! + base, hi.baseAddress! + base, count: k, s, idx)
                                 threshold = hs[base]
-                                if s > best { best = s; bestIndex = idx; bestVar = vrow[j] }
+                                if let vrow, s > best { best = s; bestIndex = idx; bestVar = vrow[j] }
                             }
                             j += 1
                         }
@@ -611,4 +586,46 @@ public func mergeTopK(_ lists: [(scores: [Float], indices: [Int64], width: Int)]
         }
     }
     return (scores, indices)
+}
+
+/// A query's row of scores as `TopK`'s loop reads it: the score at j, and past j the first
+/// candidate that can beat a heap whose worst kept score is `threshold` (the rest cannot).
+protocol RowScores {
+    func score(_ j: Int) -> Float
+    /// Called once, when the heap has just filled at column j.
+    mutating func heapFull(from j: Int, count: Int, threshold: Float)
+    func nextCandidate(from j: Int, count: Int, threshold: Float) -> Int
+}
+
+/// Plain scores: a candidate is a score above the threshold.
+struct PlainScores: RowScores {
+    let row: UnsafePointer<Float>
+    @inline(__always) func score(_ j: Int) -> Float { row[j] }
+    @inline(__always) mutating func heapFull(from j: Int, count: Int, threshold: Float) {}
+    @inline(__always) func nextCandidate(from j: Int, count: Int, threshold: Float) -> Int {
+        nextAbove(row, from: j, count: count, threshold: threshold)
+    }
+}
+
+/// Adjusted scores ŝ = adjustedScore(μ, σ², β), β ≥ 0 and σ² ≥ 0: ŝ lies between 0 and μ, so
+/// with a threshold ≥ 0 only a μ above it is a candidate (ŝ is computed there alone); a heap
+/// that fills with a threshold < 0 has the rest of its row adjusted in place at once.
+struct PenalisedScores: RowScores {
+    let mean: UnsafeMutablePointer<Float>, sigma2: UnsafePointer<Float>, beta: Float
+    var adjusted = false
+
+    init(mean: UnsafeMutablePointer<Float>, sigma2: UnsafePointer<Float>, beta: Float) {
+        self.mean = mean; self.sigma2 = sigma2; self.beta = beta
+    }
+
+    @inline(__always) func score(_ j: Int) -> Float {
+        adjusted ? mean[j] : adjustedScore(mu: mean[j], sigma2: sigma2[j], beta: beta)
+    }
+    @inline(__always) mutating func heapFull(from j: Int, count: Int, threshold: Float) {
+        adjusted = threshold < 0
+        if adjusted { penalty(mean + j, sigma2 + j, count: count - j, beta: beta) }
+    }
+    @inline(__always) func nextCandidate(from j: Int, count: Int, threshold: Float) -> Int {
+        nextAbove(mean, from: j, count: count, threshold: threshold)
+    }
 }
