@@ -31,6 +31,9 @@ public struct ClassificationOptions: Sendable {
     public var entropy = false
     /// Keep per-row uncertainty scores and OOD flags for OOD detection metrics.
     public var ood = false
+    /// More than 1: a large block's classwise sums are added on a second thread, meanwhile
+    /// (the same sums to the last bit).
+    public var threads = 1
 
     public init() {}
 }
@@ -92,6 +95,21 @@ public final class ClassificationAccumulator {
     }
 
     var primary: Int { BinningConvention.allCases.firstIndex(of: options.convention)! }
+
+    /// Makes room in the per-row records for `rows` rows in all (a caller that has asked the
+    /// system for the memory first grows them here, at a moment of its choosing, instead of at
+    /// some append).
+    public func reserveRows(_ rows: Int) {
+        if options.keepRows { confidence.reserveCapacity(rows); correct.reserveCapacity(rows) }
+        if options.keepLosses {
+            slot.reserveCapacity(rows); binConfidence.reserveCapacity(rows)
+            nll.reserveCapacity(rows); brier.reserveCapacity(rows)
+        }
+        if options.ood {
+            for a in [\ClassificationAccumulator.scoreMaxProb, \.scoreEntropy, \.scoreMutualInfo] { self[keyPath: a].reserveCapacity(rows) }
+            oodFlag.reserveCapacity(rows)
+        }
+    }
 
     /// Tolerance on |Σp − 1| before a row counts as not summing to one (like scikit-learn:
     /// sqrt(eps) relative, 1e-8 absolute).
@@ -374,7 +392,7 @@ public final class ClassificationAccumulator {
             }
         }}}
         }
-        if classwise && labels.count >= Self.concurrentClasswiseRows {
+        if classwise && options.threads > 1 && labels.count >= Self.concurrentClasswiseRows {
             try onTwoThreads(rowPass, classwisePass)
         } else {
             defer { classwisePass() }

@@ -53,8 +53,9 @@ public func checkedProduct(_ factors: Int..., what: String) throws -> Int {
 
 /// The checked allocator: every buffer whose size comes from the input or the command line is
 /// sized through here before it is allocated. Swift's own allocation ends the process with a
-/// trap when memory runs out; this asks the system first (malloc, then free) and throws a
-/// `.resources` error (exit 71) naming `what` when it says no. Small sizes are not probed.
+/// trap when memory runs out; this asks the system first (maps that much memory, untouched, and
+/// unmaps it: what `ulimit -v` and the kernel's commit limit refuse) and throws a `.resources`
+/// error (exit 71) naming `what` when it says no. Small sizes are not probed.
 public func reserveMemory<T>(count: Int, of type: T.Type, what: String) throws {
     let bytes = try checkedProduct(count, max(1, MemoryLayout<T>.stride), what: what)
     try reserveMemory(bytes: bytes, what: what)
@@ -63,10 +64,13 @@ public func reserveMemory<T>(count: Int, of type: T.Type, what: String) throws {
 /// Probes that `bytes` bytes can be allocated now (see `reserveMemory(count:of:what:)`).
 public func reserveMemory(bytes: Int, what: String) throws {
     guard bytes > 1 << 24 else { return }
-    guard let p = malloc(bytes) else {
+    // Not malloc then free: an optimiser may remove that pair (release builds did, and the probe
+    // never ran). A mapping is a system call, and its size is what a large allocation maps.
+    let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    guard let p, p != MAP_FAILED else {
         throw ResourceError("cannot allocate \(describeBytes(bytes)) for \(what) (the system refused: free memory or raise 'ulimit -v')")
     }
-    free(p)
+    munmap(p, bytes)
 }
 
 /// An array of `count` copies of `value`, allocated through the checked allocator.

@@ -232,6 +232,9 @@ struct CalibMetrics: Tool {
         options.classwise = !noClasswise
         options.keepLosses = bootstrap > 0
         options.ood = oodColumn != nil
+        // Classwise sums on a second thread, unless memory is tight: under a limit of a few
+        // hundred MB (`ulimit -v` counts each thread's 8 MB stack) they stay on this thread.
+        options.threads = MachineMemory.available() >= 1 << 30 ? 2 : 1
         let single = isEnsemble ? nil : ClassificationAccumulator(classes: classes, options: options)
         let ensemble = isEnsemble ? EnsembleAccumulator(members: members, classes: classes, options: options) : nil
 
@@ -240,7 +243,8 @@ struct CalibMetrics: Tool {
         let progress = Progress("calib-metrics", total: p.rows)
         var done = 0
         // What is kept per row grows by doubling: before each doubling, ask the checked allocator
-        // whether the grown arrays fit, so that running out of memory is one line (exit 71).
+        // whether the grown arrays fit, then grow them, so that running out of memory is one
+        // line (exit 71) and never an append that fails.
         let perRow = bytesPerRow(bootstrap: bootstrap > 0, ood: oodColumn != nil || useUncertainty)
         var probedRows = 1 << 16
         // The next block (and its labels and OOD flags) is read and decompressed on a second
@@ -255,6 +259,7 @@ struct CalibMetrics: Tool {
             if done + n > probedRows {
                 while done + n > probedRows { probedRows *= 2 }
                 try reserveMemory(bytes: perRow * probedRows * 2, what: "the per-row scores of \(probedRows) rows, \(perRow) bytes each")
+                (single ?? ensemble!.mean).reserveRows(probedRows)
             }
             let y: [Int64]
             if let sideY {
@@ -318,6 +323,9 @@ struct CalibMetrics: Tool {
                 throw ToolError.data("'\(p.name)' has \(done) rows but \(option) has \(done + more)")
             }
         }
+        // The report sorts the kept confidences (two 8-byte keys a row) and keeps the risk-coverage
+        // curve (8 bytes a row): asked of the system first, so that running out is one line.
+        try reserveMemory(bytes: done * 24, what: "sorting the confidences of \(done) rows")
         let report = try single?.report(bootstrap: bootstrap, seed: seed) ?? ensemble!.report(bootstrap: bootstrap, seed: seed)
         if report.rowsNotSummingToOne > 0 {
             notes.note("calib-metrics", "warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (largest |sum - 1|: \(report.worstRowSum.map { String(format: "%.2g", abs($0 - 1)) } ?? "?")); scored as given, not renormalised")

@@ -222,7 +222,8 @@ final class PropertyTests: XCTestCase {
             for keepLosses in [false, true] {
                 for precision in [InputPrecision.float32, .float64] {
                     var o = ClassificationOptions(); o.precision = precision; o.keepLosses = keepLosses
-                    let block = ClassificationAccumulator(classes: k, options: o)
+                    var threaded = o; threaded.threads = 2
+                    let block = ClassificationAccumulator(classes: k, options: threaded)
                     try p.withUnsafeBufferPointer { b in
                         try block.add(block: UnsafeBufferPointer(rebasing: b[0..<(1000 * k)]), labels: Array(y[0..<1000]), firstRow: 0)
                         try block.add(block: UnsafeBufferPointer(rebasing: b[(1000 * k)...]), labels: Array(y[1000...]), firstRow: 1000)
@@ -240,18 +241,21 @@ final class PropertyTests: XCTestCase {
                 }
             }
         }
-        // A refused row leaves the state row-by-row adding leaves, in a block large enough for
+        // A refused row leaves the state row-by-row adding leaves, in blocks large enough for
         // classwise sums on a second thread (which must stop at the same row), and in a small one.
-        for (rows, badRow, badLabel) in [(6000, 4321, false), (6000, 4500, true), (10, 7, false)] {
-            let k = 3
+        for (k, rows, badRow, badLabel) in [(3, 6000, 4321, false), (3, 6000, 4500, true), (40, 5000, 4400, false),
+                                            (40, 5000, 4100, true), (3, 10, 7, false)] {
             var p: [Float] = [], y: [Int64] = []
             for i in 0..<rows {
-                let a = Float(next()), b = Float(next()) * (1 - a)
-                p += [a, b, 1 - a - b]
+                var row = (0..<k).map { _ in Float(next()) }
+                let total = row.reduce(0, +)
+                row = row.map { $0 / total }
+                p += row
                 y.append(Int64(i % k))
             }
-            if badLabel { y[badRow] = 3 } else { p[badRow * k + 1] = .nan }
-            let block = ClassificationAccumulator(classes: k), byRow = ClassificationAccumulator(classes: k)
+            if badLabel { y[badRow] = Int64(k) } else { p[badRow * k + 1] = .nan }
+            var o = ClassificationOptions(); o.threads = 2
+            let block = ClassificationAccumulator(classes: k, options: o), byRow = ClassificationAccumulator(classes: k)
             try p.withUnsafeBufferPointer { b in
                 XCTAssertThrowsError(try block.add(block: b, labels: y, firstRow: 0))
                 for i in 0..<badRow { try byRow.add(UnsafeBufferPointer(rebasing: b[(i * k)..<((i + 1) * k)]), label: y[i], row: i) }
