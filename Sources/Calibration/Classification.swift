@@ -360,37 +360,37 @@ public final class ClassificationAccumulator {
             }
         }
         func rowPass() throws {
-        try count.withUnsafeMutableBufferPointer { cnt in
-        try sumC.withUnsafeMutableBufferPointer { sc in
-        try sumY.withUnsafeMutableBufferPointer { sy in
-            for r in labels.indices {
-                let row = p.baseAddress! + r * k
-                let (sumsq, best, conf) = try scan(row, row: firstRow + r, tensor: "probs", tolerance: tolerance)
-                let (y, hit) = try countRow(label: labels[r], best: best, row: firstRow + r)
-                let py = Double(row[y])
-                let (rowNLL, rowBrier) = losses(py, sumsq: sumsq, eps: eps)
-                let c = hit ? 1.0 : 0.0
-                @inline(__always) func bin(_ b: Binning, _ i: Int) {
-                    let pc = b.prepare(conf)
-                    let s = b.index(pc)
-                    let at = i * slotsPer + s
-                    cnt[at] += 1; sc[at] += pc; sy[at] += c
-                    if i == primary && keepLosses { slot.append(UInt16(s)); binConfidence.append(pc) }
-                }
-                bin(bin0, 0); bin(bin1, 1); bin(bin2, 2)
-                if k == 2 {
-                    let p1 = Double(row[1]), yy = y == 1 ? 1.0 : 0.0
-                    for i in 0..<positiveBins.count {
-                        let b = positiveBins[i]
-                        let pc = b.prepare(p1)
-                        let s = (conventions + i) * slotsPer + b.index(pc)
-                        cnt[s] += 1; sc[s] += pc; sy[s] += yy
+            try count.withUnsafeMutableBufferPointer { cnt in
+            try sumC.withUnsafeMutableBufferPointer { sc in
+            try sumY.withUnsafeMutableBufferPointer { sy in
+                for r in labels.indices {
+                    let row = p.baseAddress! + r * k
+                    let (sumsq, best, conf) = try scan(row, row: firstRow + r, tensor: "probs", tolerance: tolerance)
+                    let (y, hit) = try countRow(label: labels[r], best: best, row: firstRow + r)
+                    let py = Double(row[y])
+                    let (rowNLL, rowBrier) = losses(py, sumsq: sumsq, eps: eps)
+                    let c = hit ? 1.0 : 0.0
+                    @inline(__always) func bin(_ b: Binning, _ i: Int) {
+                        let pc = b.prepare(conf)
+                        let s = b.index(pc)
+                        let at = i * slotsPer + s
+                        cnt[at] += 1; sc[at] += pc; sy[at] += c
+                        if i == primary && keepLosses { slot.append(UInt16(s)); binConfidence.append(pc) }
                     }
+                    bin(bin0, 0); bin(bin1, 1); bin(bin2, 2)
+                    if k == 2 {
+                        let p1 = Double(row[1]), yy = y == 1 ? 1.0 : 0.0
+                        for i in 0..<positiveBins.count {
+                            let b = positiveBins[i]
+                            let pc = b.prepare(p1)
+                            let s = (conventions + i) * slotsPer + b.index(pc)
+                            cnt[s] += 1; sc[s] += pc; sy[s] += yy
+                        }
+                    }
+                    if keepRows { confidence.append(conf); correct.append(hit) }
+                    if keepLosses { nll.append(rowNLL); brier.append(rowBrier) }
                 }
-                if keepRows { confidence.append(conf); correct.append(hit) }
-                if keepLosses { nll.append(rowNLL); brier.append(rowBrier) }
-            }
-        }}}
+            }}}
         }
         if classwise && options.threads > 1 && labels.count >= Self.concurrentClasswiseRows {
             try onTwoThreads(rowPass, classwisePass)

@@ -16,8 +16,6 @@ func readSideTensor(_ path: String, preferred names: [String], option: String) t
 final class SideColumn {
     let path: String, option: String
     private let source: RowBlockReader
-    /// Values handed out so far.
-    private(set) var rows = 0
 
     init(_ path: String, preferred names: [String], option: String) throws {
         self.path = path
@@ -33,7 +31,6 @@ final class SideColumn {
     func next(_ count: Int) throws -> [Int64] {
         source.blockRows = max(1, count)
         guard let t = try source.next()?[0] else { return [] }
-        rows += t.rows
         do { return try t.int64s() } catch let e as StreamError { throw ToolError.data("\(option) \(path): \(e)") }
     }
 
