@@ -37,6 +37,9 @@ let package = Package(
         .target(name: "Failure"),
         // Files to remove on failure or signal, in storage a signal handler may read (C).
         .target(name: "CCleanup"),
+        // Work on threads of the libraries' own (results in order, fixed chunks, two tasks): Dispatch only.
+        .target(name: "Parallel"),
+        .testTarget(name: "ParallelTests", dependencies: ["Parallel"]),
         // Softmax, entropy, mutual information, NLL: the one probability module.
         .target(name: "Probability"),
         .testTarget(name: "ProbabilityTests", dependencies: ["Probability"], exclude: ["Fixtures"]),
@@ -47,7 +50,7 @@ let package = Package(
         // The format: depends on zstd alone (and the error kinds).
         .target(name: "TensorStream", dependencies: ["CZstd", "Failure"]),
         // Thin wrappers over cblas and LAPACKE shared by the method libraries.
-        .target(name: "LinearAlgebra", dependencies: ["CBLAS", "Failure"]),
+        .target(name: "LinearAlgebra", dependencies: ["CBLAS", "Failure", "Parallel"]),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
 
         // Conversions to and from other formats (npy, npz, safetensors, CSV).
@@ -73,14 +76,14 @@ let package = Package(
         .testTarget(name: "ToolKitTests", dependencies: ["ToolKit", "Failure", "LinearAlgebra", "SVE", "Calibration", "UECStreams", "TensorStream"]),
 
         // Calibration and uncertainty metrics (methods.md section 3) and their command.
-        .target(name: "Calibration", dependencies: ["Failure", "Probability"]),
+        .target(name: "Calibration", dependencies: ["Failure", "Parallel", "Probability"]),
         .executableTarget(name: "CalibMetrics", dependencies: ["Failure", "Calibration", "Probability", "TensorStream", "ToolKit"],
                           path: "Sources/calib-metrics"),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Probability", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
 
         // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.
-        .target(name: "UEC", dependencies: ["LinearAlgebra", "Failure", "Probability", "CSearch"]),
+        .target(name: "UEC", dependencies: ["LinearAlgebra", "Failure", "Parallel", "Probability", "CSearch"]),
         // C kernels of emb-sim's exact top-k search (vector threshold scan, int8 dot products).
         .target(name: "CSearch"),
         // UEC data on tensor streams (probabilistic-embedding reader, posterior I/O), shared by the three UEC executables.

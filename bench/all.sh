@@ -39,15 +39,15 @@ if [ -n "${BENCH_QUICK:-}" ]; then
     run bash bench/scale.sh 0.25
     run bench/emb-sim.sh --corpus-rows 5000 --queries 200
     run bench/emb-laplace.sh --pairs 256
-    run "$PY" bench/sve.py --epochs 2 --members 2 --skip-einsum
+    run "$PY" bench/sve.py --epochs 2 --members 2 --skip-einsum --runs 1
     run "$PY" bench/calib-metrics.py --sizes 1e4x10
 else
     run bash bench/codec.sh
     run bash bench/scale.sh
     run bench/emb-sim.sh
     run bench/emb-laplace.sh
-    run "$PY" bench/sve.py --members 4
-    run "$PY" bench/sve.py --members 8
+    run "$PY" bench/sve.py --members 4 --threads 2 --batch 16,256 --rows 16000 --epochs 3 --skip-einsum
+    run "$PY" bench/sve.py --members 8 --threads 2 --batch 16,256 --rows 16000 --epochs 3 --skip-einsum
     run "$PY" bench/calib-metrics.py
 fi
 "$PY" - "$W/machine.tsv" "$BENCH_SUMMARY" "${BENCH_QUICK:+quick sizes: a check that the benchmarks run, not a measurement}" <<'PY'

@@ -1,9 +1,9 @@
 // Metrics of predicted class probabilities against labels (methods.md section 3), accumulated
 // row by row so that a stream of any length is scored in bounded memory: only a few numbers per
 // row are kept (confidence, correctness; losses when bootstrapping), never the N×K probabilities.
-import Dispatch
 import Failure
 import Foundation
+import Parallel
 import Probability
 
 /// Input that cannot be scored; the message names the tensor and row.
@@ -576,29 +576,4 @@ public struct MemberReport: Sendable, Codable {
     public var ece: Double
     public var nll: Double
     public var brier: Double
-}
-
-/// Two closures run on two threads, and the error of the first.
-private final class TwoTasks: @unchecked Sendable {
-    let a: () throws -> Void, b: () -> Void
-    var error: Error? = nil
-    init(_ a: @escaping () throws -> Void, _ b: @escaping () -> Void) { self.a = a; self.b = b }
-}
-
-/// `a` and `b` concurrently, on two threads; returns when both are done and rethrows `a`'s error.
-/// The caller guarantees that they touch nothing in common.
-func onTwoThreads(_ a: () throws -> Void, _ b: () -> Void) throws {
-    try withoutActuallyEscaping(a) { a in
-        try withoutActuallyEscaping(b) { b in
-            let tasks = TwoTasks(a, b)
-            DispatchQueue.concurrentPerform(iterations: 2) { i in
-                if i == 0 {
-                    do { try tasks.a() } catch { tasks.error = error }
-                } else {
-                    tasks.b()
-                }
-            }
-            if let e = tasks.error { throw e }
-        }
-    }
 }

@@ -213,7 +213,6 @@ public struct SelfAttention<T: BLASScalar>: Sendable {
     }
 
     @inlinable
-    @usableFromInline
     static func softmax(_ row: UnsafeMutableBufferPointer<T>) {
         if T.self == Float.self {
             row.withMemoryRebound(to: Float.self) { softmaxInPlace($0) }

@@ -1,5 +1,6 @@
 import CBLAS
 import Failure
+import Parallel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -51,6 +52,13 @@ public enum BLASThreading {
         blas_set_num_threads(1)
         defer { threads = saved; blas_set_num_threads(blas) }
         return try body()
+    }
+
+    /// `body(s)` for s in 0..<count, each on a thread of ours (Parallel's `onThreads`) with
+    /// OpenBLAS on one thread meanwhile; with one, on the calling thread, OpenBLAS as it is.
+    /// The results in order of s.
+    public static func onThreads<R>(_ count: Int, _ body: (Int) -> R) -> [R] {
+        count <= 1 ? Parallel.onThreads(count, body) : singleThreaded { Parallel.onThreads(count, body) }
     }
 }
 

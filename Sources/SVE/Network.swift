@@ -86,6 +86,10 @@ public final class EnsembleNetwork<T: BLASScalar> {
     private let layerNormDims: [String: Int]
     /// Copies of the network that threads run shards of a batch on (Parallel.swift).
     var replicaPool: [EnsembleNetwork<T>] = []
+    /// Set by a program that only predicts, with parameters that no longer change, over many rows
+    /// (sve-predict): inference forwards then run each linear layer through dense member weights,
+    /// formed once, whenever a row costs less through them than through the factors.
+    public var parametersStay = false
 
     /// Builds the network's structure with zero parameters; `initialise` or `load` fills them.
     public convenience init(spec: StackSpec, method: EnsembleMethod, members: Int, inputDim: Int, classes: Int,
@@ -195,6 +199,8 @@ public final class EnsembleNetwork<T: BLASScalar> {
         let r = try! EnsembleNetwork(spec: spec, method: method, members: members, inputDim: inputDim, classes: classes,
                                      shapes: shapes, layerNormDims: layerNormDims, sharing: parameters)
         for (a, b) in zip(r.parameters, parameters) where a !== b { a.value = b.value }
+        r.parametersStay = parametersStay
+        for (a, b) in zip(r.nodes, nodes) { a.shareDenseWeights(with: b) }
         return r
     }
 
@@ -227,7 +233,8 @@ public final class EnsembleNetwork<T: BLASScalar> {
         precondition(shared || x.rows == B * members)
         precondition(spec.tokenLevel == (sequences != nil), "forward: a token-level stack needs the sequences, a pooled one none")
         if let sequences { precondition(sequences.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= B }) }
-        batch = Batch(members: members, rows: B, sequences: sequences, inference: inference)
+        batch = Batch(members: members, rows: B, sequences: sequences, inference: inference,
+                      parametersStay: inference && parametersStay)
         outputRows = sequences?.count ?? B
         let out = SVE.forward(nodes, Activations(m: x, shared: shared, needsGrad: false), batch)
         precondition(!out.shared)  // the heads are per member

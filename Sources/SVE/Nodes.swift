@@ -1,6 +1,7 @@
 import Layers
 import LinearAlgebra
 import Probability
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,9 +30,14 @@ struct Batch {
     /// No backward follows this forward (prediction, validation): nodes may skip what only
     /// backward needs, or compute the same function another way (FactoredLinear's dense weights).
     var inference = false
+    /// Inference with parameters that stay the same over many calls (sve-predict): a linear layer
+    /// forms its dense member weights whenever a row costs less through them.
+    var parametersStay = false
 
     /// The layout after mean-pool: one row per text.
-    var pooled: Batch { Batch(members: members, rows: sequences?.count ?? rows, inference: inference) }
+    var pooled: Batch {
+        Batch(members: members, rows: sequences?.count ?? rows, inference: inference, parametersStay: parametersStay)
+    }
 
     /// Every member's sequences, in the (M·B)-row layout.
     var allSequences: [Range<Int>] {
@@ -91,6 +97,18 @@ enum Node<T: BLASScalar> {
         case .head(let n): return [n.linear.weight, n.linear.bias]
         case .attention(let n): return n.projections.flatMap(\.parameters)
         case .meanPool: return []
+        }
+    }
+
+    /// Uses `other`'s dense inference weights in every factored layer (`other`: the same node of
+    /// the network this one is a replica of).
+    func shareDenseWeights(with other: Node<T>) {
+        switch (self, other) {
+        case (.factored(let a), .factored(let b)): a.shareDenseWeights(with: b)
+        case (.residual(let a), .residual(let b)): for (x, y) in zip(a.body, b.body) { x.shareDenseWeights(with: y) }
+        case (.attention(let a), .attention(let b)):
+            for (x, y) in zip(a.projections, b.projections) { x.shareDenseWeights(with: y) }
+        default: break
         }
     }
 
@@ -226,19 +244,47 @@ private func replicate<T>(_ x: Matrix<T>, members: Int) -> Matrix<T> {
 /// Z = x V is one GEMM for every member while the input is still shared; the cost is B·k·(in+out)
 /// multiply-adds per member, never a dense out×in weight per member. Backward (methods.md 2.2):
 /// δh = δy U; ∇s = Σ_rows δh ∘ z where s ≥ 0; ∇b = Σ_rows δy; δx = (δh ∘ s⁺) Vᵀ.
+/// A layer's dense member weights (out×in each, back to back) and the singular values they were
+/// formed from, shared by a network and its replicas on other threads: formed once, under a lock,
+/// by the first thread that needs them; formed again when the singular values change.
+final class DenseWeights<T: BLASScalar>: @unchecked Sendable {
+    private let lock = Mutex(())
+    private var from: [T] = []
+    private var weights: [T] = []
+
+    /// Whether weights are kept for singular values `s`.
+    func areFormed(for s: [T]) -> Bool { lock.withLock { _ in !weights.isEmpty && from == s } }
+
+    /// The weights for singular values `s`: those kept, or (when `formIf`) new ones from `form`;
+    /// nil when none are kept for `s` and `formIf` is false.
+    func weights(for s: [T], formIf: Bool, _ form: () -> [T]) -> [T]? {
+        lock.withLock { _ -> [T]? in
+            if weights.isEmpty || from != s {
+                guard formIf else { return nil }
+                weights = form()
+                from = s
+            }
+            return weights
+        }
+    }
+}
+
 final class FactoredLinear<T: BLASScalar> {
     let name: String
     let u: Parameter<T>, vt: Parameter<T>, s: Parameter<T>, b: Parameter<T>
     private var input = Activations<T>(m: Matrix(rows: 0, cols: 0), shared: true, needsGrad: false)
     private var z = Matrix<T>(rows: 0, cols: 0)
-    /// Inference only: the members' dense weights W_m = U diag(s_m⁺) Vᵀ (out×in each, back to
-    /// back), and the singular values they were formed from (formed again when those change).
-    private var dense: [T] = []
-    private var denseFrom: [T] = []
+    /// Inference only: the members' dense weights W_m = U diag(s_m⁺) Vᵀ, shared with the
+    /// layer's replicas on other threads (`shareDenseWeights`).
+    private(set) var dense = DenseWeights<T>()
     private var lastWasInference = false
 
     /// Whether the dense inference weights are formed for the current singular values.
-    var hasDenseWeights: Bool { !dense.isEmpty && denseFrom == s.value }
+    var hasDenseWeights: Bool { dense.areFormed(for: s.value) }
+
+    /// Uses `other`'s dense inference weights (formed once for both, by whichever needs them
+    /// first): for a replica of this layer, whose singular values are kept equal to its own.
+    func shareDenseWeights(with other: FactoredLinear<T>) { dense = other.dense }
 
     init(name: String, out: Int, in inD: Int, rank: Int, _ f: inout ParameterFactory<T>) {
         self.name = name
@@ -316,31 +362,35 @@ final class FactoredLinear<T: BLASScalar> {
 
     /// The same function through dense member weights, for inference: a row costs out·in
     /// multiply-adds instead of k·(in + out), half for a square layer of full rank (4 of the 6
-    /// linear layers of a BERT layer), 0.8 for its FFN's. The weights are formed (M·out·in·k) only
-    /// when this call's factored products would cost as much, i.e. B·(in + out) ≥ out·in rows per
-    /// member, and kept while the singular values stay the same (sve-predict forms them once);
-    /// never above 2^26 values. nil: use the factored path. Rounding differs from it at the level
-    /// of the float type's epsilon.
+    /// linear layers of a BERT layer), 0.8 for its FFN's. The weights are formed (M·out·in·k) when
+    /// this call's factored products would cost as much, i.e. B·(in + out) ≥ out·in rows per
+    /// member, or, when the parameters stay the same over many calls (`Batch.parametersStay`),
+    /// when a row costs less through them than through the factors (x V is computed once for all
+    /// members when the input is shared); they are kept while the singular values stay the same
+    /// (sve-predict forms them once); never above 2^26 values. nil: use the factored path.
+    /// Rounding differs from it at the level of the float type's epsilon.
     private func denseForward(_ x: Activations<T>, _ batch: Batch) -> Activations<T>? {
         let k = rank, out = outFeatures, inD = inFeatures, M = batch.members, B = batch.rows
         guard B > 0, M * out * inD <= 1 << 26 else { return nil }
-        if denseFrom != s.value {
-            guard B * (inD + out) >= out * inD else { return nil }
-            dense = [T](repeating: 0, count: M * out * inD)
+        let paysNow = B * (inD + out) >= out * inD
+        let cheaperPerRow = M * out * inD < (x.shared ? 1 : M) * inD * k + M * k * out
+        let formed = dense.weights(for: s.value, formIf: paysNow || (batch.parametersStay && cheaperPerRow)) { () -> [T] in
+            var w = [T](repeating: 0, count: M * out * inD)
             var us = [T](repeating: 0, count: out * k)
             for m in 0..<M {
                 for o in 0..<out { for j in 0..<k { us[o * k + j] = u.value[o * k + j] * max(s.value[m * k + j], 0) } }
                 us.withUnsafeBufferPointer { pu in
                     vt.value.withUnsafeBufferPointer { pv in
-                        dense.withUnsafeMutableBufferPointer { pw in
+                        w.withUnsafeMutableBufferPointer { pw in
                             T.gemm(false, false, out, inD, k, 1, pu.baseAddress!, k, pv.baseAddress!, inD, 0,
                                    pw.baseAddress! + m * out * inD, inD)
                         }
                     }
                 }
             }
-            denseFrom = s.value
+            return w
         }
+        guard let dense = formed else { return nil }
         var y = Matrix<T>(rows: M * B, cols: out)
         x.m.data.withUnsafeBufferPointer { px in
             dense.withUnsafeBufferPointer { pw in

@@ -1,4 +1,3 @@
-import Dispatch
 import LinearAlgebra
 
 // Data parallelism over texts at token level: a mini-batch's texts are cut into T shards of about
@@ -27,28 +26,6 @@ extension EnsembleNetwork {
     }
 }
 
-/// Where each thread writes its result (a slot of its own), and the work it runs: each thread
-/// touches only its own shard's network and slot.
-private struct Slots<R>: @unchecked Sendable {
-    let p: UnsafeMutablePointer<R>
-    let body: (Int) -> R
-}
-
-/// `body(s)` for s in 0..<count, on `count` threads with OpenBLAS on one thread each (on the calling
-/// thread when count is 1); the results in order.
-func onThreads<R>(_ count: Int, _ body: (Int) -> R) -> [R] {
-    if count <= 1 { return [body(0)] }
-    let out = UnsafeMutablePointer<R>.allocate(capacity: count)
-    defer { out.deinitialize(count: count); out.deallocate() }
-    withoutActuallyEscaping(body) { body in
-        let slots = Slots(p: out, body: body)
-        BLASThreading.singleThreaded {
-            DispatchQueue.concurrentPerform(iterations: count) { s in (slots.p + s).initialize(to: slots.body(s)) }
-        }
-    }
-    return (0..<count).map { out[$0] }
-}
-
 extension Examples {
     /// The token lengths of examples `ids`.
     func lengths(of ids: ArraySlice<Int>) -> [Int] { ids.map { lengths?[$0] ?? 1 } }
@@ -66,7 +43,7 @@ func shardedLossAndGradient<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Ex
     let nets = net.shardNetworks(shards.count)
     for r in nets.dropFirst() { r.zeroGradients() }
     let budget = max(1, maxTokens / shards.count)
-    let losses = onThreads(shards.count) { s -> Double in
+    let losses = BLASThreading.onThreads(shards.count) { s -> Double in
         let mine = shards[s].map { ids[ids.startIndex + $0] }
         var loss = 0.0
         for part in data.parts(mine[...], chunk: mine.count, maxTokens: budget) {
@@ -86,8 +63,10 @@ func shardedLossAndGradient<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Ex
     return losses.reduce(0, +)
 }
 
-/// Logits of the token-level examples `ids` ((M·b)×K, row block m = member m, rows in the order
-/// of `ids`): the texts in at most `threads` shards run concurrently.
+/// Logits of the examples `ids` ((M·b)×K, row block m = member m, rows in the order of `ids`):
+/// the examples (rows, or a token-level input's texts) in at most `threads` shards run
+/// concurrently, each on a network of its own with OpenBLAS on one thread; a row's logits are
+/// computed by the same operations whatever the shards.
 @_specialize(exported: true, where T == Float)
 func shardedForward<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examples<T>, ids: ArraySlice<Int>,
                                    threads: Int) -> Matrix<T> {
@@ -97,7 +76,7 @@ func shardedForward<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examples<T
         return net.forward(xb, sequences: seqs, inference: true)
     }
     let nets = net.shardNetworks(shards.count)
-    let parts = onThreads(shards.count) { s -> Matrix<T> in
+    let parts = BLASThreading.onThreads(shards.count) { s -> Matrix<T> in
         let (xb, seqs) = data.gather(shards[s].map { ids[ids.startIndex + $0] }[...])
         return nets[s].forward(xb, sequences: seqs, inference: true)
     }

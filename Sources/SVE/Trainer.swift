@@ -117,12 +117,12 @@ public func checkTokens(lengths: [Int], width: Int, hidden: Int, maxPositions: I
 
 /// Member logits of rows `x` in the layout (M·N)×K, row block m = member m, computed in chunks.
 @_specialize(exported: true, where T == Float)
-public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ x: Matrix<T>, chunk: Int = 256) -> [Double] {
-    memberLogits(net, Examples(x: x, labels: [Int](repeating: 0, count: x.rows)), chunk: chunk)
+public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ x: Matrix<T>, chunk: Int = 256, threads: Int = 1) -> [Double] {
+    memberLogits(net, Examples(x: x, labels: [Int](repeating: 0, count: x.rows)), chunk: chunk, threads: threads)
 }
 
 /// Member logits of examples in the layout (M·N)×K, in parts of at most `chunk` examples and
-/// `maxTokens` token rows; at token level, each part's texts shared out to `threads` threads.
+/// `maxTokens` token rows, each part's examples (rows, or texts) shared out to `threads` threads.
 @_specialize(exported: true, where T == Float)
 public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examples<T>, chunk: Int = 256,
                                         maxTokens: Int = 8192, threads: Int = 1) -> [Double] {
@@ -130,13 +130,7 @@ public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examp
     var out = [Double](repeating: 0, count: M * N * K)
     for part in data.parts(Array(0..<N)[...], chunk: chunk, maxTokens: maxTokens) {
         let start = part.startIndex
-        let logits: Matrix<T>
-        if data.lengths != nil {
-            logits = shardedForward(net, data, ids: part, threads: threads)
-        } else {
-            let (xb, seqs) = data.gather(part)
-            logits = net.forward(xb, sequences: seqs, inference: true)
-        }
+        let logits = shardedForward(net, data, ids: part, threads: threads)
         let b = part.count
         for m in 0..<M {
             for r in 0..<b {

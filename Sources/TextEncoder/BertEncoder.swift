@@ -184,14 +184,7 @@ public final class BertEncoder: @unchecked Sendable {
         let shards = BertEncoder.shards(batch.map(\.count), count: min(blasThreads, batch.count), hidden: config.hidden,
                                         intermediate: config.intermediate)
         if shards.count <= 1 { return forward(batch, emit: emit) }
-        let parts = UnsafeMutableBufferPointer<EncodedBatch>.allocate(capacity: shards.count)
-        defer { parts.deallocate() }
-        let slots = Slots(p: parts.baseAddress!)
-        BLASThreading.singleThreaded {
-            DispatchQueue.concurrentPerform(iterations: shards.count) { s in
-                (slots.p + s).initialize(to: forward(shards[s].map { batch[$0] }, emit: emit))
-            }
-        }
+        let parts = BLASThreading.onThreads(shards.count) { s in forward(shards[s].map { batch[$0] }, emit: emit) }
         // Back in the batch's order: one row per text, or (token-level points) each text's rows.
         var start = [Int](repeating: 0, count: batch.count + 1)
         for (t, ids) in batch.enumerated() { start[t + 1] = start[t] + ids.count }
@@ -210,12 +203,8 @@ public final class BertEncoder: @unchecked Sendable {
                 from = tokens.upperBound
             }
         }
-        _ = parts.baseAddress!.deinitialize(count: shards.count)
         return out
     }
-
-    /// Where each shard's thread writes its result (a slot of its own).
-    struct Slots: @unchecked Sendable { let p: UnsafeMutablePointer<EncodedBatch> }
 
     /// Rows `rows` of a into b from row j on.
     static func copyRows(_ a: Matrix<Float>, _ rows: Range<Int>, into b: inout Matrix<Float>, at j: Int) {

@@ -1,4 +1,5 @@
 import LinearAlgebra
+import Parallel
 import Probability
 #if canImport(Glibc)
 import Glibc

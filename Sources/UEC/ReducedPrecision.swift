@@ -1,7 +1,7 @@
 import CSearch
-import Dispatch
 import Failure
 import LinearAlgebra
+import Parallel
 
 // Exact cosine top-k with a reduced-precision first pass (emb-sim --precision int16).
 //

@@ -1,4 +1,3 @@
-import Dispatch
 
 // Per-query confidence of a top-k list: numbers that say whether a query's top hit is to be
 // trusted, cheap enough to write beside every result.

@@ -1,7 +1,7 @@
 import CSearch
-import Dispatch
 import Failure
 import LinearAlgebra
+import Parallel
 
 /// Uncertainty-aware similarity of methods.md 1.3. Means are unit vectors (normalise first),
 /// variances diagonal; β = 0 or no variances gives plain cosine.

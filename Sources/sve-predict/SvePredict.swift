@@ -78,8 +78,9 @@ struct SvePredict: Tool {
         }
         let arrays = modelTensors.map { NamedArray(name: $0.name, shape: $0.shape, values: $0.floats()) }
         let (net, fitted) = try inContext(model) { try EnsembleNetwork<Float>.load(arrays: arrays, meta: tt.meta) }
+        net.parametersStay = true
         let T = noTemperature ? 1 : fitted
-        let M = net.members, K = net.classes, D = net.inputDim
+        let D = net.inputDim
 
         if net.spec.tokenLevel {
             try predictTokens(net, temperature: T, threads: threads, maxPositions: tt.meta[LayerRange.maxPositionsKey].flatMap { Int($0) })
@@ -99,7 +100,7 @@ struct SvePredict: Tool {
             if let bad = xs.firstIndex(where: { !$0.isFinite }) {
                 throw ToolError.data("'\(featuresName)' holds \(xs[bad]) in row \(reader.rowsDone - n + bad / D)")
             }
-            try sink.write(memberLogits(net, Matrix(rows: n, cols: D, data: xs), chunk: 256), rows: n, pass: Array(block.dropFirst()))
+            try sink.write(memberLogits(net, Matrix(rows: n, cols: D, data: xs), chunk: 256 * threads, threads: threads), rows: n, pass: Array(block.dropFirst()))
         }
         try out.finish()
     }

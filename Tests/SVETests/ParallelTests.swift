@@ -63,6 +63,37 @@ final class ParallelTests: XCTestCase {
         }
     }
 
+    /// Pooled rows (sve-predict's usual input): each part's rows shared out to 1, 2 or 3 threads
+    /// give the logits of one forward over every row (float64, within 1e-12). Parts of 2 rows do
+    /// not pay for dense member weights by themselves, so without `parametersStay` inference stays
+    /// on the factored path; with it, every layer forms them, once: the replicas that the threads
+    /// run on use the network's own (the same object), not copies.
+    func testRowLevelShardedPredictionsShareTheDenseWeights() throws {
+        let net = try smallNetwork(method: .sve, stack: "residual(linear:a gelu linear:b) layernorm:n", members: 3)
+        var rng = SeededGenerator(seed: 2)
+        let x = Matrix<Double>(rows: 23, cols: 5, data: (0..<115).map { _ in rng.normal() })
+        let reference = net.forward(x).data
+        let layers = net.nodes.flatMap(\.factoredLayers)
+        XCTAssertEqual(layers.count, 2)
+        func check(_ logits: [Double], _ what: String) {
+            XCTAssertEqual(logits.count, reference.count)
+            for (a, b) in zip(logits, reference) { XCTAssertEqual(a, b, accuracy: 1e-12 * max(1, abs(b)), what) }
+        }
+        for threads in [1, 3] { check(memberLogits(net, x, chunk: 2, threads: threads), "factored, T=\(threads)") }
+        XCTAssertFalse(layers.contains { $0.hasDenseWeights }, "2-row parts formed dense weights")
+        net.parametersStay = true
+        for threads in [1, 2, 3] {
+            check(memberLogits(net, x, chunk: 2, threads: threads), "dense, T=\(threads)")
+            XCTAssertTrue(layers.allSatisfy { $0.hasDenseWeights }, "T=\(threads)")
+            XCTAssertEqual(net.replicaPool.count, 1)  // parts of 2 rows: at most 2 shards
+            for replica in net.replicaPool {
+                for (a, b) in zip(replica.nodes.flatMap(\.factoredLayers), layers) {
+                    XCTAssertTrue(a.dense === b.dense, "T=\(threads): a replica formed dense weights of its own")
+                }
+            }
+        }
+    }
+
     /// A short training run (3 epochs of 4-text mini-batches, validation each epoch) with 2
     /// threads gives the model of the run with one: every trainable value within 1e-4 of the
     /// parameter's largest magnitude, member logits on held-out texts within 1e-4 (relative, at
