@@ -1,9 +1,10 @@
 import LinearAlgebra
 
-// Data parallelism over texts at token level: a mini-batch's texts are cut into T shards of about
-// equal work (tokens, and their square for attention), each shard runs its forward and backward on
-// a thread of its own, on a replica of the network (its own nodes, with what they keep for
-// backward, and its own gradients; the frozen bases shared), OpenBLAS on one thread meanwhile.
+// Data parallelism over examples (texts at token level, rows otherwise): a mini-batch's examples
+// are cut into T shards of about equal work (a text's tokens, and their square for attention; a
+// row's work is one), each shard runs its forward and backward on a thread of its own, on a
+// replica of the network (its own nodes, with what they keep for backward, and its own
+// gradients; the frozen bases shared), OpenBLAS on one thread meanwhile.
 // The shards' gradients are then added in shard order, so a run is deterministic for a given T.
 
 extension EnsembleNetwork {
@@ -31,11 +32,12 @@ extension Examples {
     func lengths(of ids: ArraySlice<Int>) -> [Int] { ids.map { lengths?[$0] ?? 1 } }
 }
 
-/// The loss of the token-level mini-batch `ids` (mean over `meanOver` texts and the members) and
-/// its gradient, accumulated into `net`'s parameters: the texts in at most `threads` shards run
-/// concurrently, each in parts of at most `maxTokens / shards` token rows (so that the activations
-/// kept for backward stay within `maxTokens` rows in all), the shards' losses and gradients added
-/// in shard order. With one thread: the parts of `ids`, in order, on `net` itself.
+/// The loss of the mini-batch `ids` (mean over `meanOver` examples and the members) and its
+/// gradient, accumulated into `net`'s parameters: the examples (texts of a token-level input, or
+/// rows that every member shares) in at most `threads` shards run concurrently, each in parts of
+/// at most `maxTokens / shards` token rows (so that the activations kept for backward stay within
+/// `maxTokens` rows in all), the shards' losses and gradients added in shard order. With one
+/// thread: the parts of `ids`, in order, on `net` itself.
 @_specialize(exported: true, where T == Float)
 func shardedLossAndGradient<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examples<T>, ids: ArraySlice<Int>,
                                            meanOver: Int, maxTokens: Int, threads: Int) -> Double {

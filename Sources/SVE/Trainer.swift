@@ -200,7 +200,8 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, data: Examples<T>,
             let lo = s * B, hi = min(N, lo + B), b = hi - lo
             net.zeroGradients()
             var loss = 0.0
-            if data.lengths != nil {
+            if data.lengths != nil || (sharedBatches && options.threads > 1) {
+                // Texts, or rows every member shares, in shards on threads of their own.
                 loss = shardedLossAndGradient(net, data, ids: perms[0][lo ..< hi], meanOver: b,
                                               maxTokens: options.maxTokens, threads: options.threads)
             } else {

@@ -17,7 +17,10 @@ struct SvePredict: Tool {
             --average logits averages their logits instead, as the public code does). Per row: 'entropy' \
             H[p̄] (total), 'expected_entropy' (1/M) Σ H[p_m] (aleatoric) and 'mutual_info', their difference \
             clamped at 0 (epistemic); natural log. 'member_probs' is N×M×K. Rows are streamed in chunks: \
-            memory does not grow with N.
+            memory does not grow with N. Each chunk's rows are shared out to the --threads (256 rows \
+            each), and every layer runs through the members' dense weights W_m = U diag(s_m⁺) Vᵀ, \
+            formed once and shared by the threads, wherever a row costs less through them than through \
+            the factors (every layer of full rank).
 
             Examples:
               sve-predict test.tsr --model model.tsr > pred.tsr

@@ -94,6 +94,52 @@ final class ParallelTests: XCTestCase {
         }
     }
 
+    /// Pooled rows that every member shares (SVE's mini-batches): with 2 threads each mini-batch's
+    /// rows are cut into two shards trained on two threads (the network and a replica), and the
+    /// model is that of one thread to float64 rounding (every trainable value within 1e-9 of its
+    /// parameter's largest magnitude; the same best epoch and temperature to 1e-9 relative); two
+    /// runs with 2 threads are identical. Independent batches (a deep ensemble's) stay unsharded.
+    func testRowLevelTrainingWithTwoThreadsMatchesOne() throws {
+        var rng = SeededGenerator(seed: 17)
+        let x = Matrix<Double>(rows: 40, cols: 5, data: (0..<200).map { _ in rng.normal() })
+        let labels = (0..<40).map { ($0 * 7) % 4 }
+        let vx = Matrix<Double>(rows: 9, cols: 5, data: (0..<45).map { _ in rng.normal() })
+        let validation = (x: vx, labels: (0..<9).map { $0 % 4 })
+        func run(_ method: EnsembleMethod, threads: Int) throws -> (EnsembleNetwork<Double>, TrainResult) {
+            let net = try smallNetwork(method: method, stack: "residual(linear:a gelu linear:b) layernorm:n", members: 3)
+            var options = TrainOptions()
+            options.epochs = 3; options.batchSize = 8; options.learningRate = 0.01; options.threads = threads
+            options.sharedBatches = method == .sve
+            var rng = SeededGenerator(seed: 4)
+            return (net, try train(net, x: x, labels: labels, validation: validation, options: options, rng: &rng))
+        }
+        let (one, r1) = try run(.sve, threads: 1)
+        let (two, r2) = try run(.sve, threads: 2)
+        let (again, _) = try run(.sve, threads: 2)
+        // A replica's gradients are those of its shard in the last step (validation, which runs
+        // on the replicas too, computes none).
+        func trainedOnShards(_ net: EnsembleNetwork<Double>) -> Bool {
+            net.replicaPool.contains { $0.trainable.contains { $0.grad.contains { $0 != 0 } } }
+        }
+        XCTAssertFalse(trainedOnShards(one))
+        XCTAssertTrue(trainedOnShards(two), "2 threads did not train on shards")
+        XCTAssertEqual(r1.bestEpoch, r2.bestEpoch)
+        XCTAssertEqual(r2.temperature, r1.temperature, accuracy: 1e-9 * r1.temperature)
+        var moved = 0.0
+        let start = try smallNetwork(method: .sve, stack: "residual(linear:a gelu linear:b) layernorm:n", members: 3)
+        for (((p, q), r), s) in zip(zip(zip(one.trainable, two.trainable), again.trainable), start.trainable) {
+            XCTAssertEqual(q.value, r.value, "\(p.name): two runs with 2 threads differ")
+            let scale = p.value.map { abs($0) }.max()!
+            for j in p.value.indices {
+                XCTAssertEqual(q.value[j], p.value[j], accuracy: 1e-9 * scale, "\(p.name)[\(j)]")
+                moved = max(moved, abs(p.value[j] - s.value[j]))
+            }
+        }
+        XCTAssertGreaterThan(moved, 0.01)  // training did change the model
+        let (deep, _) = try run(.deepEnsemble, threads: 2)
+        XCTAssertFalse(trainedOnShards(deep), "independent batches were sharded")
+    }
+
     /// A short training run (3 epochs of 4-text mini-batches, validation each epoch) with 2
     /// threads gives the model of the run with one: every trainable value within 1e-4 of the
     /// parameter's largest magnitude, member logits on held-out texts within 1e-4 (relative, at
