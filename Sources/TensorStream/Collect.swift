@@ -31,6 +31,24 @@ extension TensorStreamReader {
     }
 }
 
+extension TensorStreamReader {
+    /// The tensor that `slot` takes (of its names, the first the stream declares; for a slot
+    /// `orOnly`, else the stream's only tensor), read whole; the stream's other tensors are
+    /// skipped, not kept. Throws the reader's error, with the slot's hint, when there is none.
+    public func readTensor(_ slot: RowSlot) throws -> Tensor {
+        let rows = RowBlockReader(self, slots: [slot], blockRows: 1 << 16, maxBufferedBytes: .max)
+        var info = try rows.headers()[0]
+        var data: [UInt8] = []
+        var count = 0
+        while let block = try rows.next() {
+            data.append(contentsOf: block[0].data)
+            count += block[0].rows
+        }
+        info.rows = info.isScalar ? 1 : count
+        return Tensor(info: info, data: data)
+    }
+}
+
 func missingMessage(_ name: String, have: [String], label: String = "input") -> String {
     let list = have.isEmpty ? "no tensors" : have.joined(separator: ", ")
     return "\(label) has no tensor '\(name)' (it has: \(list))"
@@ -226,6 +244,13 @@ public final class RowBlockReader {
                 return total + (overflow ? 0 : max(0, e.value.bytes.count - e.value.consumed - need))
             }
             if waiting > maxBufferedBytes {
+                // Only the stream's first tensor, held until the stream tells whether it is the only
+                // one (a slot `orOnly`): its name is what makes it stream.
+                if !resolved, buffers.count == 1, buffers[0] != nil, !seen.contains(where: { $0.contains(0) }),
+                   let k = slots.firstIndex(where: \.orOnly) {
+                    let name = reader.tensors[0].name, want = slots[k].names[0]
+                    throw StreamError.invalid("\(label): '\(name)' is held whole until the end of the stream shows that it is the only tensor, and it passed \(maxBufferedBytes >> 20) MiB: name it '\(want)' ('tensor rename \(name)=\(want)'), and it is read a block at a time")
+                }
                 let names = buffers.keys.sorted().map { "'\(reader.tensors[$0].name)'" }.joined(separator: ", ")
                 throw StreamError.invalid("\(label): tensors \(names) are not interleaved: more than \(maxBufferedBytes >> 20) MiB of one arrived before the others (write them with 'tensor paste', which interleaves)")
             }

@@ -1,14 +1,14 @@
 import TensorStream
 import ToolKit
 
-/// Reads one named tensor (or, failing that, the only tensor) of a side file whole.
+/// One tensor of a side file, read whole: the one named by `preferred`, or the file's only one.
 func readSideTensor(_ path: String, preferred names: [String], option: String) throws -> Tensor {
-    let reader = try openStream(path)
-    let all = try reader.readAll()
-    if let t = all.first(where: { names.contains($0.name) }) { return t }
-    if all.count == 1 { return all[0] }
-    let have = all.map(\.name).joined(separator: ", ")
-    throw ToolError.data("\(option) \(path): no tensor \(names.map { "'\($0)'" }.joined(separator: " or ")) and more than one tensor to choose from (it has: \(have.isEmpty ? "no tensors" : have))")
+    try openStream(path).readTensor(RowSlot(names: names, orOnly: true, hint: sideHint(names, option: option)))
+}
+
+/// What an option that takes a side file expects of it.
+func sideHint(_ names: [String], option: String) -> String {
+    "\(option) takes a stream of one tensor, or one named \(names.map { "'\($0)'" }.joined(separator: " or "))"
 }
 
 /// A column of integers (labels, OOD flags) in a stream of its own, read in step with the main
@@ -20,7 +20,7 @@ final class SideColumn {
     init(_ path: String, preferred names: [String], option: String) throws {
         self.path = path
         self.option = option
-        source = RowBlockReader(try openStream(path), slots: [RowSlot(names: names, orOnly: true, hint: "\(option) takes a stream of one tensor, or one named \(names.map { "'\($0)'" }.joined(separator: " or "))")], blockRows: 1)
+        source = RowBlockReader(try openStream(path), slots: [RowSlot(names: names, orOnly: true, hint: sideHint(names, option: option))], blockRows: 1)
         let t = try source.headers()[0]
         guard t.rowShape.isEmpty || t.rowShape == [1] else {
             throw ToolError.data("\(option) \(path): '\(t.name)' has shape [N, \(t.rowShape.map(String.init).joined(separator: ", "))], expected [N] (one value per row)")

@@ -81,6 +81,45 @@ final class RowBlockReaderTests: XCTestCase {
         XCTAssertThrowsError(try r.headers())
     }
 
+    /// A tentative only tensor is held whole (its rows are kept until the end of the stream tells);
+    /// past the bound, the error says how to make it stream: the slot's name, which reads the same
+    /// rows a block at a time under the same bound.
+    func testAnOnlyTensorHeldPastTheBoundIsToldToTakeTheSlotsName() throws {
+        func count(_ name: String) throws -> Int {
+            let bytes = try interleaved([matrix(name, rows: 2000, cols: 1)], block: 100)
+            let r = RowBlockReader(try TensorStreamReader(ArraySource(bytes)), slots: [RowSlot("labels", orOnly: true)],
+                                   blockRows: 1, maxBufferedBytes: 1024)
+            var n = 0
+            while let b = try r.next() { n += b[0].rows }
+            return n
+        }
+        XCTAssertEqual(try count("labels"), 2000)
+        XCTAssertThrowsError(try count("y")) { e in
+            XCTAssertEqual("\(e)", "<stdin>: 'y' is held whole until the end of the stream shows that it is the only tensor, and it passed 0 MiB: name it 'labels' ('tensor rename y=labels'), and it is read a block at a time")
+        }
+    }
+
+    /// `readTensor` gives the slot's tensor whole (the same bytes as reading everything), the only
+    /// tensor for a slot `orOnly`, and the reader's error with the hint when there is neither.
+    func testReadTensorTakesTheSlotsTensorWhole() throws {
+        let tensors = [matrix("probs", rows: 70_000, cols: 3), matrix("gold", rows: 70_000, cols: 1, base: 5)]
+        for bytes in [try interleaved(tensors, block: 1000), try encode(tensors)] {
+            let all = try TensorStreamReader(ArraySource(bytes)).readAll()
+            let gold = try TensorStreamReader(ArraySource(bytes)).readTensor(RowSlot("gold", "scores"))
+            XCTAssertEqual(gold.name, "gold")
+            XCTAssertEqual(gold.rows, 70_000)
+            XCTAssertEqual(gold.data, all[1].data)
+            XCTAssertThrowsError(try TensorStreamReader(ArraySource(bytes)).readTensor(RowSlot("labels", orOnly: true, hint: "h"))) { e in
+                XCTAssertEqual("\(e)", "<stdin> has no tensor 'labels' (it has: probs, gold; h)")
+            }
+        }
+        let one = try interleaved([matrix("y", rows: 3, cols: 2, base: 1)], block: 2)
+        let only = try TensorStreamReader(ArraySource(one)).readTensor(RowSlot("labels", orOnly: true))
+        XCTAssertEqual(only.name, "y")
+        XCTAssertEqual(only.floats(), (1..<7).map(Float.init))
+        XCTAssertThrowsError(try TensorStreamReader(ArraySource(one)).readTensor(RowSlot("labels")))
+    }
+
     func testMissingRequiredSlotNamesItsAlternativesAndHint() throws {
         let bytes = try interleaved([matrix("probs", rows: 2)], block: 2)
         let r = RowBlockReader(try TensorStreamReader(ArraySource(bytes)),
