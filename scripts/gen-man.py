@@ -100,6 +100,10 @@ and errors in the command line cost no more than in programs without BLAS; when 
 Not used:
 .Fl -threads
 sets the threads (default: all cores).
+.It Ev OPENBLAS_THREAD_TIMEOUT
+How long an idle OpenBLAS worker thread spins before it sleeps, as a power of two of CPU cycles (4 to 30).
+When it is not set, the program uses 20 (about half a millisecond) instead of OpenBLAS's 28 (about a tenth of a second): most products run on the program's own threads, and a worker spinning in between burns a core for nothing.
+A value set by the user is always used.
 .El
 """
 

@@ -20,10 +20,11 @@
 extern "C" {
 #endif
 
-/* Opens the libraries now (idempotent, thread-safe; it sets OPENBLAS_NUM_THREADS=1 in the
- * environment while OpenBLAS loads, unless the user set it, so that OpenBLAS starts no threads
- * of its own until blas_set_num_threads asks: call it before the program starts threads that
- * read the environment). 0 on success; else -1, and
+/* Opens the libraries now (idempotent, thread-safe; it sets OPENBLAS_NUM_THREADS=1 and
+ * OPENBLAS_THREAD_TIMEOUT=20 in the environment while OpenBLAS loads, each unless the user set
+ * it, so that OpenBLAS starts no threads of its own until blas_set_num_threads asks and its idle
+ * workers sleep within about 0.4 ms: call it before the program starts threads that read the
+ * environment). 0 on success; else -1, and
  * blas_load_error() says what failed. Any entry point below loads them itself, and on failure
  * prints that message and ends the process with status 71 (EX_OSERR). */
 int blas_load(void);
