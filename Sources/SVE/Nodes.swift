@@ -239,11 +239,6 @@ private func replicate<T>(_ x: Matrix<T>, members: Int) -> Matrix<T> {
 
 // MARK: - Factored linear
 
-/// A pretrained linear layer as SVE trains it: W = U diag(s) Vᵀ with U and Vᵀ frozen and shared,
-/// per member singular values s_m and bias b_m: y = ((x V) ∘ s_m⁺) Uᵀ + b_m, s⁺ = max(s, 0).
-/// Z = x V is one GEMM for every member while the input is still shared; the cost is B·k·(in+out)
-/// multiply-adds per member, never a dense out×in weight per member. Backward (methods.md 2.2):
-/// δh = δy U; ∇s = Σ_rows δh ∘ z where s ≥ 0; ∇b = Σ_rows δy; δx = (δh ∘ s⁺) Vᵀ.
 /// A layer's dense member weights (out×in each, back to back) and the singular values they were
 /// formed from, shared by a network and its replicas on other threads: formed once, under a lock,
 /// by the first thread that needs them; formed again when the singular values change.
@@ -269,6 +264,11 @@ final class DenseWeights<T: BLASScalar>: @unchecked Sendable {
     }
 }
 
+/// A pretrained linear layer as SVE trains it: W = U diag(s) Vᵀ with U and Vᵀ frozen and shared,
+/// per member singular values s_m and bias b_m: y = ((x V) ∘ s_m⁺) Uᵀ + b_m, s⁺ = max(s, 0).
+/// Z = x V is one GEMM for every member while the input is still shared; the cost is B·k·(in+out)
+/// multiply-adds per member, never a dense out×in weight per member. Backward (methods.md 2.2):
+/// δh = δy U; ∇s = Σ_rows δh ∘ z where s ≥ 0; ∇b = Σ_rows δy; δx = (δh ∘ s⁺) Vᵀ.
 final class FactoredLinear<T: BLASScalar> {
     let name: String
     let u: Parameter<T>, vt: Parameter<T>, s: Parameter<T>, b: Parameter<T>
@@ -390,10 +390,10 @@ final class FactoredLinear<T: BLASScalar> {
             }
             return w
         }
-        guard let dense = formed else { return nil }
+        guard let weights = formed else { return nil }
         var y = Matrix<T>(rows: M * B, cols: out)
         x.m.data.withUnsafeBufferPointer { px in
-            dense.withUnsafeBufferPointer { pw in
+            weights.withUnsafeBufferPointer { pw in
                 y.data.withUnsafeMutableBufferPointer { py in
                     for m in 0..<M {
                         Linear<T>.apply(rows: B, inFeatures: inD, outFeatures: out, x: px.baseAddress! + (x.shared ? 0 : m * B * inD),
