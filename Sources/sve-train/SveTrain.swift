@@ -56,9 +56,9 @@ struct SveTrain: Tool {
             Input: 'features' (N×D) and 'labels' (N, integers 0..K-1). Output: the model stream \
             ('temperature' with the stack in its metadata, the shared basis once, per-member parameters \
             stacked on a first axis of length M), for sve-predict. When every member sees the same \
-            mini-batch (--batches shared, SVE's default), --threads T shares its rows out to T threads like texts above: the \
-            same model for a given T, the model of --threads 1 up to float rounding. The same input, --seed \
-            and --threads give a byte-identical model.
+            mini-batch (--batches shared, SVE's default), --threads T shares its rows out to T threads \
+            like texts above: the same model for a given T, the model of --threads 1 up to float \
+            rounding. The same input, --seed and --threads give a byte-identical model.
 
             Examples:
               tensor from safetensors model.safetensors \\
