@@ -95,19 +95,53 @@ public final class RowBlockReader {
     /// Rows handed out so far.
     public private(set) var rowsDone = 0
 
-    /// Bytes of one tensor not handed out yet (from `consumed` on).
+    /// Bytes of one tensor not handed out yet: the DATA payloads as they arrived, each kept as
+    /// its own array (a tensor that arrives whole before the next is held without growing one
+    /// array, which would copy it and touch its pages again at every doubling).
     private struct Buffer {
-        var bytes: [UInt8] = []
-        var consumed = 0
+        private var chunks: [[UInt8]] = []
+        /// The first chunk not handed out whole, and the bytes of it handed out.
+        private var head = 0, offset = 0
+        /// Bytes and rows not handed out.
+        private(set) var count = 0
         var rows = 0
 
-        /// Hands out `count` bytes (`rows` rows), compacting once most of the buffer is consumed.
-        mutating func take(_ count: Int, rows n: Int) {
-            consumed += count
+        mutating func append(_ bytes: UnsafeRawBufferPointer, rows n: Int) {
+            if !bytes.isEmpty { chunks.append(Array(bytes)) }
+            count += bytes.count
+            rows += n
+        }
+
+        /// The next `want` bytes (`n` rows), in one array.
+        mutating func take(_ want: Int, rows n: Int) -> [UInt8] {
+            precondition(want <= count)
+            count -= want
             rows -= n
-            if consumed > (1 << 22) && consumed * 2 > bytes.count {
-                bytes.removeFirst(consumed); consumed = 0
+            if offset == 0 && head < chunks.count && chunks[head].count == want {
+                defer { chunks[head] = []; head += 1; compact() }
+                return chunks[head]
             }
+            let out = [UInt8](unsafeUninitializedCapacity: want) { dst, initialized in
+                var done = 0
+                while done < want {
+                    let here = min(want - done, chunks[head].count - offset)
+                    chunks[head].withUnsafeBytes { src in
+                        UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(dst)[done ..< done + here])
+                            .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset ..< offset + here]))
+                    }
+                    done += here
+                    offset += here
+                    if offset == chunks[head].count { chunks[head] = []; head += 1; offset = 0 }
+                }
+                initialized = want
+            }
+            compact()
+            return out
+        }
+
+        /// Drops the slots of chunks handed out, once they are most of the list.
+        private mutating func compact() {
+            if head >= 64 && head * 2 >= chunks.count { chunks.removeFirst(head); head = 0 }
         }
     }
     /// Per slot, the stream index of each alternative seen (by position in `names`).
@@ -194,10 +228,7 @@ public final class RowBlockReader {
         for k in slots.indices {
             guard let i = chosen[k], var info = infos[k] else { block.append(nil); continue }
             info.rows = n
-            let count = n * info.rowBytes
-            let start = buffers[i]!.consumed
-            block.append(Tensor(info: info, data: Array(buffers[i]!.bytes[start ..< start + count])))
-            buffers[i]!.take(count, rows: n)
+            block.append(Tensor(info: info, data: buffers[i]!.take(n * info.rowBytes, rows: n)))
         }
         rowsDone += n
         return block
@@ -234,14 +265,13 @@ public final class RowBlockReader {
         case .data(let i, let rows, let bytes):
             sawData = true
             guard buffers[i] != nil else { return }
-            buffers[i]!.bytes.append(contentsOf: bytes)
-            buffers[i]!.rows += rows
+            buffers[i]!.append(bytes, rows: rows)
             // What the next block needs is not counted: a block of many rows of one tensor is
             // the caller's choice (emb-sim's query blocks fill half its memory budget), not a
             // stream whose tensors arrive one after the other.
             let waiting = buffers.reduce(0) { total, e in
                 let (need, overflow) = blockRows.multipliedReportingOverflow(by: reader.tensors[e.key].rowBytes)
-                return total + (overflow ? 0 : max(0, e.value.bytes.count - e.value.consumed - need))
+                return total + (overflow ? 0 : max(0, e.value.count - need))
             }
             if waiting > maxBufferedBytes {
                 // Only the stream's first tensor, held until the stream tells whether it is the only

@@ -42,11 +42,23 @@ public struct LastLayer: Sendable {
 
     /// z = H Wᵀ + b for a block of inputs H (rows × P).
     public func forward(_ h: Matrix<Double>) -> Matrix<Double> {
-        guard let w = weight else { return h }
-        var z = Matrix<Double>(rows: h.rows, cols: outputs)
-        gemm(h, w, transB: true, into: &z)
-        for r in 0..<z.rows { for d in 0..<outputs { z.data[r * outputs + d] += bias[d] } }
-        return z
+        guard weight != nil else { return h }
+        precondition(h.cols == inputs, "forward: inputs have \(h.cols) columns, the layer \(inputs)")
+        return Matrix(rows: h.rows, cols: outputs, data: h.data.withUnsafeBufferPointer { forward(rows: $0.baseAddress!, count: h.rows) })
+    }
+
+    /// z = H Wᵀ + b for `count` rows of P inputs at `h` (row-major), as count × D values; the same
+    /// bits as `forward(_:)` on those rows. Not for the identity adapter.
+    func forward(rows h: UnsafePointer<Double>, count: Int) -> [Double] {
+        let w = weight!, d = outputs
+        guard count > 0 else { return [] }
+        return [Double](unsafeUninitializedCapacity: count * d) { z, initialized in
+            w.data.withUnsafeBufferPointer { wb in
+                Double.gemm(false, true, count, d, inputs, 1, h, inputs, wb.baseAddress!, inputs, 0, z.baseAddress!, d)
+            }
+            for r in 0..<count { for k in 0..<d { z[r * d + k] += bias[k] } }
+            initialized = count * d
+        }
     }
 }
 
@@ -100,7 +112,9 @@ public struct InfoNCEFisher: Sendable {
         // The three GEMMs (A∘A)ᵀ(H∘H) + 2 (A∘Z)ᵀ(H∘C) + (Z∘Z)ᵀ(C∘C) of every batch run as one
         // GEMM over the stacked factors [A∘A; 2 A∘Z; Z∘Z]ᵀ · [H∘H; H∘C; C∘C] (rows n, rows + n
         // and 2·rows + n for pair n): the same sum, at a GEMM shape with a long inner dimension.
-        var x = Matrix<Double>(rows: 3 * rows, cols: d), y = Matrix<Double>(rows: 3 * rows, cols: p)
+        // Every element of X and Y is written by `factors` before the GEMM reads it: no zeros first.
+        var x = Matrix<Double>(rows: 3 * rows, cols: d, data: .uninitialized(3 * rows * d))
+        var y = Matrix<Double>(rows: 3 * rows, cols: p, data: .uninitialized(3 * rows * p))
         var rowLoss = [Double](repeating: 0, count: rows)
         let perGroup = max(1, Self.groupRows / batchSize) * batchSize
         let groups = stride(from: 0, to: rows, by: perGroup).map { $0 ..< min($0 + perGroup, rows) }
@@ -138,9 +152,9 @@ public struct InfoNCEFisher: Sendable {
     }
 
     /// Pairs per group of whole batches whose forward pass is one GEMM (fewer when a batch is larger).
-    static let groupRows = 64
+    static let groupRows = 128
     /// Pieces of F_W's columns, one Fisher GEMM each.
-    static let fisherPieces = 8
+    static let fisherPieces = 4
 
     /// Where the groups write their rows of the stacked factors and their losses, and the Fisher
     /// GEMM its pieces: each group and each piece touches only its own part.
@@ -155,47 +169,71 @@ public struct InfoNCEFisher: Sendable {
     /// each pair's softmax on its positive in `loss`.
     private static func factors(of group: Range<Int>, queries: Matrix<Double>, positives: Matrix<Double>, batchSize: Int,
                                 layer: LastLayer, temperature: Double, stride rows: Int, into out: FactorRows) {
-        let d = layer.outputs, p = layer.inputs
-        let hq = queries.rows(group), hp = positives.rows(group)
-        let zq = layer.forward(hq), zp = layer.forward(hp)
-        for start in Swift.stride(from: 0, to: group.count, by: batchSize) {
-            let batch = start ..< min(start + batchSize, group.count), b = batch.count
-            let zpb = zp.rows(batch)
-            var r = Matrix<Double>(rows: b, cols: b)
-            gemm(zq.rows(batch), zpb, transB: true, alpha: 1 / temperature, into: &r)
-            // R = softmax(s) − I, row by row (stable), and the loss −s_nn + logsumexp_j s_nj.
-            for m in 0..<b {
-                let o = m * b
-                r.data.withUnsafeMutableBufferPointer { softmaxInPlace(UnsafeMutableBufferPointer(rebasing: $0[o ..< o + b])) }
-                out.loss[group.lowerBound + start + m] = -log(r.data[o + m])
-                r.data[o + m] -= 1
-            }
-            var a = Matrix<Double>(rows: b, cols: d)
-            gemm(r, zpb, alpha: 1 / temperature, into: &a)
-            let c: Matrix<Double>
-            if layer.isIdentity {
-                c = a  // h = z on the positive side, so C = A
-            } else {
-                var cc = Matrix<Double>(rows: b, cols: p)
-                gemm(r, hp.rows(batch), alpha: 1 / temperature, into: &cc)
-                c = cc
-            }
-            for m in 0..<b {
-                let local = start + m, n = group.lowerBound + local
-                for k in 0..<d {
-                    let av = a.data[m * d + k], zv = zq.data[local * d + k]
-                    out.x[n * d + k] = av * av
-                    out.x[(rows + n) * d + k] = 2 * av * zv
-                    out.x[(2 * rows + n) * d + k] = zv * zv
+        let d = layer.outputs, p = layer.inputs, count = group.count, first = group.lowerBound
+        let scale = 1 / temperature
+        // The group's rows are read in place (no copies); the layer's outputs of both sides and a
+        // batch's R, A and C are held once per group and overwritten batch after batch.
+        queries.data.withUnsafeBufferPointer { qb in
+        positives.data.withUnsafeBufferPointer { pb in
+            let hq = qb.baseAddress! + first * p, hp = pb.baseAddress! + first * p
+            let identity = layer.isIdentity
+            let zqStore = identity ? [] : layer.forward(rows: hq, count: count)
+            let zpStore = identity ? [] : layer.forward(rows: hp, count: count)
+            let b0 = min(batchSize, count)
+            var r = [Double](repeating: 0, count: b0 * b0), a = [Double](repeating: 0, count: b0 * d)
+            var cc = [Double](repeating: 0, count: identity ? 0 : b0 * p)
+            zqStore.withUnsafeBufferPointer { zqs in
+            zpStore.withUnsafeBufferPointer { zps in
+            r.withUnsafeMutableBufferPointer { rb in
+            a.withUnsafeMutableBufferPointer { ab in
+            cc.withUnsafeMutableBufferPointer { cb in
+                let zq = identity ? hq : zqs.baseAddress!, zp = identity ? hp : zps.baseAddress!
+                let rp = rb.baseAddress!, ap = ab.baseAddress!
+                for start in Swift.stride(from: 0, to: count, by: batchSize) {
+                    let b = min(batchSize, count - start)
+                    let zqb = zq + start * d, zpb = zp + start * d
+                    // S = Z_q Z_pᵀ / τ, then R = softmax(S) − I row by row (stable), and the loss
+                    // −s_nn + logsumexp_j s_nj.
+                    Double.gemm(false, true, b, b, d, scale, zqb, d, zpb, d, 0, rp, b)
+                    for m in 0..<b {
+                        let row = UnsafeMutableBufferPointer(start: rp + m * b, count: b)
+                        softmaxInPlace(row)
+                        out.loss[first + start + m] = -log(row[m])
+                        row[m] -= 1
+                    }
+                    // A = R Z_p / τ; C = R H_p / τ (h = z on the positive side of the identity
+                    // adapter, so there C = A).
+                    Double.gemm(false, false, b, d, b, scale, rp, b, zpb, d, 0, ap, d)
+                    let c: UnsafePointer<Double>
+                    if identity {
+                        c = UnsafePointer(ap)
+                    } else {
+                        Double.gemm(false, false, b, p, b, scale, rp, b, hp + start * p, p, 0, cb.baseAddress!, p)
+                        c = UnsafePointer(cb.baseAddress!)
+                    }
+                    let hqb = hq + start * p
+                    for m in 0..<b {
+                        let n = first + start + m
+                        let x0 = out.x + n * d, x1 = out.x + (rows + n) * d, x2 = out.x + (2 * rows + n) * d
+                        let am = ap + m * d, zm = zqb + m * d
+                        for k in 0..<d {
+                            let av = am[k], zv = zm[k]
+                            x0[k] = av * av
+                            x1[k] = 2 * av * zv
+                            x2[k] = zv * zv
+                        }
+                        let y0 = out.y + n * p, y1 = out.y + (rows + n) * p, y2 = out.y + (2 * rows + n) * p
+                        let hm = hqb + m * p, cm = c + m * p
+                        for i in 0..<p {
+                            let hv = hm[i], cv = cm[i]
+                            y0[i] = hv * hv
+                            y1[i] = hv * cv
+                            y2[i] = cv * cv
+                        }
+                    }
                 }
-                for i in 0..<p {
-                    let hv = hq.data[local * p + i], cv = c.data[m * p + i]
-                    out.y[n * p + i] = hv * hv
-                    out.y[(rows + n) * p + i] = hv * cv
-                    out.y[(2 * rows + n) * p + i] = cv * cv
-                }
-            }
-        }
+            }}}}}
+        }}
     }
 
     /// The Fisher as one flat vector (W row-major, then b), as MacKay's update sees it.
@@ -209,4 +247,12 @@ public func hadamard<T: BLASScalar>(_ x: Matrix<T>, _ y: Matrix<T>) -> Matrix<T>
     var out = x
     for i in out.data.indices { out.data[i] *= y.data[i] }
     return out
+}
+
+private extension Array where Element == Double {
+    /// `n` values left as the allocator gives them, for a buffer that is written whole before it
+    /// is read (zeroing it first would be a pass over memory for nothing).
+    static func uninitialized(_ n: Int) -> [Double] {
+        [Double](unsafeUninitializedCapacity: n) { _, initialized in initialized = n }
+    }
 }

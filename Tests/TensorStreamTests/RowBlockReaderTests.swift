@@ -148,6 +148,37 @@ final class RowBlockReaderTests: XCTestCase {
         }
     }
 
+    /// Blocks are cut from the chunks as they arrived, whatever their sizes: a block that spans
+    /// several chunks, one that ends inside a chunk, one that is a whole chunk; interleaved or
+    /// not. Every block holds exactly the rows it says, in order.
+    func testBlocksCutAcrossChunksHoldTheirRowsInOrder() throws {
+        let mean = matrix("mean", rows: 103, cols: 3), variance = matrix("var", rows: 103, cols: 3, base: 1000)
+        let streams = [
+            try interleaved([mean, variance], block: 7),
+            // One tensor after the other, each in chunks of 5 rows (60 bytes).
+            try encode([mean, variance], options: WriterOptions(chunkBytes: 60)),
+            try encode([mean, variance]),
+        ]
+        for (s, bytes) in streams.enumerated() {
+            for blockRows in [1, 5, 10, 64, 200] {
+                let r = RowBlockReader(try TensorStreamReader(ArraySource(bytes)), names: ["mean", "var"], blockRows: blockRows)
+                var got: [[UInt8]] = [[], []], rows = 0
+                while let b = try r.next() {
+                    XCTAssertEqual(b[0].rows, min(blockRows, 103 - rows), "stream \(s), blocks of \(blockRows)")
+                    XCTAssertEqual(b[0].data.count, b[0].rows * 12)
+                    XCTAssertEqual(b[1].data.count, b[1].rows * 12)
+                    got[0] += b[0].data
+                    got[1] += b[1].data
+                    rows += b[0].rows
+                }
+                XCTAssertEqual(rows, 103)
+                for (g, want) in zip(got, [mean.data, variance.data]) {
+                    XCTAssertTrue(g == want, "stream \(s), blocks of \(blockRows): first wrong byte at \(g.indices.first { $0 >= want.count || g[$0] != want[$0] } ?? g.count)")
+                }
+            }
+        }
+    }
+
     /// A block larger than the bound is the caller's request, not a stream out of order: one
     /// tensor of 16 KiB in blocks of 1024 rows under a 1 KiB bound (emb-sim's query blocks of half
     /// its memory budget were refused past 1 GiB, with a message about interleaving).
