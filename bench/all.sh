@@ -35,6 +35,7 @@ printf 'MACHINE\tBLAS of the programs\t%s\n' "$(grep -m1 '^BLAS:' "$W/blas.txt" 
 printf 'MACHINE\tCPU\t%s (%s cores)\n' "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$(nproc)" >> "$W/machine.tsv"
 
 if [ -n "${BENCH_QUICK:-}" ]; then
+    RUNS=5 run bash bench/startup.sh
     CODEC_MB=8 CODEC_RUNS=2 run bash bench/codec.sh
     run bash bench/scale.sh 0.25
     run bench/emb-sim.sh --corpus-rows 5000 --queries 200
@@ -42,6 +43,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
     run "$PY" bench/sve.py --epochs 2 --members 2 --skip-einsum --runs 1
     run "$PY" bench/calib-metrics.py --sizes 1e4x10
 else
+    run bash bench/startup.sh
     run bash bench/codec.sh
     run bash bench/scale.sh
     run bench/emb-sim.sh
