@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra", "Probability"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
-        .target(name: "SVE", dependencies: ["Layers", "LinearAlgebra", "Failure", "Probability"]),
+        .target(name: "SVE", dependencies: ["Layers", "LinearAlgebra", "Failure", "Parallel", "Probability"]),
         .executableTarget(name: "SveDecompose", dependencies: ["Failure", "SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-decompose"),
         .executableTarget(name: "SveTrain", dependencies: ["Failure", "SVE", "LinearAlgebra", "Probability", "TensorStream", "ToolKit"],

@@ -223,10 +223,11 @@ public func train<T: BLASScalar>(_ net: EnsembleNetwork<T>, data: Examples<T>,
             case .sve:
                 clipGradientNorm(params, maxNorm: options.clipNorm)
             case .deepEnsemble:
-                for p in params { for j in p.grad.indices { p.grad[j] *= T(M) } }
+                for p in params { p.grad.withUnsafeMutableBufferPointer { g in for j in g.indices { g[j] *= T(M) } } }
                 for m in 0..<M { clipGradientNorm(params, maxNorm: options.clipNorm, member: m) }
             }
-            opt.update(params, lr: learningRate(step: step, total: total, warmup: warmup, base: options.learningRate))
+            opt.update(params, lr: learningRate(step: step, total: total, warmup: warmup, base: options.learningRate),
+                       threads: options.threads)
             step += 1
             progress?(step, total, lossSum / Double(s + 1), lastVal)
         }
