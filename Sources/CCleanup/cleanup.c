@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <time.h>
 
 // 2^17 slots (1 MB of pointers, untouched pages cost no memory): `tensor split` may hold up to
 // 100000 shards open at once.
@@ -34,6 +38,30 @@ int cleanup_register(const char *path) {
     return -1;
 }
 
+int cleanup_create_temp(char *path_template, int *slot) {
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    size_t n = strlen(path_template);
+    if (n < 6 || strcmp(path_template + n - 6, "XXXXXX") != 0) { errno = EINVAL; return -1; }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned char r[6];
+        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+            // No entropy source: vary by address, time and attempt (uniqueness, not secrecy).
+            unsigned long x = (unsigned long)getpid() * 2654435761u + (unsigned long)attempt * 40503u + (unsigned long)(size_t)r;
+            for (int i = 0; i < 6; i++) { r[i] = (unsigned char)(x >> (i * 5)); }
+        }
+        for (int i = 0; i < 6; i++) path_template[n - 6 + i] = letters[r[i] % (sizeof letters - 1)];
+        int s = cleanup_register(path_template);
+        if (s < 0) return -2;
+        int fd = open(path_template, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) { *slot = s; return fd; }
+        int e = errno;
+        cleanup_unregister(s);
+        if (e != EEXIST) { errno = e; return -1; }
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 void cleanup_unregister(int slot) {
     if (slot >= 0 && slot < SLOTS) atomic_store(&slots[slot], NULL);
 }
@@ -47,6 +75,12 @@ void cleanup_remove_all(void) {
 }
 
 static void handler(int sig) {
+    cleanup_remove_all();
+    // Another thread may be inside open() creating a file whose name is already registered
+    // (cleanup_create_temp): the file can appear just after the first pass. A second pass a
+    // millisecond later removes it.
+    struct timespec pause = {0, 1000000};
+    nanosleep(&pause, NULL);
     cleanup_remove_all();
     // SA_RESETHAND restored the default action: die of the same signal.
     raise(sig);

@@ -113,16 +113,18 @@ public final class OutputFile {
         let dir = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         let base = basename(path)
         var template = Array("\(dir.isEmpty ? "" : dir)/.\(base).tmp.XXXXXX".utf8CString)
-        let tfd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        // The temporary name is registered for removal before the file is created: a signal at
+        // any moment leaves no temporary file behind.
+        var registered: Int32 = -1
+        let tfd = template.withUnsafeMutableBufferPointer { cleanup_create_temp($0.baseAddress!, &registered) }
         guard tfd >= 0 else {
+            if tfd == -2 {
+                throw ToolError.resources("cannot create \(path): too many output files at once (at most \(cleanup_capacity()))")
+            }
             throw ToolError.cantCreate("cannot create \(path): \(String(cString: strerror(errno)))")
         }
+        slot = registered
         let temp = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-        slot = cleanup_register(temp)
-        if slot < 0 {
-            unlink(temp); close(tfd)
-            throw ToolError.resources("cannot create \(path): too many output files at once (at most \(cleanup_capacity()))")
-        }
         if exists {
             // Keep the target's mode and, where permitted (as root, or for one's own group), its owner.
             _ = fchown(tfd, st.st_uid, st.st_gid)

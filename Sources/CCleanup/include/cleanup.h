@@ -6,6 +6,13 @@
 
 /// Registers `path` for removal; returns its slot, or -1 when the table is full.
 int cleanup_register(const char *path);
+/// Creates a new file (mode 0600, O_CLOEXEC) from `path_template`, whose last six characters are
+/// XXXXXX and are replaced with random ones, as mkstemp does; but the name is registered for
+/// removal before the file exists, so that a signal at any moment leaves no file behind (mkstemp
+/// then registering leaves a window where the file exists and the handler does not know it).
+/// Returns the descriptor and sets `*slot`; -1 with errno when the file cannot be created, -2 when
+/// the table is full.
+int cleanup_create_temp(char *path_template, int *slot);
 /// Forgets a slot (the file was renamed into place, or removed).
 void cleanup_unregister(int slot);
 /// Removes every registered file (async-signal-safe).
