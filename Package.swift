@@ -37,6 +37,7 @@ let package = Package(
         .target(name: "Failure"),
         // Files to remove on failure or signal, in storage a signal handler may read (C).
         .target(name: "CCleanup"),
+        .target(name: "COptim", linkerSettings: [.linkedLibrary("m")]),
         // Work on threads of the libraries' own (results in order, fixed chunks, two tasks): Dispatch only.
         .target(name: "Parallel"),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel"]),
@@ -97,7 +98,7 @@ let package = Package(
         .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra", "Probability"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
-        .target(name: "SVE", dependencies: ["Layers", "LinearAlgebra", "Failure", "Parallel", "Probability"]),
+        .target(name: "SVE", dependencies: ["COptim", "Layers", "LinearAlgebra", "Failure", "Parallel", "Probability"]),
         .executableTarget(name: "SveDecompose", dependencies: ["Failure", "SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-decompose"),
         .executableTarget(name: "SveTrain", dependencies: ["Failure", "SVE", "LinearAlgebra", "Probability", "TensorStream", "ToolKit"],

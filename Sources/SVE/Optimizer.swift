@@ -1,3 +1,4 @@
+import COptim
 import LinearAlgebra
 import Parallel
 
@@ -56,40 +57,21 @@ public struct AdamW<T: BLASScalar> {
         let g: UnsafePointer<T>, x: UnsafeMutablePointer<T>
     }
 
-    /// The update of one step, element by element.
+    /// The update of one step, element by element: COptim's kernel (the rule is written out
+    /// there, in the order of PyTorch's AdamW; four lanes at a time where the CPU has AVX).
     private struct Rule: Sendable {
         let b1: Double, b2: Double, e: Double, decay: Double, lr: Double, bc1: Double, bc2: Double
 
         func apply(_ p: Pointers, _ range: Range<Int>) {
-            // Four elements at a time in vector registers (the compiler leaves the scalar loop
-            // scalar: a division and a square root each), then the rest one by one; every lane
-            // does the scalar loop's operations in its order, so the bits are the same.
-            typealias V = SIMD4<Double>
-            var j = range.lowerBound
-            let db1 = V(repeating: b1), cb1 = V(repeating: 1 - b1), db2 = V(repeating: b2), cb2 = V(repeating: 1 - b2)
-            let vdecay = V(repeating: decay), vlr = V(repeating: lr), vbc1 = V(repeating: bc1), vbc2 = V(repeating: bc2)
-            let ve = V(repeating: e)
-            while j + 4 <= range.upperBound {
-                let g = V(Double(p.g[j]), Double(p.g[j + 1]), Double(p.g[j + 2]), Double(p.g[j + 3]))
-                var x = V(Double(p.x[j]), Double(p.x[j + 1]), Double(p.x[j + 2]), Double(p.x[j + 3])) * vdecay
-                let mv = UnsafeMutableRawPointer(p.m + j), vv = UnsafeMutableRawPointer(p.v + j)
-                let mj = db1 * mv.loadUnaligned(as: V.self) + cb1 * g
-                let vj = db2 * vv.loadUnaligned(as: V.self) + cb2 * g * g
-                mv.storeBytes(of: mj, as: V.self)
-                vv.storeBytes(of: vj, as: V.self)
-                x -= vlr * (mj / vbc1) / ((vj / vbc2).squareRoot() + ve)
-                p.x[j] = T(x[0]); p.x[j + 1] = T(x[1]); p.x[j + 2] = T(x[2]); p.x[j + 3] = T(x[3])
-                j += 4
-            }
-            for j in j ..< range.upperBound {
-                let gj = Double(p.g[j])
-                var xj = Double(p.x[j]) * decay
-                let mj = b1 * p.m[j] + (1 - b1) * gj
-                let vj = b2 * p.v[j] + (1 - b2) * gj * gj
-                p.m[j] = mj
-                p.v[j] = vj
-                xj -= lr * (mj / bc1) / ((vj / bc2).squareRoot() + e)
-                p.x[j] = T(xj)
+            var step = coptim_adamw_step(b1: b1, c1: 1 - b1, b2: b2, c2: 1 - b2, eps: e, decay: decay, lr: lr, bc1: bc1, bc2: bc2)
+            let o = range.lowerBound, n = range.count
+            if T.self == Float.self {
+                coptim_adamw_f32(UnsafeMutableRawPointer(p.x + o).assumingMemoryBound(to: Float.self),
+                                 UnsafeRawPointer(p.g + o).assumingMemoryBound(to: Float.self), p.m + o, p.v + o, n, &step)
+            } else {
+                precondition(T.self == Double.self)
+                coptim_adamw_f64(UnsafeMutableRawPointer(p.x + o).assumingMemoryBound(to: Double.self),
+                                 UnsafeRawPointer(p.g + o).assumingMemoryBound(to: Double.self), p.m + o, p.v + o, n, &step)
             }
         }
     }
