@@ -45,7 +45,7 @@ int cleanup_create_temp(char *path_template, int *slot) {
     for (int attempt = 0; attempt < 100; attempt++) {
         unsigned char r[6];
         if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-            // No entropy source: vary by address, time and attempt (uniqueness, not secrecy).
+            // No entropy source: vary by process, attempt and a stack address (uniqueness, not secrecy).
             unsigned long x = (unsigned long)getpid() * 2654435761u + (unsigned long)attempt * 40503u + (unsigned long)(size_t)r;
             for (int i = 0; i < 6; i++) { r[i] = (unsigned char)(x >> (i * 5)); }
         }
