@@ -85,7 +85,7 @@ let package = Package(
 
         // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.
         .target(name: "UEC", dependencies: ["LinearAlgebra", "Failure", "Parallel", "Probability", "CSearch"]),
-        // C kernels of emb-sim's exact top-k search (vector threshold scan, int8 dot products).
+        // C kernels of emb-sim's exact top-k search (vector threshold scan, int16 dot products).
         .target(name: "CSearch"),
         // UEC data on tensor streams (probabilistic-embedding reader, posterior I/O), shared by the three UEC executables.
         .target(name: "UECStreams", dependencies: ["UEC", "TensorStream", "ToolKit", "Failure"], path: "Sources/UECStreams"),
@@ -95,7 +95,7 @@ let package = Package(
                           path: "Sources/emb-fuse"),
         .executableTarget(name: "EmbSim", dependencies: ["Failure", "UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-sim"),
-        .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra", "Probability"], exclude: ["Fixtures"]),
+        .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra", "Probability", "CSearch"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
         .target(name: "SVE", dependencies: ["COptim", "Layers", "LinearAlgebra", "Failure", "Parallel", "Probability"]),

@@ -7,7 +7,8 @@ import Parallel
 //
 // Queries and corpus rows are quantised row by row to integers of at most 12 bits (code = round(x /
 // scale)); the approximate score of a pair is scale_q·scale_c·Σ code_q·code_c, the sum exact in
-// int32 (AVX2 vpmaddwd: twice the multiplications per instruction of float FMA). The error of that
+// int32 (AVX-512 VNNI vpdpwssd: 32 multiply-adds per instruction, twice float FMA's; AVX2
+// vpmaddwd where there is no VNNI; every kernel gives the same bits). The error of that
 // score is bounded per pair by Cauchy–Schwarz:
 //
 //     |q·c − q'·c'| ≤ ‖q‖·‖c − c'‖ + ‖q − q'‖·‖c'‖          (q', c': the dequantised rows)
@@ -31,11 +32,11 @@ public struct Int16Codes: Sendable {
     public let maxError: Double
     public let maxNorm: Double
 
-    /// `packed`: the corpus layout (groups of 8 rows), else row-major (queries).
+    /// `packed`: the corpus layout (groups of 16 rows), else row-major (queries).
     public init(_ m: Matrix<Float>, packed: Bool) {
         let rows = m.rows, width = (m.cols + 1) / 2 * 2
         let limit = csearch_code_limit(m.cols)
-        var codes = [Int16](repeating: 0, count: packed ? (m.rows + 7) / 8 * 8 * width : m.rows * width)
+        var codes = [Int16](repeating: 0, count: packed ? (m.rows + 15) / 16 * 16 * width : m.rows * width)
         var scales = [Float](repeating: 0, count: m.rows)
         var errors = [Double](repeating: 0, count: m.rows), norms = errors
         m.data.withUnsafeBufferPointer { x in
@@ -85,6 +86,8 @@ public struct ReducedPrecisionStats: Sendable {
 public final class ReducedTopK: TopKSearch {
     public let queries: Matrix<Float>
     public let k: Int
+    /// The integer kernel this CPU runs: "AVX-512 VNNI", "AVX2" or "generic".
+    public static var kernelName: String { String(cString: csearch_scores_kernel_name()) }
     private let codes: Int16Codes
     private let queryNorms: [Double]
     private let tiles: [Range<Int>]

@@ -27,8 +27,9 @@ struct EmbSim: Tool {
             the rest, so that a corpus is decoded once (-v says which). Ties go to the lower corpus \
             row.
 
-            --precision int16 (plain cosine) scores every pair with 12-bit integer codes first (AVX2: \
-            about 1.4× the multiplications per second of f32), bounds each score's error by \
+            --precision int16 (plain cosine) scores every pair with 12-bit integer codes first \
+            (AVX-512 VNNI: about twice the multiplications per second of f32; AVX2: about 1.4×), \
+            bounds each score's error by \
             Cauchy–Schwarz, and scores again exactly (double sums) only the pairs whose bound says \
             they could still enter the top-k: the result is the exact top-k, the f32 search's up to \
             float rounding (rows whose cosines tie exactly, e.g. duplicate texts, come in index \
@@ -87,7 +88,7 @@ struct EmbSim: Tool {
     var memory = MemorySize.percent(25)
     @Option(help: ArgumentHelp("Arithmetic of --top-k's first pass: f32, or int16 (plain cosine: integer scores, then the pairs that can still enter the top-k scored again exactly; the same top-k).", valueName: "P"))
     var precision: Precision = .f32
-    @Flag(name: .shortAndLong, help: "Print the BLAS kernel and threads, how --top-k uses its memory and, with --precision int16, how many pairs were scored again, on standard error.")
+    @Flag(name: .shortAndLong, help: "Print the BLAS kernel and threads, how --top-k uses its memory and, with --precision int16, its integer kernel and how many pairs were scored again, on standard error.")
     var verbose = false
 
     @OptionGroup var common: CommonOptions
@@ -243,7 +244,7 @@ struct EmbSim: Tool {
         progress.finish()
         if verbose && reduced && stats.pairs > 0 {
             let share = cFormat("%.3f", 100 * Double(stats.rescored) / Double(stats.pairs))
-            writeStderr("emb-sim: int16 pass: \(stats.rescored) of \(stats.pairs) pairs (\(share) %) scored again exactly"
+            writeStderr("emb-sim: int16 pass (\(ReducedTopK.kernelName) kernel): \(stats.rescored) of \(stats.pairs) pairs (\(share) %) scored again exactly"
                         + (stats.recall.map { "; its own top-\(width) (before scoring again) has recall \(cFormat("%.4f", $0))" } ?? "") + "\n")
         }
         if ids == nil { ids = try declare(width, lastMeta) }

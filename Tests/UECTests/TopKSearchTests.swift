@@ -1,3 +1,4 @@
+import CSearch
 import LinearAlgebra
 import Probability
 import XCTest
@@ -217,6 +218,53 @@ final class ReducedPrecisionTests: XCTestCase {
                     XCTAssertEqual(sa, sb, accuracy: 1e-6, "d \(d) query \(i): rows \(a) and \(b) trade places but do not tie")
                 }
             }
+        }
+    }
+
+    /// Every kernel of the integer pass this CPU runs (generic C, AVX2, AVX-512 VNNI) gives the
+    /// same bits, and the int32 sums are the exact sums of the codes (brute force in Int64): shapes
+    /// with tails of queries and of corpus rows that fill no block of any kernel, odd dimensions,
+    /// codes at ±limit (the largest sums), and an output stride wider than the corpus block.
+    func testEveryIntegerKernelGivesTheExactSums() throws {
+        var g = SeededGenerator(seed: 8)
+        let available = csearch_scores_kernels()
+        XCTAssertNotEqual(available & Int32(CSEARCH_KERNEL_GENERIC), 0)
+        for (nq, nc, d) in [(1, 1, 1), (5, 17, 7), (13, 50, 64), (4, 64, 384), (7, 33, 383), (25, 100, 2)] {
+            var q = unitRows(&g, nq, d), c = unitRows(&g, nc, d)
+            if nq > 1 { for k in 0..<d { q[1, k] = k % 2 == 0 ? 1 : -1 } }   // every code at ±limit
+            if nc > 2 { for k in 0..<d { c[2, k] = k % 2 == 0 ? 1 : -1 } }
+            let qc = Int16Codes(q, packed: false), cc = Int16Codes(c, packed: true)
+            let w = qc.width, limit = Int(csearch_code_limit(d)), ldo = nc + 3
+            XCTAssertEqual(cc.codes.count, (nc + 15) / 16 * 16 * w)
+            // The packed layout, read back: row j's code k.
+            func code(_ j: Int, _ k: Int) -> Int { Int(cc.codes[(j / 16) * 16 * w + (k / 2) * 32 + (j % 16) * 2 + k % 2]) }
+            var outs: [[Float]] = []
+            for kernel in [CSEARCH_KERNEL_GENERIC, CSEARCH_KERNEL_AVX2, CSEARCH_KERNEL_AVX512_VNNI] where available & Int32(kernel) != 0 {
+                var out = [Float](repeating: .nan, count: nq * ldo)
+                qc.codes.withUnsafeBufferPointer { pq in cc.codes.withUnsafeBufferPointer { pc in
+                    qc.scales.withUnsafeBufferPointer { qs in cc.scales.withUnsafeBufferPointer { cs in
+                        out.withUnsafeMutableBufferPointer { o in
+                            csearch_scores_i16_with(Int32(kernel), pq.baseAddress!, nq, pc.baseAddress!, nc, w,
+                                                    qs.baseAddress!, cs.baseAddress!, o.baseAddress!, ldo)
+                        }
+                    } }
+                } }
+                for i in 0..<nq { for j in nc..<ldo { XCTAssert(out[i * ldo + j].isNaN, "kernel \(kernel): wrote past the corpus block") } }
+                outs.append(out)
+            }
+            for i in 0..<nq {
+                for j in 0..<nc {
+                    var sum: Int64 = 0
+                    for k in 0..<d {
+                        let a = Int(qc.codes[i * w + k]), b = code(j, k)
+                        XCTAssertLessThanOrEqual(max(abs(a), abs(b)), limit)
+                        sum += Int64(a * b)
+                    }
+                    let want = (qc.scales[i] * cc.scales[j]) * Float(sum)
+                    for out in outs { XCTAssertEqual(out[i * ldo + j].bitPattern, want.bitPattern, "nq \(nq) nc \(nc) d \(d) pair \(i),\(j)") }
+                }
+            }
+            if nq > 1 && nc > 2 { XCTAssertEqual(Int(cc.codes.map { abs(Int($0)) }.max()!), limit) }
         }
     }
 

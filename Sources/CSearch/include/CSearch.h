@@ -19,17 +19,32 @@ int32_t csearch_code_limit(ptrdiff_t d);
 /// Query layout: row-major, rows `dp` wide (d rounded up to even, zero padded).
 void csearch_quantize_rows(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t dp, int32_t limit, int16_t *out,
                            float *scale, double *err, double *norm);
-/// Corpus layout: groups of 8 rows, per group and per pair of columns the 8 rows' two codes
-/// (group g, pair p at out + (g·dp/2 + p)·16); rows past `n` in the last group are zero.
-/// `out` holds ceil(n/8)·8·dp codes.
+/// Corpus layout: groups of 16 rows, per group and per pair of columns the 16 rows' two codes
+/// (group g, pair p at out + (g·dp/2 + p)·32); rows past `n` in the last group are zero.
+/// `out` holds ceil(n/16)·16·dp codes.
 void csearch_quantize_packed(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t dp, int32_t limit, int16_t *out,
                              float *scale, double *err, double *norm);
 
 /// Approximate scores of `nq` query rows against `nc` packed corpus rows (codes of
 /// csearch_quantize_rows and csearch_quantize_packed, same dp and limit):
 /// out[i·ldo + j] = (qs[i]·cs[j]) · Σ_k q[i,k]·c[j,k], the sum exact in int32.
+/// Runs the best kernel this CPU has (csearch_scores_kernel_name); every kernel gives the same bits.
 void csearch_scores_i16(const int16_t *q, ptrdiff_t nq, const int16_t *c, ptrdiff_t nc, ptrdiff_t dp,
                         const float *qs, const float *cs, float *out, ptrdiff_t ldo);
+
+/// The kernels of csearch_scores_i16, as bits: those this CPU can run (csearch_scores_kernels,
+/// the generic C loop always) and the one to use (csearch_scores_i16_with: the best of the bits
+/// given that the CPU has, so that tests can compare each kernel with the others).
+enum {
+    CSEARCH_KERNEL_GENERIC = 1,
+    CSEARCH_KERNEL_AVX2 = 2,          // vpmaddwd + vpaddd, 8 int32 sums per pair of instructions
+    CSEARCH_KERNEL_AVX512_VNNI = 4,   // vpdpwssd, 16 int32 sums per instruction
+    CSEARCH_KERNEL_BEST = 7
+};
+int csearch_scores_kernels(void);
+const char *csearch_scores_kernel_name(void);
+void csearch_scores_i16_with(int kernel, const int16_t *q, ptrdiff_t nq, const int16_t *c, ptrdiff_t nc, ptrdiff_t dp,
+                             const float *qs, const float *cs, float *out, ptrdiff_t ldo);
 
 /// The dot product of two float rows, accumulated in double, rounded once to float.
 float csearch_dot(const float *a, const float *b, ptrdiff_t d);
