@@ -58,8 +58,10 @@ public func sortedByConfidenceDescending(_ confidence: [Double], _ correct: [Boo
             for p in 0..<passes { c[p * radix + Int((k >> UInt64(low + p * bits)) & mask)] += 1 }
         }
     }
-    var keys2 = [UInt64](repeating: 0, count: n)
-    var flags2 = [Bool](repeating: false, count: flags.count)
+    // Every element of the second buffers is written by the first pass that runs before it is
+    // read, so they are not zeroed first (8 MB of memset and page faults per million rows).
+    var keys2 = [UInt64](unsafeUninitializedCapacity: n) { _, count in count = n }
+    var flags2 = [Bool](unsafeUninitializedCapacity: flags.count) { _, count in count = flags.count }
     for p in 0..<passes {
         let shift = UInt64(low + p * bits)
         let slice = p * radix ..< (p + 1) * radix

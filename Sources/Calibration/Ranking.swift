@@ -136,7 +136,8 @@ public struct RiskCoverage: Sendable {
         let first = all.startIndex
         @inline(__always) func row(_ i: Int) -> (c: Double, ok: Bool) { all[first + i] }
         let count = all.count
-        var cum = [Double](repeating: 0, count: count + 1)
+        // Every element is written below (cum[k + 1] for every row k), so not zeroed first.
+        var cum = [Double](unsafeUninitializedCapacity: count + 1) { c, n in c[0] = 0; n = count + 1 }
         var i = 0, errorsBefore = 0
         while i < count {
             var j = i

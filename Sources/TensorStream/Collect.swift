@@ -97,19 +97,36 @@ public final class RowBlockReader {
 
     /// Bytes of one tensor not handed out yet: the DATA payloads as they arrived, each kept as
     /// its own array (a tensor that arrives whole before the next is held without growing one
-    /// array, which would copy it and touch its pages again at every doubling).
+    /// array, which would copy it and touch its pages again at every doubling). The payload that
+    /// arrived last is first only borrowed (it lives in the reader's buffer until the reader's
+    /// next record): a block taken from it is copied once, straight into the block, and only
+    /// what is left of it is copied into an array of its own (`keep`), before the reader moves
+    /// on and before `nextSlots` returns.
     private struct Buffer {
         private var chunks: [[UInt8]] = []
         /// The first chunk not handed out whole, and the bytes of it handed out.
         private var head = 0, offset = 0
+        /// The borrowed payload (after every chunk), and the bytes of it handed out.
+        private var borrowed: UnsafeRawBufferPointer? = nil
+        private var borrowedOffset = 0
         /// Bytes and rows not handed out.
         private(set) var count = 0
         var rows = 0
 
+        /// Borrows `bytes` until `keep`: the caller keeps them valid until then.
         mutating func append(_ bytes: UnsafeRawBufferPointer, rows n: Int) {
-            if !bytes.isEmpty { chunks.append(Array(bytes)) }
+            keep()
+            if !bytes.isEmpty { borrowed = bytes; borrowedOffset = 0 }
             count += bytes.count
             rows += n
+        }
+
+        /// Copies what is left of the borrowed payload into an array of its own.
+        mutating func keep() {
+            guard let b = borrowed else { return }
+            if borrowedOffset < b.count { chunks.append(Array(UnsafeRawBufferPointer(rebasing: b[borrowedOffset...]))) }
+            borrowed = nil
+            borrowedOffset = 0
         }
 
         /// The next `want` bytes (`n` rows), in one array.
@@ -123,7 +140,7 @@ public final class RowBlockReader {
             }
             let out = [UInt8](unsafeUninitializedCapacity: want) { dst, initialized in
                 var done = 0
-                while done < want {
+                while done < want && head < chunks.count {
                     let here = min(want - done, chunks[head].count - offset)
                     chunks[head].withUnsafeBytes { src in
                         UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(dst)[done ..< done + here])
@@ -133,6 +150,14 @@ public final class RowBlockReader {
                     offset += here
                     if offset == chunks[head].count { chunks[head] = []; head += 1; offset = 0 }
                 }
+                if done < want, let b = borrowed {
+                    let here = want - done
+                    UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(dst)[done ..< want])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: b[borrowedOffset ..< borrowedOffset + here]))
+                    borrowedOffset += here
+                    done = want
+                }
+                precondition(done == want)
                 initialized = want
             }
             compact()
@@ -171,6 +196,7 @@ public final class RowBlockReader {
     /// The description of every slot's tensor (nil for an absent optional slot), reading until
     /// every slot has its first choice or the data has begun. Throws when a required slot has none.
     public func slotHeaders() throws -> [TensorInfo?] {
+        defer { keepBorrowed() }
         if !resolved {
             // The stream's only tensor, for a slot that takes it when none of its names is there.
             func only(_ k: Int) -> Int? {
@@ -213,6 +239,7 @@ public final class RowBlockReader {
     /// The next block (one tensor per slot, the same rows each, nil for an empty slot), or nil at
     /// the end. Refuses tensors of different row counts.
     public func nextSlots() throws -> [Tensor?]? {
+        defer { keepBorrowed() }
         let infos = try slotHeaders()
         let active = chosen.compactMap { $0 }
         while !ended && active.contains(where: { buffers[$0]!.rows < blockRows }) { try pump() }
@@ -245,7 +272,14 @@ public final class RowBlockReader {
         for i in keep where buffers[i] == nil { buffers[i] = Buffer() }
     }
 
+    /// Copies every borrowed payload into arrays of its own: before the reader moves on, and
+    /// before a public call returns (so that no caller sees a buffer that depends on it).
+    private func keepBorrowed() {
+        for i in Array(buffers.keys) { buffers[i]!.keep() }
+    }
+
     private func pump() throws {
+        keepBorrowed()
         guard let event = try reader.next() else { ended = true; return }
         switch event {
         case .tensor(let i):

@@ -247,6 +247,15 @@ struct CalibMetrics: Tool {
         // line (exit 71) and never an append that fails.
         let perRow = bytesPerRow(bootstrap: bootstrap > 0, ood: oodColumn != nil || useUncertainty)
         var probedRows = 1 << 16
+        // A header that declares its rows lets them be reserved once (copying nothing at each
+        // doubling): up to 2^22 rows, and only when the system grants it; a header that declares
+        // more than the stream holds then costs address space, never resident memory.
+        if let declared = p.rows, declared > probedRows,
+           case let want = min(declared, 1 << 22),
+           (try? reserveMemory(bytes: perRow * want * 2, what: "")) != nil {
+            probedRows = want
+            (single ?? ensemble!.mean).reserveRows(want)
+        }
         // The next block (and its labels and OOD flags) is read and decompressed on a second
         // thread while this one scores the current block.
         let blocks = Prefetcher { () throws -> (slots: [Tensor?], labels: [Int64]?, ood: [Int64]?)? in
