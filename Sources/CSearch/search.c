@@ -136,10 +136,9 @@ void csearch_quantize_rows(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t d
 
 // Column k of row r of a group sits at (k/2)·32 + (r%16)·2 + k%2 within the group.
 void csearch_quantize_packed(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t dp, int32_t limit, int16_t *out,
-                             float *scale, double *err, double *norm) {
+                             float *scale, double *err, double *norm, int16_t *tmp) {
     ptrdiff_t groups = (n + 15) / 16;
     for (ptrdiff_t i = 0; i < groups * 16 * dp; i++) out[i] = 0;
-    int16_t tmp[dp > 0 ? dp : 1];
     for (ptrdiff_t r = 0; r < n; r++) {
         quantize_row(x + r * d, d, limit, tmp, scale + r, err + r, norm + r);
         int16_t *g = out + (r / 16) * 16 * dp + (r % 16) * 2;

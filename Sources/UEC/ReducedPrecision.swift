@@ -44,9 +44,17 @@ public struct Int16Codes: Sendable {
                 scales.withUnsafeMutableBufferPointer { s in
                     errors.withUnsafeMutableBufferPointer { e in
                         norms.withUnsafeMutableBufferPointer { n in
-                            if m.rows > 0 {
-                                (packed ? csearch_quantize_packed : csearch_quantize_rows)(
-                                    x.baseAddress!, rows, m.cols, width, limit, o.baseAddress!, s.baseAddress!, e.baseAddress!, n.baseAddress!)
+                            guard m.rows > 0 else { return }
+                            if packed {
+                                // One row's codes before they are spread (a heap buffer: D is not bounded).
+                                var tmp = [Int16](repeating: 0, count: width)
+                                tmp.withUnsafeMutableBufferPointer { t in
+                                    csearch_quantize_packed(x.baseAddress!, rows, m.cols, width, limit, o.baseAddress!,
+                                                            s.baseAddress!, e.baseAddress!, n.baseAddress!, t.baseAddress!)
+                                }
+                            } else {
+                                csearch_quantize_rows(x.baseAddress!, rows, m.cols, width, limit, o.baseAddress!,
+                                                      s.baseAddress!, e.baseAddress!, n.baseAddress!)
                             }
                         }
                     }

@@ -21,9 +21,9 @@ void csearch_quantize_rows(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t d
                            float *scale, double *err, double *norm);
 /// Corpus layout: groups of 16 rows, per group and per pair of columns the 16 rows' two codes
 /// (group g, pair p at out + (g·dp/2 + p)·32); rows past `n` in the last group are zero.
-/// `out` holds ceil(n/16)·16·dp codes.
+/// `out` holds ceil(n/16)·16·dp codes; `tmp`, dp codes of scratch (one row, before it is spread).
 void csearch_quantize_packed(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t dp, int32_t limit, int16_t *out,
-                             float *scale, double *err, double *norm);
+                             float *scale, double *err, double *norm, int16_t *tmp);
 
 /// Approximate scores of `nq` query rows against `nc` packed corpus rows (codes of
 /// csearch_quantize_rows and csearch_quantize_packed, same dp and limit):
