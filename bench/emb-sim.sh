@@ -9,4 +9,7 @@ PY=${PY:-$here/../.venv/bin/python}
 [ -x "$PY" ] || PY=$here/../.venv-bench/bin/python
 cd "$here/.." && swift build -c release --static-swift-stdlib --product emb-sim >/dev/null && swift build -c release --static-swift-stdlib --product tensor >/dev/null
 cc -O2 "$here/sgemm.c" $(pkg-config --cflags --libs openblas) -o "$here/../.build/release/bench-sgemm"
+# The integer pass of --precision int16 alone, every kernel this CPU runs (a mismatch fails here).
+cc -O2 -I "$here/../Sources/CSearch/include" "$here/int16-kernels.c" -lm -o "$here/../.build/release/bench-int16-kernels"
+"$here/../.build/release/bench-int16-kernels"
 exec "$PY" "$here/emb-sim.py" --bin "$here/../.build/release" --sgemm "$here/../.build/release/bench-sgemm" "$@"

@@ -205,8 +205,9 @@ static void scores_avx2(const int16_t *q, ptrdiff_t nq, const int16_t *c, ptrdif
 // AVX-512 VNNI: QB queries × GB groups (16 corpus rows each) per step, vpdpwssd multiplying and
 // accumulating 16 rows' pairs of codes in one instruction (the AVX2 kernel needs two per 8 rows):
 // QB·GB accumulators of 16 sums. The same int32 sums, the same float products, the same bits.
-// 4 × 4 measured on a Zen 5 core: 247 G multiply-adds/s (the AVX2 kernel 110); 6 × 2 and 6 × 4
-// within 3 %, 12 × 1 and 12 × 2 slower (too few corpus rows per broadcast, or spills).
+// 4 × 4 measured on a Zen 5 core (bench/int16-kernels.c): 235–247 G multiply-adds/s, the AVX2
+// kernel 110; 6 × 2 and 6 × 4 within 3 %, 12 × 1 and 12 × 2 slower (too few corpus rows per
+// broadcast, or spills).
 __attribute__((target("avx512f,avx512vnni")))
 static void scores_vnni(const int16_t *q, ptrdiff_t nq, const int16_t *c, ptrdiff_t nc, ptrdiff_t dp,
                         const float *qs, const float *cs, float *out, ptrdiff_t ldo) {
@@ -220,16 +221,21 @@ static void scores_vnni(const int16_t *q, ptrdiff_t nq, const int16_t *c, ptrdif
             for (ptrdiff_t g = g0; g < g1; g += GB) {
                 const __m512i *bp[GB];
                 for (int b = 0; b < GB; b++) bp[b] = (const __m512i *)(c + (g + b < g1 ? g + b : g) * 16 * dp);
-                __m512i acc[QB][GB];
-                for (int a = 0; a < QB; a++) for (int b = 0; b < GB; b++) acc[a][b] = _mm512_setzero_si512();
+                // The accumulators by name, so that every compiler keeps them in registers (an
+                // array of them stayed in memory under gcc -O2: a sixth of the rate).
+                __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+                __m512i a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
                 for (ptrdiff_t p = 0; p < pairs; p++) {
-                    __m512i y[GB];
-                    for (int b = 0; b < GB; b++) y[b] = _mm512_loadu_si512(bp[b] + p);
-                    for (int a = 0; a < QB; a++) {
-                        __m512i x = _mm512_set1_epi32(qr[a][p]);
-                        for (int b = 0; b < GB; b++) acc[a][b] = _mm512_dpwssd_epi32(acc[a][b], x, y[b]);
-                    }
+                    __m512i y0 = _mm512_loadu_si512(bp[0] + p), y1 = _mm512_loadu_si512(bp[1] + p);
+                    __m512i y2 = _mm512_loadu_si512(bp[2] + p), y3 = _mm512_loadu_si512(bp[3] + p), x;
+// One query row: its two codes of pair p against the four groups.
+#define ROW(a, A0, A1, A2, A3) x = _mm512_set1_epi32(qr[a][p]); \
+    A0 = _mm512_dpwssd_epi32(A0, x, y0); A1 = _mm512_dpwssd_epi32(A1, x, y1); \
+    A2 = _mm512_dpwssd_epi32(A2, x, y2); A3 = _mm512_dpwssd_epi32(A3, x, y3);
+                    ROW(0, a00, a01, a02, a03) ROW(1, a10, a11, a12, a13) ROW(2, a20, a21, a22, a23) ROW(3, a30, a31, a32, a33)
+#undef ROW
                 }
+                __m512i acc[QB][GB] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23}, {a30, a31, a32, a33}};
                 for (int b = 0; b < GB; b++) {
                     ptrdiff_t j = (g + b) * 16;
                     if (g + b >= g1) break;
