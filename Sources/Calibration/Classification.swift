@@ -446,12 +446,18 @@ public final class ClassificationAccumulator {
         }
         if options.keepRows {
             let sorted = sortedByConfidenceDescending(confidence, correct)
-            r.equalMassECE = equalMassECE(sortedDescending: sorted, bins: options.bins)
-            let rc = RiskCoverage(sortedDescending: sorted)
+            let coverages = [0.5, 0.8, 0.9, 0.95], bins = options.bins
+            var equalMass = 0.0
+            var rc: (aurc: Double, excessAURC: Double, risks: [Double?]) = (0, 0, [])
+            // Two passes over the sorted rows that share nothing: on two threads when allowed.
+            let a = { equalMass = equalMassECE(sortedDescending: sorted, bins: bins) }
+            let b = { rc = RiskCoverage.summary(sortedDescending: sorted, coverages: coverages) }
+            if options.threads > 1 && rows >= Self.concurrentClasswiseRows { try onTwoThreads(a, b) } else { a(); b() }
+            r.equalMassECE = equalMass
             r.aurc = rc.aurc
             r.eaurc = rc.excessAURC
-            r.riskAtCoverage = Dictionary(uniqueKeysWithValues: [0.5, 0.8, 0.9, 0.95].map {
-                (String(format: "%.2f", $0), rc.risk(atCoverage: $0) ?? .nan)
+            r.riskAtCoverage = Dictionary(uniqueKeysWithValues: coverages.indices.map {
+                (String(format: "%.2f", coverages[$0]), rc.risks[$0] ?? .nan)
             })
         }
         r.rowsNotSummingToOne = offSum

@@ -124,6 +124,35 @@ final class PropertyTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(rc.excessAURC, 0)
     }
 
+    /// The one-pass summary calib-metrics uses gives the curve's AURC, E-AURC and risks bit for
+    /// bit: ties (heavy and none), all rows right, all wrong, one row, coverages that round to the
+    /// same point and to the ends, and the curve's own `risk(atCoverage:)` at each.
+    func testRiskCoverageSummaryIsTheCurvesFiguresBitForBit() {
+        var g = SeededGenerator(seed: 17)
+        let coverages = [0.95, 0.5, 0.5001, 0.8, 1e-9, 1, 0.9]
+        for (n, levels, wrongPer1000) in [(1, 1, 500), (7, 3, 400), (1000, 10, 300), (1000, 1_000_000, 300),
+                                          (5000, 50, 0), (5000, 50, 1000), (20_000, 7, 120)] {
+            let conf = (0..<n).map { _ in Double(g.next() % UInt64(levels)) / Double(levels) }
+            let ok = (0..<n).map { _ in g.next() % 1000 >= UInt64(wrongPer1000) }
+            let sorted = sortedByConfidenceDescending(conf, ok)
+            let curve = RiskCoverage(sortedDescending: sorted)
+            let s = RiskCoverage.summary(sortedDescending: sorted, coverages: coverages)
+            XCTAssertEqual(s.aurc.bitPattern, curve.aurc.bitPattern, "n \(n) levels \(levels)")
+            XCTAssertEqual(s.excessAURC.bitPattern, curve.excessAURC.bitPattern, "n \(n) levels \(levels)")
+            for (c, r) in zip(coverages, s.risks) {
+                XCTAssertEqual(r?.bitPattern, curve.risk(atCoverage: c)?.bitPattern, "n \(n) coverage \(c)")
+            }
+        }
+        // One tie group of 49 rows, one wrong: a share of errors (1/49) that binary does not hold.
+        let tied = sortedByConfidenceDescending([Double](repeating: 0.7, count: 49), (0..<49).map { $0 != 20 })
+        let s = RiskCoverage.summary(sortedDescending: tied, coverages: [1])
+        XCTAssertEqual(s.risks[0]!.bitPattern, RiskCoverage(sortedDescending: tied).risk(atCoverage: 1)!.bitPattern)
+        XCTAssertEqual(s.risks[0]!, 1.0 / 49)
+        let empty = RiskCoverage.summary(sortedDescending: sortedByConfidenceDescending([], []), coverages: [0.5])
+        XCTAssertTrue(empty.aurc.isNaN)
+        XCTAssertNil(empty.risks[0])
+    }
+
     func testBootstrapIsSeededAndBracketsTheEstimate() throws {
         var p: [Double] = [], y: [Int64] = []
         var g = SeededGenerator(seed: 3)
