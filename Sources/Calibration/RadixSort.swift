@@ -30,34 +30,34 @@ public struct RowsByConfidence: RandomAccessCollection, Sendable {
 public func sortedByConfidenceDescending(_ confidence: [Double], _ correct: [Bool]) -> RowsByConfidence {
     precondition(confidence.count == correct.count)
     let n = confidence.count
-    var usedBits: UInt64 = 0
-    for c in confidence { usedBits |= (c + 0.0).bitPattern }
+    // One read of the confidences for the bits any of them uses (a free bit 0 carries the flag)
+    // and the bits in which some differs from the first: key_i ^ key_0 is b_i ^ b_0 (keys are
+    // the complemented bit patterns b), the flag bit left out.
+    var usedBits: UInt64 = 0, differ: UInt64 = 0
+    let first = n > 0 ? (confidence[0] + 0.0).bitPattern : 0
+    for c in confidence { let b = (c + 0.0).bitPattern; usedBits |= b; differ |= b ^ first }
     let packed = usedBits & 1 == 0
+    if packed { differ &= ~1 }
+    let sorting = n > 1 && differ != 0
+    let low = differ.trailingZeroBitCount, width = sorting ? 64 - differ.leadingZeroBitCount - low : 0
+    let passes = (width + 10) / 11, bits = passes > 0 ? (width + passes - 1) / passes : 0
+    let radix = 1 << bits, mask = UInt64(radix - 1)
+    // The keys, and every pass's counts, in a second read.
+    var counts = [Int](repeating: 0, count: passes * radix)
     var keys = [UInt64](unsafeUninitializedCapacity: n) { k, count in
-        for i in 0..<n {
-            let key = ~(confidence[i] + 0.0).bitPattern
-            k[i] = packed ? (key & ~1) | (correct[i] ? 1 : 0) : key
+        counts.withUnsafeMutableBufferPointer { c in
+            for i in 0..<n {
+                let key = ~(confidence[i] + 0.0).bitPattern
+                let kept = packed ? (key & ~1) | (correct[i] ? 1 : 0) : key
+                k[i] = kept
+                for p in 0..<passes { c[p * radix + Int((kept >> UInt64(low + p * bits)) & mask)] += 1 }
+            }
         }
         count = n
     }
     var flags = packed ? [] : correct
     func result() -> RowsByConfidence { RowsByConfidence(keys: keys, flags: packed ? nil : flags) }
-    guard n > 1 else { return result() }
-    // The bits in which some key differs from the first (the flag bit left out).
-    var differ: UInt64 = 0
-    for k in keys { differ |= k ^ keys[0] }
-    if packed { differ &= ~1 }
-    guard differ != 0 else { return result() }
-    let low = differ.trailingZeroBitCount, width = 64 - differ.leadingZeroBitCount - low
-    let passes = (width + 10) / 11, bits = (width + passes - 1) / passes
-    let radix = 1 << bits, mask = UInt64(radix - 1)
-    // Every pass's counts, in one read of the keys.
-    var counts = [Int](repeating: 0, count: passes * radix)
-    counts.withUnsafeMutableBufferPointer { c in
-        for k in keys {
-            for p in 0..<passes { c[p * radix + Int((k >> UInt64(low + p * bits)) & mask)] += 1 }
-        }
-    }
+    guard sorting else { return result() }
     // Every element of the second buffers is written by the first pass that runs before it is
     // read, so they are not zeroed first (8 MB of memset and page faults per million rows).
     var keys2 = [UInt64](unsafeUninitializedCapacity: n) { _, count in count = n }
