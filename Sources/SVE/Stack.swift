@@ -227,7 +227,7 @@ public struct LayerRange: Sendable, Equatable {
 
     /// N for a name containing "encoder.layer.N.".
     public static func layerIndex(of name: String) -> Int? {
-        guard let r = name.range(of: "encoder.layer.") else { return nil }
+        guard let r = name.firstRange(of: "encoder.layer.") else { return nil }
         return Int(name[r.upperBound...].prefix { $0.isNumber })
     }
 
