@@ -133,24 +133,48 @@ public struct RiskCoverage: Sendable {
     /// From rows already sorted by confidence, highest first.
     public init<Rows: RandomAccessCollection>(sortedDescending all: Rows)
         where Rows.Element == (c: Double, ok: Bool), Rows.Index == Int {
-        let first = all.startIndex
-        @inline(__always) func row(_ i: Int) -> (c: Double, ok: Bool) { all[first + i] }
         let count = all.count
-        // Every element is written below (cum[k + 1] for every row k), so not zeroed first.
+        // Every element is written below (cum[i] for every point i ≥ 1), so not zeroed first.
         var cum = [Double](unsafeUninitializedCapacity: count + 1) { c, n in c[0] = 0; n = count + 1 }
+        cum.withUnsafeMutableBufferPointer { c in Self.walk(all) { i, v in c[i] = v } }
+        cumulativeErrors = cum
+    }
+
+    /// Calls `body(i, E_i)` for i = 1...N in order, E_i the expected errors among the first i
+    /// rows: a tie group's errors spread evenly over it, its last point the exact count.
+    /// Returns the rows' errors.
+    @inline(__always)
+    @discardableResult
+    static func walk<Rows: RandomAccessCollection>(_ all: Rows, _ body: (Int, Double) -> Void) -> Int
+        where Rows.Element == (c: Double, ok: Bool), Rows.Index == Int {
+        let first = all.startIndex, count = all.count
         var i = 0, errorsBefore = 0
         while i < count {
             var j = i
-            let head = row(i)
+            let head = all[first + i]
             var e = head.ok ? 0 : 1
-            while j + 1 < count, case let next = row(j + 1), next.c == head.c { j += 1; if !next.ok { e += 1 } }
+            while j + 1 < count, case let next = all[first + j + 1], next.c == head.c { j += 1; if !next.ok { e += 1 } }
             let rate = Double(e) / Double(j - i + 1)
-            for k in i...j { cum[k + 1] = Double(errorsBefore) + Double(k - i + 1) * rate }
-            cum[j + 1] = Double(errorsBefore + e)
+            for k in i..<j { body(k + 1, Double(errorsBefore) + Double(k - i + 1) * rate) }
+            body(j + 1, Double(errorsBefore + e))
             errorsBefore += e
             i = j + 1
         }
-        cumulativeErrors = cum
+        return errorsBefore
+    }
+
+    /// The point of coverage c among N rows: the ceil(c · N) most confident, at least one.
+    static func point(atCoverage c: Double, count: Int) -> Int {
+        min(count, max(1, Int((c * Double(count)).rounded(.up))))
+    }
+
+    /// N · AURC of a perfect ranking of N rows with `errors` wrong: all correct rows first.
+    static func optimalSum(count n: Int, errors: Int) -> Double {
+        var s = 0.0
+        if errors > 0 {
+            for i in (n - errors + 1)...n { s += Double(i - (n - errors)) / Double(i) }
+        }
+        return s
     }
 
     public var count: Int { cumulativeErrors.count - 1 }
@@ -158,7 +182,7 @@ public struct RiskCoverage: Sendable {
     /// Selective risk of the ceil(coverage · N) most confident rows.
     public func risk(atCoverage c: Double) -> Double? {
         guard count > 0 else { return nil }
-        let i = min(count, max(1, Int((c * Double(count)).rounded(.up))))
+        let i = Self.point(atCoverage: c, count: count)
         return cumulativeErrors[i] / Double(i)
     }
 
@@ -173,12 +197,7 @@ public struct RiskCoverage: Sendable {
     /// points. (The often-copied r + (1 − r) ln(1 − r) is its continuous approximation.)
     public var optimalAURC: Double {
         let n = count
-        let errors = Int(cumulativeErrors[n].rounded())
-        var s = 0.0
-        if errors > 0 {
-            for i in (n - errors + 1)...n { s += Double(i - (n - errors)) / Double(i) }
-        }
-        return s / Double(n)
+        return Self.optimalSum(count: n, errors: Int(cumulativeErrors[n].rounded())) / Double(n)
     }
 
     /// E-AURC = AURC − AURC of a perfect ranking.
@@ -191,33 +210,17 @@ public struct RiskCoverage: Sendable {
     public static func summary<Rows: RandomAccessCollection>(sortedDescending all: Rows, coverages: [Double])
         -> (aurc: Double, excessAURC: Double, risks: [Double?])
         where Rows.Element == (c: Double, ok: Bool), Rows.Index == Int {
-        let first = all.startIndex, count = all.count
+        let count = all.count
         guard count > 0 else { return (.nan, .nan, coverages.map { _ in nil }) }
-        // The points asked for, in the order the pass reaches them (as `risk(atCoverage:)` picks them).
-        let targets = coverages.indices.map { (at: min(count, max(1, Int((coverages[$0] * Double(count)).rounded(.up)))), slot: $0) }
-            .sorted { $0.at < $1.at }
+        // The points asked for, in the order the walk reaches them.
+        let targets = coverages.indices.map { (at: point(atCoverage: coverages[$0], count: count), slot: $0) }.sorted { $0.at < $1.at }
         var risks = [Double?](repeating: nil, count: coverages.count)
-        var t = 0, s = 0.0, i = 0, errorsBefore = 0
-        while i < count {
-            var j = i
-            let head = all[first + i]
-            var e = head.ok ? 0 : 1
-            while j + 1 < count, case let next = all[first + j + 1], next.c == head.c { j += 1; if !next.ok { e += 1 } }
-            let rate = Double(e) / Double(j - i + 1)
-            for k in i...j {
-                // cumulativeErrors[k + 1]: errors spread over the tie group, its last point exact.
-                let v = k == j ? Double(errorsBefore + e) : Double(errorsBefore) + Double(k - i + 1) * rate
-                s += v / Double(k + 1)
-                while t < targets.count && targets[t].at == k + 1 { risks[targets[t].slot] = v / Double(k + 1); t += 1 }
-            }
-            errorsBefore += e
-            i = j + 1
+        var t = 0, s = 0.0
+        let errors = walk(all) { i, v in
+            s += v / Double(i)
+            while t < targets.count && targets[t].at == i { risks[targets[t].slot] = v / Double(i); t += 1 }
         }
         let aurc = s / Double(count)
-        var optimal = 0.0
-        if errorsBefore > 0 {
-            for i in (count - errorsBefore + 1)...count { optimal += Double(i - (count - errorsBefore)) / Double(i) }
-        }
-        return (aurc, aurc - optimal / Double(count), risks)
+        return (aurc, aurc - optimalSum(count: count, errors: errors) / Double(count), risks)
     }
 }
