@@ -263,7 +263,9 @@ struct CalibMetrics: Tool {
             let n = b[0]!.rows
             return (b, try sideLabels?.next(n), try oodColumn?.next(n))
         }
-        while let (block, sideY, oodValues) = try blocks.next() {
+        while case (var block, let sideY, let oodValues)? = try blocks.next() {
+            // The block's bytes go back to the reader for the blocks after it.
+            defer { for k in block.indices where block[k] != nil { source.recycle(&block[k]!.data) } }
             let n = block[0]!.rows
             if done + n > probedRows {
                 while done + n > probedRows { probedRows *= 2 }

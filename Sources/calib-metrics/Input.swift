@@ -30,8 +30,9 @@ final class SideColumn {
     /// The next `count` values, fewer at the end of the column.
     func next(_ count: Int) throws -> [Int64] {
         source.blockRows = max(1, count)
-        guard let t = try source.next()?[0] else { return [] }
-        do { return try t.int64s() } catch let e as StreamError { throw ToolError.data("\(option) \(path): \(e)") }
+        guard var block = try source.next() else { return [] }
+        defer { source.recycle(&block[0].data) }
+        do { return try block[0].int64s() } catch let e as StreamError { throw ToolError.data("\(option) \(path): \(e)") }
     }
 
     /// The number of values after those handed out (read to the end).

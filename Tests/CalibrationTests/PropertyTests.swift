@@ -211,14 +211,20 @@ final class PropertyTests: XCTestCase {
         var x: UInt64 = 12345
         func next() -> UInt64 { x = x &* 6364136223846793005 &+ 1442695040888963407; return x >> 11 }
         for n in [0, 1, 2, 3, 100, 4097] {
-            for kind in 0..<3 {
+            for kind in 0..<6 {
                 var c: [Double] = [], ok: [Bool] = []
                 for i in 0..<n {
                     let u = Double(next()) / Double(1 << 53)
                     switch kind {
-                    case 0: c.append(Double(Float(u)))                       // float32 input
+                    case 0: c.append(Double(Float(u)))                       // float32 input (32-bit keys)
                     case 1: c.append(u)                                      // float64 input
-                    default: c.append([0, -0.0, 1, 0.5, 0.25][Int(next() % 5)])   // ties everywhere
+                    case 2: c.append([0, -0.0, 1, 0.5, 0.25][Int(next() % 5)])   // ties everywhere
+                    // Confidences in [0.5, 1) that differ in bits 1...31 (the widest 32-bit
+                    // keys hold) and in bits 1...32 (one too many: 64-bit keys).
+                    case 3: c.append(Double(bitPattern: 0x3FE0_0000_0000_0000 | (next() & 0x7FFF_FFFF) << 1))
+                    case 4: c.append(Double(bitPattern: 0x3FE0_0000_0000_0000 | (next() & 0xFFFF_FFFF) << 1))
+                    // float32 confidences of all sizes down to 2^-126, some shared high bits.
+                    default: c.append(Double(Float(sign: .plus, exponent: -Int(next() % 126), significand: 1 + Float(u))))
                     }
                     ok.append(next() % 3 == 0 || i % 7 == 0)
                 }
