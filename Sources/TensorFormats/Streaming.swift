@@ -15,8 +15,17 @@ public final class Spool {
     private var crcs: [UInt] = []
     public private(set) var bytes: [Int] = []
 
+    /// The file has no name at any moment where the file system allows it (Linux's O_TMPFILE):
+    /// a program killed at any point leaves nothing behind. Elsewhere it is named by mkstemp and
+    /// unlinked at once (a window of microseconds in which a signal would leave it in TMPDIR).
     public init(directory: String? = nil) throws {
         let dir = directory ?? (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp")
+        #if os(Linux)
+        // O_TMPFILE is a macro Swift does not import: __O_TMPFILE | O_DIRECTORY, the same on every
+        // Linux architecture glibc supports but alpha, parisc and sparc.
+        let unnamed = open(dir, O_RDWR | O_CLOEXEC | O_EXCL | 0o20000000 | O_DIRECTORY, 0o600)
+        if unnamed >= 0 { fd = unnamed; return }
+        #endif
         var template = Array((dir + "/tensor-spool-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
@@ -27,6 +36,9 @@ public final class Spool {
     }
 
     deinit { close(fd) }
+
+    /// The file's descriptor (for tests: what /proc says of it).
+    var descriptor: Int32 { fd }
 
     /// Sets aside bytes of tensor `index` (0, 1, ... in order of appearance).
     public func append(_ index: Int, _ data: UnsafeRawBufferPointer) throws {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import TensorFormats
+@testable import TensorFormats
 @testable import TensorStream
 
 /// Compares our readers with files written by numpy and safetensors themselves
@@ -203,4 +203,31 @@ final class FormatsTests: XCTestCase {
 func repositoryVenv() -> String {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".venv").path
+}
+
+extension FormatsTests {
+    /// The spool's temporary file never has a name where the file system allows unnamed files
+    /// (O_TMPFILE): /proc shows its descriptor as "/dir/#inode (deleted)", not
+    /// "tensor-spool-… (deleted)", so that no signal can leave it behind; the directory stays
+    /// empty either way, and the bytes come back.
+    func testSpoolFileNeverHasAName() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spool-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let spool = try Spool(directory: dir.path)
+        let data: [UInt8] = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try data.withUnsafeBytes { try spool.append(0, $0) }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
+        var back: [UInt8] = []
+        try spool.forEachPiece(0) { back += $0 }
+        XCTAssertEqual(back, data)
+        #if os(Linux)
+        let probe = open(dir.path, O_RDWR | O_EXCL | 0o20000000 | O_DIRECTORY, 0o600)
+        guard probe >= 0 else { return }     // this file system has no unnamed files: mkstemp then unlink
+        close(probe)
+        let link = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(spool.descriptor)")
+        XCTAssertFalse(link.contains("tensor-spool-"), link)
+        XCTAssertTrue(link.hasPrefix(dir.path + "/#"), link)
+        #endif
+    }
 }
