@@ -39,6 +39,20 @@ public struct Tensor: Sendable {
     /// The elements as Float, converted from any dtype.
     public func floats() -> [Float] { data.withUnsafeBytes { convertToFloat($0, from: dtype) } }
 
+    /// `floats()` into `out`, replacing what it held, in its storage when `out` holds the last
+    /// reference to it (a loop over blocks then fills the same pages for every block instead of
+    /// touching new ones). float32 is copied straight; other dtypes through a converted array.
+    public func floats(into out: inout [Float]) {
+        out.removeAll(keepingCapacity: true)
+        data.withUnsafeBytes { b in
+            if dtype == .f32 {
+                out.append(contentsOf: b.bindMemory(to: Float.self))
+            } else {
+                out.append(contentsOf: convertToFloat(b, from: dtype))
+            }
+        }
+    }
+
     /// The elements as Double, converted from any dtype.
     public func doubles() -> [Double] { data.withUnsafeBytes { convertToDouble($0, from: dtype) } }
 

@@ -57,11 +57,15 @@ public final class ProbReader {
     /// variance too.
     public func next() throws -> ProbBlock? {
         try resolve()
-        guard let block = try rows.nextSlots() else { return nil }
+        guard var block = try rows.nextSlots() else { return nil }
         let n = block[0]!.rows, first = rowsDone - n
         var mats: [Matrix<Float>] = []
-        for t in block.compactMap({ $0 }) {
+        for k in block.indices {
+            guard var t = block[k] else { continue }
             let f = t.floats()
+            // The floats are a copy: the bytes go back to the reader for the next block.
+            block[k] = nil
+            rows.recycle(&t.data)
             if let bad = f.firstIndex(where: { !$0.isFinite }) {
                 throw ToolError.data("\(label): '\(t.name)' row \(first + bad / dimension) holds \(f[bad]) (expected finite numbers)")
             }
@@ -76,10 +80,21 @@ public final class ProbReader {
 
 /// A tensor as a float matrix N×cols, checking its shape.
 public func floatMatrix(_ t: Tensor, label: String) throws -> Matrix<Float> {
+    var fresh: [Float] = []
+    return try floatMatrix(t, label: label, reusing: &fresh)
+}
+
+/// `floatMatrix` in the storage of `storage` (taken, leaving it empty): a loop over blocks that
+/// gives each matrix's `data` back to `storage` when done with it fills the same pages for every
+/// block (a page touched for the first time costs ~1.6 µs on a VM: 6,000 of them for a block
+/// of 4096 rows of 1536 floats).
+public func floatMatrix(_ t: Tensor, label: String, reusing storage: inout [Float]) throws -> Matrix<Float> {
     guard !t.info.isScalar, t.info.rowShape.count == 1 else {
         throw ToolError.data("\(label): '\(t.name)' must be a matrix N×D, it is \(t.info.signature)")
     }
-    let f = t.floats()
+    var f: [Float] = []
+    swap(&f, &storage)
+    t.floats(into: &f)
     if let bad = f.firstIndex(where: { !$0.isFinite }) {
         throw ToolError.data("\(label): '\(t.name)' holds \(f[bad]) at row \(bad / max(1, t.info.rowShape[0])) (expected finite numbers)")
     }

@@ -304,8 +304,13 @@ struct Apply: Tool {
         let vw = post.weightVarianceFloat
         let progress = Progress("emb-laplace apply", total: info.rows)
         var traceAgainstNorm = verbose && post.layer.isIdentity ? TraceNormCorrelation() : nil
-        while let block = try blocks.next() {
-            let h = try floatMatrix(block[0], label: reader.label)
+        // The block's bytes go back to the reader and its floats to `spare` once a block is done:
+        // every block then fills the same pages.
+        var spare: [Float] = []
+        while var block = try blocks.next() {
+            let h = try floatMatrix(block[0], label: reader.label, reusing: &spare)
+            blocks.recycle(&block[0].data)
+            defer { spare = h.data }
             let p = post.predict(h, vw: vw)
             var mean = p.mean
             var v: Matrix<Float>? = p.variance

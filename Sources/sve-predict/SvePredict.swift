@@ -97,13 +97,22 @@ struct SvePredict: Tool {
         guard infos[0].dtype.isFloat else { throw ToolError.data("'\(featuresName)' must be floating point, got \(infos[0].dtype.name)") }
         let out = try output.open()
         let sink = try PredictionSink(out.writer, net: net, temperature: T, average: average, pass: Array(infos.dropFirst()))
-        while let block = try reader.next() {
+        // The features' bytes go back to the reader, and their floats to `spare`, once a block is
+        // done: every block then fills the same pages.
+        var spare: [Float] = []
+        while var block = try reader.next() {
             let n = block[0].rows
-            let xs = block[0].floats()
+            var xs: [Float] = []
+            swap(&xs, &spare)
+            block[0].floats(into: &xs)
+            reader.recycle(&block[0].data)
             if let bad = xs.firstIndex(where: { !$0.isFinite }) {
                 throw ToolError.data("'\(featuresName)' holds \(xs[bad]) in row \(reader.rowsDone - n + bad / D)")
             }
-            try sink.write(memberLogits(net, Matrix(rows: n, cols: D, data: xs), chunk: 256 * threads, threads: threads), rows: n, pass: Array(block.dropFirst()))
+            let x = Matrix(rows: n, cols: D, data: xs)
+            xs = []
+            defer { spare = x.data }
+            try sink.write(memberLogits(net, x, chunk: 256 * threads, threads: threads), rows: n, pass: Array(block.dropFirst()))
         }
         try out.finish()
     }

@@ -228,6 +228,39 @@ final class RowBlockReaderTests: XCTestCase {
         }
     }
 
+    /// `floats(into:)` gives `floats()` for every float dtype and an integer one, replacing what
+    /// the array held; it fills the array's own storage when that is the last reference to it,
+    /// and leaves an array shared elsewhere as it was.
+    func testFloatsIntoGivesFloatsAndReusesTheStorage() {
+        let values: [Float] = [0, 1.5, -2.25, 1e-3, 65504, -0.5]
+        let f32 = Tensor(name: "x", shape: [3, 2], floats: values)
+        var tensors = [f32]
+        for dtype in [DType.f16, .bf16, .f64, .i64] {
+            var info = f32.info
+            info.dtype = dtype
+            let bytes: [UInt8]
+            switch dtype {
+            case .f16: bytes = values.flatMap { withUnsafeBytes(of: floatToHalf($0).littleEndian, Array.init) }
+            case .bf16: bytes = values.flatMap { withUnsafeBytes(of: UInt16($0.bitPattern >> 16).littleEndian, Array.init) }
+            case .f64: bytes = values.flatMap { withUnsafeBytes(of: Double($0).bitPattern.littleEndian, Array.init) }
+            default: bytes = values.flatMap { withUnsafeBytes(of: Int64($0.rounded(.towardZero)).littleEndian, Array.init) }
+            }
+            tensors.append(Tensor(info: info, data: bytes))
+        }
+        var out = [Float](repeating: 7, count: 100)
+        for t in tensors {
+            let before = out.withUnsafeBufferPointer { $0.baseAddress }
+            t.floats(into: &out)
+            XCTAssertEqual(out.map(\.bitPattern), t.floats().map(\.bitPattern), "\(t.dtype)")
+            XCTAssertEqual(out.withUnsafeBufferPointer { $0.baseAddress }, before, "\(t.dtype): a new array for a storage that was free")
+        }
+        let held = out
+        f32.floats(into: &out)
+        XCTAssertEqual(held.map(\.bitPattern), tensors.last!.floats().map(\.bitPattern), "the shared array was written over")
+        XCTAssertNotEqual(out.withUnsafeBufferPointer { $0.baseAddress }, held.withUnsafeBufferPointer { $0.baseAddress })
+        XCTAssertEqual(out, values)
+    }
+
     /// A block larger than the bound is the caller's request, not a stream out of order: one
     /// tensor of 16 KiB in blocks of 1024 rows under a 1 KiB bound (emb-sim's query blocks of half
     /// its memory budget were refused past 1 GiB, with a message about interleaving).
