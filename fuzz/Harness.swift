@@ -22,7 +22,14 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     if let reader = try? TensorStreamReader(ArraySource(bytes)) {
         let blocks = RowBlockReader(reader, names: ["mean", "var"], blockRows: 3, maxBufferedBytes: 1 << 20)
-        while let b = try? blocks.next() { _ = b }
+        // Every block goes back to the reader (recycle), some while a reference to them is still
+        // held: those must never be written over (a copy made at once is the oracle).
+        var held: [(data: [UInt8], copy: [UInt8])] = []
+        while var b = try? blocks.next() {
+            if held.count < 64 && b[0].rows % 2 == 1 { held.append((b[0].data, b[0].data.map { $0 })) }
+            for k in b.indices { blocks.recycle(&b[k].data) }
+        }
+        for h in held { precondition(h.data == h.copy, "a block held by the caller was written over after recycle") }
     }
     #elseif FUZZ_records
     if let reader = try? TensorStreamReader(uncompressedRecords: ArraySource(bytes)) {
