@@ -100,14 +100,14 @@ public final class ClassificationAccumulator {
     /// system for the memory first grows them here, at a moment of its choosing, instead of at
     /// some append).
     public func reserveRows(_ rows: Int) {
-        if options.keepRows { confidence.reserveCapacity(rows); correct.reserveCapacity(rows) }
+        if options.keepRows { confidence.reserveCapacityOnHugePages(rows); correct.reserveCapacityOnHugePages(rows) }
         if options.keepLosses {
-            slot.reserveCapacity(rows); binConfidence.reserveCapacity(rows)
-            nll.reserveCapacity(rows); brier.reserveCapacity(rows)
+            slot.reserveCapacityOnHugePages(rows); binConfidence.reserveCapacityOnHugePages(rows)
+            nll.reserveCapacityOnHugePages(rows); brier.reserveCapacityOnHugePages(rows)
         }
         if options.ood {
-            for a in [\ClassificationAccumulator.scoreMaxProb, \.scoreEntropy, \.scoreMutualInfo] { self[keyPath: a].reserveCapacity(rows) }
-            oodFlag.reserveCapacity(rows)
+            for a in [\ClassificationAccumulator.scoreMaxProb, \.scoreEntropy, \.scoreMutualInfo] { self[keyPath: a].reserveCapacityOnHugePages(rows) }
+            oodFlag.reserveCapacityOnHugePages(rows)
         }
     }
 

@@ -1,4 +1,5 @@
 // Sorting a million confidences with a comparison closure costs more than every metric computed
+import Failure
 // from them; an LSD radix sort on the bit patterns does the same job in a few linear passes.
 
 /// Rows ordered by confidence, highest first (`sortedByConfidenceDescending`). Each confidence is
@@ -71,6 +72,7 @@ public func sortedByConfidenceDescending(_ confidence: [Double], _ correct: [Boo
         // bytes to move (and to touch for the first time) of the 64-bit ones.
         let window = UInt64(1) << UInt64(width) - 1, mask = UInt32(radix - 1)
         var keys = [UInt32](unsafeUninitializedCapacity: n) { k, count in
+            adviseHugePages(UnsafeRawPointer(k.baseAddress), bytes: n * 4)
             counts.withUnsafeMutableBufferPointer { c in
                 for i in 0..<n {
                     let w = UInt32(truncatingIfNeeded: ~((confidence[i] + 0.0).bitPattern >> UInt64(low)) & window)
@@ -88,6 +90,7 @@ public func sortedByConfidenceDescending(_ confidence: [Double], _ correct: [Boo
     let mask = UInt64(radix - 1)
     // The keys, and every pass's counts, in a second read.
     var keys = [UInt64](unsafeUninitializedCapacity: n) { k, count in
+        adviseHugePages(UnsafeRawPointer(k.baseAddress), bytes: n * 8)
         counts.withUnsafeMutableBufferPointer { c in
             for i in 0..<n {
                 let key = ~(confidence[i] + 0.0).bitPattern
@@ -110,7 +113,10 @@ func radixPasses<Key: FixedWidthInteger & UnsignedInteger>(_ keys: inout [Key], 
     let n = keys.count, radix = 1 << bits, mask = Key(radix - 1), moveFlags = !flags.isEmpty
     // Every element of the second buffers is written by the first pass that runs before it is
     // read, so they are not zeroed first (8 MB of memset and page faults per million rows).
-    var keys2 = [Key](unsafeUninitializedCapacity: n) { _, count in count = n }
+    var keys2 = [Key](unsafeUninitializedCapacity: n) { k, count in
+        adviseHugePages(UnsafeRawPointer(k.baseAddress), bytes: n * MemoryLayout<Key>.stride)
+        count = n
+    }
     var flags2 = [Bool](unsafeUninitializedCapacity: flags.count) { _, count in count = flags.count }
     for p in 0..<passes {
         let shift = Key(low + p * bits)

@@ -1,4 +1,5 @@
 import Synchronization
+import Failure
 
 extension TensorStreamReader {
     /// Reads the rest of the stream into memory, every tensor whole, in order of appearance.
@@ -97,17 +98,28 @@ public final class RowBlockReader {
     /// Rows handed out so far.
     public private(set) var rowsDone = 0
 
-    /// Bytes of one tensor not handed out yet: the DATA payloads as they arrived, each kept as
-    /// its own array (a tensor that arrives whole before the next is held without growing one
-    /// array, which would copy it and touch its pages again at every doubling). The payload that
-    /// arrived last is first only borrowed (it lives in the reader's buffer until the reader's
-    /// next record): a block taken from it is copied once, straight into the block, and only
-    /// what is left of it is copied into an array of its own (`keep`), before the reader moves
-    /// on and before `nextSlots` returns.
+    /// Bytes of one tensor not handed out yet: the DATA payloads as they arrived, in arrays of
+    /// about a block each (a tensor that arrives whole before the next is held without growing
+    /// one array, which would copy it and touch its pages again at every doubling). The payload
+    /// that arrived last is first only borrowed (it lives in the reader's buffer until the
+    /// reader's next record): a block taken from it is copied once, straight into the block, and
+    /// only what is left of it is copied into an array (`keep`), before the reader moves on and
+    /// before `nextSlots` returns.
+    ///
+    /// Each byte is copied once: `keep` fills an array up to a whole block before it starts the
+    /// next one, and reserves the block's size for it, so that `take` hands such an array out as
+    /// the block (topped up from the borrowed payload when the block ends there) instead of
+    /// copying it into another.
     private struct Buffer {
         let spares: Spares
-        init(spares: Spares) { self.spares = spares }
+        let rowBytes: Int
+        /// Blocks of this many bytes or more, up to `fillMost`, are assembled in arrays of their
+        /// own size as the bytes arrive (`RowBlockReader.fillBlocksFrom`).
+        let fillLeast: Int
+        init(spares: Spares, rowBytes: Int, fillLeast: Int) { self.spares = spares; self.rowBytes = rowBytes; self.fillLeast = fillLeast }
         private var chunks: [[UInt8]] = []
+        /// How many bytes the last chunk is filled up to (its block), when it was started for a block.
+        private var lastLimit = 0
         /// The first chunk not handed out whole, and the bytes of it handed out.
         private var head = 0, offset = 0
         /// The borrowed payload (after every chunk), and the bytes of it handed out.
@@ -117,21 +129,44 @@ public final class RowBlockReader {
         private(set) var count = 0
         var rows = 0
 
+        /// Larger blocks would reserve address space a short stream never uses.
+        static let fillMost = 64 << 20
+        /// Blocks handed out as a copy (not as the array they were kept in): for tests.
+        private(set) var copied = 0
+
         /// Borrows `bytes` until `keep`: the caller keeps them valid until then.
-        mutating func append(_ bytes: UnsafeRawBufferPointer, rows n: Int) {
-            keep()
+        mutating func append(_ bytes: UnsafeRawBufferPointer, rows n: Int, blockRows: Int) {
+            keep(blockRows: blockRows)
             if !bytes.isEmpty { borrowed = bytes; borrowedOffset = 0 }
             count += bytes.count
             rows += n
         }
 
-        /// Copies what is left of the borrowed payload into an array of its own.
-        mutating func keep() {
+        /// Copies what is left of the borrowed payload into arrays: first into the last chunk,
+        /// up to the end of its block, then into new ones that end where blocks of `blockRows`
+        /// rows end (blocks are taken from the front), when a block's bytes are within
+        /// `fillLeast...fillMost`; else into one array of its own size.
+        mutating func keep(blockRows: Int) {
             guard let b = borrowed else { return }
-            if borrowedOffset < b.count {
-                var a = spares.take(capacity: b.count - borrowedOffset)
-                a.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[borrowedOffset...]))
-                chunks.append(a)
+            var at = borrowedOffset
+            let (blockBytes, overflow) = blockRows.multipliedReportingOverflow(by: rowBytes)
+            let byBlock = !overflow && blockBytes >= fillLeast && blockBytes <= Self.fillMost
+            var kept = count - (b.count - at)      // bytes in chunks, not handed out
+            while at < b.count {
+                let rest = b.count - at, here: Int
+                if head < chunks.count && chunks[chunks.count - 1].count < lastLimit {
+                    here = min(rest, lastLimit - chunks[chunks.count - 1].count)
+                    chunks[chunks.count - 1].append(contentsOf: UnsafeRawBufferPointer(rebasing: b[at ..< at + here]))
+                } else {
+                    let limit = byBlock ? blockBytes - kept % blockBytes : rest
+                    here = min(rest, limit)
+                    var a = spares.take(capacity: limit)
+                    a.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[at ..< at + here]))
+                    chunks.append(a)
+                    lastLimit = limit
+                }
+                at += here
+                kept += here
             }
             borrowed = nil
             borrowedOffset = 0
@@ -146,9 +181,18 @@ public final class RowBlockReader {
                 defer { chunks[head] = []; head += 1; compact() }
                 return chunks[head]
             }
-            // Into an array handed back by the caller when there is one (its pages are already
-            // the process's), else a new one; appended piece by piece, each a memcpy.
-            var out = spares.take(capacity: want)
+            var out: [UInt8]
+            if offset == 0 && head < chunks.count && chunks[head].count < want && chunks[head].capacity >= want {
+                // A chunk started for this block: the rest of the block is appended to it.
+                out = []
+                swap(&out, &chunks[head])
+                head += 1
+            } else {
+                // Into an array handed back by the caller when there is one (its pages are
+                // already the process's), else a new one; appended piece by piece, each a memcpy.
+                out = spares.take(capacity: want)
+                copied += 1
+            }
             while out.count < want && head < chunks.count {
                 let here = min(want - out.count, chunks[head].count - offset)
                 chunks[head].withUnsafeBytes { src in out.append(contentsOf: UnsafeRawBufferPointer(rebasing: src[offset ..< offset + here])) }
@@ -177,6 +221,14 @@ public final class RowBlockReader {
     private var resolved = false
     private var buffers: [Int: Buffer] = [:]
     private let spares = Spares()
+    /// Blocks of this many bytes or more are assembled in arrays of their own as the rows
+    /// arrive (see `Buffer`); smaller ones are copied out of arrays of a payload each, which are
+    /// large enough for huge pages (`adviseHugePages`: a tensor held whole while another has not
+    /// begun is then held on pages ~10× cheaper to touch). Internal: tests lower it.
+    var fillBlocksFrom = hugePageAdviceFrom
+    /// Blocks handed out as a copy of the bytes kept for them, of every slot (for tests).
+    var blocksCopied: Int { buffers.values.reduce(0) { $0 + $1.copied } + copiedBefore }
+    private var copiedBefore = 0
     private var sawData = false
     private var ended = false
 
@@ -279,14 +331,14 @@ public final class RowBlockReader {
 
     private func keepChosenOnly() {
         let keep = Set(chosen.compactMap { $0 })
-        for i in Array(buffers.keys) where !keep.contains(i) { buffers[i] = nil }
-        for i in keep where buffers[i] == nil { buffers[i] = Buffer(spares: spares) }
+        for i in Array(buffers.keys) where !keep.contains(i) { copiedBefore += buffers[i]!.copied; buffers[i] = nil }
+        for i in keep where buffers[i] == nil { buffers[i] = Buffer(spares: spares, rowBytes: reader.tensors[i].rowBytes, fillLeast: fillBlocksFrom) }
     }
 
     /// Copies every borrowed payload into arrays of its own: before the reader moves on, and
     /// before a public call returns (so that no caller sees a buffer that depends on it).
     private func keepBorrowed() {
-        for i in Array(buffers.keys) { buffers[i]!.keep() }
+        for i in Array(buffers.keys) { buffers[i]!.keep(blockRows: blockRows) }
     }
 
     private func pump() throws {
@@ -299,18 +351,18 @@ public final class RowBlockReader {
             for k in slots.indices where !(sawData && slots[k].optional) {
                 if let j = slots[k].names.firstIndex(of: name), seen[k][j] == nil {
                     seen[k][j] = i
-                    buffers[i] = Buffer(spares: spares)
+                    buffers[i] = Buffer(spares: spares, rowBytes: reader.tensors[i].rowBytes, fillLeast: fillBlocksFrom)
                     break
                 }
             }
             // The first tensor may be the only one, which a slot `orOnly` takes: its rows are kept
             // until the end of the stream or a second tensor tells.
-            if i == 0 && buffers[i] == nil && slots.contains(where: \.orOnly) { buffers[i] = Buffer(spares: spares) }
+            if i == 0 && buffers[i] == nil && slots.contains(where: \.orOnly) { buffers[i] = Buffer(spares: spares, rowBytes: reader.tensors[i].rowBytes, fillLeast: fillBlocksFrom) }
             if i == 1 && !seen.contains(where: { $0.contains(0) }) { buffers[0] = nil }
         case .data(let i, let rows, let bytes):
             sawData = true
             guard buffers[i] != nil else { return }
-            buffers[i]!.append(bytes, rows: rows)
+            buffers[i]!.append(bytes, rows: rows, blockRows: blockRows)
             // What the next block needs is not counted: a block of many rows of one tensor is
             // the caller's choice (emb-sim's query blocks fill half its memory budget), not a
             // stream whose tensors arrive one after the other.
@@ -364,7 +416,7 @@ final class Spares: Sendable {
             guard let i = list.indices.filter({ list[$0].capacity >= capacity }).min(by: { list[$0].capacity < list[$1].capacity }) else { return nil }
             return list.remove(at: i)
         } ?? []
-        a.reserveCapacity(capacity)
+        if a.capacity < capacity { a.reserveCapacityOnHugePages(capacity) }
         return a
     }
 }

@@ -1,4 +1,5 @@
 import CZstd
+import Failure
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -298,7 +299,7 @@ public final class TensorStreamReader {
             scratch = nil
             scratchCapacity = 0
             let want = max(count, min(scratchCapacity * 2, Format.maxRecordBody))
-            guard let p = malloc(want) else {
+            guard let p = allocateBuffer(want) else {
                 throw StreamError.resources("\(label): out of memory for a record of \(count) bytes")
             }
             scratch = p
@@ -414,6 +415,7 @@ public final class TensorStreamReader {
                 }
                 frame = f
                 frameCapacity = bigger
+                adviseHugePages(f, bytes: bigger)
             }
         }
         if begun {
@@ -450,7 +452,7 @@ public final class TensorStreamReader {
             compressed = ZSTD_findFrameCompressedSize(input + inPos, inSize - inPos)
         }
         if frameCapacity < Int(content) {
-            guard let f = malloc(Int(content)) else {
+            guard let f = allocateBuffer(Int(content)) else {
                 throw StreamError.resources("\(label): out of memory for a record of \(content) bytes")
             }
             free(frame)
@@ -493,9 +495,13 @@ public final class TensorStreamReader {
     private func readMore(bound: Int) throws -> Bool {
         if inSize - inPos >= bound || inputEnded { return false }
         if inputCapacity < 2 * bound {
-            guard let p = realloc(input, 2 * bound) else {
+            // A new buffer and a copy of the bytes read so far (realloc would keep them too, but
+            // not on a 2 MiB boundary: see `allocateBuffer`).
+            guard let p = allocateBuffer(2 * bound) else {
                 throw StreamError.resources("\(label): out of memory for a frame of \(bound) bytes")
             }
+            p.copyMemory(from: input, byteCount: inSize)
+            free(input)
             input = p
             inputCapacity = 2 * bound
         }

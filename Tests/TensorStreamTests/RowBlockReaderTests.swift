@@ -228,6 +228,51 @@ final class RowBlockReaderTests: XCTestCase {
         }
     }
 
+    /// Rows kept for a block go straight into an array of the block's size, which is then
+    /// handed out as the block (no second copy): with the threshold lowered so that these small
+    /// blocks qualify, every layout still gives every row once, in order, held blocks stay as
+    /// they were, and (interleaved or in chunks) almost no block is a copy, where without it
+    /// most blocks that span chunks are.
+    func testBlocksAreAssembledWhereTheyAreKept() throws {
+        let (mean, variance, streams) = try meanAndVarianceThreeWays()
+        for (s, bytes) in streams.enumerated() {
+            for blockRows in [1, 5, 10, 64, 200] {
+                var copies: [Int] = []
+                for fill in [0, Int.max] {
+                    let r = RowBlockReader(try TensorStreamReader(ArraySource(bytes)), names: ["mean", "var"], blockRows: blockRows)
+                    r.fillBlocksFrom = fill
+                    var got: [[UInt8]] = [[], []], held: [(row: Int, data: [UInt8])] = [], rows = 0, blocks = 0
+                    while var b = try r.next() {
+                        XCTAssertEqual(b[0].rows, min(blockRows, 103 - rows))
+                        for k in 0..<2 {
+                            got[k] += b[k].data
+                            if blocks % 2 == 0 { held.append((rows, b[k].data)) }
+                            r.recycle(&b[k].data)
+                        }
+                        rows += b[0].rows
+                        blocks += 1
+                    }
+                    let what = "stream \(s), blocks of \(blockRows), filled from \(fill)"
+                    XCTAssertEqual(rows, 103, what)
+                    for (g, want) in zip(got, [mean.data, variance.data]) {
+                        XCTAssertTrue(g == want, "\(what): first wrong byte at \(g.indices.first { $0 >= want.count || g[$0] != want[$0] } ?? g.count)")
+                    }
+                    for (i, h) in held.enumerated() {
+                        let source = i % 2 == 0 ? mean.data : variance.data
+                        XCTAssertTrue(h.data == Array(source[(h.row * 12)..<(h.row * 12 + h.data.count)]), "\(what): the block held at row \(h.row) was written over")
+                    }
+                    copies.append(r.blocksCopied)
+                }
+                XCTAssertLessThanOrEqual(copies[0], copies[1], "stream \(s), blocks of \(blockRows)")
+                if s < 2 && blockRows >= 10 && blockRows < 103 {
+                    XCTAssertLessThanOrEqual(copies[0], 2, "stream \(s), blocks of \(blockRows): \(copies[0]) blocks copied")
+                    let blocks = 2 * ((103 + blockRows - 1) / blockRows)
+                    XCTAssertGreaterThanOrEqual(copies[1], blocks / 2 + copies[0], "stream \(s), blocks of \(blockRows): \(copies[1]) of \(blocks) blocks copied without filling")
+                }
+            }
+        }
+    }
+
     /// `floats(into:)` gives `floats()` for every float dtype and an integer one, replacing what
     /// the array held; it fills the array's own storage when that is the last reference to it,
     /// and leaves an array shared elsewhere as it was.
