@@ -79,8 +79,15 @@ def postprocess(text: str) -> str:
     return PH.sub(lambda m: "\\[u%s]" % m.group(1), text)
 
 
-# Programs that compute with OpenBLAS: their pages get an ENVIRONMENT section.
+# Every page gets an ENVIRONMENT section; programs that compute with OpenBLAS, the BLAS items too.
 BLAS_TOOLS = {"emb-encode", "emb-laplace", "emb-sim", "sve-decompose", "sve-train", "sve-predict"}
+HUGEPAGES_ITEM = """.It Ev UNCERTAINTY_TOOLBOX_HUGEPAGES
+Set to 0, large buffers are not advised onto transparent huge pages.
+By default the program advises the kernel (madvise, as numpy does for its arrays) to back its buffers of 2 MiB or more with 2 MiB pages where the kernel's transparent huge pages are in
+.Dq madvise
+mode: memory touched for the first time then costs several times less than in 4 KiB pages.
+On some virtual machines zeroing a huge page is now and then much slower, and a run takes longer instead; 0 turns the advice off.
+"""
 BLAS_ENVIRONMENT = """.Sh ENVIRONMENT
 .Bl -tag -width Ds
 .It Ev OPENBLAS_CORETYPE
@@ -104,13 +111,17 @@ sets the threads (default: all cores).
 How long an idle OpenBLAS worker thread spins before it sleeps, as a power of two of CPU cycles (4 to 30).
 When it is not set, the program uses 20 (about half a millisecond) instead of OpenBLAS's 28 (about a tenth of a second): most products run on the program's own threads, and a worker spinning in between burns a core for nothing.
 A value set by the user is always used.
-.El
+""" + HUGEPAGES_ITEM + """.El
+"""
+ENVIRONMENT = """.Sh ENVIRONMENT
+.Bl -tag -width Ds
+""" + HUGEPAGES_ITEM + """.El
 """
 
 
-def add_environment(text: str) -> str:
+def add_environment(text: str, section: str) -> str:
     marker = '.Sh "EXIT STATUS"'
-    return text.replace(marker, BLAS_ENVIRONMENT + marker, 1) if marker in text else text + BLAS_ENVIRONMENT
+    return text.replace(marker, section + marker, 1) if marker in text else text + section
 
 
 def main():
@@ -136,8 +147,7 @@ def main():
             for name in sorted(os.listdir(pages)):
                 with open(os.path.join(pages, name)) as f:
                     text = postprocess(f.read())
-                if tool in BLAS_TOOLS:
-                    text = add_environment(text)
+                text = add_environment(text, BLAS_ENVIRONMENT if tool in BLAS_TOOLS else ENVIRONMENT)
                 with open(os.path.join(outdir, name), "w") as f:
                     f.write(text if text.endswith("\n") else text + "\n")
 

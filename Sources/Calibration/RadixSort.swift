@@ -1,5 +1,6 @@
-// Sorting a million confidences with a comparison closure costs more than every metric computed
 import Failure
+
+// Sorting a million confidences with a comparison closure costs more than every metric computed
 // from them; an LSD radix sort on the bit patterns does the same job in a few linear passes.
 
 /// Rows ordered by confidence, highest first (`sortedByConfidenceDescending`). Each confidence is

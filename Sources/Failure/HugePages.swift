@@ -5,8 +5,9 @@ import Glibc
 /// Large buffers on 2 MiB pages. On a VM every 4 KiB page a process touches for the first time
 /// costs ~1.6 µs (a fault, zeroing, the memory cgroup's accounting), and freeing it costs again:
 /// 40 MB of new pages are ~16 ms. Where the kernel's transparent huge pages are in `madvise`
-/// mode (Debian's default), a range advised with MADV_HUGEPAGE is faulted in 2 MiB at a time,
-/// ~10× cheaper per byte. numpy advises its arrays of 4 MiB or more the same way. Only the
+/// mode (as on the machines this was measured on; in `always` mode they are used anyway), a
+/// range advised with MADV_HUGEPAGE is faulted in 2 MiB at a time, ~9× cheaper per byte there
+/// (64 MB: 3 ms against 27 ms, and 0.3 ms against 5 ms to free). numpy advises its arrays of 4 MiB or more the same way. Only the
 /// whole 2 MiB pages inside the range are advised; nothing is allocated or touched; where the
 /// kernel has no huge pages (or says no) this does nothing.
 public func adviseHugePages(_ start: UnsafeRawPointer?, bytes: Int) {
@@ -20,8 +21,17 @@ public func adviseHugePages(_ start: UnsafeRawPointer?, bytes: Int) {
     #endif
 }
 
-/// Buffers smaller than this are not advised: one huge page (numpy advises from 4 MiB).
-public let hugePageAdviceFrom = 2 << 20
+/// Buffers smaller than this are not advised: one huge page (numpy advises from 4 MiB); none
+/// are when the environment sets UNCERTAINTY_TOOLBOX_HUGEPAGES=0 (as NUMPY_MADVISE_HUGEPAGE=0
+/// does for numpy). On the VMs this was measured on, zeroing a huge page is now and then far
+/// slower than usual (about one run in ten of calib-metrics took 40-60 ms longer), which the
+/// variable lets a user who cares about the slowest run rather than the usual one avoid.
+public let hugePageAdviceFrom = hugePageThreshold(getenv("UNCERTAINTY_TOOLBOX_HUGEPAGES").map { String(cString: $0) })
+
+/// The threshold for a value of UNCERTAINTY_TOOLBOX_HUGEPAGES: "0" turns the advice off.
+public func hugePageThreshold(_ setting: String?) -> Int {
+    setting == "0" ? Int.max : 2 << 20
+}
 
 extension Array {
     /// `reserveCapacity(n)`, and the reserved storage advised onto huge pages (see

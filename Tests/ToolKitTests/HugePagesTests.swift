@@ -76,3 +76,13 @@ final class HugePagesTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(b.capacity, 1000)
     }
 }
+
+extension HugePagesTests {
+    /// UNCERTAINTY_TOOLBOX_HUGEPAGES=0 turns the advice off; anything else leaves it on.
+    func testTheEnvironmentTurnsTheAdviceOff() {
+        XCTAssertEqual(hugePageThreshold("0"), Int.max)
+        XCTAssertEqual(hugePageThreshold(nil), 2 << 20)
+        XCTAssertEqual(hugePageThreshold("1"), 2 << 20)
+        XCTAssertEqual(hugePageThreshold(""), 2 << 20)
+    }
+}
