@@ -10,7 +10,7 @@
 import SVEStack
 #else
 import TensorFormats
-import TensorStream
+@testable import TensorStream
 #endif
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -20,17 +20,25 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if let reader = try? TensorStreamReader(ArraySource(bytes, step: 7)) {
         _ = try? reader.readAll()
     }
-    if let reader = try? TensorStreamReader(ArraySource(bytes)) {
+    // Blocks copied out of the kept rows, and (fill 0) assembled where the rows are kept: the
+    // same blocks either way.
+    var seen: [[[UInt8]]] = []
+    for fill in [nil, 0] as [Int?] {
+        guard let reader = try? TensorStreamReader(ArraySource(bytes)) else { break }
         let blocks = RowBlockReader(reader, names: ["mean", "var"], blockRows: 3, maxBufferedBytes: 1 << 20)
+        if let fill { blocks.fillBlocksFrom = fill }
         // Every block goes back to the reader (recycle), some while a reference to them is still
         // held: those must never be written over (a copy made at once is the oracle).
-        var held: [(data: [UInt8], copy: [UInt8])] = []
+        var held: [(data: [UInt8], copy: [UInt8])] = [], got: [[UInt8]] = []
         while var b = try? blocks.next() {
             if held.count < 64 && b[0].rows % 2 == 1 { held.append((b[0].data, b[0].data.map { $0 })) }
+            if got.count < 256 { got.append(b[0].data + b[1].data) }
             for k in b.indices { blocks.recycle(&b[k].data) }
         }
         for h in held { precondition(h.data == h.copy, "a block held by the caller was written over after recycle") }
+        seen.append(got)
     }
+    if seen.count == 2 { precondition(seen[0] == seen[1], "blocks assembled where their rows are kept differ from copied ones") }
     #elseif FUZZ_records
     if let reader = try? TensorStreamReader(uncompressedRecords: ArraySource(bytes)) {
         while let e = try? reader.next() {
