@@ -78,7 +78,7 @@ let package = Package(
 
         // Calibration and uncertainty metrics (methods.md section 3) and their command.
         .target(name: "Calibration", dependencies: ["Failure", "Parallel", "Probability"]),
-        .executableTarget(name: "CalibMetrics", dependencies: ["Failure", "Calibration", "Probability", "TensorStream", "ToolKit"],
+        .executableTarget(name: "CalibMetrics", dependencies: ["Failure", "Calibration", "Parallel", "Probability", "TensorStream", "ToolKit"],
                           path: "Sources/calib-metrics"),
         .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Probability", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),

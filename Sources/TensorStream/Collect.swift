@@ -315,6 +315,16 @@ public final class RowBlockReader {
         return block
     }
 
+    /// Reads until every slot's tensor has rows waiting (or the stream ends), so that the next
+    /// block costs less: for a caller that has a thread idle now and work for this one later
+    /// (calib-metrics reads the first rows of --labels while it reads the predictions' headers).
+    public func readAhead() throws {
+        defer { keepBorrowed() }
+        _ = try slotHeaders()
+        let active = chosen.compactMap { $0 }
+        while !ended && active.contains(where: { buffers[$0]!.rows == 0 }) { try pump() }
+    }
+
     /// Takes back the bytes of a block the caller is done with (leaving `data` empty): the next
     /// blocks are copied into them instead of into new arrays. A stream read a block at a time
     /// then touches the same pages for every block rather than new ones (a page the process

@@ -2,6 +2,7 @@ import ArgumentParser
 import Calibration
 import Failure
 import Foundation
+import Parallel
 import Probability
 import TensorStream
 import ToolKit
@@ -184,7 +185,23 @@ struct CalibMetrics: Tool {
         }
         var signal: [Double] = []
         let source = RowBlockReader(reader, slots: slots, blockRows: 1)
-        let infos = try source.slotHeaders()
+        // --labels and --ood are opened, and their first rows read, on a second thread while this
+        // one reads the predictions' headers (their errors still come after the predictions').
+        var infos: [TensorInfo?] = []
+        var sides: Result<(labels: SideColumn?, ood: SideColumn?), Error> = .success((nil, nil))
+        if labels == nil && ood == nil {
+            infos = try source.slotHeaders()
+        } else {
+            try onTwoThreads({ infos = try source.slotHeaders() }, {
+                sides = Result {
+                    let l = try labels.map { try SideColumn($0, preferred: ["labels"], option: "--labels") }
+                    let o = try ood.map { try SideColumn($0, preferred: ["ood"], option: "--ood") }
+                    try l?.readAhead()
+                    try o?.readAhead()
+                    return (l, o)
+                }
+            })
+        }
         guard let p = infos[0] else { throw ToolError.data("no '\(main[0])' in the input") }
         if let signalSlot, infos[signalSlot] == nil, let (name, _) = auditRequest {
             throw ToolError.data("the input has no tensor '\(name)' to audit (it has: \(source.reader.tensors.map(\.name).joined(separator: ", ")))")
@@ -215,8 +232,7 @@ struct CalibMetrics: Tool {
             }
         }
         // --labels and --ood are read in step with the predictions, a block at a time.
-        let sideLabels = try labels.map { try SideColumn($0, preferred: ["labels"], option: "--labels") }
-        let oodColumn = try ood.map { try SideColumn($0, preferred: ["ood"], option: "--ood") }
+        let (sideLabels, oodColumn) = try sides.get()
 
         var useUncertainty = false
         if !isEnsemble, let ee = infos[eeSlot], let mi = infos[miSlot] {

@@ -27,6 +27,9 @@ final class SideColumn {
         }
     }
 
+    /// Reads the column's first rows now (see `RowBlockReader.readAhead`).
+    func readAhead() throws { try source.readAhead() }
+
     /// The next `count` values, fewer at the end of the column.
     func next(_ count: Int) throws -> [Int64] {
         source.blockRows = max(1, count)

@@ -273,6 +273,32 @@ final class RowBlockReaderTests: XCTestCase {
         }
     }
 
+    /// `readAhead` reads rows of every slot's tensor before they are asked for (the headers
+    /// alone read none), and the blocks after it are the blocks without it; a stream that lacks
+    /// a slot's tensor is refused by it with the same message as by `next`.
+    func testReadAheadReadsRowsAndChangesNoBlock() throws {
+        let (mean, variance, streams) = try meanAndVarianceThreeWays()
+        for (s, bytes) in streams.enumerated() {
+            let reader = try TensorStreamReader(ArraySource(bytes))
+            let r = RowBlockReader(reader, names: ["mean", "var"], blockRows: 10)
+            _ = try r.headers()
+            let before = reader.rowsRead.reduce(0, +)
+            try r.readAhead()
+            XCTAssertGreaterThan(reader.rowsRead[reader.index(of: "var")!], 0, "stream \(s)")
+            XCTAssertGreaterThan(reader.rowsRead.reduce(0, +), before, "stream \(s)")
+            var got: [[UInt8]] = [[], []]
+            while let b = try r.next() { got[0] += b[0].data; got[1] += b[1].data }
+            XCTAssertTrue(got[0] == mean.data && got[1] == variance.data, "stream \(s)")
+        }
+        let one = try encode([matrix("mean", rows: 5)])
+        func message(_ body: (RowBlockReader) throws -> Void) -> String {
+            let r = RowBlockReader(try! TensorStreamReader(ArraySource(one)), names: ["mean", "var"], blockRows: 2)
+            do { try body(r); return "no error" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(message { try $0.readAhead() }, message { _ = try $0.next() })
+        XCTAssertTrue(message { try $0.readAhead() }.contains("'var'"))
+    }
+
     /// `floats(into:)` gives `floats()` for every float dtype and an integer one, replacing what
     /// the array held; it fills the array's own storage when that is the last reference to it,
     /// and leaves an array shared elsewhere as it was.
