@@ -150,7 +150,7 @@ public final class RowBlockReader {
             guard let b = borrowed else { return }
             var at = borrowedOffset
             let (blockBytes, overflow) = blockRows.multipliedReportingOverflow(by: rowBytes)
-            let byBlock = !overflow && blockBytes >= fillLeast && blockBytes <= Self.fillMost
+            let byBlock = !overflow && blockBytes > 0 && blockBytes >= fillLeast && blockBytes <= Self.fillMost
             var kept = count - (b.count - at)      // bytes in chunks, not handed out
             while at < b.count {
                 let rest = b.count - at, here: Int
