@@ -123,6 +123,38 @@ public final class TensorStreamWriter {
         try tensor.data.withUnsafeBytes { try write(id, rows: tensor.rows, bytes: $0) }
     }
 
+    /// Declares the tensors and writes all of them, the tensors that share a row count (query and
+    /// positive, mean and var, features and labels) interleaved a chunk of rows at a time, so that
+    /// a reader takes the same rows of each together in bounded memory (`RowBlockReader`); the
+    /// others whole, after them. Every tensor gets the same rows as `write(_:)` would give it.
+    public func write(interleaving list: [Tensor]) throws {
+        let ids = try list.map { try add($0.info) }
+        var groups: [Int: [Int]] = [:]      // row count -> positions in `list`
+        for (k, t) in list.enumerated() where !t.info.isScalar { groups[t.rows, default: []].append(k) }
+        for (k, t) in list.enumerated() where t.info.isScalar || groups[t.rows]!.count == 1 {
+            try t.data.withUnsafeBytes { try write(ids[k], rows: t.rows, bytes: $0) }
+        }
+        for rows in groups.keys.sorted() {
+            let members = groups[rows]!
+            guard members.count > 1 else { continue }
+            // A turn's rows: as many as the widest member's chunk holds (each member's chunk is
+            // then at most its own chunk size).
+            let widest = members.map { list[$0].info.rowBytes }.max()!
+            let step = widest == 0 ? max(rows, 1) : max(1, options.chunkBytes / widest)
+            var start = 0
+            repeat {
+                let n = min(step, rows - start)
+                for k in members {
+                    let rb = list[k].info.rowBytes
+                    try list[k].data.withUnsafeBytes { b in
+                        try write(ids[k], rows: n, bytes: UnsafeRawBufferPointer(rebasing: b[start * rb ..< (start + n) * rb]))
+                    }
+                }
+                start += n
+            } while start < rows
+        }
+    }
+
     /// Writes the end record. Checks that every tensor got the rows it declared.
     public func finish() throws {
         guard !finished else { return }

@@ -40,7 +40,9 @@ struct From: Tool {
             arrays are skipped with a note on standard error. \
             safetensors: every tensor with its name, F64/F32/F16/BF16/I64/I32/I16/I8/U8/BOOL. \
             csv/tsv: one numeric table; a first line that is not numeric is taken as column names; \
-            a single column gives a vector.
+            a single column gives a vector. From npz and safetensors, arrays with the same number of \
+            rows are written interleaved, a chunk of rows of each in turn (as 'tensor paste' writes \
+            them), so that a program reads their rows together in bounded memory.
 
             Examples:
               tensor from npy emb.npy --name embedding --meta model=minilm > emb.tsr
@@ -85,17 +87,17 @@ struct From: Tool {
         let tensorName = name ?? (file == "-" ? "tensor" : stem(file))
         let source = try openInput(file)
         let out = try output.open()
-        func emit(_ t: Tensor) throws {
+        func converted(_ t: Tensor) throws -> Tensor {
             var t = try convert(t, to: target, saturate: saturate)
             for (k, v) in extra { t.meta[k] = v }
-            try out.writer.write(t)
+            return t
         }
         do {
             switch format {
             case .npy:
                 try importNpy(source, name: tensorName, target: target, meta: extra, saturate: saturate, writer: out.writer)
             case .npz:
-                let (tensors, skipped) = try Npz.read(try source.readAll(), skipUnsupported: true)
+                var (tensors, skipped) = try Npz.read(try source.readAll(), skipUnsupported: true)
                 if !quiet { for (name, why) in skipped { writeStderr("tensor: skipping '\(escaped(name))': \(why)\n") } }
                 for t in tensors {
                     // A member name is a path inside the archive: one that could not be written
@@ -103,11 +105,16 @@ struct From: Tool {
                     if let why = unsafeMemberReason(t.name) {
                         throw ToolError.data("\(escaped(source.label)): member '\(escaped(t.name))' is not a safe tensor name: \(why)")
                     }
-                    try emit(t)
                 }
+                // Arrays of the same row count interleaved, so that a program reads their rows
+                // together in bounded memory (emb-laplace fit's query and positive, say).
+                for i in tensors.indices { tensors[i] = try converted(tensors[i]) }   // (one copy at a time)
+                try out.writer.write(interleaving: tensors)
             case .safetensors:
                 let src = file == "-" ? nil : stem(file) + ".safetensors"
-                for t in try Safetensors.read(try source.readAll(), source: src) { try emit(t) }
+                var tensors = try Safetensors.read(try source.readAll(), source: src)
+                for i in tensors.indices { tensors[i] = try converted(tensors[i]) }
+                try out.writer.write(interleaving: tensors)
             case .csv, .tsv:
                 try importDelimited(source, separator: format == .csv ? UInt8(ascii: ",") : 9,
                                     name: tensorName, target: target ?? .f32, meta: extra, saturate: saturate, writer: out.writer)

@@ -299,6 +299,40 @@ final class RowBlockReaderTests: XCTestCase {
         XCTAssertTrue(message { try $0.readAhead() }.contains("'var'"))
     }
 
+    /// `write(interleaving:)`: every tensor whole when read back, and those of one row count
+    /// readable together under a bound far below one of them (chunks of a few rows each turn),
+    /// where `write` one after the other is refused as not interleaved.
+    func testWriterInterleavesTensorsOfOneRowCount() throws {
+        let q = matrix("query", rows: 300, cols: 8), p = matrix("positive", rows: 300, cols: 8, base: 5000)
+        let labels = Tensor(name: "labels", shape: [300], floats: (0..<300).map { Float($0 % 7) })
+        let other = matrix("other", rows: 11, cols: 3, base: -50)
+        let scalar = Tensor(name: "t", shape: [], floats: [2.5])
+        let all = [q, other, p, scalar, labels]
+        let small = WriterOptions(chunkBytes: 256)
+        let sink = ArraySink()
+        let w = try TensorStreamWriter(sink: sink, options: small)
+        try w.write(interleaving: all)
+        try w.finish()
+        let back = try TensorStreamReader(ArraySource(sink.bytes)).readAll()
+        XCTAssertEqual(back.map(\.name), all.map(\.name))
+        for (b, t) in zip(back, all) { XCTAssertTrue(b.data == t.data && b.shape == t.shape, b.name) }
+        // Read together a block at a time, at most 1 KiB buffered beyond the block (q is 9.6 KB).
+        let r = RowBlockReader(try TensorStreamReader(ArraySource(sink.bytes)), names: ["query", "positive", "labels"],
+                               blockRows: 16, maxBufferedBytes: 1 << 10)
+        var rows = 0
+        while let b = try r.next() {
+            XCTAssertTrue(b[0].data == Array(q.data[rows * 32 ..< (rows + b[0].rows) * 32]))
+            XCTAssertTrue(b[1].data == Array(p.data[rows * 32 ..< (rows + b[1].rows) * 32]))
+            rows += b[0].rows
+        }
+        XCTAssertEqual(rows, 300)
+        // One after the other: refused under the same bound.
+        let one = try encode([q, p], options: small)
+        let r2 = RowBlockReader(try TensorStreamReader(ArraySource(one)), names: ["query", "positive"], blockRows: 16,
+                                maxBufferedBytes: 1 << 10)
+        XCTAssertThrowsError(try { while try r2.next() != nil {} }()) { XCTAssertTrue("\($0)".contains("not interleaved"), "\($0)") }
+    }
+
     /// `floats(into:)` gives `floats()` for every float dtype and an integer one, replacing what
     /// the array held; it fills the array's own storage when that is the last reference to it,
     /// and leaves an array shared elsewhere as it was.
