@@ -39,7 +39,6 @@ extension Array {
     public mutating func reserveCapacityOnHugePages(_ n: Int) {
         reserveCapacity(n)
         let bytes = capacity * MemoryLayout<Element>.stride
-        guard bytes >= hugePageAdviceFrom else { return }
         withUnsafeBufferPointer { adviseHugePages(UnsafeRawPointer($0.baseAddress), bytes: bytes) }
     }
 }
