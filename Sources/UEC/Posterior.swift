@@ -1,23 +1,61 @@
 import LinearAlgebra
 
 /// MacKay's fixed point for the prior precision λ that maximises the Laplace evidence
-/// (methods.md 1.1): γ = Σ_j F_j/(F_j + λ), λ ← γ/‖θ̂‖², iterated to convergence.
-/// Returns λ, γ (the effective number of parameters) and the iterations taken.
-public func fitPriorPrecision(fisher: [Double], squaredNorm: Double, initial: Double = 1,
-                              tolerance: Double = 1e-10, maxIterations: Int = 10_000)
-    -> (lambda: Double, gamma: Double, iterations: Int) {
-    precondition(squaredNorm > 0 && initial > 0)
-    var lambda = initial, gamma = 0.0
-    for it in 1...maxIterations {
-        gamma = 0
-        for f in fisher { gamma += f / (f + lambda) }
-        let next = gamma / squaredNorm
-        if !(next > 0) { return (next, gamma, it) }  // zero Fisher: no evidence for any λ > 0
-        let done = abs(next - lambda) <= tolerance * lambda
-        lambda = next
-        if done { return (lambda, gamma, it) }
+/// (methods.md 1.1): the λ > 0 with λ‖θ̂‖² = γ(λ), γ(λ) = Σ_j F_j/(F_j + λ), the point where
+/// MacKay's update λ ← γ(λ)/‖θ̂‖² stops. Returns λ, γ(λ) (the effective number of parameters) and
+/// the passes over the Fisher taken.
+///
+/// The root is found by Newton's method on h(λ) = γ(λ) − λ‖θ̂‖², not by iterating the update:
+/// the update lands on alternate sides of the root and, when |γ′| is close to ‖θ̂‖², closes in
+/// on it by a factor near 1 per pass (878 passes over 590 208 entries for a 384 × 1536 layer,
+/// half a second, for a λ whose last digits were still moving). h is decreasing and convex
+/// (γ′ < 0 < γ″), so a Newton step from below the root lands below it again, closer, and near it
+/// the error squares at every pass. The start is below the root: the update from λ = m/‖θ̂‖²
+/// (m the number of F_j > 0), which is above it since γ < m. The search ends when a step is at
+/// most `tolerance`·λ (that step is taken), or when h(λ) ≤ 0 (the root reached within rounding).
+/// A Fisher with no positive entry has no root: λ = 0 is returned.
+public func fitPriorPrecision(fisher: [Double], squaredNorm: Double, tolerance: Double = 1e-12,
+                              maxIterations: Int = 100) -> (lambda: Double, gamma: Double, iterations: Int) {
+    precondition(squaredNorm > 0 && tolerance >= 0 && maxIterations >= 1)
+    let positive = fisher.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
+    guard positive > 0 else { return (0, 0, 1) }
+    return fisher.withUnsafeBufferPointer { f in
+        let s = squaredNorm
+        var lambda = evidenceTerms(f, lambda: Double(positive) / s).gamma / s
+        var iterations = 1, lastStep = false
+        while true {
+            let (gamma, slope) = evidenceTerms(f, lambda: lambda)
+            iterations += 1
+            guard gamma.isFinite, slope.isFinite, lambda > 0 else { return (.nan, gamma, iterations) }
+            let h = gamma - lambda * s
+            if lastStep || h <= 0 || iterations > maxIterations { return (lambda, gamma, iterations) }
+            let step = h / (slope + s)             // −h/h′, h′ = −(Σ F/(F+λ)² + ‖θ̂‖²)
+            lastStep = step <= tolerance * lambda   // taken, then γ at the new λ (its error is about step²)
+            lambda += step
+        }
     }
-    return (lambda, gamma, maxIterations)
+}
+
+/// γ(λ) = Σ F_j/(F_j + λ) and −γ′(λ) = Σ F_j/(F_j + λ)², in one pass with one division per entry,
+/// summed in eight lanes in a fixed order (the same bits on every run).
+func evidenceTerms(_ f: UnsafeBufferPointer<Double>, lambda: Double) -> (gamma: Double, slope: Double) {
+    var g = SIMD8<Double>(), d = SIMD8<Double>()
+    let lam = SIMD8<Double>(repeating: lambda), base = f.baseAddress!
+    let whole = f.count / 8 * 8
+    var i = 0
+    while i < whole {
+        let x = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Double>.self)
+        let r = 1 / (x + lam), t = x * r
+        g += t; d += t * r
+        i += 8
+    }
+    var gamma = g.sum(), slope = d.sum()
+    while i < f.count {
+        let r = 1 / (f[i] + lambda), t = f[i] * r
+        gamma += t; slope += t * r
+        i += 1
+    }
+    return (gamma, slope)
 }
 
 /// The diagonal Laplace posterior of the last layer: per-parameter variances v = 1/(F + λ)

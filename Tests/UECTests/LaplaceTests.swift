@@ -169,5 +169,35 @@ final class LaplaceTests: XCTestCase {
     func testZeroFisherGivesNoPositivePrior() {
         let fit = fitPriorPrecision(fisher: [0, 0, 0], squaredNorm: 3)
         XCTAssertFalse(fit.lambda > 0)
+        XCTAssertFalse(fitPriorPrecision(fisher: [], squaredNorm: 3).lambda > 0)
+    }
+
+    /// The root of λ‖θ̂‖² = γ(λ) against bisection on hard spectra: Fisher entries spread over
+    /// 16 decades with zeros among them, a spectrum where MacKay's update closes in by a factor
+    /// near −1 per pass, one entry. Newton gets there in a few passes, and to the bisection's digits.
+    func testPriorPrecisionIsTheRootOfTheEvidenceEquation() {
+        var rng = SeededGenerator(seed: 7)
+        let spread = (0..<100_003).map { i -> Double in i % 3 == 0 ? 0 : pow(10, -12 + 16 * rng.uniform()) }
+        // At the root the update λ ← γ(λ)/‖θ̂‖² has the slope −Σ F/(F+λ)² / ‖θ̂‖², here −λ/(F+λ) ≈ −0.999:
+        // λ* ≈ 10⁹ for entries of 10⁶.
+        let flat = Array(repeating: 1e6, count: 1000)
+        let cases: [(String, [Double], Double)] = [
+            ("spread", spread, 50), ("spread, large norm", spread, 1e9), ("spread, small norm", spread, 1e-6),
+            ("flat", flat, 1e-9), ("one entry", [2.5], 0.1),
+        ]
+        for (name, f, s) in cases {
+            let fit = fitPriorPrecision(fisher: f, squaredNorm: s)
+            func h(_ l: Double) -> Double { f.reduce(0.0) { $0 + $1 / ($1 + l) } - l * s }
+            // Bisection in log λ between bounds of opposite sign, 200 halvings.
+            var lo = 1e-300, hi = Double(f.filter { $0 > 0 }.count) / s
+            XCTAssertGreaterThan(h(lo), 0, name); XCTAssertLessThan(h(hi), 0, name)
+            for _ in 0..<200 { let mid = (lo * hi).squareRoot(); if h(mid) > 0 { lo = mid } else { hi = mid } }
+            XCTAssertEqual(fit.lambda, lo, accuracy: 1e-12 * lo, name)
+            XCTAssertEqual(fit.gamma, f.reduce(0.0) { $0 + $1 / ($1 + fit.lambda) }, accuracy: 1e-9 * fit.gamma, name)
+            XCTAssertLessThanOrEqual(fit.iterations, 25, name)
+        }
+        // The one-entry case by hand: λ·0.1 = 2.5/(2.5 + λ) → λ² + 2.5λ − 25 = 0.
+        XCTAssertEqual(fitPriorPrecision(fisher: [2.5], squaredNorm: 0.1).lambda, (-2.5 + (6.25 + 100).squareRoot()) / 2,
+                       accuracy: 1e-13)
     }
 }
