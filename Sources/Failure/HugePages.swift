@@ -43,6 +43,18 @@ extension Array {
     }
 }
 
+extension Array where Element: BitwiseCopyable {
+    /// `n` elements left as the allocator gives them (for a buffer written whole before it is
+    /// read: zeroing it first would be a pass over memory for nothing), advised onto huge pages
+    /// when large.
+    public static func uninitializedOnHugePages(_ n: Int) -> [Element] {
+        [Element](unsafeUninitializedCapacity: n) { b, initialized in
+            adviseHugePages(UnsafeRawPointer(b.baseAddress), bytes: n * MemoryLayout<Element>.stride)
+            initialized = n
+        }
+    }
+}
+
 /// `malloc(bytes)` (nil when the system refuses), except that a buffer of `hugePageAdviceFrom`
 /// or more starts on a 2 MiB boundary and is advised whole (`adviseHugePages`), so that every
 /// byte of it can be on huge pages (a plain malloc'd buffer starts 16 bytes into a 4 KiB page:

@@ -1,3 +1,4 @@
+import Failure
 /// A whole tensor in memory: its description and its bytes (C order, little-endian).
 public struct Tensor: Sendable {
     public var info: TensorInfo
@@ -44,6 +45,8 @@ public struct Tensor: Sendable {
     /// touching new ones). float32 is copied straight; other dtypes through a converted array.
     public func floats(into out: inout [Float]) {
         out.removeAll(keepingCapacity: true)
+        let count = dtype.size == 0 ? 0 : data.count / dtype.size
+        if out.capacity < count { out.reserveCapacityOnHugePages(count) }
         data.withUnsafeBytes { b in
             if dtype == .f32 {
                 out.append(contentsOf: b.bindMemory(to: Float.self))

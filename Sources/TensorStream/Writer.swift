@@ -14,10 +14,16 @@ public struct WriterOptions: Sendable {
     public var chunkBytes: Int = Format.defaultChunkBytes
     /// zstd worker threads (0: compress on the calling thread).
     public var threads: Int32 = 0
+    /// Compress and write the records on a thread of the writer's own while the caller goes on
+    /// (the same bytes as without; a few records, each at most `chunkBytes`, wait at a time). An
+    /// error of the sink is then thrown by a later `write` or by `finish`, not by the `write`
+    /// whose record failed.
+    public var background: Bool = false
 
     public init(level: Int32 = WriterOptions.defaultLevel, shuffle: Bool = true, chunkBytes: Int = Format.defaultChunkBytes,
-                threads: Int32 = 0) {
+                threads: Int32 = 0, background: Bool = false) {
         self.level = level; self.shuffle = shuffle; self.chunkBytes = chunkBytes; self.threads = threads
+        self.background = background
     }
 }
 
@@ -46,9 +52,15 @@ public final class TensorStreamWriter {
         if options.threads > 0 {
             _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, options.threads), "threads")
         }
+        encoder = options.background ? BackgroundEncoder(cctx: c, sink: sink) : nil
     }
 
-    deinit { ZSTD_freeCCtx(cctx) }
+    deinit {
+        if let encoder { encoder.stop() } else { ZSTD_freeCCtx(cctx) }  // the encoder frees its context
+    }
+
+    /// The thread that compresses and writes, with `WriterOptions.background`.
+    private let encoder: BackgroundEncoder?
 
     /// The tensors declared so far, in order (their index is their id).
     public var declared: [TensorInfo] { tensors }
@@ -168,6 +180,7 @@ public final class TensorStreamWriter {
         w.u32(UInt32(tensors.count))
         for n in written { w.u64(UInt64(n)) }
         try emit(tag: Format.tagEnd, body: w.bytes)
+        try encoder?.drain()
         finished = true
     }
 
@@ -232,13 +245,8 @@ public final class TensorStreamWriter {
 
     private func compressAndSend(count: Int? = nil) throws {
         let n = count ?? record.count
-        let bound = ZSTD_compressBound(n)
-        if compressed.count < bound { compressed = [UInt8](repeating: 0, count: bound) }
-        let written = try record.withUnsafeBytes { src in
-            try compressed.withUnsafeMutableBytes { dst in
-                try zstdCheck(ZSTD_compress2(cctx, dst.baseAddress, dst.count, src.baseAddress, n), "compressing")
-            }
-        }
+        if let encoder { return try encoder.submit(&record, count: n) }
+        let written = try compressRecord(cctx, record, count: n, into: &compressed)
         try compressed.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<written])) }
     }
 }

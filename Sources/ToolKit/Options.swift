@@ -41,7 +41,8 @@ public struct OutputOptions: ParsableArguments {
         if let o = output, o.isEmpty { throw ValidationError("-o needs a file name") }
     }
 
-    public var writerOptions: WriterOptions { WriterOptions(level: level, shuffle: !noShuffle) }
+    /// Tools compress on a thread of the writer's own while they compute the next rows.
+    public var writerOptions: WriterOptions { WriterOptions(level: level, shuffle: !noShuffle, background: true) }
 
     /// Opens the output (refusing a terminal) and returns a stream writer on it.
     public func open() throws -> OutputStream {

@@ -1,7 +1,5 @@
 import Dispatch
-#if canImport(Glibc)
-import Glibc
-#endif
+import Failure
 
 /// Runs `produce` on a thread of its own, one item ahead of the consumer: the next block of a
 /// stream is read and decompressed while the program works on the current one (emb-sim's corpus
@@ -16,7 +14,7 @@ public final class Prefetcher<T>: @unchecked Sendable {
     public init(_ produce: @escaping () throws -> T?) {
         self.produce = produce
         empty.signal()  // room for one item
-        inline = !startThread { [self] in loop() }
+        inline = !startDetachedThread { [self] in loop() }
     }
 
     private var inline = false
@@ -41,25 +39,4 @@ public final class Prefetcher<T>: @unchecked Sendable {
         if case .success(.some) = r { empty.signal() }
         return try r.get()
     }
-}
-
-/// The body of a thread (pthread entry points cannot capture a generic context).
-private final class ThreadBody {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
-}
-
-/// Runs `body` on a new detached thread; false when no thread could be started.
-private func startThread(_ body: @escaping () -> Void) -> Bool {
-    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-    var thread = pthread_t()
-    guard pthread_create(&thread, nil, { arg in
-        Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue().run()
-        return nil
-    }, box) == 0 else {
-        Unmanaged<ThreadBody>.fromOpaque(box).release()
-        return false
-    }
-    pthread_detach(thread)
-    return true
 }

@@ -1,3 +1,4 @@
+import Failure
 import LinearAlgebra
 import Parallel
 import Probability
@@ -113,8 +114,8 @@ public struct InfoNCEFisher: Sendable {
         // GEMM over the stacked factors [A∘A; 2 A∘Z; Z∘Z]ᵀ · [H∘H; H∘C; C∘C] (rows n, rows + n
         // and 2·rows + n for pair n): the same sum, at a GEMM shape with a long inner dimension.
         // Every element of X and Y is written by `factors` before the GEMM reads it: no zeros first.
-        var x = Matrix<Double>(rows: 3 * rows, cols: d, data: .uninitialized(3 * rows * d))
-        var y = Matrix<Double>(rows: 3 * rows, cols: p, data: .uninitialized(3 * rows * p))
+        var x = Matrix<Double>(rows: 3 * rows, cols: d, data: .uninitializedOnHugePages(3 * rows * d))
+        var y = Matrix<Double>(rows: 3 * rows, cols: p, data: .uninitializedOnHugePages(3 * rows * p))
         var rowLoss = [Double](repeating: 0, count: rows)
         let perGroup = max(1, Self.groupRows / batchSize) * batchSize
         let groups = stride(from: 0, to: rows, by: perGroup).map { $0 ..< min($0 + perGroup, rows) }
@@ -247,12 +248,4 @@ public func hadamard<T: BLASScalar>(_ x: Matrix<T>, _ y: Matrix<T>) -> Matrix<T>
     var out = x
     for i in out.data.indices { out.data[i] *= y.data[i] }
     return out
-}
-
-private extension Array where Element == Double {
-    /// `n` values left as the allocator gives them, for a buffer that is written whole before it
-    /// is read (zeroing it first would be a pass over memory for nothing).
-    static func uninitialized(_ n: Int) -> [Double] {
-        [Double](unsafeUninitializedCapacity: n) { _, initialized in initialized = n }
-    }
 }

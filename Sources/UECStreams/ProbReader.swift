@@ -62,20 +62,32 @@ public final class ProbReader {
         var mats: [Matrix<Float>] = []
         for k in block.indices {
             guard var t = block[k] else { continue }
-            let f = t.floats()
+            var f = spares.popLast() ?? []
+            t.floats(into: &f)
             // The floats are a copy: the bytes go back to the reader for the next block.
             block[k] = nil
             rows.recycle(&t.data)
-            if let bad = f.firstIndex(where: { !$0.isFinite }) {
+            if let bad = firstNonFinite(f) {
                 throw ToolError.data("\(label): '\(t.name)' row \(first + bad / dimension) holds \(f[bad]) (expected finite numbers)")
             }
-            if t.name == "var", let bad = f.firstIndex(where: { $0 < 0 }) {
+            if t.name == "var", let bad = firstNegative(f) {
                 throw ToolError.data("\(label): 'var' row \(first + bad / dimension) holds a negative variance \(f[bad])")
             }
             mats.append(Matrix(rows: n, cols: dimension, data: f))
         }
         return ProbBlock(mean: mats[0], variance: hasVariance ? mats[1] : nil)
     }
+
+    /// Gives a block's arrays back: the next blocks are filled into them (the same pages for
+    /// every block, instead of pages touched anew) once the caller holds no other copy of them.
+    /// From the thread that calls `next()`.
+    public func recycle(_ block: consuming ProbBlock) {
+        spares.append(block.mean.data)
+        if let v = block.variance { spares.append(v.data) }
+    }
+
+    /// Arrays of blocks given back by `recycle`.
+    private var spares: [[Float]] = []
 }
 
 /// A tensor as a float matrix N×cols, checking its shape.
@@ -95,7 +107,7 @@ public func floatMatrix(_ t: Tensor, label: String, reusing storage: inout [Floa
     var f: [Float] = []
     swap(&f, &storage)
     t.floats(into: &f)
-    if let bad = f.firstIndex(where: { !$0.isFinite }) {
+    if let bad = firstNonFinite(f) {
         throw ToolError.data("\(label): '\(t.name)' holds \(f[bad]) at row \(bad / max(1, t.info.rowShape[0])) (expected finite numbers)")
     }
     return Matrix(rows: t.rows, cols: t.info.rowShape[0], data: f)

@@ -311,7 +311,7 @@ struct CalibMetrics: Tool {
             if useUncertainty {
                 let ee = block[eeSlot]!.doubles(), mi = block[miSlot]!.doubles()
                 for (name, v) in [("expected_entropy", ee), ("mutual_info", mi)] {
-                    if let i = v.firstIndex(where: { !$0.isFinite }) {
+                    if let i = firstNonFinite(v) {
                         throw ToolError.data("\(name): row \(done + i) holds \(v[i])")
                     }
                 }
@@ -320,7 +320,7 @@ struct CalibMetrics: Tool {
         if logits || binaryVector || p.dtype != .f32 {
                 var v = block[0]!.doubles()
                 if logits {
-                    if let i = v.firstIndex(where: { !$0.isFinite }) {
+                    if let i = firstNonFinite(v) {
                         throw ToolError.data("'\(p.name)': row \(done + i / width) holds \(v[i]) (expected finite logits)")
                     }
                     softmaxRows(&v, width: classes)
@@ -391,8 +391,8 @@ struct CalibMetrics: Tool {
         }
         guard scores.rows > 0 else { throw ToolError.data("no rows: N = 0") }
         let x = scores.doubles(), y = gold.doubles()
-        if let i = x.firstIndex(where: { !$0.isFinite }) { throw ToolError.data("'scores': row \(i) holds \(x[i])") }
-        if let i = y.firstIndex(where: { !$0.isFinite }) { throw ToolError.data("--gold: row \(i) holds \(y[i])") }
+        if let i = firstNonFinite(x) { throw ToolError.data("'scores': row \(i) holds \(x[i])") }
+        if let i = firstNonFinite(y) { throw ToolError.data("--gold: row \(i) holds \(y[i])") }
         let r = SimilarityReport(rows: x.count, spearman: spearman(x, y), pearson: pearson(x, y))
         if json { try printJSON(r); return }
         var t = Table()

@@ -126,6 +126,7 @@ struct EmbFuse: Tool {
             spread.add(res.coefficients.data, models: k)
             if ids == nil { ids = try declare(spread) }
             try writeRows(out.writer, [(ids!.mean, res.mean), (ids!.variance, res.variance), (ids!.weights, res.coefficients)])
+            for (r, b) in zip(readers, blocks) { r.recycle(b!) }
             progress.update(readers[0].rowsDone)
         }
         progress.finish()

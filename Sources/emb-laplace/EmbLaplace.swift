@@ -335,7 +335,7 @@ func doubleMatrix(_ t: Tensor, label: String) throws -> Matrix<Double> {
         throw ToolError.data("\(label): '\(t.name)' must be a matrix N×P, it is \(t.info.signature)")
     }
     let d = t.doubles()
-    if let bad = d.firstIndex(where: { !$0.isFinite }) {
+    if let bad = firstNonFinite(d) {
         throw ToolError.data("\(label): '\(t.name)' holds \(d[bad]) at row \(bad / max(1, t.info.rowShape[0])) (expected finite numbers)")
     }
     return Matrix(rows: t.rows, cols: t.info.rowShape[0], data: d)

@@ -106,7 +106,7 @@ struct SvePredict: Tool {
             swap(&xs, &spare)
             block[0].floats(into: &xs)
             reader.recycle(&block[0].data)
-            if let bad = xs.firstIndex(where: { !$0.isFinite }) {
+            if let bad = firstNonFinite(xs) {
                 throw ToolError.data("'\(featuresName)' holds \(xs[bad]) in row \(reader.rowsDone - n + bad / D)")
             }
             let x = Matrix(rows: n, cols: D, data: xs)
@@ -131,7 +131,7 @@ struct SvePredict: Tool {
             throw ToolError.data("--pass \(t.name): it has \(t.shape.first ?? 1) rows but there are \(n) texts")
         }
         let xs = f.floats()
-        if let bad = xs.firstIndex(where: { !$0.isFinite }) { throw ToolError.data("'\(featuresName)' holds \(xs[bad]) in token row \(bad / f.shape[1])") }
+        if let bad = firstNonFinite(xs) { throw ToolError.data("'\(featuresName)' holds \(xs[bad]) in token row \(bad / f.shape[1])") }
         let data = Examples(x: Matrix(rows: f.shape[0], cols: f.shape[1], data: xs), labels: [Int](repeating: 0, count: n), lengths: lengths)
         let out = try output.open()
         let sink = try PredictionSink(out.writer, net: net, temperature: T, average: average, pass: ts.dropFirst(2).map(\.info))

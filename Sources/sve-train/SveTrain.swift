@@ -201,7 +201,7 @@ struct SveTrain: Tool {
             throw ToolError.data("'\(labelsName)' has shape \(l.shape) but there are \(N) \(spec.tokenLevel ? "texts in '\(lengthsName)'" : "rows in '\(featuresName)'") (expected [\(N)])")
         }
         let x = f.floats()
-        if let bad = x.firstIndex(where: { !$0.isFinite }) { throw ToolError.data("'\(featuresName)' holds \(x[bad]) in row \(bad / D)") }
+        if let bad = firstNonFinite(x) { throw ToolError.data("'\(featuresName)' holds \(x[bad]) in row \(bad / D)") }
         guard N >= 2 else {
             throw ToolError.data("'\(featuresName)' has \(N) row\(N == 1 ? "" : "s"): training needs at least 2 (and 2 classes)")
         }

@@ -187,6 +187,37 @@ final class UECToolTests: XCTestCase {
         XCTAssertEqual(r3.stderr.split(separator: "\n").count, 1)
     }
 
+    /// Every row of every block, the short last one too, against the formula computed here: the
+    /// blocks are read into the arrays of the blocks before (ProbReader.recycle), and the
+    /// outputs written whole without zeros first.
+    func testFuseOverManyBlocksMatchesTheFormulaRowByRow() throws {
+        let n = 23, d = 5, k = 3
+        var means: [[Float]] = [], vars: [[Float]] = [], files: [String] = []
+        for m in 0..<k {
+            means.append(randomMatrix(n, d, seed: 40 + m))
+            vars.append(randomMatrix(n, d, seed: 50 + m).map { 0.05 + abs($0) })
+            files.append(try file("m\(m).tsr", interleaved([Tensor(name: "mean", shape: [n, d], floats: means[m]),
+                                                            Tensor(name: "var", shape: [n, d], floats: vars[m])], block: 4)))
+        }
+        for block in ["3", "1", "4096"] {
+            let r = try runTool("emb-fuse", ["--block-rows", block, "--temperature", "0.7"] + files)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let t = try read(r.stdout)
+            let mean = t["mean"]!.floats(), variance = t["var"]!.floats(), weights = t["weights"]!.floats()
+            for row in 0..<n {
+                let scores = (0..<k).map { m in -(0..<d).reduce(0.0) { $0 + Double(vars[m][row * d + $1]) } / 0.7 }
+                let top = scores.max()!, e = scores.map { exp($0 - top) }, pi = e.map { $0 / e.reduce(0, +) }
+                for m in 0..<k { XCTAssertEqual(Double(weights[row * k + m]), pi[m], accuracy: 1e-6, "block \(block) row \(row)") }
+                for j in 0..<d {
+                    let mu = (0..<k).reduce(0.0) { $0 + pi[$1] * Double(means[$1][row * d + j]) }
+                    let v = (0..<k).reduce(0.0) { $0 + pi[$1] * pi[$1] * Double(vars[$1][row * d + j]) }
+                    XCTAssertEqual(Double(mean[row * d + j]), mu, accuracy: 1e-5, "block \(block) row \(row)")
+                    XCTAssertEqual(Double(variance[row * d + j]), v, accuracy: 1e-5, "block \(block) row \(row)")
+                }
+            }
+        }
+    }
+
     func testErrorsAreOneLineWithSysexitsStatus() throws {
         let post = try fitPosterior()
         let cases: [(String, [String], Data, Int32, String)] = [

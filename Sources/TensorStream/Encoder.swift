@@ -1,0 +1,106 @@
+import CZstd
+import Failure
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Compresses `count` bytes of `record` into one zstd frame in `compressed` (grown as needed) and
+/// returns the frame's size.
+func compressRecord(_ cctx: OpaquePointer, _ record: [UInt8], count: Int, into compressed: inout [UInt8]) throws -> Int {
+    let bound = ZSTD_compressBound(count)
+    if compressed.count < bound { compressed = [UInt8](repeating: 0, count: bound) }
+    return try record.withUnsafeBytes { src in
+        try compressed.withUnsafeMutableBytes { dst in
+            try zstdCheck(ZSTD_compress2(cctx, dst.baseAddress, dst.count, src.baseAddress, count), "compressing")
+        }
+    }
+}
+
+/// The thread of a writer with `WriterOptions.background`: it compresses the records handed to
+/// it, in order, and writes them to the sink, while the writer's caller computes the next rows.
+/// At most `depth` records wait; `submit` blocks while they do. The first error of the sink or of
+/// zstd stops the writing and is thrown by the next `submit` or by `drain`.
+///
+/// It owns the compression context (freed when both the writer and the thread are done with it).
+final class BackgroundEncoder: @unchecked Sendable {
+    static let depth = 2
+    private let cctx: OpaquePointer
+    private let sink: ByteSink
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // Guarded by `lock`.
+    private var queue: [(record: [UInt8], count: Int)] = []
+    private var spares: [[UInt8]] = []
+    private var busy = false
+    private var stopping = false
+    private var failure: Error?
+
+    /// nil when no thread can be started (the writer then compresses on the caller's thread).
+    init?(cctx: OpaquePointer, sink: ByteSink) {
+        self.cctx = cctx; self.sink = sink
+        pthread_mutex_init(lock, nil)
+        pthread_cond_init(changed, nil)
+        guard startDetachedThread({ [self] in run() }) else { return nil }
+    }
+
+    deinit {
+        ZSTD_freeCCtx(cctx)
+        pthread_cond_destroy(changed); pthread_mutex_destroy(lock)
+        changed.deallocate(); lock.deallocate()
+    }
+
+    /// Hands over the first `count` bytes of `record` and leaves a spare buffer in its place.
+    func submit(_ record: inout [UInt8], count: Int) throws {
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
+        while failure == nil && queue.count >= Self.depth { pthread_cond_wait(changed, lock) }
+        if let failure { throw failure }
+        var spare = spares.popLast() ?? []
+        swap(&spare, &record)
+        queue.append((spare, count))
+        pthread_cond_broadcast(changed)
+    }
+
+    /// Waits until every record handed over is written; throws the first error.
+    func drain() throws {
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
+        while failure == nil && (busy || !queue.isEmpty) { pthread_cond_wait(changed, lock) }
+        if let failure { throw failure }
+    }
+
+    /// Ends the thread; records not yet written are dropped (a writer that is not finished has
+    /// failed: its stream is incomplete whatever happens to them).
+    func stop() {
+        pthread_mutex_lock(lock)
+        stopping = true
+        queue.removeAll()
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(lock)
+    }
+
+    private func run() {
+        var compressed: [UInt8] = []
+        pthread_mutex_lock(lock)
+        while true {
+            while queue.isEmpty && !stopping { pthread_cond_wait(changed, lock) }
+            if stopping { break }
+            let item = queue.removeFirst()
+            busy = true
+            pthread_mutex_unlock(lock)
+            var error: Error? = nil
+            do {
+                let n = try compressRecord(cctx, item.record, count: item.count, into: &compressed)
+                try compressed.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            } catch let e { error = e }
+            pthread_mutex_lock(lock)
+            busy = false
+            if let error, failure == nil { failure = error; queue.removeAll() }
+            spares.append(item.record)
+            pthread_cond_broadcast(changed)
+        }
+        pthread_mutex_unlock(lock)
+    }
+}

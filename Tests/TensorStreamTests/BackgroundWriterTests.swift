@@ -1,0 +1,91 @@
+import Foundation
+import XCTest
+@testable import TensorStream
+
+/// A sink that takes `limit` bytes, then fails as a full disk would; it counts the writes tried.
+private final class FullSink: ByteSink, @unchecked Sendable {
+    let limit: Int
+    private(set) var bytes: [UInt8] = []
+    private(set) var tries = 0
+    init(limit: Int) { self.limit = limit }
+    func write(_ b: UnsafeRawBufferPointer) throws {
+        tries += 1
+        guard bytes.count + b.count <= limit else { throw StreamError.io("no space left on the test's device") }
+        bytes.append(contentsOf: b)
+    }
+}
+
+/// A sink that takes 20 ms per write.
+private final class SlowSink: ByteSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var writes: Int { lock.withLock { count } }
+    func write(_ b: UnsafeRawBufferPointer) throws {
+        usleep(20_000)
+        lock.withLock { count += 1 }
+    }
+}
+
+/// `WriterOptions.background`: records compressed and written on the writer's own thread.
+final class BackgroundWriterTests: XCTestCase {
+    /// Tensors of several records each, interleaved, and tiny ones between them.
+    private func sample() -> [Tensor] {
+        [Tensor(name: "mean", shape: [3000, 97], floats: (0..<291_000).map { Float(sin(Double($0) * 0.01)) }),
+         Tensor(name: "label", dtype: .i64, shape: [3000], data: sampleBytes(24_000, seed: 3)),
+         Tensor(name: "var", shape: [3000, 97], floats: (0..<291_000).map { Float($0 % 977) / 977 }),
+         Tensor(name: "tiny", dtype: .u8, shape: [], data: [7])]
+    }
+
+    private func written(_ background: Bool, chunk: Int, interleave: Bool) throws -> [UInt8] {
+        let sink = ArraySink()
+        let w = try TensorStreamWriter(sink: sink, options: WriterOptions(chunkBytes: chunk, background: background))
+        if interleave { try w.write(interleaving: sample()) } else { for t in sample() { try w.write(t) } }
+        try w.finish()
+        return sink.bytes
+    }
+
+    func testTheSameBytesAsOnTheCallersThread() throws {
+        for chunk in [Format.defaultChunkBytes, 1 << 12, 100] {
+            for interleave in [true, false] {
+                let plain = try written(false, chunk: chunk, interleave: interleave)
+                let bytes = try written(true, chunk: chunk, interleave: interleave)
+                XCTAssertEqual(bytes, plain, "chunk \(chunk) interleave \(interleave)")
+                XCTAssertEqual(try decode(bytes).map(\.data), sample().map(\.data))
+            }
+        }
+    }
+
+    /// The sink fails part-way: a later write or finish throws its error, nothing is written
+    /// after it, and the writer neither hangs nor ends the stream.
+    func testASinkErrorIsThrownByALaterCallAndStopsTheWriting() throws {
+        for limit in [0, 10, 5_000, 200_000] {
+            let sink = FullSink(limit: limit)
+            let w = try TensorStreamWriter(sink: sink, options: WriterOptions(chunkBytes: 1 << 12, background: true))
+            var thrown: Error?
+            do {
+                try w.write(interleaving: sample())
+                try w.finish()
+            } catch { thrown = error }
+            guard case StreamError.io(let m)? = thrown else { return XCTFail("limit \(limit): \(String(describing: thrown))") }
+            XCTAssertTrue(m.contains("no space left"), m)
+            XCTAssertLessThanOrEqual(sink.bytes.count, limit)
+            let tries = sink.tries
+            XCTAssertThrowsError(try w.finish(), "limit \(limit): finish after the failure")
+            XCTAssertEqual(sink.tries, tries, "limit \(limit): written to after the failure")
+            XCTAssertThrowsError(try decode(sink.bytes), "limit \(limit): a stream without its end")
+        }
+    }
+
+    /// A writer given up half-way (the program failed) goes away without waiting for its
+    /// records: the one being written is finished, those waiting are dropped.
+    func testAWriterDroppedUnfinishedStopsItsThread() throws {
+        let sink = SlowSink()
+        do {
+            let w = try TensorStreamWriter(sink: sink, options: WriterOptions(chunkBytes: 1 << 16, background: true))
+            try w.write(sample()[0])            // 18 records
+        }
+        let after = sink.writes
+        usleep(200_000)
+        XCTAssertLessThanOrEqual(sink.writes, after + 1, "records written after the writer was dropped")
+    }
+}
