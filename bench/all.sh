@@ -40,6 +40,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
     run bash bench/scale.sh 0.25
     run bench/emb-sim.sh --corpus-rows 5000 --queries 200
     run bench/emb-laplace.sh --pairs 256
+    run "$PY" bench/uec-stream.py --rows 5000 --runs 1
     run "$PY" bench/sve.py --epochs 2 --members 2 --skip-einsum --runs 1
     run "$PY" bench/calib-metrics.py --sizes 1e4x10
 else
@@ -48,6 +49,7 @@ else
     run bash bench/scale.sh
     run bench/emb-sim.sh
     run bench/emb-laplace.sh
+    run "$PY" bench/uec-stream.py
     run "$PY" bench/sve.py --members 4 --threads 2 --batch 16,256 --rows 16000 --epochs 3 --skip-einsum
     run "$PY" bench/sve.py --members 8 --threads 2 --batch 16,256 --rows 16000 --epochs 3 --skip-einsum
     run "$PY" bench/calib-metrics.py

@@ -50,6 +50,7 @@ for k in range(K):
     run([tool("tensor"), "from", "npy", f"{work}/e{k}.npy", "--name", "embedding", "-o", f"{work}/e{k}.tsr"])
     q = rng.standard_normal((4096, D)).astype(np.float32)
     p = q + 0.5 * rng.standard_normal((4096, D)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True); p /= np.linalg.norm(p, axis=1, keepdims=True)
     np.savez(f"{work}/pairs{k}.npz", query=q, positive=p)
     run([tool("tensor"), "from", "npz", f"{work}/pairs{k}.npz", "-o", f"{work}/pairs{k}.tsr"])
     run([tool("emb-laplace"), "fit", f"{work}/pairs{k}.tsr", "-o", f"{work}/post{k}.tsr"])

@@ -1,37 +1,54 @@
 import LinearAlgebra
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// MacKay's fixed point for the prior precision λ that maximises the Laplace evidence
 /// (methods.md 1.1): the λ > 0 with λ‖θ̂‖² = γ(λ), γ(λ) = Σ_j F_j/(F_j + λ), the point where
 /// MacKay's update λ ← γ(λ)/‖θ̂‖² stops. Returns λ, γ(λ) (the effective number of parameters) and
 /// the passes over the Fisher taken.
 ///
-/// The root is found by Newton's method on h(λ) = γ(λ) − λ‖θ̂‖², not by iterating the update:
-/// the update lands on alternate sides of the root and, when |γ′| is close to ‖θ̂‖², closes in
-/// on it by a factor near 1 per pass (878 passes over 590 208 entries for a 384 × 1536 layer,
-/// half a second, for a λ whose last digits were still moving). h is decreasing and convex
-/// (γ′ < 0 < γ″), so a Newton step from below the root lands below it again, closer, and near it
-/// the error squares at every pass. The start is below the root: the update from λ = m/‖θ̂‖²
-/// (m the number of F_j > 0), which is above it since γ < m. The search ends when a step is at
-/// most `tolerance`·λ (that step is taken), or when h(λ) ≤ 0 (the root reached within rounding).
+/// The root is found by Newton's method, not by iterating the update: the update lands on
+/// alternate sides of the root and, when |γ′| is close to ‖θ̂‖², closes in on it by a factor near
+/// 1 per pass (878 passes over 590 208 entries for a 384 × 1536 layer, half a second, for a λ
+/// whose last digits were still moving). Newton works on g(u) = ln γ(λ) − ln ‖θ̂‖² − u with
+/// u = ln λ: where λ is far below the F_j, γ ≈ m and g is a straight line; far above them,
+/// γ ≈ Σ F_j / λ and g is a straight line again, so a Fisher whose entries span a hundred
+/// decades (a saturated InfoNCE) costs a few passes, not one per doubling of λ. Every pass keeps
+/// a bracket [lo, hi] with g(lo) > 0 > g(hi), and a Newton step that would leave it is replaced
+/// by halving it, so the search always ends: hi = ln(m/‖θ̂‖²) (m the number of F_j > 0, and γ < m),
+/// lo = the update from there, which is below the root. It ends when a step or the bracket is
+/// at most `tolerance` (relative to λ) and returns γ at the λ returned.
 /// A Fisher with no positive entry has no root: λ = 0 is returned.
 public func fitPriorPrecision(fisher: [Double], squaredNorm: Double, tolerance: Double = 1e-12,
-                              maxIterations: Int = 100) -> (lambda: Double, gamma: Double, iterations: Int) {
+                              maxIterations: Int = 200) -> (lambda: Double, gamma: Double, iterations: Int) {
     precondition(squaredNorm > 0 && tolerance >= 0 && maxIterations >= 1)
     let positive = fisher.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
     guard positive > 0 else { return (0, 0, 1) }
     return fisher.withUnsafeBufferPointer { f in
-        let s = squaredNorm
-        var lambda = evidenceTerms(f, lambda: Double(positive) / s).gamma / s
-        var iterations = 1, lastStep = false
+        let logS = log(squaredNorm)
+        var hi = log(Double(positive)) - logS
+        let first = evidenceTerms(f, lambda: exp(hi)).gamma
+        guard first.isFinite else { return (.nan, first, 1) }
+        var lo = max(log(first) - logS, log(Double.leastNormalMagnitude))
+        var u = lo, iterations = 1
         while true {
+            let lambda = exp(u)
             let (gamma, slope) = evidenceTerms(f, lambda: lambda)
             iterations += 1
-            guard gamma.isFinite, slope.isFinite, lambda > 0 else { return (.nan, gamma, iterations) }
-            let h = gamma - lambda * s
-            if lastStep || h <= 0 || iterations > maxIterations { return (lambda, gamma, iterations) }
-            let step = h / (slope + s)             // −h/h′, h′ = −(Σ F/(F+λ)² + ‖θ̂‖²)
-            lastStep = step <= tolerance * lambda   // taken, then γ at the new λ (its error is about step²)
-            lambda += step
+            guard gamma.isFinite, slope.isFinite else { return (.nan, gamma, iterations) }
+            let g = log(gamma) - logS - u                  // −∞ when γ underflows: above the root
+            if g == 0 || iterations >= maxIterations || hi - lo <= tolerance { return (lambda, gamma, iterations) }
+            if g > 0 { lo = u } else { hi = u }
+            // g′(u) = −λ Σ F/(F+λ)² / γ − 1
+            let newton = u + g / (lambda * slope / gamma + 1)
+            let next = newton > lo && newton < hi ? newton : (lo + hi) / 2
+            let step = abs(next - u)
+            u = next
+            if step <= tolerance {                          // taken, then γ at the new λ
+                let last = evidenceTerms(f, lambda: exp(u))
+                return (exp(u), last.gamma, iterations + 1)
+            }
         }
     }
 }

@@ -178,8 +178,18 @@ struct Fit: Tool {
             meta["prior"] = "given"
         } else {
             let fit = fitPriorPrecision(fisher: fisher.flat, squaredNorm: fisher.layer.squaredNorm)
+            // No λ > 0 when the Fisher is zero; and the variances 1/(F + λ) are applied in float32,
+            // so a λ whose inverse overflows it makes every variance infinite. Both come from pairs
+            // whose gradients all (but) vanish.
+            let loss = cFormat("%.3g", fisher.lossSum / Double(fisher.pairs))
             guard fit.lambda > 0, fit.lambda.isFinite else {
-                throw ToolError.data("\(label): the Fisher is zero (identical pairs?), so the evidence has no maximum; give --prior-precision")
+                throw ToolError.data("\(label): the Fisher is zero, so the evidence has no maximum (mean loss \(loss): identical pairs, "
+                    + "or an in-batch softmax saturated by embeddings of large norm); normalise the embeddings or raise --temperature, or give --prior-precision")
+            }
+            guard 1 / fit.lambda < Double(Float.greatestFiniteMagnitude) else {
+                throw ToolError.data("\(label): the evidence puts the prior precision at λ = \(cFormat("%.3g", fit.lambda)): the Fisher is all but zero "
+                    + "(mean loss \(loss): the in-batch softmax is saturated, each query far closer to its positive than to the others), "
+                    + "so the variances 1/λ would overflow float32; normalise the embeddings or raise --temperature, or give --prior-precision")
             }
             lambda = fit.lambda
             meta["prior"] = "fitted (MacKay)"
@@ -316,7 +326,7 @@ struct Apply: Tool {
             var v: Matrix<Float>? = p.variance
             if normalize != .none { UEC.normalize(mean: &mean, variance: &v, method: normalize == .delta ? .delta : .simple) }
             if let r = firstNonFiniteRow(mean, v!) {
-                throw ToolError.data("\(reader.label): row \(blocks.rowsDone - h.rows + r) of '\(inputName)' " + whyNonFinite(h, p.mean, row: r))
+                throw ToolError.data("\(reader.label): row \(blocks.rowsDone - h.rows + r) of '\(inputName)' " + whyNonFinite(h, p.mean, p.variance, row: r, posterior: post))
             }
             try writeRows(out.writer, [(mid, mean), (vid, v!)])
             if let tid { try out.writer.write(tid, rows: h.rows, values: rowTraces(v!)) }
@@ -352,12 +362,19 @@ func firstNonFiniteRow(_ mean: Matrix<Float>, _ variance: Matrix<Float>) -> Int?
 }
 
 /// Why row `row` gave a non-finite output: inputs so large that their squares overflow float32,
-/// or (when normalising) a mean so close to zero that the unit vector's variance does.
-func whyNonFinite(_ h: Matrix<Float>, _ mean: Matrix<Float>, row: Int) -> String {
+/// a posterior whose variances are so large that they do (a prior precision λ near 0), or (when
+/// normalising) a mean so close to zero that the unit vector's variance does.
+func whyNonFinite(_ h: Matrix<Float>, _ mean: Matrix<Float>, _ variance: Matrix<Float>, row: Int,
+                  posterior: LaplacePosterior) -> String {
     let largest = h.row(row).map { abs(Double($0)) }.max() ?? 0
     let norm = mean.row(row).reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
     if largest > 1e18 {
         return "holds values up to " + cFormat("%.3g", largest) + ": their variance overflows float32 (scale the embeddings down)"
+    }
+    if variance.row(row).contains(where: { !$0.isFinite }) {
+        let v = max(posterior.weightVariance.data.max() ?? 0, posterior.biasVariance.max() ?? 0) * posterior.varianceScale
+        return "gets a variance beyond float32 from the posterior, whose variances reach " + cFormat("%.3g", v)
+            + " (prior precision λ = " + cFormat("%.3g", posterior.priorPrecision) + "): fit it again with a larger --prior-precision"
     }
     return "has a mean of norm " + cFormat("%.3g", norm) + ": too close to 0 for its normalised variance to fit in float32 (drop the row, or use --normalize none)"
 }

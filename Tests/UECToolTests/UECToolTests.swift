@@ -74,6 +74,36 @@ final class UECToolTests: XCTestCase {
         return post
     }
 
+    /// Pairs whose in-batch softmax is saturated (norms of ~20 in 16 dimensions, each positive a
+    /// near copy of its query): the Fisher is all but zero, or zero. fit refuses to write a
+    /// posterior whose variances would be infinite, and says why; with λ given it writes one.
+    func testFitRefusesASaturatedFisher() throws {
+        let n = 64, d = 16
+        for (scale, noise, why) in [(Float(15), Float(0.05), "all but zero"), (Float(60), Float(0.01), "the Fisher is zero")] {
+            let q = randomMatrix(n, d, seed: 11).map { $0 * scale }
+            let p = zip(q, randomMatrix(n, d, seed: 12)).map { $0 + noise * $1 }
+            let pairs = try file("sat\(scale).tsr", stream([Tensor(name: "query", shape: [n, d], floats: q),
+                                                            Tensor(name: "positive", shape: [n, d], floats: p)]))
+            let post = dir.appendingPathComponent("sat.tsr").path
+            let r = try runTool("emb-laplace", ["fit", "--batch-size", "32", "-o", post, pairs])
+            XCTAssertEqual(r.status, 65, "scale \(scale): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(why) && r.stderr.contains("saturated") && r.stderr.contains("--prior-precision"), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: post))
+            let given = try runTool("emb-laplace", ["fit", "--batch-size", "32", "--prior-precision", "1", "-o", post, pairs])
+            XCTAssertEqual(given.status, 0, given.stderr)
+            try FileManager.default.removeItem(atPath: post)
+        }
+        // A λ that small given for the zero Fisher: apply names the posterior as the cause, not the row.
+        let post = dir.appendingPathComponent("tiny.tsr").path
+        let fit = try runTool("emb-laplace", ["fit", "--prior-precision", "1e-45", "-o", post, dir.appendingPathComponent("sat60.0.tsr").path])
+        XCTAssertEqual(fit.status, 0, fit.stderr)
+        let r = try runTool("emb-laplace", ["apply", "--posterior", post],
+                            stdin: try stream([Tensor(name: "embedding", shape: [2, 16], floats: Array(repeating: 1, count: 32))]))
+        XCTAssertEqual(r.status, 65, r.stderr)
+        XCTAssertTrue(r.stderr.contains("variance beyond float32 from the posterior") && r.stderr.contains("λ = 1e-45"), r.stderr)
+    }
+
     func testFitWritesAPosteriorWithItsProvenance() throws {
         let post = try fitPosterior()
         let t = try read(Data(contentsOf: URL(fileURLWithPath: post)))
