@@ -1,6 +1,6 @@
-/// The checks every program makes of the numbers it reads, vectorised: sixteen values at a time
-/// in integer lanes (no branch per value), a block of them at a time; a block that holds a
-/// suspect is searched value by value.
+// The checks every program makes of the numbers it reads, vectorised: sixteen values at a time
+// in integer lanes (no branch per value), a block of them at a time; a block that holds a
+// suspect is searched value by value.
 
 /// Values per block between two looks at the lanes.
 private let block = 1024

@@ -289,6 +289,7 @@ struct Apply: Tool {
 
     func run() throws {
         try prepareBLAS(threads: common.threadCount)
+        keepLargeBuffersInHeap()   // a block's matrices are allocated again for every block
         var (post, postMeta) = try PosteriorStream.read(posterior)
         if let c = varianceScale { post.varianceScale = c }
         let reader = try openStream(input)
@@ -354,11 +355,8 @@ func doubleMatrix(_ t: Tensor, label: String) throws -> Matrix<Double> {
 /// The first row of a block whose mean or variance is not finite, or nil. A program never writes
 /// a non-finite value from finite inputs: such a row is refused, named, with the reason.
 func firstNonFiniteRow(_ mean: Matrix<Float>, _ variance: Matrix<Float>) -> Int? {
-    let d = mean.cols
-    for r in 0..<mean.rows where (0..<d).contains(where: { !mean.data[r * d + $0].isFinite || !variance.data[r * d + $0].isFinite }) {
-        return r
-    }
-    return nil
+    let rows = [firstNonFinite(mean.data), firstNonFinite(variance.data)].compactMap { $0.map { $0 / max(1, mean.cols) } }
+    return rows.min()
 }
 
 /// Why row `row` gave a non-finite output: inputs so large that their squares overflow float32,
