@@ -166,6 +166,20 @@ final class LaplaceTests: XCTestCase {
         XCTAssertTrue(v2!.data.allSatisfy { $0 >= 0 })
     }
 
+    /// Without a variance only the means are normalised; a zero row stays zero, with its variance.
+    func testNormalisingMeansAloneAndZeroRows() {
+        var m = Matrix<Float>(rows: 3, cols: 2, data: [3, 4, 0, 0, -5, 12])
+        var none: Matrix<Float>? = nil
+        normalize(mean: &m, variance: &none)
+        XCTAssertNil(none)
+        XCTAssertEqual(m.data, [0.6, 0.8, 0, 0, Float(-5.0 / 13), Float(12.0 / 13)])
+        var m2 = Matrix<Float>(rows: 2, cols: 2, data: [0, 0, 0, 2])
+        var v2: Matrix<Float>? = Matrix(rows: 2, cols: 2, data: [1, 2, 3, 4])
+        normalize(mean: &m2, variance: &v2, method: .simple)
+        XCTAssertEqual(m2.data, [0, 0, 0, 1])
+        XCTAssertEqual(v2!.data, [1, 2, 0.75, 1])      // row 0 untouched, row 1 divided by ‖μ‖² = 4
+    }
+
     func testZeroFisherGivesNoPositivePrior() {
         let fit = fitPriorPrecision(fisher: [0, 0, 0], squaredNorm: 3)
         XCTAssertFalse(fit.lambda > 0)
