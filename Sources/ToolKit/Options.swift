@@ -8,8 +8,12 @@ import Glibc
 /// Options every tool that computes has: threads. A program that uses BLAS passes `threadCount`
 /// to LinearAlgebra's `prepareBLAS(threads:)` before its first BLAS call (ToolKit itself does not
 /// link OpenBLAS, so that `tensor` and `calib-metrics` do not load it and its 128 MB buffer).
+/// A tool that has these options conforms to `ThreadedTool`, so that `--threads 1` also keeps its
+/// reading and writing on the one thread (see `ThreadBudget`).
 public struct CommonOptions: ParsableArguments {
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Threads for linear algebra (default: all cores).", valueName: "N"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Threads to use (default: all cores). 1 runs everything on one thread: the linear algebra, and the reading and compressing of the streams, which otherwise run beside it.",
+        valueName: "N"))
     public var threads: Int?
 
     public init() {}
@@ -41,8 +45,9 @@ public struct OutputOptions: ParsableArguments {
         if let o = output, o.isEmpty { throw ValidationError("-o needs a file name") }
     }
 
-    /// Tools compress on a thread of the writer's own while they compute the next rows.
-    public var writerOptions: WriterOptions { WriterOptions(level: level, shuffle: !noShuffle, background: true) }
+    /// Tools compress on a thread of the writer's own while they compute the next rows, unless
+    /// they were asked to keep to one thread.
+    public var writerOptions: WriterOptions { WriterOptions(level: level, shuffle: !noShuffle, background: ThreadBudget.allowsHelpers) }
 
     /// Opens the output (refusing a terminal) and returns a stream writer on it.
     public func open() throws -> OutputStream {

@@ -4,7 +4,8 @@ import Failure
 /// Runs `produce` on a thread of its own, one item ahead of the consumer: the next block of a
 /// stream is read and decompressed while the program works on the current one (emb-sim's corpus
 /// blocks, calib-metrics' rows). `next()` hands the items over in order, and an error where
-/// `produce` threw it (the producer then stops). Without a thread, `produce` runs inline.
+/// `produce` threw it (the producer then stops). Without a thread (none could be started, or
+/// the `ThreadBudget` is one thread), `produce` runs inline.
 public final class Prefetcher<T>: @unchecked Sendable {
     private let produce: () throws -> T?
     private var item: Result<T?, Error>?
@@ -14,7 +15,7 @@ public final class Prefetcher<T>: @unchecked Sendable {
     public init(_ produce: @escaping () throws -> T?) {
         self.produce = produce
         empty.signal()  // room for one item
-        inline = !startDetachedThread { [self] in loop() }
+        inline = !ThreadBudget.allowsHelpers || !startDetachedThread { [self] in loop() }
     }
 
     private var inline = false

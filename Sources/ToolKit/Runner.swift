@@ -31,6 +31,7 @@ public enum ToolRunner {
             let clean = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
             fail(name, ToolError(.usage, "\(clean) (see '\(name) --help')"))
         }
+        ThreadBudget.set(from: command)
         do {
             try command.run()
             exit(0)

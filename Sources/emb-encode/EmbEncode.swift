@@ -7,7 +7,7 @@ import TextEncoder
 import ToolKit
 
 @main
-struct EmbEncode: Tool {
+struct EmbEncode: Tool, ThreadedTool {
     static let configuration = CommandConfiguration(
         commandName: "emb-encode",
         abstract: "Text in, embeddings out: a BERT-family encoder (all-MiniLM, bge, e5, gte) run natively.",

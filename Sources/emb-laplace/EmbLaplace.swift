@@ -36,7 +36,7 @@ struct EmbLaplace: Tool {
         subcommands: [Fit.self, Apply.self])
 }
 
-struct Fit: Tool {
+struct Fit: Tool, ThreadedTool {
     static let configuration = CommandConfiguration(
         abstract: "Fit the Laplace posterior of the last layer on positive pairs.",
         discussion: """
@@ -242,7 +242,7 @@ struct Fit: Tool {
     }
 }
 
-struct Apply: Tool {
+struct Apply: Tool, ThreadedTool {
     static let configuration = CommandConfiguration(
         abstract: "Give embeddings a mean and a per-dimension variance from a fitted posterior.",
         discussion: """

@@ -10,7 +10,7 @@ import Glibc
 #endif
 
 @main
-struct EmbSim: Tool {
+struct EmbSim: Tool, ThreadedTool {
     static let configuration = CommandConfiguration(
         commandName: "emb-sim",
         abstract: "Uncertainty-aware similarity of probabilistic embeddings: pairs, top-k retrieval, matrices.",

@@ -5,7 +5,7 @@ import TensorStream
 import ToolKit
 
 @main
-struct SveDecompose: Tool {
+struct SveDecompose: Tool, ThreadedTool {
     static let configuration = CommandConfiguration(
         commandName: "sve-decompose",
         abstract: "Thin SVD of pretrained weight matrices: the shared basis of a singular value ensemble.",

@@ -7,7 +7,7 @@ import ToolKit
 extension Averaging: ExpressibleByArgument {}
 
 @main
-struct SvePredict: Tool {
+struct SvePredict: Tool, ThreadedTool {
     static let configuration = CommandConfiguration(
         commandName: "sve-predict",
         abstract: "Predictions and uncertainties of a trained singular value ensemble.",

@@ -12,7 +12,7 @@ enum BatchMode: String, ExpressibleByArgument, CaseIterable {
 }
 
 @main
-struct SveTrain: Tool {
+struct SveTrain: Tool, ThreadedTool {
     static let configuration = CommandConfiguration(
         commandName: "sve-train",
         abstract: "Train a singular value ensemble (or its baselines) over a pretrained stack.",

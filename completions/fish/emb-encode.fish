@@ -90,7 +90,7 @@ complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" window' -l 'window' -d 'Lines read and sorted by length at a time (a multiple of the batch size is best).' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" q quiet' -l 'quiet' -s 'q' -d 'No notes on standard error.'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" v' -s 'v' -d 'Say what was chosen: model, pooling, threads.'
-complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
+complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" threads' -l 'threads' -d 'Threads to use (default: all cores). 1 runs everything on one thread: the linear algebra, and the reading and compressing of the streams, which otherwise run beside it.' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19 (on float data, 1 is as small as 3 at half the time).' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'

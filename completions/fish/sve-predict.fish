@@ -85,7 +85,7 @@ complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_o
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" chunk' -l 'chunk' -d 'Rows per chunk.' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" lengths' -l 'lengths' -d 'Token level: name of the tensor of each text\'s token rows.' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" max-tokens' -l 'max-tokens' -d 'Token level: at most N token rows per forward pass.' -rfka ''
-complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
+complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" threads' -l 'threads' -d 'Threads to use (default: all cores). 1 runs everything on one thread: the linear algebra, and the reading and compressing of the streams, which otherwise run beside it.' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19 (on float data, 1 is as small as 3 at half the time).' -rfka ''
 complete -c 'sve-predict' -n '__sve-predict_should_offer_completions_for_flags_or_options "sve-predict" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'

@@ -102,7 +102,7 @@ complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_op
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" features' -l 'features' -d 'Name of the features tensor.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" labels' -l 'labels' -d 'Name of the labels tensor.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" v verbose' -l 'verbose' -s 'v' -d 'Report every epoch (loss, validation accuracy and NLL) on standard error.'
-complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" threads' -l 'threads' -d 'Threads for linear algebra (default: all cores).' -rfka ''
+complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" threads' -l 'threads' -d 'Threads to use (default: all cores). 1 runs everything on one thread: the linear algebra, and the reading and compressing of the streams, which otherwise run beside it.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19 (on float data, 1 is as small as 3 at half the time).' -rfka ''
 complete -c 'sve-train' -n '__sve-train_should_offer_completions_for_flags_or_options "sve-train" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'

@@ -1,0 +1,31 @@
+import Synchronization
+
+/// A tool with `--threads` (`CommonOptions`): `ToolRunner` sets the `ThreadBudget` from it after
+/// parsing, before `run()`.
+public protocol ThreadedTool {
+    var common: CommonOptions { get }
+}
+
+/// How many threads the program may keep busy, set once before the work starts. Besides the
+/// linear algebra (which gets `--threads` itself), a program reads ahead and compresses its
+/// output on threads of their own; with a budget of one thread they run on the calling thread,
+/// so that `--threads 1` costs one core (several jobs side by side, `make -j`, `xargs -P`).
+public enum ThreadBudget {
+    private static let limit = Atomic<Int>(Int.max)
+
+    /// The budget: `--threads`, or unlimited.
+    public static var threads: Int { limit.load(ordering: .relaxed) }
+
+    /// Whether helper threads (read-ahead, background compression) may run beside the work.
+    public static var allowsHelpers: Bool { threads > 1 }
+
+    public static func set(_ threads: Int) {
+        precondition(threads >= 1)
+        limit.store(threads, ordering: .relaxed)
+    }
+
+    /// The budget of a parsed command: its `--threads` when it has them.
+    public static func set(from command: Any) {
+        if let tool = command as? ThreadedTool { set(tool.common.threadCount) }
+    }
+}
