@@ -1,4 +1,5 @@
 import LinearAlgebra
+import Parallel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -111,25 +112,57 @@ public struct LaplacePosterior: Sendable {
     /// Mean and per-input variance for a block of layer inputs H (rows × P), methods.md 1.1:
     /// μ = W h + b, and var_d(x) = c · ( Σ_i V_W[d,i] h_i(x)² + V_b[d] ), one GEMM (H∘H) V_Wᵀ.
     /// Pass `vw` (weightVarianceFloat) to avoid converting V_W at every block.
-    public func predict(_ h: Matrix<Float>, vw: Matrix<Float>? = nil) -> (mean: Matrix<Float>, variance: Matrix<Float>) {
-        let d = layer.outputs
-        precondition(h.cols == layer.inputs)
+    ///
+    /// The rows are cut into chunks of `predictChunkRows` at fixed places, each chunk's products
+    /// one GEMM on one thread (OpenBLAS on one thread meanwhile), the chunks on up to `threads`
+    /// threads: the same bits on any number of threads (OpenBLAS's own threading rounds
+    /// differently depending on how many threads split the product).
+    public func predict(_ h: Matrix<Float>, vw: Matrix<Float>? = nil, threads: Int = 1) -> (mean: Matrix<Float>, variance: Matrix<Float>) {
+        let d = layer.outputs, p = layer.inputs, rows = h.rows
+        precondition(h.cols == p)
         let vwf = vw ?? weightVarianceFloat
-        var v = Matrix<Float>(rows: h.rows, cols: d)
-        gemm(hadamard(h, h), vwf, transB: true, into: &v)
         let c = Float(varianceScale)
         let vb = biasVariance.map { Float($0) }
-        for r in 0..<h.rows { for k in 0..<d { v.data[r * d + k] = c * (v.data[r * d + k] + vb[k]) } }
-        let mean: Matrix<Float>
-        if let w = layer.weight {
-            var z = Matrix<Float>(rows: h.rows, cols: d)
-            gemm(h, Matrix(rows: w.rows, cols: w.cols, data: w.data.map { Float($0) }), transB: true, into: &z)
-            for r in 0..<h.rows { for k in 0..<d { z.data[r * d + k] += Float(layer.bias[k]) } }
-            mean = z
-        } else {
-            mean = h
-        }
-        return (mean, v)
+        let w = layer.weight.map { w in w.data.map { Float($0) } }
+        let b = layer.bias.map { Float($0) }
+        guard rows > 0 else { return (w == nil ? h : Matrix(rows: 0, cols: d), Matrix(rows: 0, cols: d)) }
+        // Every element of these is written below before it is read.
+        var v = Matrix<Float>(rows: rows, cols: d, data: .uninitializedOnHugePages(rows * d))
+        var z = Matrix<Float>(rows: w == nil ? 0 : rows, cols: d, data: .uninitializedOnHugePages(w == nil ? 0 : rows * d))
+        var squares = [Float].uninitializedOnHugePages(rows * p)
+        let chunks = (rows + Self.predictChunkRows - 1) / Self.predictChunkRows
+        h.data.withUnsafeBufferPointer { hb in
+        vwf.data.withUnsafeBufferPointer { vwb in
+        v.data.withUnsafeMutableBufferPointer { vb0 in
+        z.data.withUnsafeMutableBufferPointer { zb in
+        squares.withUnsafeMutableBufferPointer { sb in
+            let at = PredictBuffers(h: hb.baseAddress!, vw: vwb.baseAddress!, v: vb0.baseAddress!, z: zb.baseAddress, squares: sb.baseAddress!)
+            let work = { @Sendable (k: Int) in
+                let first = k * Self.predictChunkRows, n = min(Self.predictChunkRows, rows - first)
+                let hk = at.h + first * p, sk = at.squares + first * p, vk = at.v + first * d
+                for i in 0 ..< n * p { sk[i] = hk[i] * hk[i] }
+                Float.gemm(false, true, n, d, p, 1, sk, p, at.vw, p, 0, vk, d)
+                for r in 0 ..< n { for j in 0 ..< d { vk[r * d + j] = c * (vk[r * d + j] + vb[j]) } }
+                if let w, let zk = at.z.map({ $0 + first * d }) {
+                    w.withUnsafeBufferPointer { wb in Float.gemm(false, true, n, d, p, 1, hk, p, wb.baseAddress!, p, 0, zk, d) }
+                    for r in 0 ..< n { for j in 0 ..< d { zk[r * d + j] += b[j] } }
+                }
+            }
+            if threads > 1 && chunks > 1 {
+                BLASThreading.singleThreaded { onChunks(chunks, threads: threads, work) }
+            } else {
+                BLASThreading.singleThreaded { for k in 0 ..< chunks { work(k) } }
+            }
+        }}}}}
+        return (w == nil ? h : z, v)
+    }
+
+    /// Rows per GEMM of `predict`: its chunks of work, cut at the same rows whatever the threads.
+    public static let predictChunkRows = 512
+
+    private struct PredictBuffers: @unchecked Sendable {
+        let h: UnsafePointer<Float>, vw: UnsafePointer<Float>
+        let v: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>?, squares: UnsafeMutablePointer<Float>
     }
 }
 

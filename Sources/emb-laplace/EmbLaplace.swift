@@ -215,7 +215,7 @@ struct Fit: Tool, ThreadedTool {
             var est = VarianceScaleEstimator()
             let vw = post.weightVarianceFloat
             let (_, hl) = try Fit.pairs(heldout, blockRows: 4096, width: fisher.layer.inputs, what: "the fitted layer") { q, p in
-                let a = post.predict(floatCopy(q), vw: vw), b = post.predict(floatCopy(p), vw: vw)
+                let a = post.predict(floatCopy(q), vw: vw, threads: blasThreads), b = post.predict(floatCopy(p), vw: vw, threads: blasThreads)
                 est.add(queryMean: a.mean, queryVar: a.variance, positiveMean: b.mean, positiveVar: b.variance)
             }
             guard let c = est.scale, c > 0, c.isFinite else { throw ToolError.data("\(hl): no held-out pairs to fit the variance scale on") }
@@ -246,8 +246,8 @@ struct Apply: Tool, ThreadedTool {
     static let configuration = CommandConfiguration(
         abstract: "Give embeddings a mean and a per-dimension variance from a fitted posterior.",
         discussion: """
-            var_d(x) = c·(Σ_i V_W[d,i] h_i(x)² + V_b[d]): one GEMM per block of rows, streamed in \
-            bounded memory. With --normalize the means become unit vectors and the variances follow \
+            var_d(x) = c·(Σ_i V_W[d,i] h_i(x)² + V_b[d]): one GEMM per 512 rows, on --threads \
+            threads (the same bits on any number), streamed in bounded memory. With --normalize the means become unit vectors and the variances follow \
             by the delta method (or, with 'simple', are divided by ‖μ‖²). With the identity \
             adapter var_d(x) depends on x only through e∘e (sign flips of coordinates do not change \
             it); -v prints the Spearman rank correlation of each row's trace Σ_d var_d with \
@@ -288,7 +288,7 @@ struct Apply: Tool, ThreadedTool {
     }
 
     func run() throws {
-        try prepareBLAS(threads: common.threadCount)
+        let blasThreads = try prepareBLAS(threads: common.threadCount)
         keepLargeBuffersInHeap()   // a block's matrices are allocated again for every block
         var (post, postMeta) = try PosteriorStream.read(posterior)
         if let c = varianceScale { post.varianceScale = c }
@@ -322,7 +322,7 @@ struct Apply: Tool, ThreadedTool {
             let h = try floatMatrix(block[0], label: reader.label, reusing: &spare)
             blocks.recycle(&block[0].data)
             defer { spare = h.data }
-            let p = post.predict(h, vw: vw)
+            let p = post.predict(h, vw: vw, threads: blasThreads)
             var mean = p.mean
             var v: Matrix<Float>? = p.variance
             if normalize != .none { UEC.normalize(mean: &mean, variance: &v, method: normalize == .delta ? .delta : .simple) }

@@ -71,6 +71,45 @@ final class LaplaceTests: XCTestCase {
     /// threads) against one batch at a time: the same bits on any number of threads; F_b and the
     /// loss, added in the same order, to the last bit; F_W, summed in another grouping, to 1e-12.
     /// 203 pairs in batches of 6: several groups, a short last group and a short last batch.
+    /// `predict` over blocks of several chunks (and a short last one): the same bits on any
+    /// number of threads, and the formula of methods.md 1.1 computed here in float64.
+    func testPredictGivesTheSameBitsOnAnyNumberOfThreads() {
+        var g = SeededGenerator(seed: 5)
+        let chunk = LaplacePosterior.predictChunkRows
+        for identity in [false, true] {
+            let d = 7, p = identity ? 7 : 13
+            let layer = identity ? LastLayer.identity(d)
+                : LastLayer(weight: Matrix(rows: d, cols: p, data: (0..<d * p).map { _ in g.normal() * 0.4 }),
+                            bias: (0..<d).map { _ in g.normal() * 0.1 })
+            let vw = Matrix<Double>(rows: d, cols: p, data: (0..<d * p).map { _ in 0.01 + abs(g.normal()) })
+            let vb = (0..<d).map { _ in 0.01 + abs(g.normal()) }
+            var post = LaplacePosterior(layer: layer, weightVariance: vw, biasVariance: vb, priorPrecision: 1, varianceScale: 1)
+            post.varianceScale = 0.75
+            for rows in [0, 1, chunk, 2 * chunk + 77] {
+                let h = Matrix<Float>(rows: rows, cols: p, data: (0..<rows * p).map { _ in Float(g.normal()) })
+                let one = post.predict(h, threads: 1)
+                XCTAssertEqual(one.mean.rows, rows); XCTAssertEqual(one.variance.rows, rows)
+                for threads in [2, 3] {
+                    let many = post.predict(h, threads: threads)
+                    XCTAssertEqual(many.mean.data, one.mean.data, "identity \(identity), \(rows) rows, \(threads) threads: mean")
+                    XCTAssertEqual(many.variance.data, one.variance.data, "identity \(identity), \(rows) rows, \(threads) threads: var")
+                }
+                for r in 0..<rows {
+                    for k in 0..<d {
+                        var v = vb[k], m = layer.bias[k]
+                        for i in 0..<p {
+                            let x = Double(h.data[r * p + i])
+                            v += vw[k, i] * x * x
+                            m += (layer.weight?[k, i] ?? (i == k ? 1 : 0)) * x
+                        }
+                        XCTAssertEqual(Double(one.variance.data[r * d + k]), 0.75 * v, accuracy: 1e-5 * 0.75 * v)
+                        XCTAssertEqual(Double(one.mean.data[r * d + k]), m, accuracy: 1e-5 * (1 + abs(m)))
+                    }
+                }
+            }
+        }
+    }
+
     func testManyBatchesAtOnceMatchOneAtATime() {
         var g = SeededGenerator(seed: 11)
         let rows = 203, batch = 6, tau = 0.8
