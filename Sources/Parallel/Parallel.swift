@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 // The few ways the libraries run work on threads of their own, written once. Each runs its
 // closures concurrently and returns when all are done; the caller guarantees that concurrent
@@ -26,13 +27,16 @@ public func onThreads<R>(_ count: Int, _ body: (Int) -> R) -> [R] {
     return (0..<count).map { out[$0] }
 }
 
-/// `body(i)` for every chunk i in 0..<count, on at most `threads` threads (thread w takes the
-/// chunks w, w + threads, …; on the calling thread when one suffices).
+/// `body(i)` for every chunk i in 0..<count, on at most `threads` threads (on the calling thread
+/// when one suffices). A thread takes the next chunk not yet taken whenever it is done with one,
+/// so a thread slowed down (by the program's writer or reader threads, or by another program)
+/// does not hold the others back with a fixed share of the chunks.
 public func onChunks(_ count: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
     let workers = max(1, min(threads, count))
     if workers == 1 { for i in 0..<count { body(i) }; return }
-    DispatchQueue.concurrentPerform(iterations: workers) { w in
-        for i in stride(from: w, to: count, by: workers) { body(i) }
+    let next = Atomic<Int>(0)
+    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        while case let i = next.wrappingAdd(1, ordering: .relaxed).oldValue, i < count { body(i) }
     }
 }
 

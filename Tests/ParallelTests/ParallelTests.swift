@@ -32,6 +32,17 @@ final class ThreadHelperTests: XCTestCase {
         }
     }
 
+    /// A slow chunk holds its thread; the other threads take every chunk left meanwhile.
+    func testOnChunksHandsTheChunksToWhicheverThreadIsFree() {
+        let count = 9
+        let ran = Counts(count)
+        onChunks(count, threads: 2) { i in
+            ran.p[i] = Int(bitPattern: UInt(pthread_self()))
+            if i == 0 { usleep(200_000) }
+        }
+        for i in 1..<count { XCTAssertNotEqual(ran.p[i], ran.p[0], "chunk \(i) waited for the slow chunk's thread") }
+    }
+
     struct Refused: Error, Equatable { let row: Int }
 
     func testOnTwoThreadsRunsBothAndRethrowsTheFirstsError() throws {
