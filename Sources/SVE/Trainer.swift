@@ -1,4 +1,5 @@
 import LinearAlgebra
+import Parallel
 import Probability
 
 /// Training options; the defaults are the reference defaults of methods.md 2.2.
@@ -122,21 +123,37 @@ public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ x: Matrix<T
 }
 
 /// Member logits of examples in the layout (M·N)×K, in parts of at most `chunk` examples and
-/// `maxTokens` token rows, each part's examples (rows, or texts) shared out to `threads` threads.
+/// `maxTokens` token rows. Rows: each part is one forward pass on one thread, the parts on up to
+/// `threads` threads (each with a network of its own, OpenBLAS on one thread), so the logits
+/// have the same bits on any number of threads (a GEMM's rounding depends on its shape, and
+/// OpenBLAS's on how many threads split it). Texts: each part's texts shared out to the threads.
 @_specialize(exported: true, where T == Float)
 public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examples<T>, chunk: Int = 256,
                                         maxTokens: Int = 8192, threads: Int = 1) -> [Double] {
     let N = data.count, K = net.classes, M = net.members
     var out = [Double](repeating: 0, count: M * N * K)
-    for part in data.parts(Array(0..<N)[...], chunk: chunk, maxTokens: maxTokens) {
-        let start = part.startIndex
-        let logits = shardedForward(net, data, ids: part, threads: threads)
-        let b = part.count
+    func store(_ part: ArraySlice<Int>, _ logits: Matrix<T>) {
+        let start = part.startIndex, b = part.count
         for m in 0..<M {
             for r in 0..<b {
                 for k in 0..<K { out[(m * N + start + r) * K + k] = Double(logits.data[(m * b + r) * K + k]) }
             }
         }
+    }
+    let parts = data.parts(Array(0..<N)[...], chunk: chunk, maxTokens: maxTokens)
+    guard data.lengths == nil else {
+        for part in parts { store(part, shardedForward(net, data, ids: part, threads: threads)) }
+        return out
+    }
+    let workers = max(1, min(threads, parts.count))
+    let nets = net.shardNetworks(workers)
+    let logits = BLASThreading.singleThreaded {
+        Parallel.onThreads(workers) { w in
+            stride(from: w, to: parts.count, by: workers).map { p in nets[w].forward(data.gather(parts[p]).x, inference: true) }
+        }
+    }
+    for w in 0..<workers {
+        for (j, p) in stride(from: w, to: parts.count, by: workers).enumerated() { store(parts[p], logits[w][j]) }
     }
     return out
 }

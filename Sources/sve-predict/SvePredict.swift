@@ -112,7 +112,7 @@ struct SvePredict: Tool, ThreadedTool {
             let x = Matrix(rows: n, cols: D, data: xs)
             xs = []
             defer { spare = x.data }
-            try sink.write(memberLogits(net, x, chunk: 256 * threads, threads: threads), rows: n, pass: Array(block.dropFirst()))
+            try sink.write(memberLogits(net, x, chunk: 256, threads: threads), rows: n, pass: Array(block.dropFirst()))
         }
         try out.finish()
     }

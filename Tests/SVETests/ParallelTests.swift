@@ -63,11 +63,12 @@ final class ParallelTests: XCTestCase {
         }
     }
 
-    /// Pooled rows (sve-predict's usual input): each part's rows shared out to 1, 2 or 3 threads
-    /// give the logits of one forward over every row (float64, within 1e-12). Parts of 2 rows do
-    /// not pay for dense member weights by themselves, so without `parametersStay` inference stays
-    /// on the factored path; with it, every layer forms them, once: the replicas that the threads
-    /// run on use the network's own (the same object), not copies.
+    /// Pooled rows (sve-predict's usual input): parts of rows shared out to 1, 2 or 3 threads
+    /// give the logits of one forward over every row (float64, within 1e-12), and the same bits
+    /// on any number of threads. Parts of 2 rows do not pay for dense member weights by
+    /// themselves, so without `parametersStay` inference stays on the factored path; with it,
+    /// every layer forms them, once: the replicas that the threads run on use the network's own
+    /// (the same object), not copies.
     func testRowLevelShardedPredictionsShareTheDenseWeights() throws {
         let net = try smallNetwork(method: .sve, stack: "residual(linear:a gelu linear:b) layernorm:n", members: 3)
         var rng = SeededGenerator(seed: 2)
@@ -82,10 +83,13 @@ final class ParallelTests: XCTestCase {
         for threads in [1, 3] { check(memberLogits(net, x, chunk: 2, threads: threads), "factored, T=\(threads)") }
         XCTAssertFalse(layers.contains { $0.hasDenseWeights }, "2-row parts formed dense weights")
         net.parametersStay = true
+        var first: [Double]? = nil
         for threads in [1, 2, 3] {
-            check(memberLogits(net, x, chunk: 2, threads: threads), "dense, T=\(threads)")
+            let logits = memberLogits(net, x, chunk: 2, threads: threads)
+            check(logits, "dense, T=\(threads)")
+            if let first { XCTAssertEqual(logits, first, "T=\(threads): not the bits of one thread") } else { first = logits }
             XCTAssertTrue(layers.allSatisfy { $0.hasDenseWeights }, "T=\(threads)")
-            XCTAssertEqual(net.replicaPool.count, 1)  // parts of 2 rows: at most 2 shards
+            XCTAssertEqual(net.replicaPool.count, 2)  // a network per thread beyond the first, kept since T = 3 above
             for replica in net.replicaPool {
                 for (a, b) in zip(replica.nodes.flatMap(\.factoredLayers), layers) {
                     XCTAssertTrue(a.dense === b.dense, "T=\(threads): a replica formed dense weights of its own")
