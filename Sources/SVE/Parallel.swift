@@ -67,8 +67,10 @@ func shardedLossAndGradient<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Ex
 
 /// Logits of the examples `ids` ((M·b)×K, row block m = member m, rows in the order of `ids`):
 /// the examples (rows, or a token-level input's texts) in at most `threads` shards run
-/// concurrently, each on a network of its own with OpenBLAS on one thread; a row's logits are
-/// computed by the same operations whatever the shards.
+/// concurrently, each on a network of its own with OpenBLAS on one thread; an example's logits
+/// depend on the shards only through the GEMMs' rounding (a product's sums depend on its shape).
+/// `memberLogits` uses it for texts; rows go in parts at fixed places, the same bits on any
+/// number of threads.
 @_specialize(exported: true, where T == Float)
 func shardedForward<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examples<T>, ids: ArraySlice<Int>,
                                    threads: Int) -> Matrix<T> {

@@ -173,9 +173,11 @@ public final class BertEncoder: @unchecked Sendable {
     /// of about equal work, and each shard runs the whole forward on a thread of its own, OpenBLAS
     /// being set to one thread meanwhile (and restored after). Everything is then parallel
     /// (embeddings, attention, LayerNorm, GELU, pooling, not only the GEMMs), no thread waits for
-    /// another between layers, and each text's result does not depend on the split (the same
-    /// operations on the same rows). Not for calling concurrently from several threads (the
-    /// OpenBLAS setting is process-wide).
+    /// another between layers. A text's result depends on the split only through the GEMMs'
+    /// rounding (OpenBLAS's sums depend on a product's shape and a row's place in it): on the
+    /// bundled texts, embeddings at 1 and 2 threads differ by at most 1.4e-7 (unit vectors' entries
+    /// of ~0.05). Not for calling concurrently from several threads (the OpenBLAS setting is
+    /// process-wide).
     public func encode(_ batch: [[Int32]], emit: [EmitPoint] = []) -> EncodedBatch {
         for ids in batch {
             precondition(ids.count <= config.maxPositions, "encode: a sequence is longer than the position table")
