@@ -12,7 +12,7 @@ import Glibc
 /// reading and writing on the one thread (see `ThreadBudget`).
 public struct CommonOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "Threads to use (default: all cores). 1 runs everything on one thread: the linear algebra, and the reading and compressing of the streams, which otherwise run beside it.",
+        "Threads to use (default: all cores). With 1 the program runs on one thread: its computing, and the reading and the compressing of streams, which otherwise run beside it.",
         valueName: "N"))
     public var threads: Int?
 

@@ -20,7 +20,7 @@ enum Mode: String, ExpressibleByArgument, CaseIterable {
 }
 
 @main
-struct CalibMetrics: Tool {
+struct CalibMetrics: Tool, ThreadedTool {
     static let configuration = CommandConfiguration(
         commandName: "calib-metrics",
         abstract: "Score predictions: calibration, uncertainty, OOD detection, similarity and retrieval.",
@@ -130,6 +130,7 @@ struct CalibMetrics: Tool {
     @Option(name: .customLong("risk-coverage-svg"), help: ArgumentHelp("With --confidence or --uncertainty: write the risk–coverage curves (SVG) to FILE.", valueName: "FILE"))
     var riskCoverageSVG: String?
 
+    @OptionGroup var common: CommonOptions
     @OptionGroup var notes: NoteOptions
 
     var ks: [Int] { cutoffs.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -186,21 +187,26 @@ struct CalibMetrics: Tool {
         var signal: [Double] = []
         let source = RowBlockReader(reader, slots: slots, blockRows: 1)
         // --labels and --ood are opened, and their first rows read, on a second thread while this
-        // one reads the predictions' headers (their errors still come after the predictions').
+        // one reads the predictions' headers (their errors still come after the predictions');
+        // after them with --threads 1.
         var infos: [TensorInfo?] = []
         var sides: Result<(labels: SideColumn?, ood: SideColumn?), Error> = .success((nil, nil))
+        let openSides = {
+            sides = Result {
+                let l = try labels.map { try SideColumn($0, preferred: ["labels"], option: "--labels") }
+                let o = try ood.map { try SideColumn($0, preferred: ["ood"], option: "--ood") }
+                try l?.readAhead()
+                try o?.readAhead()
+                return (l, o)
+            }
+        }
         if labels == nil && ood == nil {
             infos = try source.slotHeaders()
+        } else if ThreadBudget.allowsHelpers {
+            try onTwoThreads({ infos = try source.slotHeaders() }, openSides)
         } else {
-            try onTwoThreads({ infos = try source.slotHeaders() }, {
-                sides = Result {
-                    let l = try labels.map { try SideColumn($0, preferred: ["labels"], option: "--labels") }
-                    let o = try ood.map { try SideColumn($0, preferred: ["ood"], option: "--ood") }
-                    try l?.readAhead()
-                    try o?.readAhead()
-                    return (l, o)
-                }
-            })
+            infos = try source.slotHeaders()
+            openSides()
         }
         guard let p = infos[0] else { throw ToolError.data("no '\(main[0])' in the input") }
         if let signalSlot, infos[signalSlot] == nil, let (name, _) = auditRequest {
@@ -250,7 +256,7 @@ struct CalibMetrics: Tool {
         options.ood = oodColumn != nil
         // Classwise sums on a second thread, unless memory is tight: under a limit of a few
         // hundred MB (`ulimit -v` counts each thread's 8 MB stack) they stay on this thread.
-        options.threads = MachineMemory.available() >= 1 << 30 ? 2 : 1
+        options.threads = common.threadCount > 1 && MachineMemory.available() >= 1 << 30 ? 2 : 1
         let single = isEnsemble ? nil : ClassificationAccumulator(classes: classes, options: options)
         let ensemble = isEnsemble ? EnsembleAccumulator(members: members, classes: classes, options: options) : nil
 

@@ -20,7 +20,7 @@ function __calib-metrics_parse_tokens -S
     set -l unparsed_tokens (__calib-metrics_tokens -pc)
     switch $unparsed_tokens[1]
     case 'calib-metrics'
-        __calib-metrics_parse_subcommand 1 'labels=' 'logits' 'bins=' 'mode=' 'json' 'reliability-svg=' 'bootstrap=' 'seed=' 'ood=' 'no-classwise' 'gold=' 'relevant=' 'k=' 'confidence=' 'uncertainty=' 'risk-coverage-svg=' 'q/quiet' 'version' 'h/help'
+        __calib-metrics_parse_subcommand 1 'labels=' 'logits' 'bins=' 'mode=' 'json' 'reliability-svg=' 'bootstrap=' 'seed=' 'ood=' 'no-classwise' 'gold=' 'relevant=' 'k=' 'confidence=' 'uncertainty=' 'risk-coverage-svg=' 'threads=' 'q/quiet' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __calib-metrics_parse_subcommand -r 1 'version'
@@ -93,6 +93,7 @@ complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_fla
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" confidence' -l 'confidence' -d 'Audit the input\'s per-row tensor NAME as a confidence (higher = more trust) against the baseline.' -rfka ''
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" uncertainty' -l 'uncertainty' -d 'Audit the input\'s per-row tensor NAME as an uncertainty (higher = less trust) against the baseline.' -rfka ''
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" risk-coverage-svg' -l 'risk-coverage-svg' -d 'With --confidence or --uncertainty: write the risk–coverage curves (SVG) to FILE.' -rfka ''
+complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" threads' -l 'threads' -d 'Threads to use (default: all cores). With 1 the program runs on one thread: its computing, and the reading and the compressing of streams, which otherwise run beside it.' -rfka ''
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" q quiet' -s 'q' -l 'quiet' -d 'Print no notes or warnings on standard error (errors are always printed).'
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" version' -l 'version' -d 'Show the version.'
 complete -c 'calib-metrics' -n '__calib-metrics_should_offer_completions_for_flags_or_options "calib-metrics" h help' -s 'h' -l 'help' -d 'Show help information.'
