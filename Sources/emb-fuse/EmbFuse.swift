@@ -6,7 +6,7 @@ import UEC
 import UECStreams
 
 @main
-struct EmbFuse: Tool {
+struct EmbFuse: Tool, ThreadedTool {
     static let configuration = CommandConfiguration(
         commandName: "emb-fuse",
         abstract: "Fuse the probabilistic embeddings of several models with uncertainty-driven weights.",
@@ -45,6 +45,7 @@ struct EmbFuse: Tool {
     @Flag(name: .shortAndLong, help: "Do not warn when the weights barely vary per row.")
     var quiet = false
 
+    @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
 
     func mode() throws -> FusionWeights {

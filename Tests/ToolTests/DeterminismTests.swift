@@ -42,10 +42,10 @@ final class DeterminismTests: XCTestCase {
         ]
         for (tool, args, input) in cases {
             let label = "\(tool) \(args.joined(separator: " "))"
-            // tensor (I/O and zstd) and emb-fuse (no linear algebra) have no --threads.
-            let threaded = !["tensor", "emb-fuse"].contains(tool)
+            // tensor (I/O and zstd) has no --threads.
+            let threaded = tool != "tensor"
             // Chunks, parts and shards cut at the same places whatever the threads: the same bytes.
-            let sameBytes = ["emb-laplace fit", "emb-laplace apply", "emb-sim --corpus", "sve-predict", "calib-metrics"]
+            let sameBytes = ["emb-laplace fit", "emb-laplace apply", "emb-fuse", "emb-sim --corpus", "sve-predict", "calib-metrics"]
                 .contains { label.hasPrefix($0) }
             let two = threaded ? ["--threads", "2"] : [], single = threaded ? ["--threads", "1"] : []
             let a = try runTool(tool, args + two, stdin: Data(input))
