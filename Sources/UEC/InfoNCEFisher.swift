@@ -241,11 +241,3 @@ public struct InfoNCEFisher: Sendable {
     public var flat: [Double] { weight.data + bias }
 }
 
-/// Element-wise product of two matrices of the same shape.
-@inlinable
-public func hadamard<T: BLASScalar>(_ x: Matrix<T>, _ y: Matrix<T>) -> Matrix<T> {
-    precondition(x.rows == y.rows && x.cols == y.cols)
-    var out = x
-    for i in out.data.indices { out.data[i] *= y.data[i] }
-    return out
-}
