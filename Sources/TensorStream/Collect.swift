@@ -334,6 +334,25 @@ public final class RowBlockReader {
         spares.put(&data)
     }
 
+    /// The next DATA record of the one slot's tensor, as it arrived: its rows, their bytes (valid
+    /// until the next call) and, when the reader offers it, the record still compressed (see
+    /// `CompressedData`); nil at the end. For a program that can copy records it writes
+    /// unchanged. (Blocks and records may alternate only when no rows are waiting for a block.)
+    public func nextRecord() throws -> (rows: Int, bytes: UnsafeRawBufferPointer, compressed: CompressedData?)? {
+        let infos = try slotHeaders()
+        precondition(slots.count == 1 && infos[0] != nil, "nextRecord: a reader of one tensor")
+        let want = chosen[0]!
+        precondition(buffers[want]!.rows == 0, "nextRecord: rows are waiting for a block")
+        while let event = try reader.next() {
+            if case .data(let i, let rows, let bytes) = event, i == want, rows > 0 {
+                rowsDone += rows
+                return (rows, bytes, reader.lastCompressedData)
+            }
+        }
+        ended = true
+        return nil
+    }
+
     /// The next block, for a reader whose slots are all required.
     public func next() throws -> [Tensor]? {
         try nextSlots()?.map { $0! }

@@ -33,7 +33,8 @@ final class BackgroundEncoder: @unchecked Sendable {
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     // Guarded by `lock`.
-    private var queue: [(record: [UInt8], count: Int)] = []
+    /// Records to compress, and frames to write as they are (`compressed`).
+    private var queue: [(record: [UInt8], count: Int, compressed: Bool)] = []
     private var spares: [[UInt8]] = []
     private var busy = false
     private var stopping = false
@@ -56,12 +57,30 @@ final class BackgroundEncoder: @unchecked Sendable {
     /// Hands over the first `count` bytes of `record` and leaves a spare buffer in its place.
     func submit(_ record: inout [UInt8], count: Int) throws {
         pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
-        while failure == nil && queue.count >= Self.depth { pthread_cond_wait(changed, lock) }
-        if let failure { throw failure }
+        try waitForRoom()
         var spare = spares.popLast() ?? []
         swap(&spare, &record)
-        queue.append((spare, count))
+        queue.append((spare, count, false))
         pthread_cond_broadcast(changed)
+    }
+
+    /// Hands over a copy of a frame that is already compressed: it is written in its turn.
+    func submit(copying frame: UnsafeRawBufferPointer) throws {
+        pthread_mutex_lock(lock)
+        var copy = spares.popLast() ?? []
+        pthread_mutex_unlock(lock)
+        copy.removeAll(keepingCapacity: true)     // copied outside the lock: the thread goes on meanwhile
+        copy.append(contentsOf: frame)
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
+        try waitForRoom()
+        queue.append((copy, frame.count, true))
+        pthread_cond_broadcast(changed)
+    }
+
+    /// Waits (holding `lock`) until the queue has room; throws the thread's first error.
+    private func waitForRoom() throws {
+        while failure == nil && queue.count >= Self.depth { pthread_cond_wait(changed, lock) }
+        if let failure { throw failure }
     }
 
     /// Waits until every record handed over is written; throws the first error.
@@ -92,8 +111,12 @@ final class BackgroundEncoder: @unchecked Sendable {
             pthread_mutex_unlock(lock)
             var error: Error? = nil
             do {
-                let n = try compressRecord(cctx, item.record, count: item.count, into: &compressed)
-                try compressed.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                if item.compressed {
+                    try item.record.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<item.count])) }
+                } else {
+                    let n = try compressRecord(cctx, item.record, count: item.count, into: &compressed)
+                    try compressed.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                }
             } catch let e { error = e }
             pthread_mutex_lock(lock)
             busy = false

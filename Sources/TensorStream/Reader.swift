@@ -17,6 +17,21 @@ public enum StreamEvent {
     case data(index: Int, rows: Int, bytes: UnsafeRawBufferPointer)
 }
 
+/// A DATA record as it arrived: the zstd frame that holds it, still compressed, so that a
+/// program that writes the same rows again (`emb-laplace apply`'s means with the identity
+/// adapter) can copy it instead of compressing them again (`TensorStreamWriter.write(_:copying:)`).
+/// Only frames that a writer may write are offered: one record, the content size and the checksum
+/// flag set, no dictionary. The bytes stay valid only until the reader's next call to `next()`.
+public struct CompressedData {
+    /// The tensor (the reader's description) and its id in the segment the frame came from: the
+    /// frame's record names that id, so it can go only where the tensor has the same id.
+    public let tensor: TensorInfo
+    public let id: Int
+    public let rows: Int
+    /// The frame, exactly as read (the payload may be byte-shuffled or not).
+    public let frame: UnsafeRawBufferPointer
+}
+
 /// Reads a tensor stream record by record, in bounded memory: at most one record (and one
 /// input buffer) is held at a time, whatever shapes the headers declare.
 ///
@@ -104,13 +119,21 @@ public final class TensorStreamReader {
         try self.init(src, label: src.label)
     }
 
+    /// The record of the last `.data` event as its compressed frame, when it arrived as a frame
+    /// a writer may copy (see `CompressedData`); nil otherwise. Valid until the next `next()`.
+    public private(set) var lastCompressedData: CompressedData?
+    /// The compressed bytes of the record being handled, when it was decoded whole.
+    private var wholeFrameBytes: UnsafeRawBufferPointer?
+
     /// Index of the tensor named `name`, if it has appeared.
     public func index(of name: String) -> Int? { byName[name] }
     private var byName: [String: Int] = [:]
 
     /// The next event, or nil at the end of a complete stream.
     public func next() throws -> StreamEvent? {
+        lastCompressedData = nil
         while true {
+            wholeFrameBytes = nil
             guard let rec = try nextRecord() else {
                 if !sawAnyByte { throw StreamError.broken(.empty, "empty input: expected a tensor stream") }
                 if inSegment {
@@ -283,6 +306,9 @@ public final class TensorStreamReader {
             throw fail(.dataRows, "tensor '\(escaped(info.name))' has more rows than its header declares (\(declared))")
         }
         rowsRead[index] += rows
+        if let f = wholeFrameBytes {
+            lastCompressedData = CompressedData(tensor: info, id: id, rows: rows, frame: f)
+        }
         if let done = rec.unshuffled { return .data(index: index, rows: rows, bytes: done) }
         let payload = UnsafeRawBufferPointer(rebasing: rec.body[Format.dataPrefix...])
         if filter == Format.filterShuffle && info.dtype.size > 1 && payload.count > 0 {
@@ -464,6 +490,11 @@ public final class TensorStreamReader {
             ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only)
             return nil
         }
+        // A frame a writer may copy: the checksum flag set and no dictionary (descriptor bits 2 and
+        // 0–1; the content size is there, or this path would not be taken).
+        let descriptor = (input + inPos).load(fromByteOffset: 4, as: UInt8.self)
+        wholeFrameBytes = descriptor & 4 != 0 && descriptor & 3 == 0
+            ? UnsafeRawBufferPointer(start: input + inPos, count: compressed) : nil
         inPos += compressed
         if produced >= Format.recordPrefix {
             let recordLength = Int(UInt32(littleEndian: frame.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))

@@ -124,6 +124,28 @@ public final class TensorStreamWriter {
         written[id] += rows
     }
 
+    /// Appends the rows of a DATA record copied from another stream as it is, still compressed
+    /// (`TensorStreamReader.lastCompressedData`): no compressing, no shuffling. The record names
+    /// its tensor's id, so it can go only to the tensor `id` that is the same id here, with the
+    /// same dtype and row shape; its encoding (level, filter) is the one it was written with.
+    public func write(_ id: Int, copying data: CompressedData) throws {
+        guard !finished else { throw StreamError.usage("stream already finished") }
+        guard id >= 0 && id < tensors.count else { throw StreamError.usage("unknown tensor id \(id)") }
+        let info = tensors[id]
+        guard data.id == id, data.tensor.dtype == info.dtype, data.tensor.rowShape == info.rowShape, !info.isScalar else {
+            throw StreamError.usage("tensor '\(info.name)' (id \(id)) cannot take a record of tensor id \(data.id) with rows of \(data.tensor.dtype.name) \(data.tensor.rowShape)")
+        }
+        if let declared = info.rows, written[id] + data.rows > declared {
+            throw StreamError.usage("tensor '\(info.name)' declared \(declared) rows; \(written[id] + data.rows) written")
+        }
+        if let encoder {
+            try encoder.submit(copying: data.frame)
+        } else {
+            try sink.write(data.frame)
+        }
+        written[id] += data.rows
+    }
+
     /// Appends rows given as an array of plain values (Float, Double, Int64, ...).
     public func write<T>(_ id: Int, rows: Int, values: [T]) throws {
         try values.withUnsafeBytes { try write(id, rows: rows, bytes: $0) }
@@ -224,8 +246,8 @@ public final class TensorStreamWriter {
         let filter = options.shuffle && size > 1 ? Format.filterShuffle : Format.filterNone
         let bodyCount = Format.dataPrefix + payload.count
         let total = Format.recordPrefix + bodyCount
-        if record.count < total {
-            record = [UInt8](repeating: 0, count: total)
+        if record.count < total {   // (a buffer handed back may be shorter than its capacity)
+            record.append(contentsOf: repeatElement(0, count: total - record.count))
         }
         record.withUnsafeMutableBytes { r in
             r.storeBytes(of: Format.tagData.littleEndian, toByteOffset: 0, as: UInt32.self)

@@ -32,8 +32,8 @@ public struct OutputOptions: ParsableArguments {
     @Option(name: [.short, .long], help: ArgumentHelp("Write to FILE (atomically: all or nothing) instead of standard output.", valueName: "FILE"))
     public var output: String?
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("zstd compression level, -7 (fastest) to 19 (on float data, 1 is as small as 3 at half the time).", valueName: "N"))
-    public var level: Int32 = WriterOptions.defaultLevel
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("zstd compression level, -7 (fastest) to 19 (on float data, the default 1 is as small as 3 at half the time).", valueName: "N"))
+    public var level: Int32?
 
     @Flag(name: .customLong("no-shuffle"), help: "Do not byte-shuffle numbers before compressing them.")
     public var noShuffle = false
@@ -41,13 +41,20 @@ public struct OutputOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        if level < -7 || level > 19 { throw ValidationError("--level must be between -7 and 19") }
+        if let level, level < -7 || level > 19 { throw ValidationError("--level must be between -7 and 19") }
         if let o = output, o.isEmpty { throw ValidationError("-o needs a file name") }
     }
 
     /// Tools compress on a thread of the writer's own while they compute the next rows, unless
     /// they were asked to keep to one thread.
-    public var writerOptions: WriterOptions { WriterOptions(level: level, shuffle: !noShuffle, background: ThreadBudget.allowsHelpers) }
+    public var writerOptions: WriterOptions {
+        WriterOptions(level: level ?? WriterOptions.defaultLevel, shuffle: !noShuffle, background: ThreadBudget.allowsHelpers)
+    }
+
+    /// Whether the encoding of the output was left to the program (no --level, no --no-shuffle):
+    /// a program may then copy records of its input that it writes unchanged, encoded as they
+    /// came (`TensorStreamWriter.write(_:copying:)`).
+    public var leavesEncodingToTheProgram: Bool { level == nil && !noShuffle }
 
     /// Opens the output (refusing a terminal) and returns a stream writer on it.
     public func open() throws -> OutputStream {

@@ -253,6 +253,13 @@ struct Apply: Tool, ThreadedTool {
             it); -v prints the Spearman rank correlation of each row's trace Σ_d var_d with \
             1/‖e‖² (it keeps two numbers per row): near ±1, the variance tells no more than the norm.
 
+            With the identity adapter and --normalize none the means are the input rows \
+            themselves: the input's records are copied to the output as they came, still \
+            compressed, instead of being compressed again (records under 256 KiB or over 8 MiB, \
+            or of a tensor that is not the first of its segment, are compressed). --level or \
+            --no-shuffle asks for every record to be written anew. The tensors are the same, bit \
+            for bit, either way.
+
             Examples:
               tensor from npy emb.npy --name embedding \\
                 | emb-laplace apply --posterior post.tsr > prob.tsr
@@ -281,6 +288,10 @@ struct Apply: Tool, ThreadedTool {
     @OptionGroup var output: OutputOptions
     @OptionGroup var notes: NoteOptions
 
+    /// Input records smaller than this are compressed again rather than copied: the means are
+    /// then written in records of the writer's size, not in many small ones.
+    static let smallestCopiedRecord = 256 << 10
+
     func validate() throws {
         if let c = varianceScale, !(c > 0) || !c.isFinite { throw ValidationError("--variance-scale must be a positive number") }
         if blockRows < 1 || blockRows > 1 << 20 { throw ValidationError("--block-rows must be between 1 and 1048576") }
@@ -307,7 +318,11 @@ struct Apply: Tool, ThreadedTool {
         meta["variance_scale"] = metaNumber(post.varianceScale)
         meta["normalize"] = normalize.rawValue
         if let a = postMeta["adapter"] { meta["adapter"] = a }
-        let d = post.layer.outputs
+        let d = post.layer.outputs, p = post.layer.inputs
+        // With the identity adapter the means are the input rows themselves: the input's records
+        // are copied to the output as they came, not compressed again (unless --level or
+        // --no-shuffle asks for another encoding).
+        let copiesMeans = post.layer.isIdentity && normalize == .none && info.dtype == .f32 && output.leavesEncodingToTheProgram
         let out = try output.open()
         let mid = try out.writer.add(TensorInfo(name: "mean", dtype: .f32, rowShape: [d], meta: meta))
         let vid = try out.writer.add(TensorInfo(name: "var", dtype: .f32, rowShape: [d]))
@@ -315,24 +330,66 @@ struct Apply: Tool, ThreadedTool {
         let vw = post.weightVarianceFloat
         let progress = Progress("emb-laplace apply", total: info.rows)
         var traceAgainstNorm = verbose && post.layer.isIdentity ? TraceNormCorrelation() : nil
+        /// One block's variances (and means, unless they were written already), written.
+        func apply(_ h: Matrix<Float>, firstRow: Int) throws {
+            let predicted = post.predict(h, vw: vw, threads: blasThreads)
+            var mean = predicted.mean
+            var v: Matrix<Float>? = predicted.variance
+            if normalize != .none { UEC.normalize(mean: &mean, variance: &v, method: normalize == .delta ? .delta : .simple) }
+            if let r = firstNonFiniteRow(mean, v!) {
+                throw ToolError.data("\(reader.label): row \(firstRow + r) of '\(inputName)' " + whyNonFinite(h, predicted.mean, predicted.variance, row: r, posterior: post))
+            }
+            try writeRows(out.writer, copiesMeans ? [(vid, v!)] : [(mid, mean), (vid, v!)])
+            if let tid { try out.writer.write(tid, rows: h.rows, values: rowTraces(v!)) }
+            traceAgainstNorm?.add(inputs: h, variance: v!)
+        }
         // The block's bytes go back to the reader and its floats to `spare` once a block is done:
         // every block then fills the same pages.
         var spare: [Float] = []
-        while var block = try blocks.next() {
-            let h = try floatMatrix(block[0], label: reader.label, reusing: &spare)
-            blocks.recycle(&block[0].data)
-            defer { spare = h.data }
-            let p = post.predict(h, vw: vw, threads: blasThreads)
-            var mean = p.mean
-            var v: Matrix<Float>? = p.variance
-            if normalize != .none { UEC.normalize(mean: &mean, variance: &v, method: normalize == .delta ? .delta : .simple) }
-            if let r = firstNonFiniteRow(mean, v!) {
-                throw ToolError.data("\(reader.label): row \(blocks.rowsDone - h.rows + r) of '\(inputName)' " + whyNonFinite(h, p.mean, p.variance, row: r, posterior: post))
+        if copiesMeans {
+            // Record by record: each record's rows are the means, written as they arrive (the
+            // record copied when the reader offers it, else compressed); the variances are
+            // computed in blocks of --block-rows from the first row, as below, so that they
+            // have the same bits whatever the records.
+            // `block` grows to a block's floats once and is filled again for every block.
+            var block = spare, fill = 0, first = 0
+            func applyBlock() throws {
+                let h = Matrix(rows: fill, cols: p, data: fill * p == block.count ? block : Array(block[..<(fill * p)]))
+                if let bad = firstNonFinite(h.data) {
+                    throw ToolError.data("\(reader.label): '\(inputName)' holds \(h.data[bad]) at row \(first + bad / p) (expected finite numbers)")
+                }
+                block = []           // (h holds the only reference: filling it again copies nothing)
+                try apply(h, firstRow: first)
+                block = h.data
+                first += fill; fill = 0
             }
-            try writeRows(out.writer, [(mid, mean), (vid, v!)])
-            if let tid { try out.writer.write(tid, rows: h.rows, values: rowTraces(v!)) }
-            traceAgainstNorm?.add(inputs: h, variance: v!)
-            progress.update(blocks.rowsDone)
+            while let record = try blocks.nextRecord() {
+                if let copy = record.compressed, copy.id == mid, record.bytes.count >= Self.smallestCopiedRecord {
+                    try out.writer.write(mid, copying: copy)
+                } else {
+                    try out.writer.write(mid, rows: record.rows, bytes: record.bytes)
+                }
+                var at = 0
+                while at < record.rows {
+                    let n = min(blockRows - fill, record.rows - at)
+                    if block.count < (fill + n) * p { block.append(contentsOf: repeatElement(0, count: (fill + n) * p - block.count)) }
+                    block.withUnsafeMutableBytes { dst in
+                        dst.baseAddress!.advanced(by: fill * p * 4).copyMemory(from: record.bytes.baseAddress! + at * p * 4, byteCount: n * p * 4)
+                    }
+                    fill += n; at += n
+                    if fill == blockRows { try applyBlock() }
+                }
+                progress.update(blocks.rowsDone)
+            }
+            if fill > 0 { try applyBlock() }
+        } else {
+            while var block = try blocks.next() {
+                let h = try floatMatrix(block[0], label: reader.label, reusing: &spare)
+                blocks.recycle(&block[0].data)
+                defer { spare = h.data }
+                try apply(h, firstRow: blocks.rowsDone - h.rows)
+                progress.update(blocks.rowsDone)
+            }
         }
         progress.finish()
         try out.finish()

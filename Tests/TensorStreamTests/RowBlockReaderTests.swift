@@ -377,4 +377,24 @@ final class RowBlockReaderTests: XCTestCase {
         XCTAssertEqual(b[0].rows, 1024)
         XCTAssertNil(try r.next())
     }
+    /// `nextRecord`: the one slot's records in order, as they arrived (other tensors skipped),
+    /// each with its compressed frame; after a block, once no rows wait for the next one.
+    func testRecordsOfTheOneSlotInOrderWithTheirFrames() throws {
+        let bytes = try interleaved([matrix("other", rows: 10, base: 500), matrix("embedding", rows: 10)], block: 3)
+        let r = RowBlockReader(try TensorStreamReader(ArraySource(bytes, step: 7)), names: ["embedding"], blockRows: 3)
+        XCTAssertEqual(try r.headers()[0].name, "embedding")
+        let first = try XCTUnwrap(try r.next())
+        XCTAssertEqual(first[0].floats(), (0..<6).map(Float.init))
+        var rows: [Int] = [], values: [Float] = []
+        while let record = try r.nextRecord() {
+            rows.append(record.rows)
+            values += Array(record.bytes.bindMemory(to: Float.self))
+            XCTAssertEqual(record.compressed?.id, 1)
+            XCTAssertEqual(record.compressed?.rows, record.rows)
+            XCTAssertEqual(r.rowsDone, 3 + rows.reduce(0, +))
+        }
+        XCTAssertEqual(rows, [3, 3, 1])
+        XCTAssertEqual(values, (6..<20).map(Float.init))
+        XCTAssertNil(try r.nextRecord())
+    }
 }

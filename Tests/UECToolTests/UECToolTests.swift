@@ -141,6 +141,68 @@ final class UECToolTests: XCTestCase {
         XCTAssertEqual(norm, 1, accuracy: 1e-5)
     }
 
+    /// With the identity adapter the means are the input rows: apply copies the input's records
+    /// (large ones whose tensor id is the mean's) to its output still compressed, and compresses
+    /// the others. Whatever it copies, its output reads as the same tensors, bit for bit, as
+    /// with --level given (everything compressed again), at any --block-rows; the variances are
+    /// computed in the same blocks either way.
+    func testApplyCopiesTheInputRecordsOfTheMeansAndWritesTheSameTensors() throws {
+        let d = 96
+        let post = try fitPosterior(d: d)
+        func segment(_ tensors: [Tensor], chunk: Int) throws -> [UInt8] {
+            let sink = ArraySink()
+            let w = try TensorStreamWriter(sink: sink, options: WriterOptions(chunkBytes: chunk))
+            for t in tensors { try w.write(t) }
+            try w.finish()
+            return sink.bytes
+        }
+        let rows = [1500, 500, 600]
+        let e = (0..<3).map { Tensor(name: "embedding", shape: [rows[$0], d], floats: randomMatrix(rows[$0], d, seed: 20 + $0)) }
+        // Records of 800 and 700 rows (300 and 269 KB: copied); of 1000 rows but the tensor's id is
+        // 1 (not copied); of 21 rows (8 KB: compressed again).
+        let first = try segment([e[0]], chunk: 300 << 10)
+        let bytes = first + (try segment([Tensor(name: "ids", dtype: .u8, shape: [500], data: [UInt8](repeating: 1, count: 500)), e[1]], chunk: 400 << 10))
+            + (try segment([e[2]], chunk: 8 << 10))
+        let input = try file("records.tsr", Data(bytes))
+        var outputs: [String: [String: Tensor]] = [:]
+        var written: [String: [UInt8]] = [:]
+        for (name, extra) in [("copied", []), ("level", ["--level", "1"]), ("copied-300", ["--block-rows", "300"]),
+                              ("level-300", ["--block-rows", "300", "--level", "1"]), ("no-shuffle", ["--no-shuffle"])] {
+            let r = try runTool("emb-laplace", ["apply", "--posterior", post, "--trace", input] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            outputs[name] = try read(r.stdout)
+            written[name] = [UInt8](r.stdout)
+        }
+        let all = e.flatMap { $0.floats() }
+        for (name, t) in outputs {
+            XCTAssertEqual(t["mean"]?.floats().map(\.bitPattern), all.map(\.bitPattern), name)
+            XCTAssertEqual(t["var"]?.shape, [2600, d], name)
+        }
+        for (a, b) in [("copied", "level"), ("copied-300", "level-300"), ("copied", "no-shuffle")] {
+            XCTAssertEqual(outputs[a]!["var"]!.data, outputs[b]!["var"]!.data, "\(a) vs \(b)")
+            XCTAssertEqual(outputs[a]!["trace"]!.data, outputs[b]!["trace"]!.data, "\(a) vs \(b)")
+        }
+        // The first segment's two records are in the output as they were in the input, unless
+        // --level or --no-shuffle asked for the records to be written anew.
+        let reader = try TensorStreamReader(ArraySource(first))
+        var frames = 0
+        while let event = try reader.next() {
+            guard case .data = event, let c = reader.lastCompressedData else { continue }
+            XCTAssertNotNil(written["copied"]!.firstRange(of: Array(c.frame)), "record \(frames) was not copied")
+            XCTAssertNil(written["level"]!.firstRange(of: Array(c.frame)), "record \(frames) copied despite --level")
+            XCTAssertNil(written["no-shuffle"]!.firstRange(of: Array(c.frame)), "record \(frames) copied despite --no-shuffle")
+            frames += 1
+        }
+        XCTAssertEqual(frames, 2)
+        // A value that is not finite in a copied record is refused, and its row named.
+        var bad = e[0].floats()
+        bad[1234 * d + 5] = .nan
+        let badInput = try file("bad.tsr", Data(try segment([Tensor(name: "embedding", shape: [1500, d], floats: bad)], chunk: 300 << 10)))
+        let r = try runTool("emb-laplace", ["apply", "--posterior", post, badInput])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("at row 1234"), r.stderr)
+    }
+
     func testTopKOverCorpusBlocksEqualsFullMatrix() throws {
         let n = 50, m = 230, d = 6
         let qm = randomMatrix(n, d, seed: 11), qv = randomMatrix(n, d, seed: 12).map { abs($0) * 0.1 }

@@ -92,7 +92,7 @@ complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" v' -s 'v' -d 'Say what was chosen: model, pooling, threads.'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" threads' -l 'threads' -d 'Threads to use (default: all cores). With 1 the program runs on one thread: its computing, and the reading and the compressing of streams, which otherwise run beside it.' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
-complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19 (on float data, 1 is as small as 3 at half the time).' -rfka ''
+complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19 (on float data, the default 1 is as small as 3 at half the time).' -rfka ''
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" version' -l 'version' -d 'Show the version.'
 complete -c 'emb-encode' -n '__emb-encode_should_offer_completions_for_flags_or_options "emb-encode" h help' -s 'h' -l 'help' -d 'Show help information.'

@@ -83,7 +83,7 @@ complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_opti
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" q quiet' -l 'quiet' -s 'q' -d 'Do not warn when the weights barely vary per row.'
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" threads' -l 'threads' -d 'Threads to use (default: all cores). With 1 the program runs on one thread: its computing, and the reading and the compressing of streams, which otherwise run beside it.' -rfka ''
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" o output' -s 'o' -l 'output' -d 'Write to FILE (atomically: all or nothing) instead of standard output.' -rfka ''
-complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19 (on float data, 1 is as small as 3 at half the time).' -rfka ''
+complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" level' -l 'level' -d 'zstd compression level, -7 (fastest) to 19 (on float data, the default 1 is as small as 3 at half the time).' -rfka ''
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" no-shuffle' -l 'no-shuffle' -d 'Do not byte-shuffle numbers before compressing them.'
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" version' -l 'version' -d 'Show the version.'
 complete -c 'emb-fuse' -n '__emb-fuse_should_offer_completions_for_flags_or_options "emb-fuse" h help' -s 'h' -l 'help' -d 'Show help information.'
