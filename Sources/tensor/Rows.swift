@@ -3,11 +3,13 @@ import TensorStream
 import ToolKit
 
 /// Copies streams into one writer, tensor by tensor and chunk by chunk (bounded memory).
-/// `keep` decides, per tensor, whether it is copied and under which name; `rowRange` limits
-/// the rows of row tensors (0-d tensors are always copied whole).
+/// `rename` decides, per tensor, whether it is copied and under which name; `rowRange` limits
+/// the rows of row tensors (0-d tensors are always copied whole). With `copyingRecords`, a
+/// record that is copied whole goes out as it came, still compressed, when its tensor keeps its
+/// id (`TensorStreamWriter.write(_:copying:)`); the others are compressed again.
 func copyStreams(_ readers: [TensorStreamReader], to writer: TensorStreamWriter,
                  rename: (TensorInfo) -> String? = { $0.name },
-                 rowRange: Range<Int> = 0 ..< Int.max) throws {
+                 rowRange: Range<Int> = 0 ..< Int.max, copyingRecords: Bool) throws {
     var ids: [ObjectIdentifier: [Int?]] = [:]
     var byName: [String: Int] = [:]
     for reader in readers {
@@ -49,6 +51,12 @@ func copyStreams(_ readers: [TensorStreamReader], to writer: TensorStreamWriter,
                 let start = end - rows
                 let lo = max(start, rowRange.lowerBound), hi = min(end, rowRange.upperBound)
                 guard lo < hi else { continue }
+                // A whole record whose tensor has the same id here as in its segment is written as
+                // it came, still compressed (it was decoded, and so checked, all the same).
+                if copyingRecords, lo == start, hi == end, let c = reader.lastCompressedData, c.id == id {
+                    try writer.write(id, copying: c)
+                    continue
+                }
                 let rb = info.rowBytes
                 try writer.write(id, rows: hi - lo,
                                  bytes: UnsafeRawBufferPointer(rebasing: bytes[(lo - start) * rb ..< (hi - start) * rb]))
@@ -83,6 +91,11 @@ struct Cat: Tool {
             'cat a.tsr b.tsr' (the shell's) already gives a valid stream; 'tensor cat' also checks every \
             input and writes one segment. Tensors with the same name must have the same dtype and row shape.
 
+            Like every tensor command that copies rows (head, slice, select, drop, rename), it \
+            writes a record that it copies whole as it came, still compressed, once it has \
+            decoded and checked it, when its tensor keeps its number in the stream; --level or \
+            --no-shuffle asks for every record to be compressed anew.
+
             Example:
               tensor cat part-000.tsr part-001.tsr > whole.tsr
             """)
@@ -95,7 +108,7 @@ struct Cat: Tool {
     func run() throws {
         let readers = try openAll(files)
         let out = try output.open()
-        try copyStreams(readers, to: out.writer)
+        try copyStreams(readers, to: out.writer, copyingRecords: output.leavesEncodingToTheProgram)
         try out.finish()
     }
 }
@@ -119,7 +132,7 @@ struct Head: Tool {
 
     func run() throws {
         let out = try output.open()
-        try copyStreams([try openStream(file)], to: out.writer, rowRange: 0 ..< n)
+        try copyStreams([try openStream(file)], to: out.writer, rowRange: 0 ..< n, copyingRecords: output.leavesEncodingToTheProgram)
         try out.finish()
     }
 }
@@ -148,7 +161,7 @@ struct Slice: Tool {
 
     func run() throws {
         let out = try output.open()
-        try copyStreams([try openStream(file)], to: out.writer, rowRange: start ..< (end ?? Int.max))
+        try copyStreams([try openStream(file)], to: out.writer, rowRange: start ..< (end ?? Int.max), copyingRecords: output.leavesEncodingToTheProgram)
         try out.finish()
     }
 }
@@ -171,7 +184,7 @@ struct Select: Tool {
         let reader = try openStream(file)
         let out = try output.open()
         let keep = Set(names)
-        try copyStreams([reader], to: out.writer, rename: { keep.contains($0.name) ? $0.name : nil })
+        try copyStreams([reader], to: out.writer, rename: { keep.contains($0.name) ? $0.name : nil }, copyingRecords: output.leavesEncodingToTheProgram)
         let missing = names.filter { reader.index(of: $0) == nil }
         if !missing.isEmpty {
             throw ToolError.data("input has no tensor '\(escaped(missing[0]))' (it has: \(reader.tensors.map { escaped($0.name) }.joined(separator: ", ")))")
@@ -197,7 +210,7 @@ struct Drop: Tool {
     func run() throws {
         let out = try output.open()
         let drop = Set(names)
-        try copyStreams([try openStream(file)], to: out.writer, rename: { drop.contains($0.name) ? nil : $0.name })
+        try copyStreams([try openStream(file)], to: out.writer, rename: { drop.contains($0.name) ? nil : $0.name }, copyingRecords: output.leavesEncodingToTheProgram)
         try out.finish()
     }
 }
@@ -234,7 +247,7 @@ struct Rename: Tool {
         let m = try mapping()
         let reader = try openStream(file)
         let out = try output.open()
-        try copyStreams([reader], to: out.writer, rename: { m[$0.name] ?? $0.name })
+        try copyStreams([reader], to: out.writer, rename: { m[$0.name] ?? $0.name }, copyingRecords: output.leavesEncodingToTheProgram)
         if let missing = m.keys.sorted().first(where: { reader.index(of: $0) == nil }) {
             throw ToolError.data("input has no tensor '\(escaped(missing))' (it has: \(reader.tensors.map { escaped($0.name) }.joined(separator: ", ")))")
         }

@@ -162,6 +162,44 @@ final class TensorToolTests: XCTestCase {
         XCTAssertEqual(try runTool("tensor", ["paste", a, a]).status, 65)
     }
 
+    /// Commands that copy rows write the records they copy whole as they came, still compressed,
+    /// when the tensor keeps its id; they compress the others (a record cut by head or slice, a
+    /// tensor whose id changes); --level or --no-shuffle asks for every record anew. Whatever
+    /// they copy, the tensors read the same.
+    func testWholeRecordsAreCopiedStillCompressed() throws {
+        let x = matrix("x", rows: 300, cols: 7), y = matrix("y", rows: 300, cols: 3, offset: 1)
+        // x in records of 20 rows (560 bytes), y after it (id 1), at level 19.
+        let sink = ArraySink()
+        let w = try TensorStreamWriter(sink: sink, options: WriterOptions(level: 19, chunkBytes: 560))
+        try w.write(x); try w.write(y); try w.finish()
+        let file = path("xy.tsr")
+        try Data(sink.bytes).write(to: URL(fileURLWithPath: file))
+        // The input's frames of each tensor.
+        var frames: [String: [[UInt8]]] = [:]
+        let reader = try TensorStreamReader(ArraySource(sink.bytes))
+        while let event = try reader.next() {
+            if case .data(let i, _, _) = event { frames[reader.tensors[i].name, default: []].append(Array(try XCTUnwrap(reader.lastCompressedData).frame)) }
+        }
+        XCTAssertEqual(frames["x"]?.count, 15)
+        func copied(_ out: Data, _ name: String) -> Int {
+            frames[name]!.filter { [UInt8](out).firstRange(of: $0) != nil }.count
+        }
+        for (args, xCopied, yCopied) in [(["cat", file, file], 15, 7), (["rename", "x=z"], 15, 7), (["head", "-n", "50"], 2, 1),
+                                        (["slice", "--start", "20", "--end", "300"], 14, 6), (["select", "y"], 0, 0),
+                                        (["drop", "y"], 15, 0), (["cat", "--level", "1", file], 0, 0), (["rename", "--no-shuffle", "x=z"], 0, 0)] {
+            let r = try runTool("tensor", args, stdin: args.contains(file) ? Data() : Data(sink.bytes))
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(copied(r.stdout, "x"), xCopied, "\(args): records of x copied")
+            XCTAssertEqual(copied(r.stdout, "y"), yCopied, "\(args): records of y copied")
+            let out = try read(r.stdout)
+            if let t = out.first(where: { $0.name == "x" || $0.name == "z" }) {
+                let rows = args[0] == "head" ? 0 ..< 50 : args[0] == "slice" ? 20 ..< 300 : 0 ..< 300
+                let whole = args.filter { $0 == file }.count == 2 ? x.floats() + x.floats() : x.rows(rows).floats()
+                XCTAssertEqual(t.floats(), whole, "\(args)")
+            }
+        }
+    }
+
     func testTakeAndWhere() throws {
         let data = try write([matrix("x", rows: 6, cols: 2),
                               Tensor(name: "split", shape: [6], int64s: [0, 1, 0, 2, 0, 1]),
