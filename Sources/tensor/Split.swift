@@ -39,8 +39,8 @@ struct Split: Tool {
     @Option(help: "Prefix of the shard files (may include a directory).")
     var prefix: String = "shard-"
 
-    @Option(name: .long, help: ArgumentHelp("zstd compression level.", valueName: "N"))
-    var level: Int32 = WriterOptions.defaultLevel
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("zstd compression level, -7 to 19 (default 1). Without it, a record that goes whole to one shard is copied as it came, still compressed.", valueName: "N"))
+    var level: Int32?
 
     @Flag(help: "Replace the shards of an earlier run under the same prefix (and remove the extra ones).")
     var force = false
@@ -49,6 +49,7 @@ struct Split: Tool {
         guard (shards == nil) != (rows == nil) else { throw ValidationError("give exactly one of --shards and --rows") }
         if let s = shards, s < 1 || s > 100_000 { throw ValidationError("--shards must be 1 to 100000") }
         if let r = rows, r < 1 { throw ValidationError("--rows must be at least 1") }
+        if let level, level < -7 || level > 19 { throw ValidationError("--level must be between -7 and 19") }
     }
 
     /// Existing files PREFIX<digits>.tsr, as paths.
@@ -93,7 +94,7 @@ struct Split: Tool {
             while writers.count <= k {
                 let name = prefix + String(format3(writers.count)) + ".tsr"
                 let f = try OutputFile(path: name, binary: true)
-                let w = try TensorStreamWriter(sink: f.sink, options: WriterOptions(level: level))
+                let w = try TensorStreamWriter(sink: f.sink, options: WriterOptions(level: level ?? WriterOptions.defaultLevel))
                 // Each shard's row tensors record where the shard starts in the whole stream.
                 for info in infos { try w.add(shardInfo(info, first: writers.count * perShard)) }
                 for s in scalars { try s.data.withUnsafeBytes { try w.write(scalarId(w, s.name), rows: 1, bytes: $0) } }
@@ -118,6 +119,11 @@ struct Split: Tool {
                     continue
                 }
                 let end = reader.rowsRead[i], start = end - n
+                // A record that goes whole to one shard, under the same id, is copied as it came.
+                if level == nil, n > 0, start / perShard == (end - 1) / perShard, let c = reader.lastCompressedData, c.id == i {
+                    try shard(start / perShard).write(i, copying: c)
+                    continue
+                }
                 var r = start
                 while r < end {
                     let k = r / perShard

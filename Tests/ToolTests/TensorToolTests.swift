@@ -198,6 +198,18 @@ final class TensorToolTests: XCTestCase {
                 XCTAssertEqual(t.floats(), whole, "\(args)")
             }
         }
+        // split: every record of x goes whole to a shard of 40 rows; none of y's 46-row records does.
+        for (prefix, extra, xCopied) in [("c-", [String](), 15), ("d-", ["--level", "1"], 0)] {
+            let r = try runTool("tensor", ["split", "--rows", "40", "--prefix", path(prefix)] + extra, stdin: Data(sink.bytes))
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let files = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+            XCTAssertEqual(files.count, 8)
+            let shards = try files.reduce(into: Data()) { $0 += try Data(contentsOf: URL(fileURLWithPath: $1)) }
+            XCTAssertEqual(copied(shards, "x"), xCopied, "split \(extra)")
+            XCTAssertEqual(copied(shards, "y"), 0, "split \(extra)")
+            let joined = try read(try runTool("tensor", ["cat"] + files).stdout)
+            XCTAssertEqual(joined.map(\.data), [x.data, y.data], "split \(extra)")
+        }
     }
 
     func testTakeAndWhere() throws {

@@ -186,7 +186,7 @@ complete -c 'tensor' -n '__tensor_should_offer_completions_for_flags_or_options 
 complete -c 'tensor' -n '__tensor_should_offer_completions_for_flags_or_options "tensor split" shards' -l 'shards' -d 'Number of shards (rows divided as evenly as possible).' -rfka ''
 complete -c 'tensor' -n '__tensor_should_offer_completions_for_flags_or_options "tensor split" rows' -l 'rows' -d 'Rows per shard (the last may have fewer).' -rfka ''
 complete -c 'tensor' -n '__tensor_should_offer_completions_for_flags_or_options "tensor split" prefix' -l 'prefix' -d 'Prefix of the shard files (may include a directory).' -rfka ''
-complete -c 'tensor' -n '__tensor_should_offer_completions_for_flags_or_options "tensor split" level' -l 'level' -d 'zstd compression level.' -rfka ''
+complete -c 'tensor' -n '__tensor_should_offer_completions_for_flags_or_options "tensor split" level' -l 'level' -d 'zstd compression level, -7 to 19 (default 1). Without it, a record that goes whole to one shard is copied as it came, still compressed.' -rfka ''
 complete -c 'tensor' -n '__tensor_should_offer_completions_for_flags_or_options "tensor split" force' -l 'force' -d 'Replace the shards of an earlier run under the same prefix (and remove the extra ones).'
 complete -c 'tensor' -n '__tensor_should_offer_completions_for_flags_or_options "tensor split" version' -l 'version' -d 'Show the version.'
 complete -c 'tensor' -n '__tensor_should_offer_completions_for_flags_or_options "tensor split" h help' -s 'h' -l 'help' -d 'Show help information.'
