@@ -90,17 +90,12 @@ public final class ProbReader {
     private var spares: [[Float]] = []
 }
 
-/// A tensor as a float matrix N×cols, checking its shape.
-public func floatMatrix(_ t: Tensor, label: String) throws -> Matrix<Float> {
-    var fresh: [Float] = []
-    return try floatMatrix(t, label: label, reusing: &fresh)
-}
-
-/// `floatMatrix` in the storage of `storage` (taken, leaving it empty): a loop over blocks that
-/// gives each matrix's `data` back to `storage` when done with it fills the same pages for every
-/// block (a page touched for the first time costs ~1.6 µs on a VM: 6,000 of them for a block
-/// of 4096 rows of 1536 floats).
-public func floatMatrix(_ t: Tensor, label: String, reusing storage: inout [Float]) throws -> Matrix<Float> {
+/// A tensor as a float matrix N×cols, checking its shape and that its values are finite
+/// (`firstRow`: the number of its first row in the stream, for messages), in the storage of
+/// `storage` (taken, leaving it empty): a loop over blocks that gives each matrix's `data` back
+/// to `storage` when done with it fills the same pages for every block (a page touched for the
+/// first time costs ~1.6 µs on a VM: 6,000 of them for a block of 4096 rows of 1536 floats).
+public func floatMatrix(_ t: Tensor, label: String, firstRow: Int, reusing storage: inout [Float]) throws -> Matrix<Float> {
     guard !t.info.isScalar, t.info.rowShape.count == 1 else {
         throw ToolError.data("\(label): '\(t.name)' must be a matrix N×D, it is \(t.info.signature)")
     }
@@ -108,7 +103,7 @@ public func floatMatrix(_ t: Tensor, label: String, reusing storage: inout [Floa
     swap(&f, &storage)
     t.floats(into: &f)
     if let bad = firstNonFinite(f) {
-        throw ToolError.data("\(label): '\(t.name)' holds \(f[bad]) at row \(bad / max(1, t.info.rowShape[0])) (expected finite numbers)")
+        throw ToolError.data("\(label): '\(t.name)' holds \(f[bad]) at row \(firstRow + bad / max(1, t.info.rowShape[0])) (expected finite numbers)")
     }
     return Matrix(rows: t.rows, cols: t.info.rowShape[0], data: f)
 }

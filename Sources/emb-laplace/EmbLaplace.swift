@@ -136,7 +136,9 @@ struct Fit: Tool, ThreadedTool {
         // Progress on a terminal only (never in pipelines); the total when the header declares it.
         let progress = label.map { Progress($0, total: infos[0].rows) }
         while let block = try blocks.next() {
-            try body(try doubleMatrix(block[0], label: reader.label), try doubleMatrix(block[1], label: reader.label))
+            let first = blocks.rowsDone - block[0].rows
+            try body(try doubleMatrix(block[0], label: reader.label, firstRow: first),
+                     try doubleMatrix(block[1], label: reader.label, firstRow: first))
             progress?.update(blocks.rowsDone)
         }
         progress?.finish()
@@ -343,16 +345,13 @@ struct Apply: Tool, ThreadedTool {
             if let tid { try out.writer.write(tid, rows: h.rows, values: rowTraces(v!)) }
             traceAgainstNorm?.add(inputs: h, variance: v!)
         }
-        // The block's bytes go back to the reader and its floats to `spare` once a block is done:
-        // every block then fills the same pages.
-        var spare: [Float] = []
         if copiesMeans {
             // Record by record: each record's rows are the means, written as they arrive (the
             // record copied when the reader offers it, else compressed); the variances are
             // computed in blocks of --block-rows from the first row, as below, so that they
             // have the same bits whatever the records.
             // `block` grows to a block's floats once and is filled again for every block.
-            var block = spare, fill = 0, first = 0
+            var block: [Float] = [], fill = 0, first = 0
             func applyBlock() throws {
                 let h = Matrix(rows: fill, cols: p, data: fill * p == block.count ? block : Array(block[..<(fill * p)]))
                 if let bad = firstNonFinite(h.data) {
@@ -383,8 +382,11 @@ struct Apply: Tool, ThreadedTool {
             }
             if fill > 0 { try applyBlock() }
         } else {
+            // The block's bytes go back to the reader and its floats to `spare` once a block is
+            // done: every block then fills the same pages.
+            var spare: [Float] = []
             while var block = try blocks.next() {
-                let h = try floatMatrix(block[0], label: reader.label, reusing: &spare)
+                let h = try floatMatrix(block[0], label: reader.label, firstRow: blocks.rowsDone - block[0].rows, reusing: &spare)
                 blocks.recycle(&block[0].data)
                 defer { spare = h.data }
                 try apply(h, firstRow: blocks.rowsDone - h.rows)
@@ -397,14 +399,15 @@ struct Apply: Tool, ThreadedTool {
     }
 }
 
-/// A matrix of doubles from a tensor (pairs keep their precision for the float64 Fisher).
-func doubleMatrix(_ t: Tensor, label: String) throws -> Matrix<Double> {
+/// A matrix of doubles from a tensor (pairs keep their precision for the float64 Fisher);
+/// `firstRow` is the number of its first row in the stream, for messages.
+func doubleMatrix(_ t: Tensor, label: String, firstRow: Int) throws -> Matrix<Double> {
     guard !t.info.isScalar, t.info.rowShape.count == 1 else {
         throw ToolError.data("\(label): '\(t.name)' must be a matrix N×P, it is \(t.info.signature)")
     }
     let d = t.doubles()
     if let bad = firstNonFinite(d) {
-        throw ToolError.data("\(label): '\(t.name)' holds \(d[bad]) at row \(bad / max(1, t.info.rowShape[0])) (expected finite numbers)")
+        throw ToolError.data("\(label): '\(t.name)' holds \(d[bad]) at row \(firstRow + bad / max(1, t.info.rowShape[0])) (expected finite numbers)")
     }
     return Matrix(rows: t.rows, cols: t.info.rowShape[0], data: d)
 }

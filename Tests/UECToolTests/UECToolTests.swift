@@ -198,9 +198,20 @@ final class UECToolTests: XCTestCase {
         var bad = e[0].floats()
         bad[1234 * d + 5] = .nan
         let badInput = try file("bad.tsr", Data(try segment([Tensor(name: "embedding", shape: [1500, d], floats: bad)], chunk: 300 << 10)))
-        let r = try runTool("emb-laplace", ["apply", "--posterior", post, badInput])
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("at row 1234"), r.stderr)
+        // ...and in a record written anew, in any block (the row in the stream, not in its block).
+        for extra in [[], ["--level", "1"], ["--block-rows", "1000"], ["--block-rows", "1000", "--level", "1"]] {
+            let r = try runTool("emb-laplace", ["apply", "--posterior", post, badInput] + extra)
+            XCTAssertEqual(r.status, 65, "\(extra)")
+            XCTAssertTrue(r.stderr.contains("holds nan at row 1234"), "\(extra): \(r.stderr)")
+        }
+        // emb-laplace fit names the pair's row in the stream too, past its first block of pairs.
+        var q = randomMatrix(300, d, seed: 3)
+        q[270 * d] = .infinity
+        let pairs = try file("badpairs.tsr", stream([Tensor(name: "query", shape: [300, d], floats: q),
+                                                     Tensor(name: "positive", shape: [300, d], floats: randomMatrix(300, d, seed: 4))]))
+        let fit = try runTool("emb-laplace", ["fit", "--batch-size", "16", "--prior-precision", "1", pairs])
+        XCTAssertEqual(fit.status, 65)
+        XCTAssertTrue(fit.stderr.contains("holds inf at row 270"), fit.stderr)
     }
 
     func testTopKOverCorpusBlocksEqualsFullMatrix() throws {
