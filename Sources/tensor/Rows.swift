@@ -91,7 +91,7 @@ struct Cat: Tool {
             'cat a.tsr b.tsr' (the shell's) already gives a valid stream; 'tensor cat' also checks every \
             input and writes one segment. Tensors with the same name must have the same dtype and row shape.
 
-            Like every tensor command that copies rows (head, slice, select, drop, rename, split), \
+            Like every tensor command that copies rows (head, slice, select, drop, rename, split, paste), \
             it writes a record that it copies whole as it came, still compressed, once it has \
             decoded and checked it, when its tensor keeps its number in the stream; --level or \
             --no-shuffle asks for every record to be compressed anew.

@@ -10,7 +10,7 @@ struct TensorCommand: Tool {
             A tensor stream is a zstd-compressed sequence of named tensors (see tensor-stream(5)). \
             Every toolbox program reads one on standard input and writes one on standard output.
 
-            The commands that copy rows (cat, head, slice, select, drop, rename, split) decode and \
+            The commands that copy rows (cat, head, slice, select, drop, rename, split, paste) decode and \
             check every record, and write a record they copy whole as it came, still compressed; \
             --level or --no-shuffle asks for every record to be compressed anew.
 

@@ -198,6 +198,13 @@ final class TensorToolTests: XCTestCase {
                 XCTAssertEqual(t.floats(), whole, "\(args)")
             }
         }
+        // paste: x keeps its id (0), y does not (it is 2 after z of the other stream).
+        let z = try write([matrix("z", rows: 300, cols: 2)], to: "z.tsr")
+        let pasted = try runTool("tensor", ["paste", file, z])
+        XCTAssertEqual(pasted.status, 0, pasted.stderr)
+        XCTAssertEqual([copied(pasted.stdout, "x"), copied(pasted.stdout, "y")], [15, 0])
+        XCTAssertEqual(try read(pasted.stdout).map(\.name), ["x", "z", "y"])
+        XCTAssertEqual(try read(pasted.stdout)[0].data, x.data)
         // split: every record of x goes whole to a shard of 40 rows; none of y's 46-row records does.
         for (prefix, extra, xCopied) in [("c-", [String](), 15), ("d-", ["--level", "1"], 0)] {
             let r = try runTool("tensor", ["split", "--rows", "40", "--prefix", path(prefix)] + extra, stdin: Data(sink.bytes))
