@@ -38,6 +38,7 @@ for gb in $SIZES; do
   files=$(for i in $(seq $n); do printf '%s ' "$W/block.tsr"; done)
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor info" "$(peak "cat $files | $B/tensor info")"
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor cat" "$(peak "cat $files | $B/tensor cat --level 1")"
+  printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor cat (records copied)" "$(peak "cat $files | $B/tensor cat")"
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor slice" "$(peak "cat $files | $B/tensor slice --start 1000 --level 1")"
   # Conversions out: the rows wait in a temporary file (TMPDIR), not in memory.
   printf "%-8s %-40s %10s\n" "${gb}GB" "cat (shell) | tensor to npy" "$(TMPDIR=$W peak "cat $files | $B/tensor to npy")"
@@ -45,6 +46,7 @@ for gb in $SIZES; do
   # The computing programs, on the same rows (384-dim 'embedding'), with side inputs from the
   # bundled example workflow (make -C examples) and a small SVE model trained here.
   printf "%-8s %-40s %10s\n" "${gb}GB" "emb-laplace apply" "$(peak "cat $files | $B/emb-laplace apply --posterior $W/post.tsr --level 1")"
+  printf "%-8s %-40s %10s\n" "${gb}GB" "emb-laplace apply (records copied)" "$(peak "cat $files | $B/emb-laplace apply --posterior $W/post.tsr")"
   printf "%-8s %-40s %10s\n" "${gb}GB" "emb-sim --top-k 10 (corpus 70 rows)" "$(peak "cat $files | $B/emb-sim --corpus $W/corpus.tsr --top-k 10 --level 1")"
   printf "%-8s %-40s %10s\n" "${gb}GB" "sve-predict (M = 4)" "$(peak "cat $files | $B/tensor rename embedding=features | $B/sve-predict --model $W/model.tsr --level 1")"
 done
