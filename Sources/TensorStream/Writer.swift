@@ -246,7 +246,8 @@ public final class TensorStreamWriter {
         let filter = options.shuffle && size > 1 ? Format.filterShuffle : Format.filterNone
         let bodyCount = Format.dataPrefix + payload.count
         let total = Format.recordPrefix + bodyCount
-        if record.count < total {   // (a buffer handed back may be shorter than its capacity)
+        if record.count < total {   // (a buffer handed back may be shorter: it held a copied frame)
+            record.reserveCapacity(total)               // exactly, not doubled
             record.append(contentsOf: repeatElement(0, count: total - record.count))
         }
         record.withUnsafeMutableBytes { r in
