@@ -53,11 +53,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                     if !info.isScalar { info.rows = nil }
                     ids.append(try w.add(info))
                 case .data(let i, let rows, let b):
-                    if let c = reader.lastCompressedData, c.id == ids[i], !reader.tensors[i].isScalar {
-                        try w.write(ids[i], copying: c)
-                    } else {
-                        try w.write(ids[i], rows: rows, bytes: b)
-                    }
+                    try w.write(ids[i], rows: rows, bytes: b, orCopying: reader.lastCompressedData)
                 }
             }
             try w.finish()

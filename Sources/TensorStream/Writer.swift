@@ -146,6 +146,21 @@ public final class TensorStreamWriter {
         written[id] += data.rows
     }
 
+    /// Appends `rows` rows of tensor `id` (`bytes`, as `write(_:rows:bytes:)` takes them), by
+    /// copying `record` when it holds those rows and can go to this tensor as it is (the same id,
+    /// dtype and row shape; not a 0-d tensor), else by compressing `bytes`. The one rule of every
+    /// program that copies records; returns whether it copied.
+    @discardableResult
+    public func write(_ id: Int, rows: Int, bytes: UnsafeRawBufferPointer, orCopying record: CompressedData?) throws -> Bool {
+        if let r = record, r.rows == rows, id >= 0, id < tensors.count, r.id == id, !tensors[id].isScalar,
+           r.tensor.dtype == tensors[id].dtype, r.tensor.rowShape == tensors[id].rowShape {
+            try write(id, copying: r)
+            return true
+        }
+        try write(id, rows: rows, bytes: bytes)
+        return false
+    }
+
     /// Appends rows given as an array of plain values (Float, Double, Int64, ...).
     public func write<T>(_ id: Int, rows: Int, values: [T]) throws {
         try values.withUnsafeBytes { try write(id, rows: rows, bytes: $0) }

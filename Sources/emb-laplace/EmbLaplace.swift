@@ -363,11 +363,8 @@ struct Apply: Tool, ThreadedTool {
                 first += fill; fill = 0
             }
             while let record = try blocks.nextRecord() {
-                if let copy = record.compressed, copy.id == mid, record.bytes.count >= Self.smallestCopiedRecord {
-                    try out.writer.write(mid, copying: copy)
-                } else {
-                    try out.writer.write(mid, rows: record.rows, bytes: record.bytes)
-                }
+                try out.writer.write(mid, rows: record.rows, bytes: record.bytes,
+                                     orCopying: record.bytes.count >= Self.smallestCopiedRecord ? record.compressed : nil)
                 var at = 0
                 while at < record.rows {
                     let n = min(blockRows - fill, record.rows - at)

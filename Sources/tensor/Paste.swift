@@ -45,12 +45,8 @@ struct Paste: Tool {
                     ids[k].append(try out.writer.add(info))
                 case .data(let i, let rows, let bytes):
                     // A record whose tensor keeps its id goes out as it came, still compressed.
-                    if output.leavesEncodingToTheProgram, !reader.tensors[i].isScalar,
-                       let c = reader.lastCompressedData, c.id == ids[k][i] {
-                        try out.writer.write(ids[k][i], copying: c)
-                    } else {
-                        try out.writer.write(ids[k][i], rows: rows, bytes: bytes)
-                    }
+                    try out.writer.write(ids[k][i], rows: rows, bytes: bytes,
+                                         orCopying: output.leavesEncodingToTheProgram ? reader.lastCompressedData : nil)
                 }
             }
         }

@@ -51,15 +51,12 @@ func copyStreams(_ readers: [TensorStreamReader], to writer: TensorStreamWriter,
                 let start = end - rows
                 let lo = max(start, rowRange.lowerBound), hi = min(end, rowRange.upperBound)
                 guard lo < hi else { continue }
-                // A whole record whose tensor has the same id here as in its segment is written as
-                // it came, still compressed (it was decoded, and so checked, all the same).
-                if copyingRecords, lo == start, hi == end, let c = reader.lastCompressedData, c.id == id {
-                    try writer.write(id, copying: c)
-                    continue
-                }
+                // A whole record is written as it came, still compressed, when it can be (it was
+                // decoded, and so checked, all the same).
                 let rb = info.rowBytes
                 try writer.write(id, rows: hi - lo,
-                                 bytes: UnsafeRawBufferPointer(rebasing: bytes[(lo - start) * rb ..< (hi - start) * rb]))
+                                 bytes: UnsafeRawBufferPointer(rebasing: bytes[(lo - start) * rb ..< (hi - start) * rb]),
+                                 orCopying: copyingRecords && lo == start && hi == end ? reader.lastCompressedData : nil)
             }
         }
     }

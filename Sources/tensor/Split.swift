@@ -119,9 +119,9 @@ struct Split: Tool {
                     continue
                 }
                 let end = reader.rowsRead[i], start = end - n
-                // A record that goes whole to one shard, under the same id, is copied as it came.
-                if level == nil, n > 0, start / perShard == (end - 1) / perShard, let c = reader.lastCompressedData, c.id == i {
-                    try shard(start / perShard).write(i, copying: c)
+                // A record that goes whole to one shard is copied as it came, when it can be.
+                if level == nil, n > 0, start / perShard == (end - 1) / perShard {
+                    try shard(start / perShard).write(i, rows: n, bytes: bytes, orCopying: reader.lastCompressedData)
                     continue
                 }
                 var r = start

@@ -79,6 +79,34 @@ final class CopiedRecordTests: XCTestCase {
         XCTAssertThrowsError(try declared.write(few, copying: c)) { XCTAssertTrue("\($0)".contains("declared 3 rows"), "\($0)") }
     }
 
+    /// `write(_:rows:bytes:orCopying:)`, the rule every program applies: the record is copied
+    /// when it can go to the tensor as it is, else the bytes are compressed; the rows read the same.
+    func testWriteOrCopyCopiesOnlyWhereTheRecordFits() throws {
+        let (bytes, x) = try source()
+        let reader = try TensorStreamReader(ArraySource(bytes))
+        let sink = ArraySink()
+        let w = try TensorStreamWriter(sink: sink)
+        let same = try w.add(TensorInfo(name: "same", dtype: .f32, rowShape: [97]))      // id 0, as x
+        let other = try w.add(TensorInfo(name: "other", dtype: .f32, rowShape: [97]))    // id 1
+        var copied: [Bool] = [], n = 0
+        while let event = try reader.next() {
+            guard case .data(let i, let rows, let payload) = event, reader.tensors[i].name == "x" else { continue }
+            let c = reader.lastCompressedData
+            copied.append(try w.write(same, rows: rows, bytes: payload, orCopying: n % 3 == 2 ? nil : c))
+            copied.append(try w.write(other, rows: rows, bytes: payload, orCopying: c))
+            n += 1
+        }
+        try w.finish()
+        XCTAssertEqual(copied.count, 2 * n)
+        for k in 0 ..< n {
+            XCTAssertEqual(copied[2 * k], k % 3 != 2, "record \(k) of 'same'")
+            XCTAssertFalse(copied[2 * k + 1], "record \(k) of 'other' (id 1) copied")
+        }
+        let out = try decode(sink.bytes)
+        XCTAssertEqual(out[0].data, x.data)
+        XCTAssertEqual(out[1].data, x.data)
+    }
+
     /// Only frames that a writer may write are offered: a frame without the checksum flag (the
     /// same record), and a record decoded as it streams (larger than the whole-frame path takes),
     /// are not.
