@@ -161,6 +161,28 @@ public final class TensorStreamWriter {
         return false
     }
 
+    /// Writes everything `reader` has left, tensor for tensor in order, each record copied
+    /// still compressed where it can be (`write(_:rows:bytes:orCopying:)`), and finishes: a
+    /// one-input `tensor cat`, the oracle of the tests and the fuzzer that copied records read as
+    /// their input. Returns the DATA records seen and those copied.
+    @discardableResult
+    func copyAll(from reader: TensorStreamReader) throws -> (records: Int, copied: Int) {
+        var ids: [Int] = [], records = 0, copied = 0
+        while let e = try reader.next() {
+            switch e {
+            case .tensor(let i):
+                var info = reader.tensors[i]
+                if !info.isScalar { info.rows = nil }
+                ids.append(try add(info))
+            case .data(let i, let rows, let b):
+                records += 1
+                if try write(ids[i], rows: rows, bytes: b, orCopying: reader.lastCompressedData) { copied += 1 }
+            }
+        }
+        try finish()
+        return (records, copied)
+    }
+
     /// Appends rows given as an array of plain values (Float, Double, Int64, ...).
     public func write<T>(_ id: Int, rows: Int, values: [T]) throws {
         try values.withUnsafeBytes { try write(id, rows: rows, bytes: $0) }

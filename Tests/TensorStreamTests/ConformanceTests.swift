@@ -130,20 +130,7 @@ final class ConformanceTests: XCTestCase {
             let name = url.deletingPathExtension().lastPathComponent
             let reader = try TensorStreamReader(ArraySource(bytes, step: 13))
             let sink = ArraySink()
-            let w = try TensorStreamWriter(sink: sink)
-            var ids: [Int] = [], copied = 0, records = 0
-            while let e = try reader.next() {
-                switch e {
-                case .tensor(let i):
-                    var info = reader.tensors[i]
-                    if !info.isScalar { info.rows = nil }
-                    ids.append(try w.add(info))
-                case .data(let i, let rows, let b):
-                    records += 1
-                    if try w.write(ids[i], rows: rows, bytes: b, orCopying: reader.lastCompressedData) { copied += 1 }
-                }
-            }
-            try w.finish()
+            let copied = try TensorStreamWriter(sink: sink).copyAll(from: reader).copied
             let a = try decode(bytes), b = try decode(sink.bytes)
             XCTAssertEqual(b.map(\.name), a.map(\.name), name)
             XCTAssertEqual(b.map(\.data), a.map(\.data), name)
