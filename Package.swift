@@ -81,7 +81,7 @@ let package = Package(
         .target(name: "Calibration", dependencies: ["Failure", "Parallel", "Probability"]),
         .executableTarget(name: "CalibMetrics", dependencies: ["Failure", "Calibration", "Parallel", "Probability", "TensorStream", "ToolKit"],
                           path: "Sources/calib-metrics"),
-        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Probability", "TensorStream", "TestSupport"],
+        .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "Parallel", "Probability", "TensorStream", "TestSupport"],
                     exclude: ["Fixtures"]),
 
         // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.

@@ -155,6 +155,29 @@ public struct Binning: Sendable {
         }
     }
 
+    /// For float32 values in [0, 1] (or −0), keyed by the top 16 bits of the magnitude's bit
+    /// pattern: the slot that every value under the key falls in, or 0xFF where an edge splits
+    /// the key's values (then `index` decides). A positive float's bits grow with its value, so
+    /// a key's values span the interval from its lowest to its highest pattern, and one slot for
+    /// both ends is one slot for all. Most values then find their slot with one byte load and no
+    /// conversion. nil with more than 254 slots. Values only, no preparing: `.standard`'s use.
+    public func float32Slots() -> [UInt8]? {
+        guard slots < 0xFF else { return nil }
+        let top = Float(1).bitPattern >> 16
+        return withSlotTable { table in
+            (0...top).map { key -> UInt8 in
+                let low = Float(bitPattern: key << 16)
+                let high = Float(bitPattern: min(key << 16 | 0xFFFF, Float(1).bitPattern))
+                let s = table.index(Double(low))
+                return s == table.index(Double(high)) ? UInt8(s) : 0xFF
+            }
+        }
+    }
+
+    /// The key of `float32Slots` for a value in [0, 1] (or −0).
+    @inline(__always)
+    public static func float32SlotKey(_ v: Float) -> Int { Int((v.bitPattern & 0x7FFF_FFFF) &>> 16) }
+
     /// The slot of a prepared confidence in [0, 1], found by walking from c·B to the edges that
     /// enclose it: the definition `index` is checked against.
     public func slotBySearch(_ c: Double) -> Int {

@@ -38,10 +38,29 @@ public struct ClassificationOptions: Sendable {
     public init() {}
 }
 
+/// Classwise ECE's sums, per class and bin (class-major): rows, summed p_k, and rows labelled k.
+/// Held by fixed pointers, not arrays, so that two threads can add the sums of different
+/// classes at once (an array's `withUnsafeMutableBufferPointer` moves its storage out while it
+/// runs, and another thread would then find it empty).
+final class ClasswiseSums: @unchecked Sendable {
+    let count: UnsafeMutableBufferPointer<Int>
+    let sumP: UnsafeMutableBufferPointer<Double>, labelled: UnsafeMutableBufferPointer<Double>
+
+    init(_ n: Int) {
+        count = .allocate(capacity: n); count.initialize(repeating: 0)
+        sumP = .allocate(capacity: n); sumP.initialize(repeating: 0)
+        labelled = .allocate(capacity: n); labelled.initialize(repeating: 0)
+    }
+
+    deinit { count.deallocate(); sumP.deallocate(); labelled.deallocate() }
+}
+
 /// Accumulates every classification metric of methods.md section 3 over rows of probabilities.
 ///
 /// Not for concurrent use: its per-row state is excluded from dynamic exclusivity checks
-/// (they cost more than the arithmetic), so one thread at a time must own an accumulator.
+/// (they cost more than the arithmetic), so one thread at a time must own an accumulator; the
+/// one exception is a block's classwise sums of some classes (`addClasswise(block:labels:classes:)`)
+/// beside the rest of the block (`add(block:labels:firstRow:classwiseOf:)`), see `ClasswiseSplit`.
 public final class ClassificationAccumulator {
     public let classes: Int
     public let options: ClassificationOptions
@@ -62,7 +81,10 @@ public final class ClassificationAccumulator {
     @exclusivity(unchecked) var offSum = 0
     @exclusivity(unchecked) var worstSum = 1.0
     @exclusivity(unchecked) var labelCounts: [Int]
-    @exclusivity(unchecked) var classwiseCount: [Int], classwiseP: [Double], classwiseY: [Double]
+    /// Classwise ECE's sums.
+    let classwiseSums: ClasswiseSums
+    /// `standard.float32Slots()` when classwise sums are kept.
+    let classwiseSlots: [UInt8]?
 
     // Per-row records.
     @exclusivity(unchecked) var confidence: [Double] = []
@@ -89,9 +111,8 @@ public final class ClassificationAccumulator {
         standard = binnings[0]
         labelCounts = Array(repeating: 0, count: classes)
         let cw = options.classwise ? classes * options.bins : 0
-        classwiseCount = Array(repeating: 0, count: cw)
-        classwiseP = Array(repeating: 0, count: cw)
-        classwiseY = Array(repeating: 0, count: cw)
+        classwiseSums = ClasswiseSums(cw)
+        classwiseSlots = options.classwise ? standard.float32Slots() : nil
     }
 
     var primary: Int { BinningConvention.allCases.firstIndex(of: options.convention)! }
@@ -188,10 +209,42 @@ public final class ClassificationAccumulator {
     /// `addClasswise` for the rows of a block, in row order, up to the first row that `scan` or
     /// `countRow` would refuse (a value outside [0, 1] or NaN, a label outside the classes):
     /// the sums that adding the rows one by one leaves, whether or not the block is refused.
+    /// `float32Slots`: `binning.float32Slots()`, for float32 rows, which may then add the sums
+    /// of some classes only (`of`): every class's sums are its own, added in row order.
     static func addClasswise<T: BinaryFloatingPoint>(rows p: UnsafeBufferPointer<T>, labels: [Int64], classes: Int, binning: Binning,
+                                                     float32Slots: [UInt8]? = nil, of part: Range<Int>? = nil,
                                                      count: UnsafeMutableBufferPointer<Int>, sumP: UnsafeMutableBufferPointer<Double>,
                                                      labelled: UnsafeMutableBufferPointer<Double>) {
         let nb = binning.bins
+        if T.self == Float.self, let float32Slots {
+            // The same sums in the same order; the rows are checked first (vectorised), and
+            // most values find their slot by their bits (one byte load, no conversion).
+            let part = part ?? 0..<classes
+            guard !part.isEmpty else { return }
+            let f = UnsafeRawBufferPointer(p).bindMemory(to: Float.self)
+            let valid = rowsBeforeRefusal(f, labels: labels, classes: classes)
+            binning.withSlotTable { table in
+                float32Slots.withUnsafeBufferPointer { byKey in
+                    for r in 0..<valid {
+                        let row = f.baseAddress! + r &* classes
+                        var j = part.lowerBound &* nb
+                        for k in part {
+                            let v = row[k]
+                            var s = Int(byKey[Binning.float32SlotKey(v)])
+                            if s == 0xFF { s = table.index(Double(v)) }
+                            let at = j &+ s
+                            count[at] &+= 1
+                            sumP[at] += Double(v)
+                            j &+= nb
+                        }
+                        let y = Int(labels[r])
+                        if part.contains(y) { labelled[y &* nb &+ table.index(Double(row[y]))] += 1 }
+                    }
+                }
+            }
+            return
+        }
+        precondition(part == nil)
         binning.withSlotTable { table in
             for r in labels.indices {
                 let row = p.baseAddress! + r &* classes
@@ -213,6 +266,24 @@ public final class ClassificationAccumulator {
                 labelled[y &* nb &+ table.index(Double(row[y]))] += 1
             }
         }
+    }
+
+    /// The number of rows of a block before the first that `scan` or `countRow` would refuse:
+    /// a value outside [0, 1] or NaN, a label outside the classes.
+    static func rowsBeforeRefusal(_ p: UnsafeBufferPointer<Float>, labels: [Int64], classes: Int) -> Int {
+        let k = Int64(classes)
+        let rows = labels.firstIndex { $0 < 0 || $0 >= k } ?? labels.count
+        let end = rows * classes
+        guard end > 0 else { return 0 }
+        let base = p.baseAddress!
+        var i = 0
+        while i &+ 16 <= end {
+            let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<Float>.self)
+            guard all((v .>= 0) .& (v .<= 1)) else { break }
+            i &+= 16
+        }
+        while i < end && base[i] >= 0 && base[i] <= 1 { i &+= 1 }
+        return i / classes
     }
 
     /// NLL, with the toolbox's one clip (eps of the input dtype, like scikit-learn's log_loss),
@@ -268,13 +339,8 @@ public final class ClassificationAccumulator {
             }
         }
         if options.classwise {
-            classwiseCount.withUnsafeMutableBufferPointer { cnt in
-                classwiseP.withUnsafeMutableBufferPointer { sp in
-                    classwiseY.withUnsafeMutableBufferPointer { sy in
-                        Self.addClasswise(p.baseAddress!, classes: classes, y: y, binning: standard, count: cnt, sumP: sp, labelled: sy)
-                    }
-                }
-            }
+            let cw = classwiseSums
+            Self.addClasswise(p.baseAddress!, classes: classes, y: y, binning: standard, count: cw.count, sumP: cw.sumP, labelled: cw.labelled)
         }
         if options.keepRows { confidence.append(conf); correct.append(hit) }
         if options.keepLosses { nll.append(rowNLL); brier.append(rowBrier) }
@@ -293,10 +359,36 @@ public final class ClassificationAccumulator {
         try addBlock(p, labels: labels, firstRow: firstRow, ood: ood, uncertainty: uncertainty)
     }
 
+    /// Whether a block of rows without OOD flags or ensemble terms is added as plain rows (no
+    /// entropy, no OOD scores kept): then `add(block:classwiseOf:)` and
+    /// `addClasswise(block:labels:classes:)` may split its work between two threads.
+    public var addsPlainRows: Bool { !options.entropy && !options.ood }
+
+    /// `add(block:)` of plain rows (`addsPlainRows`) with the classwise sums of the classes
+    /// `classwiseOf` only, after the rest; the caller adds the other classes' with
+    /// `addClasswise(block:labels:classes:)`, block after block in the same order, possibly on
+    /// another thread at the same time: the two write separate sums, and leave the sums
+    /// `add(block:)` leaves, bit for bit.
+    public func add(block p: UnsafeBufferPointer<Float>, labels: [Int64], firstRow: Int, classwiseOf part: Range<Int>) throws {
+        precondition(addsPlainRows && part.clamped(to: 0..<classes) == part)
+        precondition(p.count == labels.count * classes)
+        try addRows(p, labels: labels, firstRow: firstRow, classwiseOf: part)
+    }
+
+    /// The classwise ECE sums of the classes `part` of a block of plain rows, up to the first
+    /// row `add` refuses (see `add(block:classwiseOf:)`).
+    public func addClasswise(block p: UnsafeBufferPointer<Float>, labels: [Int64], classes part: Range<Int>) {
+        precondition(p.count == labels.count * classes && part.clamped(to: 0..<classes) == part)
+        guard options.classwise else { return }
+        let cw = classwiseSums
+        Self.addClasswise(rows: p, labels: labels, classes: classes, binning: standard, float32Slots: classwiseSlots, of: part,
+                          count: cw.count, sumP: cw.sumP, labelled: cw.labelled)
+    }
+
     func addBlock<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, labels: [Int64], firstRow: Int, ood: [Bool]?,
                                           uncertainty: (expectedEntropy: [Double], mutualInfo: [Double])?) throws {
         precondition(p.count == labels.count * classes)
-        if ood == nil && uncertainty == nil && !options.entropy && !options.ood {
+        if ood == nil && uncertainty == nil && addsPlainRows {
             try addRows(p, labels: labels, firstRow: firstRow)
             return
         }
@@ -312,7 +404,7 @@ public final class ClassificationAccumulator {
     /// bookkeeping (bins, per-row records) hoisted out of the loop: 3–4× faster. The
     /// accumulators are written back even when a row is refused, so that the state is the one
     /// `add` row by row would leave.
-    func addRows<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, labels: [Int64], firstRow: Int) throws {
+    func addRows<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, labels: [Int64], firstRow: Int, classwiseOf part: Range<Int>? = nil) throws {
         let k = classes
         let tolerance = sumTolerance, eps = options.precision.eps
         let primary = self.primary, keepLosses = options.keepLosses, keepRows = options.keepRows
@@ -349,15 +441,12 @@ public final class ClassificationAccumulator {
         let bin0 = binnings[0], bin1 = binnings[1], bin2 = binnings[2], std = standard
         // Classwise ECE's sums are written by nothing else, so they can be added on a second
         // thread while this one does the rest, in the same order: the same bits.
+        let slots = classwise && T.self == Float.self ? classwiseSlots : nil
         func classwisePass() {
             guard classwise else { return }
-            classwiseCount.withUnsafeMutableBufferPointer { cwc in
-                classwiseP.withUnsafeMutableBufferPointer { cwp in
-                    classwiseY.withUnsafeMutableBufferPointer { cwy in
-                        Self.addClasswise(rows: p, labels: labels, classes: k, binning: std, count: cwc, sumP: cwp, labelled: cwy)
-                    }
-                }
-            }
+            let cw = classwiseSums
+            Self.addClasswise(rows: p, labels: labels, classes: k, binning: std, float32Slots: slots, of: part,
+                              count: cw.count, sumP: cw.sumP, labelled: cw.labelled)
         }
         func rowPass() throws {
             try count.withUnsafeMutableBufferPointer { cnt in
@@ -392,7 +481,7 @@ public final class ClassificationAccumulator {
                 }
             }}}
         }
-        if classwise && options.threads > 1 && labels.count >= Self.concurrentClasswiseRows {
+        if classwise && part == nil && options.threads > 1 && labels.count >= Self.concurrentClasswiseRows {
             try onTwoThreads(rowPass, classwisePass)
         } else {
             defer { classwisePass() }
@@ -436,9 +525,9 @@ public final class ClassificationAccumulator {
                 var e = 0.0
                 for b in 0..<nb {
                     let j = k * nb + b
-                    let m = classwiseCount[j]
+                    let m = classwiseSums.count[j]
                     guard m > 0 else { continue }
-                    e += Double(m) / n * abs(classwiseY[j] / Double(m) - classwiseP[j] / Double(m))
+                    e += Double(m) / n * abs(classwiseSums.labelled[j] / Double(m) - classwiseSums.sumP[j] / Double(m))
                 }
                 total += e
             }

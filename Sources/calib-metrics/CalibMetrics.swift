@@ -279,13 +279,30 @@ struct CalibMetrics: Tool, ThreadedTool {
             (single ?? ensemble!.mean).reserveRows(want)
         }
         // The next block (and its labels and OOD flags) is read and decompressed on a second
-        // thread while this one scores the current block.
-        let blocks = Prefetcher { () throws -> (slots: [Tensor?], labels: [Int64]?, ood: [Int64]?)? in
+        // thread while this one scores the current block. Plain float32 rows: the two threads
+        // share the block's classwise sums by classes (`ClasswiseSplit`).
+        let splitClasswise = single.map { $0.addsPlainRows && $0.options.classwise } == true
+            && oodColumn == nil && !useUncertainty && !logits && !binaryVector && p.dtype == .f32
+        let split = ClasswiseSplit(classes: classes)
+        let blocks = Prefetcher { () throws -> (slots: [Tensor?], labels: [Int64]?, ood: [Int64]?, split: Int)? in
             guard let b = try source.nextSlots() else { return nil }
             let n = b[0]!.rows
-            return (b, try sideLabels?.next(n), try oodColumn?.next(n))
+            let side = try sideLabels?.next(n)
+            let there = splitClasswise ? split.reading() : 0
+            // Labels that cannot be read here are refused on the other thread, and the block
+            // with them: then none of its sums count.
+            if there > 0, let y = side ?? labelSlot.flatMap({ try? b[$0]?.int64s() }), y.count == n {
+                b[0]!.data.withUnsafeBytes { single!.addClasswise(block: $0.bindMemory(to: Float.self), labels: y, classes: 0..<there) }
+            }
+            return (b, side, try oodColumn?.next(n), there)
         }
-        while case (var block, let sideY, let oodValues)? = try blocks.next() {
+        var waitStarted = ContinuousClock.now
+        while case (var block, let sideY, let oodValues, let there)? = try blocks.next() {
+            let waited = ContinuousClock.now - waitStarted > .microseconds(50)
+            defer {
+                if splitClasswise { split.scored(split: there, waited: waited) }
+                waitStarted = ContinuousClock.now
+            }
             // The block's bytes go back to the reader for the blocks after it.
             defer { for k in block.indices where block[k] != nil { source.recycle(&block[k]!.data) } }
             let n = block[0]!.rows
@@ -339,7 +356,8 @@ struct CalibMetrics: Tool, ThreadedTool {
             } else {
                 try block[0]!.data.withUnsafeBytes { raw in
                     let b = raw.bindMemory(to: Float.self)
-                    if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
+                    if let single, splitClasswise { try single.add(block: b, labels: y, firstRow: done, classwiseOf: there..<classes) }
+                    else if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
                     if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
                 }
             }

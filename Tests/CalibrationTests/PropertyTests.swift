@@ -1,6 +1,7 @@
 // Brute force and edge cases of the Calibration library.
 import Foundation
 import XCTest
+import Parallel
 import Probability
 @testable import Calibration
 
@@ -96,6 +97,72 @@ final class PropertyTests: XCTestCase {
                             XCTAssertEqual(b.index(pc), expected(pc), "\(convention) bins \(bins) \(precision) positive \(positive) c \(pc)")
                             XCTAssertEqual(b.slotBySearch(pc), expected(pc))
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The slots of float32 values by their bits: at every key's lowest and highest value, at
+    /// random values under it, and at the float32 neighbours of every edge, the table's slot is
+    /// `index`'s (or 0xFF, only for keys an edge splits: at most one per interior edge).
+    func testFloat32SlotTableMatchesIndex() {
+        var rng = SystemRandomNumberGenerator()
+        for bins in Array(1...40) + [97, 100, 254] {
+            let b = Binning(.standard, bins: bins, precision: .float32)
+            guard let table = b.float32Slots() else { return XCTFail("no table for \(bins) bins") }
+            XCTAssertEqual(table.count, Int(Float(1).bitPattern >> 16) + 1)
+            XCTAssertLessThanOrEqual(table.filter { $0 == 0xFF }.count, bins - 1, "bins \(bins)")
+            func check(_ v: Float) {
+                let s = table[Binning.float32SlotKey(v)]
+                if s != 0xFF { XCTAssertEqual(Int(s), b.index(Double(v)), "bins \(bins) v \(v)") }
+            }
+            for key in UInt32(0)..<UInt32(table.count) {
+                let low = key << 16, high = min(low | 0xFFFF, Float(1).bitPattern)
+                check(Float(bitPattern: low)); check(Float(bitPattern: high))
+                check(Float(bitPattern: UInt32.random(in: low...high, using: &rng)))
+            }
+            for e in b.edges {
+                let f = Float(e)
+                for v in [f, f.nextUp, f.nextDown] where v >= 0 && v <= 1 { check(v) }
+            }
+            check(-0.0)
+            XCTAssertEqual(Int(table[Binning.float32SlotKey(-0.0)]), b.index(0))
+        }
+        XCTAssertNil(Binning(.standard, bins: 255, precision: .float32).float32Slots())
+    }
+
+    /// `ClasswiseSplit` through random interleavings of a reading thread one block ahead (it
+    /// splits block j once the scoring thread has taken block j − 1) and a scoring thread: a
+    /// class that the scoring thread may still be adding for block j − 1 is never the reading
+    /// thread's in block j; and the split moves toward the thread that waited.
+    func testClasswiseSplitNeverGivesOneClassToBothThreads() {
+        var rng = SystemRandomNumberGenerator()
+        for classes in [1, 2, 3, 10, 100] {
+            for _ in 0..<200 {
+                let s = ClasswiseSplit(classes: classes)
+                var splits: [Int] = [], taken = 0, scored = 0
+                let blocks = 40
+                while scored < blocks {
+                    let canRead = splits.count < blocks && splits.count == taken
+                    let canTake = taken < splits.count && taken == scored
+                    let canScore = scored < taken
+                    switch Int.random(in: 0..<3, using: &rng) {
+                    case 0 where canRead:
+                        let j = splits.count, there = s.reading()
+                        XCTAssert((0...classes).contains(there))
+                        // Block j − 1 not yet scored: the scoring thread holds its classes
+                        // splits[j − 1]..<classes, none of which may be read now.
+                        if j > 0 && scored < j { XCTAssertLessThanOrEqual(there, splits[j - 1], "classes \(classes) block \(j)") }
+                        splits.append(there)
+                    case 1 where canTake: taken += 1
+                    case 2 where canScore:
+                        let waited = Bool.random(using: &rng)
+                        s.scored(split: splits[scored], waited: waited)
+                        let next = s.split.load(ordering: .relaxed)
+                        XCTAssertEqual(next, min(classes, max(0, splits[scored] + (waited ? -s.step : s.step))))
+                        scored += 1
+                    default: break
                     }
                 }
             }
@@ -263,16 +330,42 @@ final class PropertyTests: XCTestCase {
                         try block.add(block: UnsafeBufferPointer(rebasing: b[0..<(1000 * k)]), labels: Array(y[0..<1000]), firstRow: 0)
                         try block.add(block: UnsafeBufferPointer(rebasing: b[(1000 * k)...]), labels: Array(y[1000...]), firstRow: 1000)
                     }
+                    // The same rows as float32 (they are float32 values): the classwise sums'
+                    // path that finds slots by the values' bits.
+                    let floats = ClassificationAccumulator(classes: k, options: threaded)
+                    try p.map { Float($0) }.withUnsafeBufferPointer { b in
+                        try floats.add(block: UnsafeBufferPointer(rebasing: b[0..<(1000 * k)]), labels: Array(y[0..<1000]), firstRow: 0)
+                        try floats.add(block: UnsafeBufferPointer(rebasing: b[(1000 * k)...]), labels: Array(y[1000...]), firstRow: 1000)
+                    }
                     let rows = ClassificationAccumulator(classes: k, options: o)
                     try p.withUnsafeBufferPointer { b in
                         for i in 0..<n { try rows.add(UnsafeBufferPointer(rebasing: b[(i * k)..<((i + 1) * k)]), label: y[i], row: i) }
                     }
+                    // The rows and the classwise sums of some classes on this thread, the other
+                    // classes' on another at the same time, block after block, with a split that
+                    // moves from block to block (calib-metrics' way).
+                    let split = ClassificationAccumulator(classes: k, options: o)
+                    try p.map { Float($0) }.withUnsafeBufferPointer { b in
+                        for (i, first) in stride(from: 0, to: n, by: 500).enumerated() {
+                            let rows = first..<min(n, first + 500)
+                            let block = UnsafeBufferPointer(rebasing: b[(rows.lowerBound * k)..<(rows.upperBound * k)])
+                            let labels = Array(y[rows])
+                            let there = [k / 2, 0, k, 1][i % 4]
+                            try onTwoThreads({ try split.add(block: block, labels: labels, firstRow: first, classwiseOf: there..<k) },
+                                             { split.addClasswise(block: block, labels: labels, classes: 0..<there) })
+                        }
+                    }
                     let a = try block.report(bootstrap: keepLosses ? 20 : 0, seed: 3)
                     let b = try rows.report(bootstrap: keepLosses ? 20 : 0, seed: 3)
+                    let f = try floats.report(bootstrap: keepLosses ? 20 : 0, seed: 3)
                     let enc = JSONEncoder(); enc.outputFormatting = .sortedKeys
                     enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
                     XCTAssertEqual(String(decoding: try enc.encode(a), as: UTF8.self), String(decoding: try enc.encode(b), as: UTF8.self),
                                    "k \(k) losses \(keepLosses) \(precision)")
+                    XCTAssertEqual(String(decoding: try enc.encode(f), as: UTF8.self), String(decoding: try enc.encode(b), as: UTF8.self),
+                                   "float32 rows: k \(k) losses \(keepLosses) \(precision)")
+                    XCTAssertEqual(String(decoding: try enc.encode(try split.report(bootstrap: keepLosses ? 20 : 0, seed: 3)), as: UTF8.self),
+                                   String(decoding: try enc.encode(b), as: UTF8.self), "classwise sums on another thread: k \(k) losses \(keepLosses) \(precision)")
                 }
             }
         }
