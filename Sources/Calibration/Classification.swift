@@ -209,8 +209,8 @@ public final class ClassificationAccumulator {
     /// `addClasswise` for the rows of a block, in row order, up to the first row that `scan` or
     /// `countRow` would refuse (a value outside [0, 1] or NaN, a label outside the classes):
     /// the sums that adding the rows one by one leaves, whether or not the block is refused.
-    /// `float32Slots`: `binning.float32Slots()`, for float32 rows, which may then add the sums
-    /// of some classes only (`of`): every class's sums are its own, added in row order.
+    /// `float32Slots`: `binning.float32Slots()`, for float32 rows. `of`: the classes whose sums
+    /// to add (every class's sums are its own, added in row order); all when nil.
     static func addClasswise<T: BinaryFloatingPoint>(rows p: UnsafeBufferPointer<T>, labels: [Int64], classes: Int, binning: Binning,
                                                      float32Slots: [UInt8]? = nil, of part: Range<Int>? = nil,
                                                      count: UnsafeMutableBufferPointer<Int>, sumP: UnsafeMutableBufferPointer<Double>,
@@ -244,7 +244,7 @@ public final class ClassificationAccumulator {
             }
             return
         }
-        precondition(part == nil)
+        let part = part ?? 0..<classes
         binning.withSlotTable { table in
             for r in labels.indices {
                 let row = p.baseAddress! + r &* classes
@@ -254,8 +254,8 @@ public final class ClassificationAccumulator {
                     valid = valid && d >= 0 && d <= 1
                 }
                 guard valid else { return }
-                var j = 0
-                for k in 0..<classes {
+                var j = part.lowerBound &* nb
+                for k in part {
                     let d = Double(row[k])
                     let at = j &+ table.index(d)
                     count[at] &+= 1
@@ -263,7 +263,7 @@ public final class ClassificationAccumulator {
                     j &+= nb
                 }
                 let y = Int(labels[r])
-                labelled[y &* nb &+ table.index(Double(row[y]))] += 1
+                if part.contains(y) { labelled[y &* nb &+ table.index(Double(row[y]))] += 1 }
             }
         }
     }
