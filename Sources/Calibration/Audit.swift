@@ -4,6 +4,8 @@
 // baseline (max probability, score margin): AUROC for predicting an error, the risk–coverage
 // curve, AURC and E-AURC, with paired bootstrap intervals.
 
+import Failure
+
 /// Which way a signal points.
 public enum SignalDirection: String, Sendable, Codable {
     /// Higher = more trust (margin, max probability).
@@ -111,7 +113,7 @@ func signalAudit(_ s: Signal, correct: [Bool]) -> SignalAudit {
         name: s.name, direction: s.direction,
         aurocErrors: auroc(scores: c.map { -$0 }, positive: correct.map { !$0 }),
         aurc: rc.aurc, eaurc: rc.excessAURC,
-        riskAtCoverage: Dictionary(uniqueKeysWithValues: levels.map { (String(format: "%.2f", $0), rc.risk(atCoverage: $0) ?? .nan) }),
+        riskAtCoverage: Dictionary(uniqueKeysWithValues: levels.map { (cFormat("%.2f", $0), rc.risk(atCoverage: $0) ?? .nan) }),
         curve: (1...100).map { j in let cov = Double(j) / 100; return [cov, rc.risk(atCoverage: cov) ?? .nan] },
         intervals: nil)
 }

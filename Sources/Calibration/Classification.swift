@@ -2,7 +2,11 @@
 // row by row so that a stream of any length is scored in bounded memory: only a few numbers per
 // row are kept (confidence, correctness; losses when bootstrapping), never the N×K probabilities.
 import Failure
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Parallel
 import Probability
 
@@ -546,7 +550,7 @@ public final class ClassificationAccumulator {
             r.aurc = rc.aurc
             r.eaurc = rc.excessAURC
             r.riskAtCoverage = Dictionary(uniqueKeysWithValues: coverages.indices.map {
-                (String(format: "%.2f", coverages[$0]), rc.risks[$0] ?? .nan)
+                (cFormat("%.2f", coverages[$0]), rc.risks[$0] ?? .nan)
             })
         }
         r.rowsNotSummingToOne = offSum

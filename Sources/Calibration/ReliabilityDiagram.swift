@@ -1,7 +1,12 @@
 // A reliability diagram as a self-contained SVG (methods.md section 3, "per-bin reliability
 // data and a reliability diagram"): per bin, a bar of the accuracy, the gap to the mean
 // confidence shaded, the diagonal of perfect calibration, and below it how many rows each bin holds.
-import Foundation
+#if canImport(Glibc)
+import Failure
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 public func reliabilityDiagramSVG(_ e: CalibrationErrors, title: String, subtitle: String) -> String {
     let w = 600.0, left = 70.0, right = 24.0, top = 64.0
@@ -16,7 +21,7 @@ public func reliabilityDiagramSVG(_ e: CalibrationErrors, title: String, subtitl
         <rect width="7" height="7" fill="#f4b3ad" fill-opacity="0.55"/><line x1="0" y1="0" x2="0" y2="7" stroke="#c0392b" stroke-width="2.2"/></pattern></defs>
 
         """)
-    s += svgGrid(x: x, y: y, yMax: 1) { String(format: "%.1f", $0) }
+    s += svgGrid(x: x, y: y, yMax: 1) { cFormat("%.1f", $0) }
     // Bars: accuracy (blue) and the gap to the mean confidence (red, hatched by opacity).
     let maxCount = Double(e.bins.map(\.count).max() ?? 1)
     for b in e.bins {

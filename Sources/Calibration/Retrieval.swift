@@ -1,6 +1,10 @@
 // Retrieval quality of top-k output against relevance (methods.md section 3, last paragraph).
 // Binary relevance: a retrieved index is relevant when it is in the query's relevant set.
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// nDCG@k, Recall@k and MRR averaged over the queries that have at least one relevant item.
 public struct RetrievalMetrics: Sendable, Codable, Equatable {

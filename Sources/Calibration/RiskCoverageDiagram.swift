@@ -1,7 +1,12 @@
 // Risk–coverage curves as a self-contained SVG: for each signal, the error rate of the most
 // trusted rows as the coverage grows, beside a perfect ranking (errors last) and no ranking at
 // all (the overall error rate at every coverage).
-import Foundation
+#if canImport(Glibc)
+import Failure
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One curve: its label and the rows' confidence (higher = more trust).
 public struct RiskCoverageCurve: Sendable {
@@ -39,7 +44,7 @@ public func riskCoverageSVG(_ curves: [RiskCoverageCurve], correct: [Bool], titl
     }
     let colors = ["#c0392b", "#2c6fbb", "#27864a", "#8e44ad", "#d68910"]
     var s = svgHead(width: w, height: h, title: title, subtitle: subtitle)
-    s += svgGrid(x: x, y: y, yMax: yMax) { String(format: "%.3g", $0) }
+    s += svgGrid(x: x, y: y, yMax: yMax) { cFormat("%.3g", $0) }
     s += "<line x1=\"\(f(x(0)))\" y1=\"\(f(y(rate)))\" x2=\"\(f(x(1)))\" y2=\"\(f(y(rate)))\" stroke=\"#888\" stroke-dasharray=\"2,3\" stroke-width=\"1.3\"/>\n"
     s += "<path d=\"\(path(optimal))\" fill=\"none\" stroke=\"#222\" stroke-dasharray=\"6,4\" stroke-width=\"1.3\"/>\n"
     for (k, r) in risks.enumerated() {
@@ -59,7 +64,7 @@ public func riskCoverageSVG(_ curves: [RiskCoverageCurve], correct: [Bool], titl
     }
     for (k, c) in curves.enumerated() { legend(c.label, colors[k % colors.count], dash: nil) }
     legend("perfect ranking (errors last)", "#222", dash: "6,4")
-    legend(String(format: "no ranking (error rate %.4f)", rate), "#888", dash: "2,3")
+    legend(cFormat("no ranking (error rate %.4f)", rate), "#888", dash: "2,3")
     s += "</svg>\n"
     return s
 }

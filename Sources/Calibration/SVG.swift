@@ -1,13 +1,18 @@
 // What the toolbox's SVG plots (reliability diagram, risk–coverage curves) share: numbers, XML
 // escaping, the document's head with title and subtitle, and the grid of the plot area.
-import Foundation
+#if canImport(Glibc)
+import Failure
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A coordinate with two decimals.
-func svgNumber(_ v: Double) -> String { String(format: "%.2f", v) }
+func svgNumber(_ v: Double) -> String { cFormat("%.2f", v) }
 
 /// Text made safe inside an SVG element.
 func svgEscape(_ s: String) -> String {
-    s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    s.replacing("&", with: "&amp;").replacing("<", with: "&lt;").replacing(">", with: "&gt;")
 }
 
 /// The opening of the document: white background, title and subtitle centred on top; `defs`
@@ -33,7 +38,7 @@ func svgGrid(x: (Double) -> Double, y: (Double) -> Double, yMax: Double, yLabel:
         s += "<line x1=\"\(f(x(v)))\" y1=\"\(f(y(0)))\" x2=\"\(f(x(v)))\" y2=\"\(f(y(yMax)))\" stroke=\"#eee\"/>\n"
         s += "<line x1=\"\(f(x(0)))\" y1=\"\(f(y(v * yMax)))\" x2=\"\(f(x(1)))\" y2=\"\(f(y(v * yMax)))\" stroke=\"#eee\"/>\n"
         if i % 2 == 0 {
-            s += "<text x=\"\(f(x(v)))\" y=\"\(f(y(0) + 17))\" text-anchor=\"middle\" font-size=\"12\">\(String(format: "%.1f", v))</text>\n"
+            s += "<text x=\"\(f(x(v)))\" y=\"\(f(y(0) + 17))\" text-anchor=\"middle\" font-size=\"12\">\(cFormat("%.1f", v))</text>\n"
             s += "<text x=\"\(f(x(0) - 8))\" y=\"\(f(y(v * yMax) + 4))\" text-anchor=\"end\" font-size=\"12\">\(yLabel(v * yMax))</text>\n"
         }
     }

@@ -53,24 +53,34 @@ public func checkedProduct(_ factors: Int..., what: String) throws -> Int {
 
 /// The checked allocator: every buffer whose size comes from the input or the command line is
 /// sized through here before it is allocated. Swift's own allocation ends the process with a
-/// trap when memory runs out; this asks the system first (maps that much memory, untouched, and
-/// unmaps it: what `ulimit -v` and the kernel's commit limit refuse) and throws a `.resources`
-/// error (exit 71) naming `what` when it says no. Small sizes are not probed.
+/// trap when memory runs out; this asks the system first (maps that much memory and
+/// `reserveHeadroom` more, untouched, and unmaps it: what `ulimit -v` and the kernel's commit
+/// limit refuse) and throws a `.resources` error (exit 71) naming `what` when it says no. Small
+/// sizes are not probed.
 public func reserveMemory<T>(count: Int, of type: T.Type, what: String) throws {
     let bytes = try checkedProduct(count, max(1, MemoryLayout<T>.stride), what: what)
     try reserveMemory(bytes: bytes, what: what)
 }
 
-/// Probes that `bytes` bytes can be allocated now (see `reserveMemory(count:of:what:)`).
+/// What the checked allocator keeps free beyond each large buffer: room for the buffers of one
+/// block of rows (the programs read at most 2^21 values a block: 8 MB as float32, 16 MB as
+/// doubles), which are allocated unchecked. Without it a buffer could take the last of the
+/// address space and the next block's 1 MB would end the process with a trap: calib-metrics
+/// under `ulimit -v 130000` did so in 3 runs of 40 once its program image had shrunk.
+public let reserveHeadroom = 32 << 20
+
+/// Probes that `bytes` bytes, and `reserveHeadroom` more, can be allocated now (see
+/// `reserveMemory(count:of:what:)`).
 public func reserveMemory(bytes: Int, what: String) throws {
     guard bytes > 1 << 24 else { return }
+    let probe = bytes.addingReportingOverflow(reserveHeadroom)
     // Not malloc then free: an optimiser may remove that pair (release builds did, and the probe
     // never ran). A mapping is a system call, and its size is what a large allocation maps.
-    let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    let p = probe.overflow ? nil : mmap(nil, probe.partialValue, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
     guard let p, p != MAP_FAILED else {
         throw ResourceError("cannot allocate \(describeBytes(bytes)) for \(what) (the system refused: free memory or raise 'ulimit -v')")
     }
-    munmap(p, bytes)
+    munmap(p, probe.partialValue)
 }
 
 /// An array of `count` copies of `value`, allocated through the checked allocator.

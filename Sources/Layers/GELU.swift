@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import LinearAlgebra
 
 /// The exact GELU BERT uses, x · Φ(x) = x · ½(1 + erf(x/√2)) (not the tanh approximation).
@@ -49,8 +53,8 @@ public struct GELU<T: BLASScalar>: Sendable {
         } else {
             for i in p.indices {
                 let v = Double(p[i])
-                let cdf = 0.5 * (1 + Foundation.erf(v * 0.7071067811865476))
-                d[i] = T(cdf + v * Foundation.exp(-0.5 * v * v) * 0.3989422804014327)
+                let cdf = 0.5 * (1 + Glibc.erf(v * 0.7071067811865476))
+                d[i] = T(cdf + v * Glibc.exp(-0.5 * v * v) * 0.3989422804014327)
                 p[i] = T(v * cdf)
             }
         }
@@ -64,7 +68,7 @@ public struct GELU<T: BLASScalar>: Sendable {
         } else {
             for i in p.indices {
                 let v = Double(p[i])
-                p[i] = T(v * 0.5 * (1 + Foundation.erf(v * 0.7071067811865476)))
+                p[i] = T(v * 0.5 * (1 + Glibc.erf(v * 0.7071067811865476)))
             }
         }
     }

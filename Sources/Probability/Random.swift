@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The toolbox's one seeded random generator (methods.md 2.2, "seeded, reproducible"):
 /// xoshiro256** (Blackman and Vigna) with its state seeded by four SplitMix64 outputs, uniform

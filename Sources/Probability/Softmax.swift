@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // The one place where probabilities are made from scores and summarised (softmax, log-sum-exp,
 // entropy, mutual information, NLL), and where seeded random numbers come from (Random.swift).

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,7 +48,7 @@ public enum MachineMemory {
             var components = parts[2].split(separator: "/").map(String.init)
             while true {
                 let dir = components.isEmpty ? root : root + "/" + components.joined(separator: "/")
-                if let text = read(dir + "/" + file), let v = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                if let text = read(dir + "/" + file), let v = Int(text.split(whereSeparator: { $0.isWhitespace }).first ?? ""),
                    v > 0, v < 1 << 60 {
                     limits.append(v)
                 }

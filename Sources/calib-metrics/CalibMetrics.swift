@@ -1,7 +1,12 @@
 import ArgumentParser
 import Calibration
 import Failure
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Parallel
 import Probability
 import TensorStream
@@ -133,7 +138,7 @@ struct CalibMetrics: Tool, ThreadedTool {
     @OptionGroup var common: CommonOptions
     @OptionGroup var notes: NoteOptions
 
-    var ks: [Int] { cutoffs.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    var ks: [Int] { cutoffs.split(separator: ",").compactMap { let w = $0.split(whereSeparator: \.isWhitespace); return w.count == 1 ? Int(w[0]) : nil } }
 
     func validate() throws {
         if bins < 1 || bins > 10_000 { throw ValidationError("--bins must be between 1 and 10000") }
@@ -348,7 +353,13 @@ struct CalibMetrics: Tool, ThreadedTool {
                     }
                     softmaxRows(&v, width: classes)
                 }
-                if binaryVector { v = v.flatMap { [1 - $0, $0] } }
+                if binaryVector {
+                    // P(class 1) per row -> rows (1 - p, p), in one allocation.
+                    v = [Double](unsafeUninitializedCapacity: 2 * v.count) { w, n in
+                        for (i, p) in v.enumerated() { w[2 * i] = 1 - p; w[2 * i + 1] = p }
+                        n = 2 * v.count
+                    }
+                }
                 try v.withUnsafeBufferPointer { b in
                     if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
                     if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
@@ -379,14 +390,14 @@ struct CalibMetrics: Tool, ThreadedTool {
         try reserveMemory(bytes: done * 24, what: "sorting the confidences of \(done) rows")
         let report = try single?.report(bootstrap: bootstrap, seed: seed) ?? ensemble!.report(bootstrap: bootstrap, seed: seed)
         if report.rowsNotSummingToOne > 0 {
-            notes.note("calib-metrics", "warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (largest |sum - 1|: \(report.worstRowSum.map { String(format: "%.2g", abs($0 - 1)) } ?? "?")); scored as given, not renormalised")
+            notes.note("calib-metrics", "warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (largest |sum - 1|: \(report.worstRowSum.map { cFormat("%.2g", abs($0 - 1)) } ?? "?")); scored as given, not renormalised")
         }
         var what = isEnsemble ? "ensemble of \(members) (mean of member probabilities)" : (logits ? "softmax of logits" : "probabilities")
         if useUncertainty { what += " with expected_entropy and mutual_info" }
         if let svg = reliabilitySVG {
-            let subtitle = String(format: "ECE %.4f · MCE %.4f · accuracy %.4f · %d rows, %@ binning, %d bins",
-                                  report.calibration.ece, report.calibration.mce, report.accuracy, report.rows,
-                                  mode.rawValue, bins)
+            let subtitle = cFormat("ECE %.4f · MCE %.4f · accuracy %.4f · %ld rows, ",
+                                   report.calibration.ece, report.calibration.mce, report.accuracy, report.rows)
+                + mode.rawValue + cFormat(" binning, %ld bins", bins)
             let text = reliabilityDiagramSVG(report.calibration, title: "Reliability diagram (top-label confidence)", subtitle: subtitle)
             try OutputFile.write(text, to: svg)
         }

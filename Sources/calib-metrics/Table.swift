@@ -1,5 +1,10 @@
+import Failure
 import Calibration
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// An aligned three-column table: metric, value, note.
 struct Table {
@@ -14,7 +19,7 @@ struct Table {
         var out = ""
         for (a, b, c) in rows {
             if b.isEmpty && c.isEmpty { out += a + "\n"; continue }
-            var line = a.padding(toLength: w0, withPad: " ", startingAt: 0) + "  "
+            var line = a + String(repeating: " ", count: w0 - a.count) + "  "
             line += String(repeating: " ", count: w1 - b.count) + b
             if !c.isEmpty { line += "  " + c }
             out += line + "\n"
@@ -29,7 +34,7 @@ func grid(_ header: [String], _ rows: [[String]]) -> String {
     let widths = header.indices.map { c in all.map { $0[c].count }.max() ?? 0 }
     return all.map { r in
         r.indices.map { c in
-            c == 0 ? r[c].padding(toLength: widths[c], withPad: " ", startingAt: 0)
+            c == 0 ? r[c] + String(repeating: " ", count: widths[c] - r[c].count)
                    : String(repeating: " ", count: widths[c] - r[c].count) + r[c]
         }.joined(separator: "  ")
     }.joined(separator: "\n") + "\n"
@@ -39,7 +44,7 @@ func grid(_ header: [String], _ rows: [[String]]) -> String {
 func metric(_ v: Double?) -> String {
     guard let v else { return "n/a" }
     if v.isNaN { return "n/a" }
-    return String(format: "%.4f", v)
+    return cFormat("%.4f", v)
 }
 
 func classificationTable(_ r: ClassificationReport, input: String, dtype: String, mode: Mode) -> String {

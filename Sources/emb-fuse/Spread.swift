@@ -1,3 +1,4 @@
+import Failure
 import ToolKit
 import UEC
 

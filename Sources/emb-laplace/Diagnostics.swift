@@ -1,3 +1,4 @@
+import Failure
 import Calibration
 import LinearAlgebra
 import ToolKit

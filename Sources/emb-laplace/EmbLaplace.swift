@@ -1,3 +1,4 @@
+import Failure
 import ArgumentParser
 import LinearAlgebra
 import TensorStream

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TensorFormats
 import TensorStream
 import ToolKit
@@ -26,9 +30,9 @@ func readTextLines(_ path: String) throws -> [String] {
 /// A line as one field: tabs become spaces in TSV; CSV quotes a field holding a comma, a quote or
 /// a carriage return (RFC 4180).
 func textField(_ s: String, separator: String) -> String {
-    if separator == "\t" { return s.contains("\t") ? s.replacingOccurrences(of: "\t", with: " ") : s }
+    if separator == "\t" { return s.contains("\t") ? s.replacing("\t", with: " ") : s }
     if s.contains(",") || s.contains("\"") || s.contains("\r") {
-        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return "\"" + s.replacing("\"", with: "\"\"") + "\""
     }
     return s
 }

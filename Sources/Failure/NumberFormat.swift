@@ -2,8 +2,9 @@
 import Glibc
 #endif
 
-/// printf-style formatting of numbers without Foundation (whose ICU data would add tens of
-/// milliseconds to every program's start): `cFormat("%.4f", x)`.
+/// printf-style formatting of numbers, `cFormat("%.4f", x)`, for the libraries and the programs
+/// alike. FoundationEssentials has no String(format:), and full Foundation must not be linked:
+/// its protocol conformances and ICU data slow every program's start.
 public func cFormat(_ format: String, _ args: CVarArg...) -> String {
     var buffer = [CChar](repeating: 0, count: 128)
     let n = withVaList(args) { vsnprintf(&buffer, buffer.count, format, $0) }
