@@ -1,6 +1,7 @@
 import CBLAS
 import Failure
 import Parallel
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -71,9 +72,14 @@ public let blasBufferBytes = 129 << 20
 /// work buffer per thread on first use and, when the system refuses it (under `ulimit -v`), retries
 /// forever at 100 % CPU. So, under an address-space limit: probe that the buffers fit (using
 /// fewer threads when only some fit, and throwing a `.resources` error when not even one does),
-/// then make one small multiplication on every thread so that OpenBLAS takes its buffers now,
-/// before the program's own data fill the address space; OpenBLAS keeps and reuses them.
-/// Returns the number of threads set. Without a limit it only sets the threads.
+/// then make OpenBLAS take them now, before the program's own data fill the address space;
+/// OpenBLAS keeps and reuses them. With n threads that is 2n − 1 buffers: one for each of
+/// OpenBLAS's n − 1 workers, which keep theirs, and one for each of the n threads of the
+/// program's own that may call a single-threaded GEMM at the same moment
+/// (`BLASThreading.singleThreaded`: emb-sim's search, emb-laplace apply's blocks). Counting only
+/// n, emb-sim and emb-laplace apply spun forever under `ulimit -v 350000` when their two threads
+/// first met in a GEMM. Returns the number of threads set. Without a limit it only sets the
+/// threads.
 @discardableResult
 public func prepareBLAS(threads: Int) throws -> Int {
     // OpenBLAS is opened here, not when the program starts (CBLAS.h), then the best kernel for
@@ -87,8 +93,8 @@ public func prepareBLAS(threads: Int) throws -> Int {
     }
     var n = max(1, threads)
     while n >= 1 {
-        // The buffers, and a little for the small multiplication that makes OpenBLAS take them.
-        let bytes = n * blasBufferBytes + (16 << 20)
+        // The buffers, and a little for the small multiplications that make OpenBLAS take them.
+        let bytes = (2 * n - 1) * blasBufferBytes + (16 << 20)
         let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         if p != MAP_FAILED {
             munmap(p, bytes)
@@ -106,5 +112,18 @@ public func prepareBLAS(threads: Int) throws -> Int {
     var c = [Float](repeating: 0, count: size * size), d = [Double](repeating: 0, count: size * size)
     Float.gemm(false, false, size, size, size, 1, a, size, a, size, 0, &c, size)
     Double.gemm(false, false, size, size, size, 1, b, size, b, size, 0, &d, size)
+    if n > 1 {
+        // n single-threaded GEMMs at once, on n threads of ours: each waits (at most 0.2 s) until
+        // all are there, so that they overlap and each takes a buffer.
+        let arrived = Atomic<Int>(0)
+        _ = BLASThreading.onThreads(n) { _ in
+            arrived.add(1, ordering: .acquiringAndReleasing)
+            var waited = 0
+            while arrived.load(ordering: .acquiring) < n && waited < 2000 { usleep(100); waited += 1 }
+            var c = [Float](repeating: 0, count: size * size)
+            Float.gemm(false, false, size, size, size, 1, a, size, a, size, 0, &c, size)
+            return c[0]
+        }
+    }
     return n
 }

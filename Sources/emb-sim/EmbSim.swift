@@ -155,13 +155,15 @@ struct EmbSim: Tool, ThreadedTool {
         if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
         keepLargeBuffersInHeap()   // no fresh mmap (and page faults) for every decoded block
         if !merge.isEmpty, let k = topK { try runMerge(k: k) }
-        else if let k = topK, let corpus { try runTopK(k: k, corpus: corpus) }
+        else if let k = topK, let corpus { try runTopK(k: k, corpus: corpus, threads: blasThreads) }
         else if let paired { try runPaired(paired) }
         else { try runMatrix() }
         zeroRows.warn(notes)
     }
 
-    func runTopK(k: Int, corpus: String) throws {
+    /// `threads`: what prepareBLAS set (fewer than --threads when OpenBLAS's buffers for more do
+    /// not fit under `ulimit -v`): each of them runs GEMMs of its own.
+    func runTopK(k: Int, corpus: String, threads: Int) throws {
         let q = try open(input, block: queryBlock ?? 1024)
         let budget = memory.bytes
         let plan = TopKPlan(budget: budget, d: q.dimension, k: k, corpusBlock: corpusBlock,
@@ -190,8 +192,8 @@ struct EmbSim: Tool, ThreadedTool {
             queryBlocks += 1
             let tile = queryBlock ?? BlockTopK.defaultTileRows
             let top: TopKSearch = reduced
-                ? ReducedTopK(queries: qb.mean, k: k, threads: common.threadCount, tileRows: tile, measureRecall: verbose)
-                : BlockTopK(queries: qb, k: k, beta: beta, threads: common.threadCount, tileRows: tile)
+                ? ReducedTopK(queries: qb.mean, k: k, threads: threads, tileRows: tile, measureRecall: verbose)
+                : BlockTopK(queries: qb, k: k, beta: beta, threads: threads, tileRows: tile)
             let withSide = beta != 0 && qb.variance != nil
             let room = plan.corpusBytes(queries: qb.rows)
             if keptComplete, let kept {

@@ -49,8 +49,8 @@ private extension String {
     }
 }
 
-/// How --top-k spends its memory budget: half for a block of queries (as many as it holds, unless
-/// --query-block says), the rest, minus the per-block work buffers, for the decoded corpus kept
+/// How --top-k spends its memory budget: half for a block of queries (as many as it holds, at
+/// least `leastQueries`, unless --query-block says), the rest, minus the per-block work buffers, for the decoded corpus kept
 /// between blocks of queries. A corpus that fits is decoded once; one that does not is decoded
 /// once per block of queries, and the blocks of queries are then as large as the budget allows.
 struct TopKPlan {
@@ -69,9 +69,16 @@ struct TopKPlan {
         // block in flight (read, normalised, prepared).
         work = BlockTopK.workBytes(queries: BlockTopK.defaultTileRows, d: d, corpusBlock: corpusBlock, variances: variances)
             + 4 * d * corpusBlock * (variances ? 5 : 2)
-        let auto = max(1, (budget / 2 - work) / perQuery)
+        let auto = max(Self.leastQueries, (budget / 2 - work) / perQuery)
         queryRows = queryBlock ?? min(1 << 20, auto)
     }
+
+    /// The fewest queries of an automatic block, whatever the budget (--query-block may ask for
+    /// fewer). A budget smaller than the work buffers gave blocks of 1 query: each GEMM then a
+    /// matrix-vector product, the corpus read once per query (20,000 queries against 20,000
+    /// rows under --memory 50M did not end in 20 s, against 9 s with 100M). 256 queries cost
+    /// 1-13 kB each beside the buffers.
+    static let leastQueries = 256
 
     /// What is left for the decoded corpus beside a block of `queries` queries.
     func corpusBytes(queries: Int) -> Int {

@@ -57,6 +57,20 @@ extension UECToolTests {
         }
     }
 
+    func testASmallBudgetStillTakesBlocksOfManyQueries() throws {
+        // --memory 1M is less than one tile's score buffers: the automatic blocks were of 1 query.
+        let (queries, corpus) = try topKInputs(n: 600, m: 3000, d: 8)
+        let base = ["--corpus", corpus, "--top-k", "5", "-v"]
+        let small = try runTool("emb-sim", base + ["--memory", "1M"], stdin: queries)
+        XCTAssertEqual(small.status, 0, small.stderr)
+        XCTAssertTrue(small.stderr.contains("blocks of up to 256 queries"), small.stderr)
+        let one = try runTool("emb-sim", base + ["--query-block", "600"], stdin: queries)
+        XCTAssertEqual(one.status, 0, one.stderr)
+        let u = try read(small.stdout), v = try read(one.stdout)
+        XCTAssertEqual(try u["indices"]!.int64s(), try v["indices"]!.int64s())
+        for (x, y) in zip(u["scores"]!.floats(), v["scores"]!.floats()) { XCTAssertEqual(x, y, accuracy: 1e-5) }
+    }
+
     func testMemoryOptionIsValidated() throws {
         let (queries, corpus) = try topKInputs(n: 3, m: 10, d: 4)
         for bad in ["0", "12", "1X", "101%", "G", "0.5K"] {
