@@ -76,10 +76,11 @@ public let blasBufferBytes = 129 << 20
 /// OpenBLAS keeps and reuses them. With n threads that is 2n − 1 buffers: one for each of
 /// OpenBLAS's n − 1 workers, which keep theirs, and one for each of the n threads of the
 /// program's own that may call a single-threaded GEMM at the same moment
-/// (`BLASThreading.singleThreaded`: emb-sim's search, emb-laplace apply's blocks). Counting only
-/// n, emb-sim and emb-laplace apply spun forever under `ulimit -v 350000` when their two threads
-/// first met in a GEMM. Returns the number of threads set. Without a limit it only sets the
-/// threads.
+/// (`BLASThreading.singleThreaded`: emb-sim's search, emb-laplace apply's blocks). A program must
+/// run no more GEMM-calling threads than this returns: emb-sim ran --threads of them and spun
+/// forever under `ulimit -v 350000`. Not airtight: under some limits OpenBLAS still asked for
+/// another buffer later and spun (seen once under 500000 KB). Returns the number of threads set.
+/// Without a limit it only sets the threads.
 @discardableResult
 public func prepareBLAS(threads: Int) throws -> Int {
     // OpenBLAS is opened here, not when the program starts (CBLAS.h), then the best kernel for
