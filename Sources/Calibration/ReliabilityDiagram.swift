@@ -1,8 +1,8 @@
 // A reliability diagram as a self-contained SVG (methods.md section 3, "per-bin reliability
 // data and a reliability diagram"): per bin, a bar of the accuracy, the gap to the mean
 // confidence shaded, the diagonal of perfect calibration, and below it how many rows each bin holds.
-#if canImport(Glibc)
 import Failure
+#if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin

@@ -1,8 +1,8 @@
 // Risk–coverage curves as a self-contained SVG: for each signal, the error rate of the most
 // trusted rows as the coverage grows, beside a perfect ranking (errors last) and no ranking at
 // all (the overall error rate at every coverage).
-#if canImport(Glibc)
 import Failure
+#if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin

@@ -1,7 +1,7 @@
 // What the toolbox's SVG plots (reliability diagram, risk–coverage curves) share: numbers, XML
 // escaping, the document's head with title and subtitle, and the grid of the plot area.
-#if canImport(Glibc)
 import Failure
+#if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin

@@ -50,8 +50,8 @@ private extension String {
 }
 
 /// How --top-k spends its memory budget: half for a block of queries (as many as it holds, at
-/// least `leastQueries`, unless --query-block says), the rest, minus the per-block work buffers, for the decoded corpus kept
-/// between blocks of queries. A corpus that fits is decoded once; one that does not is decoded
+/// least `leastQueries`, unless --query-block says), the rest, minus the per-block work buffers,
+/// for the decoded corpus kept between blocks of queries. A corpus that fits is decoded once; one that does not is decoded
 /// once per block of queries, and the blocks of queries are then as large as the budget allows.
 struct TopKPlan {
     let budget: Int
