@@ -30,7 +30,7 @@ let package = Package(
         // System libraries from Debian's packages (libzstd-dev, zlib1g-dev).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // OpenBLAS and LAPACKE, opened with dlopen on first use (Sources/CBLAS/include/CBLAS.h).
-        .target(name: "CBLAS", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
+        .target(name: "CBLAS", dependencies: ["CCleanup"], linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // What kind of failure an error is (libraries say it; ToolKit maps it to an exit status).

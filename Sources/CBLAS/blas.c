@@ -7,6 +7,13 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cleanup.h"
 
 enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 }; /* cblas.h's CBLAS_ORDER, CBLAS_TRANSPOSE */
 
@@ -151,4 +158,37 @@ int blas_get_num_threads(void) {
 const char *blas_get_corename(void) {
     need();
     return fn.corename();
+}
+
+/* OpenBLAS maps a work buffer (128 MB) for each thread that first needs one, and when the system
+ * refuses it (under `ulimit -v`) it tries again, forever, at 100 % CPU (blas_memory_alloc in its
+ * driver/others/memory.c: `do { ... } while (map_address == -1)`). prepareBLAS makes it take its
+ * buffers before the program's data fill the address space, but cannot foresee every later one
+ * (emb-laplace apply spun under `ulimit -v 550000`). This mmap stands in for libc's in the
+ * program: the programs export their symbols, so the dynamic linker binds OpenBLAS's calls to
+ * it (an unversioned definition satisfies its mmap@GLIBC_2.2.5). It maps through the system call
+ * as libc does, and when a mapping that OpenBLAS asked for is refused for lack of memory, it
+ * removes the program's temporary outputs and ends it with one line and exit status 71 (the
+ * programs' status for a lack of resources) instead of letting OpenBLAS spin. */
+static int from_openblas(const void *caller) {
+    if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)) return 0;
+    Dl_info at, blas;
+    return dladdr(caller, &at) && dladdr((const void *)fn.sgemm, &blas) && at.dli_fbase == blas.dli_fbase;
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset) {
+    long r = syscall(SYS_mmap, addr, len, prot, flags, fd, offset);
+    if (r == -1 && errno == ENOMEM && from_openblas(__builtin_return_address(0))) {
+        struct rlimit limit;
+        char text[400], limitText[80] = "";
+        if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+            snprintf(limitText, sizeof limitText, "; 'ulimit -v' allows %.1f MB in all", (double)limit.rlim_cur / 1e6);
+        int n = snprintf(text, sizeof text,
+                         "%s: out of memory: OpenBLAS could not map another work buffer (%.1f MB)%s: raise the limit, or give --threads 1\n",
+                         program_invocation_short_name, (double)len / 1e6, limitText);
+        cleanup_remove_all();
+        if (n > 0) { ssize_t w = write(2, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1); (void)w; }
+        _exit(71);
+    }
+    return (void *)r;
 }

@@ -68,18 +68,26 @@ public enum BLASThreading {
 /// tight limit.
 public let blasBufferBytes = 129 << 20
 
+/// What a program needs beside OpenBLAS's buffers for more than one thread to be worth taking
+/// under an address-space limit (its blocks, codec contexts, thread stacks). Without it, two
+/// threads' buffers fitted under `ulimit -v 500000` and left emb-laplace apply no room for its
+/// 200,000-row input, which one thread's leave (it then ran; with two it ran out of memory).
+public let threadHeadroom = 192 << 20
+
 /// Gets OpenBLAS ready to run on `threads` threads without ever spinning. OpenBLAS allocates one
 /// work buffer per thread on first use and, when the system refuses it (under `ulimit -v`), retries
 /// forever at 100 % CPU. So, under an address-space limit: probe that the buffers fit (using
-/// fewer threads when only some fit, and throwing a `.resources` error when not even one does),
+/// fewer threads when only some fit, or when more would leave the program less than
+/// `threadHeadroom`, and throwing a `.resources` error when not even one buffer fits),
 /// then make OpenBLAS take them now, before the program's own data fill the address space;
 /// OpenBLAS keeps and reuses them. With n threads that is 2n − 1 buffers: one for each of
 /// OpenBLAS's n − 1 workers, which keep theirs, and one for each of the n threads of the
 /// program's own that may call a single-threaded GEMM at the same moment
 /// (`BLASThreading.singleThreaded`: emb-sim's search, emb-laplace apply's blocks). A program must
 /// run no more GEMM-calling threads than this returns: emb-sim ran --threads of them and spun
-/// forever under `ulimit -v 350000`. Not airtight: under some limits OpenBLAS still asked for
-/// another buffer later and spun (seen once under 500000 KB). Returns the number of threads set.
+/// forever under `ulimit -v 350000`. Not airtight: under some limits OpenBLAS still asks for
+/// another buffer later; CBLAS's `mmap` then ends the program with a message (exit status 71)
+/// where OpenBLAS would spin. Returns the number of threads set.
 /// Without a limit it only sets the threads.
 @discardableResult
 public func prepareBLAS(threads: Int) throws -> Int {
@@ -94,8 +102,9 @@ public func prepareBLAS(threads: Int) throws -> Int {
     }
     var n = max(1, threads)
     while n >= 1 {
-        // The buffers, and a little for the small multiplications that make OpenBLAS take them.
-        let bytes = (2 * n - 1) * blasBufferBytes + (16 << 20)
+        // The buffers, and a little for the small multiplications that make OpenBLAS take them;
+        // with more than one thread, room for the program's own working set too (`threadHeadroom`).
+        let bytes = (2 * n - 1) * blasBufferBytes + (16 << 20) + (n > 1 ? threadHeadroom : 0)
         let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         if p != MAP_FAILED {
             munmap(p, bytes)

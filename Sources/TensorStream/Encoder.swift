@@ -25,10 +25,13 @@ func compressRecord(_ cctx: OpaquePointer, _ record: [UInt8], count: Int, into c
 /// At most `depth` records wait; `submit` blocks while they do. The first error of the sink or of
 /// zstd stops the writing and is thrown by the next `submit` or by `drain`.
 ///
-/// It owns the compression context (freed when both the writer and the thread are done with it).
+/// Once its thread runs, it owns the compression context (freed when both the writer and the
+/// thread are done with it); until then, and when no thread starts, the context stays the writer's.
 final class BackgroundEncoder: @unchecked Sendable {
     static let depth = 2
     private let cctx: OpaquePointer
+    /// Whether the context is this encoder's to free: set once its thread has started.
+    private var ownsContext = false
     private let sink: ByteSink
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -40,16 +43,21 @@ final class BackgroundEncoder: @unchecked Sendable {
     private var stopping = false
     private var failure: Error?
 
-    /// nil when no thread can be started (the writer then compresses on the caller's thread).
-    init?(cctx: OpaquePointer, sink: ByteSink) {
+    /// nil when no thread can be started (the writer then compresses on the caller's thread, with
+    /// its context, which a failed encoder leaves alone: its deinit runs all the same, and freed
+    /// the context once, under `ulimit -v` where the thread's stack did not fit, so that the
+    /// writer went on with a freed context and crashed in zstd). `startThread`: for tests.
+    init?(cctx: OpaquePointer, sink: ByteSink, startThread: (@escaping () -> Void) -> Bool = startDetachedThread) {
         self.cctx = cctx; self.sink = sink
         pthread_mutex_init(lock, nil)
         pthread_cond_init(changed, nil)
-        guard startDetachedThread({ [self] in run() }) else { return nil }
+        guard startThread({ [self] in run() }) else { return nil }
+        // Read only by deinit, which runs after the thread has let go of the encoder.
+        ownsContext = true
     }
 
     deinit {
-        ZSTD_freeCCtx(cctx)
+        if ownsContext { ZSTD_freeCCtx(cctx) }
         pthread_cond_destroy(changed); pthread_mutex_destroy(lock)
         changed.deallocate(); lock.deallocate()
     }

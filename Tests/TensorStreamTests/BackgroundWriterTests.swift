@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import TensorStream
+import CZstd
 
 /// A sink that takes `limit` bytes, then fails as a full disk would; it counts the writes tried.
 private final class FullSink: ByteSink, @unchecked Sendable {
@@ -87,5 +88,51 @@ final class BackgroundWriterTests: XCTestCase {
         let after = sink.writes
         usleep(200_000)
         XCTAssertLessThanOrEqual(sink.writes, after + 1, "records written after the writer was dropped")
+    }
+}
+
+/// Frees of the compression contexts made by `countedContext()`.
+nonisolated(unsafe) private var contextFrees = 0
+
+/// A compression context whose allocations go through malloc and whose frees are counted.
+private func countedContext() -> OpaquePointer {
+    let memory = ZSTD_customMem(customAlloc: { _, size in malloc(size) },
+                                customFree: { _, p in if p != nil { contextFrees += 1 }; free(p) },
+                                opaque: nil)
+    return ZSTD_createCCtx_advanced(memory)!
+}
+
+final class BackgroundEncoderOwnershipTests: XCTestCase {
+    /// When its thread cannot start, an encoder leaves the writer's context alone: its deinit
+    /// runs all the same, and freed the context, which the writer then went on compressing with
+    /// (a crash in zstd under `ulimit -v`, where the thread's stack did not fit).
+    func testAnEncoderWhoseThreadDoesNotStartFreesNothing() throws {
+        let cctx = countedContext()
+        let before = contextFrees
+        XCTAssertNil(BackgroundEncoder(cctx: cctx, sink: ArraySink(), startThread: { _ in false }))
+        XCTAssertEqual(contextFrees, before, "the failed encoder freed the writer's context")
+        // The context still compresses, and what it makes decompresses to the input.
+        let input = [UInt8]((0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31 >> 3) })
+        var frame: [UInt8] = []
+        let n = try compressRecord(cctx, input, count: input.count, into: &frame)
+        var output = [UInt8](repeating: 0, count: input.count)
+        let m = frame.withUnsafeBytes { f in output.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, $0.count, f.baseAddress, n) } }
+        XCTAssertEqual(m, input.count)
+        XCTAssertEqual(output, input)
+        ZSTD_freeCCtx(cctx)
+        XCTAssertGreaterThan(contextFrees, before)
+    }
+
+    /// Once its thread runs, the encoder owns the context and frees it when it is done.
+    func testAStartedEncoderFreesTheContextWhenDone() throws {
+        let cctx = countedContext()
+        let before = contextFrees
+        var encoder = BackgroundEncoder(cctx: cctx, sink: ArraySink())
+        XCTAssertNotNil(encoder)
+        encoder?.stop()
+        encoder = nil
+        var waited = 0
+        while contextFrees == before && waited < 500 { usleep(2_000); waited += 1 }
+        XCTAssertGreaterThan(contextFrees, before, "the context of a stopped encoder was never freed")
     }
 }

@@ -17,8 +17,9 @@ int cleanup_create_temp(char *path_template, int *slot);
 void cleanup_unregister(int slot);
 /// Removes every registered file (async-signal-safe).
 void cleanup_remove_all(void);
-/// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove the registered files and then
-/// die of the same signal; ignores SIGPIPE (a closed pipe is seen as EPIPE).
+/// Installs handlers for SIGINT, SIGTERM and SIGHUP, and for the signals of a crash (SIGABRT,
+/// SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE), that remove the registered files and then die of
+/// the same signal; ignores SIGPIPE (a closed pipe is seen as EPIPE).
 void cleanup_install_signal_handlers(void);
 /// How many slots the table has.
 int cleanup_capacity(void);
