@@ -161,15 +161,18 @@ const char *blas_get_corename(void) {
 }
 
 /* OpenBLAS maps a work buffer (128 MB) for each thread that first needs one, and when the system
- * refuses it (under `ulimit -v`) it tries again, forever, at 100 % CPU (blas_memory_alloc in its
- * driver/others/memory.c: `do { ... } while (map_address == -1)`). prepareBLAS makes it take its
- * buffers before the program's data fill the address space, but cannot foresee every later one
- * (emb-laplace apply spun under `ulimit -v 550000`). This mmap stands in for libc's in the
- * program: the programs export their symbols, so the dynamic linker binds OpenBLAS's calls to
- * it (an unversioned definition satisfies its mmap@GLIBC_2.2.5). It maps through the system call
- * as libc does, and when a mapping that OpenBLAS asked for is refused for lack of memory, it
- * removes the program's temporary outputs and ends it with one line and exit status 71 (the
- * programs' status for a lack of resources) instead of letting OpenBLAS spin. */
+ * refuses it (under `ulimit -v`) it tries malloc, then both again, forever, at 100 % CPU
+ * (blas_memory_alloc in its driver/others/memory.c: `do { ... } while (map_address == -1)`).
+ * prepareBLAS makes it take its buffers before the program's data fill the address space, but
+ * cannot foresee every later one (emb-laplace apply spun under `ulimit -v 550000`). This mmap
+ * stands in for libc's in the program: the programs export their symbols, so the dynamic linker
+ * binds OpenBLAS's calls to it (an unversioned definition satisfies its mmap@GLIBC_2.2.5). It
+ * maps through the system call as libc does. When OpenBLAS is refused a mapping for lack of
+ * memory the first time, it is told so and tries malloc; when it comes back for the mapping
+ * again (malloc failed too) on the same thread, the program removes its temporary outputs and
+ * ends with one line and exit status 71 (the programs' status for a lack of resources). */
+static __thread int refused_in_a_row;
+
 static int from_openblas(const void *caller) {
     if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)) return 0;
     Dl_info at, blas;
@@ -178,17 +181,20 @@ static int from_openblas(const void *caller) {
 
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset) {
     long r = syscall(SYS_mmap, addr, len, prot, flags, fd, offset);
-    if (r == -1 && errno == ENOMEM && from_openblas(__builtin_return_address(0))) {
+    if (r != -1) { refused_in_a_row = 0; return (void *)r; }
+    int e = errno;
+    if (e == ENOMEM && from_openblas(__builtin_return_address(0)) && ++refused_in_a_row >= 2) {
         struct rlimit limit;
         char text[400], limitText[80] = "";
         if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
             snprintf(limitText, sizeof limitText, "; 'ulimit -v' allows %.1f MB in all", (double)limit.rlim_cur / 1e6);
         int n = snprintf(text, sizeof text,
-                         "%s: out of memory: OpenBLAS could not map another work buffer (%.1f MB)%s: raise the limit, or give --threads 1\n",
+                         "%s: out of memory: OpenBLAS could not get another work buffer (%.1f MB)%s: raise the limit, or give --threads 1\n",
                          program_invocation_short_name, (double)len / 1e6, limitText);
         cleanup_remove_all();
         if (n > 0) { ssize_t w = write(2, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1); (void)w; }
         _exit(71);
     }
-    return (void *)r;
+    errno = e;
+    return MAP_FAILED;
 }
