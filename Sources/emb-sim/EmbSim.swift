@@ -84,7 +84,7 @@ struct EmbSim: Tool, ThreadedTool {
     var queryBlock: Int?
     @Option(name: .customLong("corpus-block"), parsing: .unconditional, help: "Corpus rows per block.")
     var corpusBlock = 4096
-    @Option(help: ArgumentHelp("Memory for --top-k's blocks of queries and the decoded corpus kept between them: bytes with an optional K, M, G or T suffix (powers of 1024), or a percentage of the memory the process may use (the machine's, or a cgroup's or ulimit -v's limit when lower).", valueName: "SIZE"))
+    @Option(help: ArgumentHelp("Memory for --top-k's blocks of queries and the decoded corpus kept between them: bytes with an optional K, M, G or T suffix (powers of 1024), or a percentage of the memory the process may use (the machine's, or a cgroup's or ulimit -v's limit when lower). The search holds at least its score buffers, one corpus block and 256 queries: a budget below that is exceeded, with a warning.", valueName: "SIZE"))
     var memory = MemorySize.percent(25)
     @Option(help: ArgumentHelp("Arithmetic of --top-k's first pass: f32, or int16 (plain cosine: integer scores, then the pairs that can still enter the top-k scored again exactly; the same top-k).", valueName: "P"))
     var precision: Precision = .f32
@@ -169,6 +169,7 @@ struct EmbSim: Tool, ThreadedTool {
         let plan = TopKPlan(budget: budget, d: q.dimension, k: k, corpusBlock: corpusBlock,
                             variances: beta != 0 && q.hasVariance, queryBlock: queryBlock)
         q.rows.blockRows = plan.queryRows
+        if let least = plan.exceedsBudget(corpusBlock: corpusBlock) { notes.note("emb-sim", least) }
         let out = try output.open()
         var ids: (Int, Int)?
         var conf: ConfidenceOutput?

@@ -64,8 +64,11 @@ extension UECToolTests {
         let small = try runTool("emb-sim", base + ["--memory", "1M"], stdin: queries)
         XCTAssertEqual(small.status, 0, small.stderr)
         XCTAssertTrue(small.stderr.contains("blocks of up to 256 queries"), small.stderr)
+        // And it says that it holds more than the budget (one tile's score buffers: 32 MB).
+        XCTAssertTrue(small.stderr.contains("warning: the memory budget (1 MB) is less than the least this search holds"), small.stderr)
         let one = try runTool("emb-sim", base + ["--query-block", "600"], stdin: queries)
         XCTAssertEqual(one.status, 0, one.stderr)
+        XCTAssertFalse(one.stderr.contains("warning"), one.stderr)
         let u = try read(small.stdout), v = try read(one.stdout)
         XCTAssertEqual(try u["indices"]!.int64s(), try v["indices"]!.int64s())
         for (x, y) in zip(u["scores"]!.floats(), v["scores"]!.floats()) { XCTAssertEqual(x, y, accuracy: 1e-5) }
