@@ -170,7 +170,9 @@ const char *blas_get_corename(void) {
  * maps through the system call as libc does. When OpenBLAS is refused a mapping for lack of
  * memory the first time, it is told so and tries malloc; when it comes back for the mapping
  * again (malloc failed too) on the same thread, the program removes its temporary outputs and
- * ends with one line and exit status 71 (the programs' status for a lack of resources). */
+ * ends with one line and exit status 71 (the programs' status for a lack of resources). (Should
+ * malloc have served the first refusal, the next refusal on that thread ends the program without
+ * trying malloc again: under an address-space limit malloc's own mapping is refused as well.) */
 static __thread int refused_in_a_row;
 
 static int from_openblas(const void *caller) {
