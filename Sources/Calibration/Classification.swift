@@ -227,22 +227,44 @@ public final class ClassificationAccumulator {
             guard !part.isEmpty else { return }
             let f = UnsafeRawBufferPointer(p).bindMemory(to: Float.self)
             let valid = rowsBeforeRefusal(f, labels: labels, classes: classes)
+            // A stretch of rows at a time, the slots first, then the sums: a sum's address then
+            // comes from a plain byte load, not from the lookup's chain (2.6 instead of 6.7 ns
+            // a value here, 10 classes, Zen 1).
+            let width = part.count, first = part.lowerBound
+            let stretch = max(1, Self.classwiseSlotBytes / width)
             binning.withSlotTable { table in
                 float32Slots.withUnsafeBufferPointer { byKey in
-                    for r in 0..<valid {
-                        let row = f.baseAddress! + r &* classes
-                        var j = part.lowerBound &* nb
-                        for k in part {
-                            let v = row[k]
-                            var s = Int(byKey[Binning.float32SlotKey(v)])
-                            if s == 0xFF { s = table.index(Double(v)) }
-                            let at = j &+ s
-                            count[at] &+= 1
-                            sumP[at] += Double(v)
-                            j &+= nb
+                    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: stretch &* width) { slotOf in
+                        var r0 = 0
+                        while r0 < valid {
+                            let rows = min(stretch, valid &- r0)
+                            var o = 0
+                            for r in r0..<(r0 &+ rows) {
+                                let row = f.baseAddress! + (r &* classes &+ first)
+                                for k in 0..<width {
+                                    let v = row[k]
+                                    var s = byKey[Binning.float32SlotKey(v)]
+                                    if s == 0xFF { s = UInt8(truncatingIfNeeded: table.index(Double(v))) }
+                                    slotOf[o &+ k] = s
+                                }
+                                o &+= width
+                            }
+                            o = 0
+                            for r in r0..<(r0 &+ rows) {
+                                let row = f.baseAddress! + (r &* classes &+ first)
+                                var j = first &* nb
+                                for k in 0..<width {
+                                    let at = j &+ Int(slotOf[o &+ k])
+                                    count[at] &+= 1
+                                    sumP[at] += Double(row[k])
+                                    j &+= nb
+                                }
+                                let y = Int(labels[r])
+                                if part.contains(y) { labelled[y &* nb &+ Int(slotOf[o &+ y &- first])] += 1 }
+                                o &+= width
+                            }
+                            r0 &+= rows
                         }
-                        let y = Int(labels[r])
-                        if part.contains(y) { labelled[y &* nb &+ table.index(Double(row[y]))] += 1 }
                     }
                 }
             }
@@ -271,6 +293,9 @@ public final class ClassificationAccumulator {
             }
         }
     }
+
+    /// The slots `addClasswise` looks up at a time (a stretch of rows' worth, at least one row).
+    static let classwiseSlotBytes = 4096
 
     /// The number of rows of a block before the first that `scan` or `countRow` would refuse:
     /// a value outside [0, 1] or NaN, a label outside the classes.

@@ -10,7 +10,8 @@ import Synchronization
 /// Each class's sums must be added block after block (the same sums to the last bit, and never
 /// two threads on one sum): the reading thread may give classes to the scoring thread at any
 /// block, but takes one back only once the scoring thread has finished the block before, which
-/// it may still be adding.
+/// it may still be adding: in practice only after the scoring thread waited (a reading thread
+/// that keeps ahead splits the next block while the scoring thread is on the one before).
 public final class ClasswiseSplit: @unchecked Sendable {
     public let classes: Int
     let step: Int
@@ -19,14 +20,18 @@ public final class ClasswiseSplit: @unchecked Sendable {
     let finished = Atomic<Int>(0)
     /// The reading thread's own: blocks it has split, and the last split.
     var produced = 0, last = 0
-    /// The scoring thread's own: blocks it has finished.
-    var scoredBlocks = 0
+    /// The scoring thread's own: blocks it has finished, and how many of the last in a row it
+    /// waited for.
+    var scoredBlocks = 0, waitsInARow = 0
 
+    /// `initialSplit`: the classes the reading thread starts with, all by default. It can give
+    /// them up at any block, but take them back only when the scoring thread waits (see above),
+    /// so it starts with all of them.
     public init(classes: Int, initialSplit: Int? = nil) {
         precondition(classes >= 1)
         self.classes = classes
         step = max(1, classes / 16)
-        split = Atomic(min(classes, max(0, initialSplit ?? classes * 3 / 4)))
+        split = Atomic(min(classes, max(0, initialSplit ?? classes)))
     }
 
     /// On the reading thread, for its next block: it adds the classes 0..<result.
@@ -40,8 +45,12 @@ public final class ClasswiseSplit: @unchecked Sendable {
 
     /// On the scoring thread, once it has added its sums (classes `there`..<classes) of the
     /// block the reading thread split at `there`; `waited`: whether it waited for the block.
+    /// Waits in a row move the split by steps that double (up to 16 steps), so that a split
+    /// far from the balance gets there in a few blocks.
     public func scored(split there: Int, waited: Bool) {
-        split.store(min(classes, max(0, there + (waited ? -step : step))), ordering: .relaxed)
+        waitsInARow = waited ? waitsInARow + 1 : 0
+        let move = waited ? -(step << min(waitsInARow - 1, 4)) : step
+        split.store(min(classes, max(0, there + move)), ordering: .relaxed)
         scoredBlocks += 1
         finished.store(scoredBlocks, ordering: .releasing)
     }

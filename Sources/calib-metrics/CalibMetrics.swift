@@ -303,7 +303,8 @@ struct CalibMetrics: Tool, ThreadedTool {
         }
         var waitStarted = ContinuousClock.now
         while case (var block, let sideY, let oodValues, let there)? = try blocks.next() {
-            let waited = ContinuousClock.now - waitStarted > .microseconds(50)
+            // The wait for the first block says nothing of the balance: the reader had no head start.
+            let waited = done > 0 && ContinuousClock.now - waitStarted > .microseconds(50)
             defer {
                 if splitClasswise { split.scored(split: there, waited: waited) }
                 waitStarted = ContinuousClock.now

@@ -135,13 +135,14 @@ final class PropertyTests: XCTestCase {
     /// `ClasswiseSplit` through random interleavings of a reading thread one block ahead (it
     /// splits block j once the scoring thread has taken block j − 1) and a scoring thread: a
     /// class that the scoring thread may still be adding for block j − 1 is never the reading
-    /// thread's in block j; and the split moves toward the thread that waited.
+    /// thread's in block j; the reading thread starts with every class; and the split moves
+    /// toward the thread that waited, by steps that double while the scoring thread waits.
     func testClasswiseSplitNeverGivesOneClassToBothThreads() {
         var rng = SystemRandomNumberGenerator()
         for classes in [1, 2, 3, 10, 100] {
             for _ in 0..<200 {
                 let s = ClasswiseSplit(classes: classes)
-                var splits: [Int] = [], taken = 0, scored = 0
+                var splits: [Int] = [], taken = 0, scored = 0, waits = 0
                 let blocks = 40
                 while scored < blocks {
                     let canRead = splits.count < blocks && splits.count == taken
@@ -151,6 +152,7 @@ final class PropertyTests: XCTestCase {
                     case 0 where canRead:
                         let j = splits.count, there = s.reading()
                         XCTAssert((0...classes).contains(there))
+                        if j == 0 { XCTAssertEqual(there, classes) }
                         // Block j − 1 not yet scored: the scoring thread holds its classes
                         // splits[j − 1]..<classes, none of which may be read now.
                         if j > 0 && scored < j { XCTAssertLessThanOrEqual(there, splits[j - 1], "classes \(classes) block \(j)") }
@@ -160,7 +162,9 @@ final class PropertyTests: XCTestCase {
                         let waited = Bool.random(using: &rng)
                         s.scored(split: splits[scored], waited: waited)
                         let next = s.split.load(ordering: .relaxed)
-                        XCTAssertEqual(next, min(classes, max(0, splits[scored] + (waited ? -s.step : s.step))))
+                        waits = waited ? waits + 1 : 0
+                        let move = waited ? -s.step * [1, 2, 4, 8, 16, 16][min(waits - 1, 5)] : s.step
+                        XCTAssertEqual(next, min(classes, max(0, splits[scored] + move)))
                         scored += 1
                     default: break
                     }
