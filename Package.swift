@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "ToolTests", dependencies: ["TensorStream", "TensorFormats", "TestSupport"],
                     exclude: ["Fixtures"]),
         // The error model (kinds → statuses), the checked allocator, overflow-checked sizes.
-        .testTarget(name: "ToolKitTests", dependencies: ["ToolKit", "Failure", "LinearAlgebra", "SVE", "Calibration", "UECStreams", "TensorStream",
+        .testTarget(name: "ToolKitTests", dependencies: ["ToolKit", "Failure", "CCleanup", "LinearAlgebra", "SVE", "Calibration", "UECStreams", "TensorStream",
                                                  .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Calibration and uncertainty metrics (methods.md section 3) and their command.

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -168,13 +167,10 @@ const char *blas_get_corename(void) {
  * stands in for libc's in the program: the programs export their symbols, so the dynamic linker
  * binds OpenBLAS's calls to it (an unversioned definition satisfies its mmap@GLIBC_2.2.5). It
  * maps through the system call as libc does. When OpenBLAS is refused a mapping for lack of
- * memory the first time, it is told so and tries malloc; when it comes back for the mapping
- * again (malloc failed too) on the same thread, the program removes its temporary outputs and
- * ends with one line and exit status 71 (the programs' status for a lack of resources). (Should
- * malloc have served the first refusal, the next refusal on that thread ends the program without
- * trying malloc again: under an address-space limit malloc's own mapping is refused as well.) */
-static __thread int refused_in_a_row;
-
+ * memory, the program removes its temporary outputs and ends with one line and exit status 71
+ * (the programs' status for a lack of resources). OpenBLAS's malloc fallback is not tried: a
+ * buffer this large is a mapping of malloc's own, refused by the same limit, and the programs'
+ * malloc would end the program too, with a line that does not say OpenBLAS or --threads. */
 static int from_openblas(const void *caller) {
     if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)) return 0;
     Dl_info at, blas;
@@ -183,20 +179,10 @@ static int from_openblas(const void *caller) {
 
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset) {
     long r = syscall(SYS_mmap, addr, len, prot, flags, fd, offset);
-    if (r != -1) { refused_in_a_row = 0; return (void *)r; }
+    if (r != -1) return (void *)r;
     int e = errno;
-    if (e == ENOMEM && from_openblas(__builtin_return_address(0)) && ++refused_in_a_row >= 2) {
-        struct rlimit limit;
-        char text[400], limitText[80] = "";
-        if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
-            snprintf(limitText, sizeof limitText, "; 'ulimit -v' allows %.1f MB in all", (double)limit.rlim_cur / 1e6);
-        int n = snprintf(text, sizeof text,
-                         "%s: out of memory: OpenBLAS could not get another work buffer (%.1f MB)%s: raise the limit, or give --threads 1\n",
-                         program_invocation_short_name, (double)len / 1e6, limitText);
-        cleanup_remove_all();
-        if (n > 0) { ssize_t w = write(2, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1); (void)w; }
-        _exit(71);
-    }
+    if (e == ENOMEM && from_openblas(__builtin_return_address(0)))
+        cleanup_exit_refused(len, "OpenBLAS could not get another work buffer of", "raise the limit, or give --threads 1");
     errno = e;
     return MAP_FAILED;
 }

@@ -4,6 +4,8 @@
 #ifndef TOOLKIT_CLEANUP_H
 #define TOOLKIT_CLEANUP_H
 
+#include <stddef.h>
+
 /// Registers `path` for removal; returns its slot, or -1 when the table is full.
 int cleanup_register(const char *path);
 /// Creates a new file (mode 0600, O_CLOEXEC) from `path_template`, whose last six characters are
@@ -23,5 +25,11 @@ void cleanup_remove_all(void);
 void cleanup_install_signal_handlers(void);
 /// How many slots the table has.
 int cleanup_capacity(void);
+/// Ends the program for lack of memory: removes every registered file, writes one line,
+/// "program: out of memory: <what> <MB> (<the ulimit -v, if any>): <advice>", and
+/// exits with status 71. Allocates nothing; a second thread that calls it meanwhile waits for the
+/// exit. The programs' malloc, calloc, realloc and aligned allocations (memory.c) end this way
+/// when the system refuses them.
+_Noreturn void cleanup_exit_refused(size_t bytes, const char *what, const char *advice);
 
 #endif
