@@ -82,9 +82,9 @@ struct EmbSim: Tool, ThreadedTool {
     var confidence = true
     @Option(name: .customLong("query-block"), parsing: .unconditional, help: ArgumentHelp("Queries per block (default: with --top-k, as many as half of --memory holds; else 1024).", valueName: "N"))
     var queryBlock: Int?
-    @Option(name: .customLong("corpus-block"), parsing: .unconditional, help: "Corpus rows per block.")
-    var corpusBlock = 4096
-    @Option(help: ArgumentHelp("Memory for --top-k's blocks of queries and the decoded corpus kept between them: bytes with an optional K, M, G or T suffix (powers of 1024), or a percentage of the memory the process may use (the machine's, or a cgroup's or ulimit -v's limit when lower). The search holds at least its score buffers, one corpus block and 256 queries: a budget below that is exceeded, with a warning.", valueName: "SIZE"))
+    @Option(name: .customLong("corpus-block"), parsing: .unconditional, help: ArgumentHelp("Corpus rows per block (default: 4096; with --top-k, fewer, down to 256, when --memory cannot hold the search's buffers for 4096).", valueName: "N"))
+    var corpusBlock: Int?
+    @Option(help: ArgumentHelp("Memory for --top-k's blocks of queries and the decoded corpus kept between them: bytes with an optional K, M, G or T suffix (powers of 1024), or a percentage of the memory the process may use (the machine's, or a cgroup's or ulimit -v's limit when lower). The search holds at least its score buffers, one corpus block and 256 queries: a small budget takes smaller corpus blocks (see --corpus-block), and one below what 256 rows need is exceeded, with a warning.", valueName: "SIZE"))
     var memory = MemorySize.percent(25)
     @Option(help: ArgumentHelp("Arithmetic of --top-k's first pass: f32, or int16 (plain cosine: integer scores, then the pairs that can still enter the top-k scored again exactly; the same top-k).", valueName: "P"))
     var precision: Precision = .f32
@@ -117,7 +117,7 @@ struct EmbSim: Tool, ThreadedTool {
         if !(beta >= 0) || !beta.isFinite { throw ValidationError("--beta must be a number ≥ 0") }
         if let b = queryBlock, b < 1 || b > 1 << 20 { throw ValidationError("--query-block must be between 1 and 1048576") }
         if memory.bytes < 1 << 20 { throw ValidationError("--memory must be at least 1M") }
-        if corpusBlock < 1 || corpusBlock > 1 << 20 { throw ValidationError("--corpus-block must be between 1 and 1048576") }
+        if let b = corpusBlock, b < 1 || b > 1 << 20 { throw ValidationError("--corpus-block must be between 1 and 1048576") }
     }
 
     var mode: NormalizeMode { normalize }
@@ -169,7 +169,7 @@ struct EmbSim: Tool, ThreadedTool {
         let plan = TopKPlan(budget: budget, d: q.dimension, k: k, corpusBlock: corpusBlock,
                             variances: beta != 0 && q.hasVariance, queryBlock: queryBlock)
         q.rows.blockRows = plan.queryRows
-        if let least = plan.exceedsBudget(corpusBlock: corpusBlock) { notes.note("emb-sim", least) }
+        if let warning = plan.exceedsBudget { notes.note("emb-sim", warning) }
         let out = try output.open()
         var ids: (Int, Int)?
         var conf: ConfidenceOutput?
@@ -204,7 +204,7 @@ struct EmbSim: Tool, ThreadedTool {
                 // A block shorter than asked for is the last one: nothing to keep the corpus for.
                 let last = qb.rows < q.rows.blockRows
                 if last { kept = nil }
-                let r = try open(corpus, block: corpusBlock)
+                let r = try open(corpus, block: plan.corpusBlock)
                 c = r
                 try checkDims(q, r)
                 if reduced && beta != 0 && q.hasVariance && r.hasVariance {
@@ -372,7 +372,7 @@ struct EmbSim: Tool, ThreadedTool {
         var corpusBlocks: [ProbBlock] = []
         var c: ProbReader?
         if let corpus {
-            let r = try open(corpus, block: corpusBlock)
+            let r = try open(corpus, block: corpusBlock ?? TopKPlan.corpusBlocks[0])
             try checkDims(q, r)
             while let b = try nextBlock(r, "corpus") { corpusBlocks.append(b) }
             c = r

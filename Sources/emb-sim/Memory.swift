@@ -58,9 +58,33 @@ struct TopKPlan {
     let perQuery: Int
     let work: Int
     let queryRows: Int
+    let corpusBlock: Int
+    /// Whether `corpusBlock` is the plan's choice (no --corpus-block).
+    let automaticCorpusBlock: Bool
 
-    init(budget: Int, d: Int, k: Int, corpusBlock: Int, variances: Bool, queryBlock: Int?) {
+    /// The corpus blocks an automatic plan tries, the largest first: 4096 rows, unless the budget
+    /// cannot hold the search's least (`least`) with them.
+    static let corpusBlocks = [4096, 2048, 1024, 512, 256]
+
+    /// `corpusBlock` nil: the largest of `corpusBlocks` whose plan the budget holds (the least,
+    /// 256, when none). Before, the block was 4096 rows whatever the budget: 20,000 × 384
+    /// probabilistic rows under --memory 50M held 108 MB of buffers (a warning said so).
+    init(budget: Int, d: Int, k: Int, corpusBlock: Int?, variances: Bool, queryBlock: Int?) {
+        func plan(_ rows: Int, automatic: Bool) -> TopKPlan {
+            TopKPlan(budget: budget, d: d, k: k, fixedCorpusBlock: rows, variances: variances, queryBlock: queryBlock, automatic: automatic)
+        }
+        if let corpusBlock {
+            self = plan(corpusBlock, automatic: false)
+        } else {
+            self = Self.corpusBlocks.lazy.map { plan($0, automatic: true) }.first { $0.least <= budget }
+                ?? plan(Self.corpusBlocks.last!, automatic: true)
+        }
+    }
+
+    private init(budget: Int, d: Int, k: Int, fixedCorpusBlock corpusBlock: Int, variances: Bool, queryBlock: Int?, automatic: Bool) {
         self.budget = budget
+        self.corpusBlock = corpusBlock
+        automaticCorpusBlock = automatic
         // The block three times over at its peak (the reader's buffer, the tensor cut from it,
         // the normalised matrix; mean and var), its σ² side (2d), the heaps and the results:
         // `bench/scale.sh` measured 1.6 GB of peak RSS for a block of 0.54 GB of means.
@@ -80,16 +104,17 @@ struct TopKPlan {
     /// 1-13 kB each beside the buffers.
     static let leastQueries = 256
 
-    /// A warning when the least the search holds (the work buffers and a block of `queryRows`
-    /// queries) is more than the budget, which it then exceeds: under `--memory 50M` a search of
-    /// 20,000 × 384 probabilistic rows peaked at 168 MB of resident memory (29 MB of it the
-    /// program's own) and said nothing. Nil when the budget holds it.
-    func exceedsBudget(corpusBlock: Int) -> String? {
-        let least = work + queryRows * perQuery
+    /// The least the search holds: the work buffers and a block of `queryRows` queries.
+    var least: Int { work + queryRows * perQuery }
+
+    /// A warning when `least` is more than the budget, which the search then exceeds (before the
+    /// warning, a search under `--memory 50M` peaked at 168 MB of resident memory and said
+    /// nothing). Nil when the budget holds it.
+    var exceedsBudget: String? {
         guard least > budget else { return nil }
         return "warning: the memory budget (\(describeBytes(budget))) is less than the least this search holds, "
             + "\(describeBytes(least)) (score buffers, a corpus block of \(corpusBlock) rows, \(queryRows) queries): "
-            + "it uses that much; a smaller --corpus-block needs less"
+            + (automaticCorpusBlock ? "it uses that much" : "it uses that much; a smaller --corpus-block needs less")
     }
 
     /// What is left for the decoded corpus beside a block of `queries` queries.
@@ -98,7 +123,7 @@ struct TopKPlan {
     }
 
     func describe(queries: Int) -> String {
-        "memory \(describeBytes(budget)): blocks of up to \(queryRows) queries (this one \(queries), \(describeBytes(queries * perQuery))), "
+        "memory \(describeBytes(budget)): corpus blocks of \(corpusBlock) rows, blocks of up to \(queryRows) queries (this one \(queries), \(describeBytes(queries * perQuery))), "
             + "\(describeBytes(corpusBytes(queries: queries))) left for the corpus"
     }
 }

@@ -74,6 +74,32 @@ extension UECToolTests {
         for (x, y) in zip(u["scores"]!.floats(), v["scores"]!.floats()) { XCTAssertEqual(x, y, accuracy: 1e-5) }
     }
 
+    func testASmallBudgetTakesSmallerCorpusBlocks() throws {
+        // 8-dimensional probabilistic rows: one tile's score buffers (means and variances) are
+        // 64 MB with corpus blocks of 4096 rows; the least the search holds is 8.7 MB with 512,
+        // which --memory 9M holds, and 17.2 MB with 1024.
+        let (queries, corpus) = try topKInputs(n: 600, m: 3000, d: 8)
+        let base = ["--corpus", corpus, "--top-k", "5", "-v"]
+        let small = try runTool("emb-sim", base + ["--memory", "9M"], stdin: queries)
+        XCTAssertEqual(small.status, 0, small.stderr)
+        XCTAssertTrue(small.stderr.contains("corpus blocks of 512 rows"), small.stderr)
+        XCTAssertFalse(small.stderr.contains("warning"), small.stderr)
+        // --corpus-block is taken as given, and the warning then says it could be smaller.
+        let given = try runTool("emb-sim", base + ["--memory", "9M", "--corpus-block", "4096"], stdin: queries)
+        XCTAssertEqual(given.status, 0, given.stderr)
+        XCTAssertTrue(given.stderr.contains("corpus blocks of 4096 rows"), given.stderr)
+        XCTAssertTrue(given.stderr.contains("a smaller --corpus-block needs less"), given.stderr)
+        // The default budget keeps blocks of 4096 rows; the results are the same.
+        let wide = try runTool("emb-sim", base, stdin: queries)
+        XCTAssertEqual(wide.status, 0, wide.stderr)
+        XCTAssertTrue(wide.stderr.contains("corpus blocks of 4096 rows"), wide.stderr)
+        for r in [given, wide] {
+            let u = try read(small.stdout), v = try read(r.stdout)
+            XCTAssertEqual(try u["indices"]!.int64s(), try v["indices"]!.int64s())
+            for (x, y) in zip(u["scores"]!.floats(), v["scores"]!.floats()) { XCTAssertEqual(x, y, accuracy: 1e-5) }
+        }
+    }
+
     func testMemoryOptionIsValidated() throws {
         let (queries, corpus) = try topKInputs(n: 3, m: 10, d: 4)
         for bad in ["0", "12", "1X", "101%", "G", "0.5K"] {
