@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include "cleanup.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,7 +42,8 @@ void cleanup_exit_refused(size_t bytes, const char *what, const char *advice) {
         unsigned long long tenths = ((unsigned long long)limit.rlim_cur + 50000) / 100000;
         snprintf(limitText, sizeof limitText, " ('ulimit -v' allows %llu.%llu MB in all)", tenths / 10, tenths % 10);
     }
-    unsigned long long tenths = ((unsigned long long)bytes + 50000) / 100000;
+    // Rounded to a tenth of a MB (an overflowed calloc asks for SIZE_MAX: no rounding there).
+    unsigned long long tenths = ((unsigned long long)bytes > ULLONG_MAX - 50000 ? (unsigned long long)bytes : bytes + 50000ull) / 100000;
     int n = snprintf(text, sizeof text, "%s: out of memory: %s %llu.%llu MB%s: %s\n",
                      program_invocation_short_name, what, tenths / 10, tenths % 10, limitText, advice);
     if (n > 0) { ssize_t w = write(2, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1); (void)w; }
