@@ -4,8 +4,9 @@ import Synchronization
 /// thread that reads the blocks, one block ahead, adds the sums of classes 0..<split of each
 /// block (`ClassificationAccumulator.addClasswise(block:labels:classes:)`), the thread that
 /// scores them those of the others (`add(block:labels:firstRow:classwiseOf:)`). After each
-/// block the split moves a step toward the scoring thread if it waited for the block, else
-/// toward the reading one, so that neither waits long for the other.
+/// block the split moves toward the scoring thread if it waited for the block (by steps that
+/// double while it keeps waiting), else a step toward the reading one, so that neither waits
+/// long for the other.
 ///
 /// Each class's sums must be added block after block (the same sums to the last bit, and never
 /// two threads on one sum): the reading thread may give classes to the scoring thread at any
@@ -24,14 +25,13 @@ public final class ClasswiseSplit: @unchecked Sendable {
     /// waited for.
     var scoredBlocks = 0, waitsInARow = 0
 
-    /// `initialSplit`: the classes the reading thread starts with, all by default. It can give
-    /// them up at any block, but take them back only when the scoring thread waits (see above),
-    /// so it starts with all of them.
-    public init(classes: Int, initialSplit: Int? = nil) {
+    /// The reading thread starts with every class: it can give classes up at any block, but
+    /// take them back only when the scoring thread waits (see above).
+    public init(classes: Int) {
         precondition(classes >= 1)
         self.classes = classes
         step = max(1, classes / 16)
-        split = Atomic(min(classes, max(0, initialSplit ?? classes)))
+        split = Atomic(classes)
     }
 
     /// On the reading thread, for its next block: it adds the classes 0..<result.
