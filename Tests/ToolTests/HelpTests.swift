@@ -111,4 +111,26 @@ final class HelpExampleTests: XCTestCase {
         XCTAssertEqual(r.status, 0, String(decoding: r.stdout, as: UTF8.self) + r.stderr)
         XCTAssertGreaterThan(count, 20)
     }
+
+    /// `tool [sub] --help` (and `-h`, `-help`) is rendered without parsing (ToolRunner's
+    /// shortcut); `--help --help` still goes through ArgumentParser's parse. The two give the
+    /// same bytes and status for every program and subcommand.
+    func testHelpShortcutPrintsWhatTheParsePrints() throws {
+        var checked = 0
+        for tool in try makefileTools() {
+            for sub in try subcommands(tool) {
+                let parsed = try runTool(tool, sub + ["--help", "--help"])
+                XCTAssertEqual(parsed.status, 0, "\(tool) \(sub) --help --help: \(parsed.stderr)")
+                XCTAssertTrue(String(decoding: parsed.stdout, as: UTF8.self).contains("USAGE:"))
+                for flag in ["--help", "-h", "-help"] {
+                    let r = try runTool(tool, sub + [flag])
+                    XCTAssertEqual(r.status, 0, "\(tool) \(sub) \(flag): \(r.stderr)")
+                    XCTAssertEqual(r.stderr, "")
+                    XCTAssertEqual(r.stdout, parsed.stdout, "\(tool) \(sub) \(flag) differs from the parse's help")
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertGreaterThan(checked, 30)
+    }
 }
