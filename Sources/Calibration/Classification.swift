@@ -563,7 +563,7 @@ public final class ClassificationAccumulator {
             r.classwiseECE = total / Double(classes)
         }
         if options.keepRows {
-            let sorted = sortedByConfidenceDescending(confidence, correct)
+            let sorted = sortedByConfidenceDescending(confidence, correct, threads: options.threads)
             let coverages = [0.5, 0.8, 0.9, 0.95], bins = options.bins
             var equalMass = 0.0
             var rc: (aurc: Double, excessAURC: Double, risks: [Double?]) = (0, 0, [])

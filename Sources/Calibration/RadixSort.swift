@@ -1,4 +1,5 @@
 import Failure
+import Parallel
 
 // Sorting a million confidences with a comparison closure costs more than every metric computed
 // from them; an LSD radix sort on the bit patterns does the same job in a few linear passes.
@@ -52,66 +53,118 @@ public struct RowsByConfidence: RandomAccessCollection, Sendable {
 /// (−0 counts as +0). Only the bits that differ between keys are sorted on, in digits of at
 /// most 11 bits, all counted in one pass: float32 confidences in (0, 1] widened to Double
 /// differ in at most 33 bits, 26 when they are at least 1/16 (three passes of 9 bits, on 32-bit keys).
-public func sortedByConfidenceDescending(_ confidence: [Double], _ correct: [Bool]) -> RowsByConfidence {
+///
+/// With `threads` > 1 and at least `splitFrom` rows, every pass works on the two halves of the
+/// rows at once (`RadixParts`): the same order, since the first half's keys of a digit go
+/// before the second half's.
+public func sortedByConfidenceDescending(_ confidence: [Double], _ correct: [Bool],
+                                         threads: Int = 1, splitFrom: Int = 1 << 16) -> RowsByConfidence {
     precondition(confidence.count == correct.count)
     let n = confidence.count
+    let parts = RadixParts(rows: n, two: threads > 1 && n >= max(splitFrom, 2))
     // One read of the confidences for the bits any of them uses (a free bit 0 carries the flag)
     // and the bits in which some differs from the first: key_i ^ key_0 is b_i ^ b_0 (keys are
     // the complemented bit patterns b), the flag bit left out.
-    var usedBits: UInt64 = 0, differ: UInt64 = 0
     let first = n > 0 ? (confidence[0] + 0.0).bitPattern : 0
-    for c in confidence { let b = (c + 0.0).bitPattern; usedBits |= b; differ |= b ^ first }
+    var bitsOf = [(used: UInt64, differ: UInt64)](repeating: (0, 0), count: parts.count)
+    confidence.withUnsafeBufferPointer { c in
+        bitsOf.withUnsafeMutableBufferPointer { out in
+            parts.run { q in
+                var used: UInt64 = 0, differ: UInt64 = 0
+                for i in parts[q] { let b = (c[i] + 0.0).bitPattern; used |= b; differ |= b ^ first }
+                out[q] = (used, differ)
+            }
+        }
+    }
+    let usedBits = bitsOf.reduce(0) { $0 | $1.used }
+    var differ = bitsOf.reduce(0) { $0 | $1.differ }
     let packed = usedBits & 1 == 0
     if packed { differ &= ~1 }
     let sorting = n > 1 && differ != 0
     let low = differ.trailingZeroBitCount, width = sorting ? 64 - differ.leadingZeroBitCount - low : 0
     let passes = (width + 10) / 11, bits = passes > 0 ? (width + passes - 1) / passes : 0
     let radix = 1 << bits
-    var counts = [Int](repeating: 0, count: passes * radix)
+    // Per part, every pass's counts: part q's at q * passes * radix.
+    var counts = [Int](repeating: 0, count: parts.count * passes * radix)
     if sorting && packed && width <= 31 {
         // The window of differing bits, complemented, above the flag: 32-bit keys, half the
         // bytes to move (and to touch for the first time) of the 64-bit ones.
         let window = UInt64(1) << UInt64(width) - 1, mask = UInt32(radix - 1)
         var keys = [UInt32](unsafeUninitializedCapacity: n) { k, count in
             adviseHugePages(UnsafeRawPointer(k.baseAddress), bytes: n * 4)
-            counts.withUnsafeMutableBufferPointer { c in
-                for i in 0..<n {
-                    let w = UInt32(truncatingIfNeeded: ~((confidence[i] + 0.0).bitPattern >> UInt64(low)) & window)
-                    let key = w << 1 | (correct[i] ? 1 : 0)
-                    k[i] = key
-                    for p in 0..<passes { c[p * radix + Int((key >> UInt32(1 + p * bits)) & mask)] += 1 }
+            confidence.withUnsafeBufferPointer { conf in
+            correct.withUnsafeBufferPointer { ok in
+            counts.withUnsafeMutableBufferPointer { all in
+                parts.run { q in
+                    let c = all.baseAddress! + q * passes * radix
+                    for i in parts[q] {
+                        let w = UInt32(truncatingIfNeeded: ~((conf[i] + 0.0).bitPattern >> UInt64(low)) & window)
+                        let key = w << 1 | (ok[i] ? 1 : 0)
+                        k[i] = key
+                        for p in 0..<passes { c[p * radix + Int((key >> UInt32(1 + p * bits)) & mask)] += 1 }
+                    }
                 }
-            }
+            }}}
             count = n
         }
         var noFlags: [Bool] = []
-        radixPasses(&keys, &noFlags, counts: &counts, low: 1, bits: bits, passes: passes)
+        radixPasses(&keys, &noFlags, counts: &counts, parts: parts, low: 1, bits: bits, passes: passes)
         return RowsByConfidence(narrowKeys: keys, shared: first & ~(window << UInt64(low)), low: low, window: window)
     }
     let mask = UInt64(radix - 1)
     // The keys, and every pass's counts, in a second read.
     var keys = [UInt64](unsafeUninitializedCapacity: n) { k, count in
         adviseHugePages(UnsafeRawPointer(k.baseAddress), bytes: n * 8)
-        counts.withUnsafeMutableBufferPointer { c in
-            for i in 0..<n {
-                let key = ~(confidence[i] + 0.0).bitPattern
-                let kept = packed ? (key & ~1) | (correct[i] ? 1 : 0) : key
-                k[i] = kept
-                for p in 0..<passes { c[p * radix + Int((kept >> UInt64(low + p * bits)) & mask)] += 1 }
+        confidence.withUnsafeBufferPointer { conf in
+        correct.withUnsafeBufferPointer { ok in
+        counts.withUnsafeMutableBufferPointer { all in
+            parts.run { q in
+                let c = all.baseAddress! + q * passes * radix
+                for i in parts[q] {
+                    let key = ~(conf[i] + 0.0).bitPattern
+                    let kept = packed ? (key & ~1) | (ok[i] ? 1 : 0) : key
+                    k[i] = kept
+                    for p in 0..<passes { c[p * radix + Int((kept >> UInt64(low + p * bits)) & mask)] += 1 }
+                }
             }
-        }
+        }}}
         count = n
     }
     var flags = packed ? [] : correct
-    if sorting { radixPasses(&keys, &flags, counts: &counts, low: low, bits: bits, passes: passes) }
+    if sorting { radixPasses(&keys, &flags, counts: &counts, parts: parts, low: low, bits: bits, passes: passes) }
     return RowsByConfidence(keys: keys, flags: packed ? nil : flags)
 }
 
+/// The rows of a sort cut in one or two parts (halves), and a way to run work on each part:
+/// on two threads when there are two.
+struct RadixParts {
+    let count: Int
+    private let cut: Int, rows: Int
+
+    init(rows: Int, two: Bool) {
+        self.rows = rows
+        count = two ? 2 : 1
+        cut = two ? rows / 2 : rows
+    }
+
+    subscript(q: Int) -> Range<Int> { q == 0 ? 0 ..< cut : cut ..< rows }
+
+    /// body(q) for every part q; the parts share nothing but what `body` reads.
+    func run(_ body: (Int) -> Void) {
+        if count == 2 { try! onTwoThreads({ body(0) }, { body(1) }) } else { body(0) }
+    }
+}
+
 /// The stable passes of an LSD radix sort of `keys` (and of `flags` with them, unless empty) on
-/// `passes` digits of `bits` bits from bit `low`, whose counts (pass after pass) are `counts`.
+/// `passes` digits of `bits` bits from bit `low`. `counts` holds, for each part of the rows in
+/// turn, every pass's counts of the keys in that part as they are now. Each part scatters its
+/// keys after the keys of the same digit in the parts before it, so the parts keep the order
+/// one part would give; after a pass has moved the keys, the parts' counts of the next digit
+/// are counted again (with one part, the counts stay right: they do not depend on the order).
 func radixPasses<Key: FixedWidthInteger & UnsignedInteger>(_ keys: inout [Key], _ flags: inout [Bool], counts: inout [Int],
-                                                         low: Int, bits: Int, passes: Int) {
+                                                         parts: RadixParts, low: Int, bits: Int, passes: Int) {
     let n = keys.count, radix = 1 << bits, mask = Key(radix - 1), moveFlags = !flags.isEmpty
+    let stride = passes * radix
     // Every element of the second buffers is written by the first pass that runs before it is
     // read, so they are not zeroed first (8 MB of memset and page faults per million rows).
     var keys2 = [Key](unsafeUninitializedCapacity: n) { k, count in
@@ -119,25 +172,47 @@ func radixPasses<Key: FixedWidthInteger & UnsignedInteger>(_ keys: inout [Key], 
         count = n
     }
     var flags2 = [Bool](unsafeUninitializedCapacity: flags.count) { _, count in count = flags.count }
+    var moved = false
     for p in 0..<passes {
         let shift = Key(low + p * bits)
-        let slice = p * radix ..< (p + 1) * radix
-        // A digit every key shares leaves the order as it is.
-        if counts[slice].contains(n) { continue }
+        let digit = p * radix
+        // A digit every key shares leaves the order as it is (the parts' sums do not depend on it).
+        if (0..<radix).contains(where: { d in (0..<parts.count).reduce(0) { $0 + counts[$1 * stride + digit + d] } == n }) { continue }
+        if moved && parts.count > 1 {
+            keys.withUnsafeBufferPointer { k in
+                counts.withUnsafeMutableBufferPointer { all in
+                    parts.run { q in
+                        let c = all.baseAddress! + q * stride + digit
+                        for d in 0..<radix { c[d] = 0 }
+                        for i in parts[q] { c[Int((k[i] >> shift) & mask)] += 1 }
+                    }
+                }
+            }
+        }
+        // Each part's first place for each digit: the keys of smaller digits, then those of the
+        // same digit in the parts before.
         var total = 0
-        for i in slice { let c = counts[i]; counts[i] = total; total += c }
-        counts.withUnsafeMutableBufferPointer { c in
-            let at = c.baseAddress! + p * radix
+        for d in 0..<radix {
+            for q in 0..<parts.count {
+                let c = counts[q * stride + digit + d]
+                counts[q * stride + digit + d] = total
+                total += c
+            }
+        }
+        counts.withUnsafeMutableBufferPointer { all in
             keys.withUnsafeBufferPointer { k in
                 keys2.withUnsafeMutableBufferPointer { k2 in
                     flags.withUnsafeBufferPointer { f in
                         flags2.withUnsafeMutableBufferPointer { f2 in
-                            for i in 0..<n {
-                                let d = Int((k[i] >> shift) & mask)
-                                let to = at[d]
-                                at[d] = to + 1
-                                k2[to] = k[i]
-                                if moveFlags { f2[to] = f[i] }
+                            parts.run { q in
+                                let at = all.baseAddress! + q * stride + digit
+                                for i in parts[q] {
+                                    let d = Int((k[i] >> shift) & mask)
+                                    let to = at[d]
+                                    at[d] = to + 1
+                                    k2[to] = k[i]
+                                    if moveFlags { f2[to] = f[i] }
+                                }
                             }
                         }
                     }
@@ -146,5 +221,6 @@ func radixPasses<Key: FixedWidthInteger & UnsignedInteger>(_ keys: inout [Key], 
         }
         swap(&keys, &keys2)
         swap(&flags, &flags2)
+        moved = true
     }
 }

@@ -277,7 +277,8 @@ final class PropertyTests: XCTestCase {
     }
 
     /// The radix sort gives exactly the stable comparison sort's order (ties kept in input
-    /// order): float32-widened and full double confidences, many ties, 0, −0 and 1.
+    /// order): float32-widened and full double confidences, many ties, 0, −0 and 1; in one part
+    /// and in two halves sorted at once.
     func testRadixSortMatchesTheStableSort() {
         var x: UInt64 = 12345
         func next() -> UInt64 { x = x &* 6364136223846793005 &+ 1442695040888963407; return x >> 11 }
@@ -301,9 +302,12 @@ final class PropertyTests: XCTestCase {
                 }
                 var expected = zip(c, ok).map { (c: $0, ok: $1) }
                 expected.sort { $0.c > $1.c }
-                let got = sortedByConfidenceDescending(c, ok)
-                XCTAssertEqual(got.map(\.c), expected.map(\.c), "n \(n) kind \(kind)")
-                XCTAssertEqual(got.map(\.ok), expected.map(\.ok), "n \(n) kind \(kind)")
+                // One part; two halves from the smallest sizes up (on two threads).
+                for splitFrom in [Int.max, 2] {
+                    let got = sortedByConfidenceDescending(c, ok, threads: 2, splitFrom: splitFrom)
+                    XCTAssertEqual(got.map(\.c), expected.map(\.c), "n \(n) kind \(kind) split from \(splitFrom)")
+                    XCTAssertEqual(got.map(\.ok), expected.map(\.ok), "n \(n) kind \(kind) split from \(splitFrom)")
+                }
             }
         }
     }
