@@ -89,50 +89,46 @@ public func sortedByConfidenceDescending(_ confidence: [Double], _ correct: [Boo
     if sorting && packed && width <= 31 {
         // The window of differing bits, complemented, above the flag: 32-bit keys, half the
         // bytes to move (and to touch for the first time) of the 64-bit ones.
-        let window = UInt64(1) << UInt64(width) - 1, mask = UInt32(radix - 1)
-        var keys = [UInt32](unsafeUninitializedCapacity: n) { k, count in
-            adviseHugePages(UnsafeRawPointer(k.baseAddress), bytes: n * 4)
-            confidence.withUnsafeBufferPointer { conf in
-            correct.withUnsafeBufferPointer { ok in
-            counts.withUnsafeMutableBufferPointer { all in
-                parts.run { q in
-                    let c = all.baseAddress! + q * passes * radix
-                    for i in parts[q] {
-                        let w = UInt32(truncatingIfNeeded: ~((conf[i] + 0.0).bitPattern >> UInt64(low)) & window)
-                        let key = w << 1 | (ok[i] ? 1 : 0)
-                        k[i] = key
-                        for p in 0..<passes { c[p * radix + Int((key >> UInt32(1 + p * bits)) & mask)] += 1 }
-                    }
-                }
-            }}}
-            count = n
+        let window = UInt64(1) << UInt64(width) - 1
+        var keys = keysAndCounts(confidence, correct, counts: &counts, parts: parts, digits: (1, bits, passes)) { c, ok in
+            UInt32(truncatingIfNeeded: ~((c + 0.0).bitPattern >> UInt64(low)) & window) << 1 | (ok ? 1 : 0)
         }
         var noFlags: [Bool] = []
         radixPasses(&keys, &noFlags, counts: &counts, parts: parts, low: 1, bits: bits, passes: passes)
         return RowsByConfidence(narrowKeys: keys, shared: first & ~(window << UInt64(low)), low: low, window: window)
     }
-    let mask = UInt64(radix - 1)
-    // The keys, and every pass's counts, in a second read.
-    var keys = [UInt64](unsafeUninitializedCapacity: n) { k, count in
-        adviseHugePages(UnsafeRawPointer(k.baseAddress), bytes: n * 8)
+    var keys = keysAndCounts(confidence, correct, counts: &counts, parts: parts, digits: (low, bits, passes)) { c, ok in
+        let key = ~(c + 0.0).bitPattern
+        return packed ? (key & ~1) | (ok ? 1 : 0) : key
+    }
+    var flags = packed ? [] : correct
+    if sorting { radixPasses(&keys, &flags, counts: &counts, parts: parts, low: low, bits: bits, passes: passes) }
+    return RowsByConfidence(keys: keys, flags: packed ? nil : flags)
+}
+
+/// The key of every row, `key(confidence, correct)`, and each part's counts of every pass's
+/// digit (`passes` digits of `bits` bits from bit `low`) of its keys, in one read of the rows.
+@inline(__always)
+func keysAndCounts<Key: FixedWidthInteger & UnsignedInteger>(_ confidence: [Double], _ correct: [Bool], counts: inout [Int],
+                                                           parts: RadixParts, digits: (low: Int, bits: Int, passes: Int),
+                                                           _ key: (Double, Bool) -> Key) -> [Key] {
+    let n = confidence.count, radix = 1 << digits.bits, mask = Key(radix - 1)
+    return [Key](unsafeUninitializedCapacity: n) { k, count in
+        adviseHugePages(UnsafeRawPointer(k.baseAddress), bytes: n * MemoryLayout<Key>.stride)
         confidence.withUnsafeBufferPointer { conf in
         correct.withUnsafeBufferPointer { ok in
         counts.withUnsafeMutableBufferPointer { all in
             parts.run { q in
-                let c = all.baseAddress! + q * passes * radix
+                let c = all.baseAddress! + q * digits.passes * radix
                 for i in parts[q] {
-                    let key = ~(conf[i] + 0.0).bitPattern
-                    let kept = packed ? (key & ~1) | (ok[i] ? 1 : 0) : key
+                    let kept = key(conf[i], ok[i])
                     k[i] = kept
-                    for p in 0..<passes { c[p * radix + Int((kept >> UInt64(low + p * bits)) & mask)] += 1 }
+                    for p in 0..<digits.passes { c[p * radix + Int((kept >> Key(digits.low + p * digits.bits)) & mask)] += 1 }
                 }
             }
         }}}
         count = n
     }
-    var flags = packed ? [] : correct
-    if sorting { radixPasses(&keys, &flags, counts: &counts, parts: parts, low: low, bits: bits, passes: passes) }
-    return RowsByConfidence(keys: keys, flags: packed ? nil : flags)
 }
 
 /// The rows of a sort cut in one or two parts (halves), and a way to run work on each part:
