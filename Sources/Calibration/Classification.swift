@@ -566,14 +566,25 @@ public final class ClassificationAccumulator {
             let sorted = sortedByConfidenceDescending(confidence, correct, threads: options.threads)
             let coverages = [0.5, 0.8, 0.9, 0.95], bins = options.bins
             var equalMass = 0.0
-            var rc: (aurc: Double, excessAURC: Double, risks: [Double?]) = (0, 0, [])
-            // Two passes over the sorted rows that share nothing: on two threads when allowed.
-            let a = { equalMass = equalMassECE(sortedDescending: sorted, bins: bins) }
-            let b = { rc = RiskCoverage.summary(sortedDescending: sorted, coverages: coverages) }
+            var rc: (aurc: Double, errors: Int, risks: [Double?]) = (0, 0, [])
+            // Two passes over the sorted rows that share nothing, on two threads when allowed;
+            // the perfect ranking's sum for E-AURC needs only the number of wrong rows, so the
+            // shorter pass adds it.
+            let wrong = correct.count - correctCount
+            var optimal = 0.0
+            let a = {
+                equalMass = equalMassECE(sortedDescending: sorted, bins: bins)
+                optimal = RiskCoverage.optimalSum(count: sorted.count, errors: wrong)
+            }
+            let b = { rc = RiskCoverage.walkSummary(sortedDescending: sorted, coverages: coverages) }
             if options.threads > 1 && rows >= Self.concurrentClasswiseRows { try onTwoThreads(a, b) } else { a(); b() }
+            // The counts and the rows are added together, so they agree (the tests check it);
+            // were they not to, the rows' own count decides.
+            assert(rc.errors == wrong, "the sorted rows hold \(rc.errors) wrong, the counts \(wrong)")
+            if rc.errors != wrong { optimal = RiskCoverage.optimalSum(count: sorted.count, errors: rc.errors) }
             r.equalMassECE = equalMass
             r.aurc = rc.aurc
-            r.eaurc = rc.excessAURC
+            r.eaurc = RiskCoverage.excessAURC(aurc: rc.aurc, count: sorted.count, optimalSum: optimal)
             r.riskAtCoverage = Dictionary(uniqueKeysWithValues: coverages.indices.map {
                 (cFormat("%.2f", coverages[$0]), rc.risks[$0] ?? .nan)
             })
@@ -642,12 +653,20 @@ public func equalMassECE<Rows: RandomAccessCollection>(sortedDescending rows: Ro
     let interior = Array(edges[1..<bins])
     var acc = BinAccumulator(slots: bins)
     // searchsorted(interior, c, side="left"), the number of interior edges < c, falls as c does:
-    // walked down from the top instead of searched for every row.
+    // walked down from the top instead of searched for every row. A slot's rows come one after
+    // the other, so its sums are kept in registers until the walk leaves it: the same additions
+    // from 0 in the same order, so the same bits as adding into the slot row by row.
     var slot = interior.count
+    var count = 0, sumC = 0.0, sumY = 0.0
     for row in rows {
-        while slot > 0 && !(interior[slot - 1] < row.c) { slot -= 1 }
-        acc.add(slot: slot, confidence: row.c, correct: row.ok ? 1 : 0)
+        if slot > 0 && !(interior[slot - 1] < row.c) {
+            acc.count[slot] = count; acc.sumConfidence[slot] = sumC; acc.sumCorrect[slot] = sumY
+            count = 0; sumC = 0; sumY = 0
+            repeat { slot -= 1 } while slot > 0 && !(interior[slot - 1] < row.c)
+        }
+        count += 1; sumC += row.c; sumY += row.ok ? 1 : 0
     }
+    acc.count[slot] = count; acc.sumConfidence[slot] = sumC; acc.sumCorrect[slot] = sumY
     return CalibrationErrors(acc, edges: edges).ece
 }
 

@@ -210,8 +210,23 @@ public struct RiskCoverage: Sendable {
     public static func summary<Rows: RandomAccessCollection>(sortedDescending all: Rows, coverages: [Double])
         -> (aurc: Double, excessAURC: Double, risks: [Double?])
         where Rows.Element == (c: Double, ok: Bool), Rows.Index == Int {
+        let w = walkSummary(sortedDescending: all, coverages: coverages)
+        return (w.aurc, excessAURC(aurc: w.aurc, count: all.count, optimalSum: optimalSum(count: all.count, errors: w.errors)), w.risks)
+    }
+
+    /// E-AURC from the AURC and the perfect ranking's `optimalSum`, as `excessAURC` computes it.
+    static func excessAURC(aurc: Double, count: Int, optimalSum: Double) -> Double {
+        count > 0 ? aurc - optimalSum / Double(count) : .nan
+    }
+
+    /// `summary`'s walk alone: AURC, the rows' errors and the risks, without the perfect
+    /// ranking's sum (a second loop as long as the errors, which another thread can add
+    /// meanwhile from the error count alone).
+    static func walkSummary<Rows: RandomAccessCollection>(sortedDescending all: Rows, coverages: [Double])
+        -> (aurc: Double, errors: Int, risks: [Double?])
+        where Rows.Element == (c: Double, ok: Bool), Rows.Index == Int {
         let count = all.count
-        guard count > 0 else { return (.nan, .nan, coverages.map { _ in nil }) }
+        guard count > 0 else { return (.nan, 0, coverages.map { _ in nil }) }
         // The points asked for, in the order the walk reaches them.
         let targets = coverages.indices.map { (at: point(atCoverage: coverages[$0], count: count), slot: $0) }.sorted { $0.at < $1.at }
         var risks = [Double?](repeating: nil, count: coverages.count)
@@ -220,7 +235,6 @@ public struct RiskCoverage: Sendable {
             s += v / Double(i)
             while t < targets.count && targets[t].at == i { risks[targets[t].slot] = v / Double(i); t += 1 }
         }
-        let aurc = s / Double(count)
-        return (aurc, aurc - optimalSum(count: count, errors: errors) / Double(count), risks)
+        return (s / Double(count), errors, risks)
     }
 }

@@ -276,6 +276,30 @@ final class PropertyTests: XCTestCase {
         XCTAssertEqual(m.atK[2].recall, 0.5)
     }
 
+    /// Equal-mass ECE's walk (a slot's sums kept in registers while the walk is in it) gives
+    /// the bits of adding every row into the slot that numpy's searchsorted(interior edges, c,
+    /// side="left") names, found here by counting edges: ties on the edges, few and many rows,
+    /// more bins than distinct values.
+    func testEqualMassWalkIsTheRowByRowSumsBitForBit() {
+        var x: UInt64 = 7
+        func next() -> UInt64 { x = x &* 6364136223846793005 &+ 1442695040888963407; return x >> 11 }
+        for (n, levels, bins) in [(1, 1, 15), (2, 2, 3), (40, 3, 15), (1000, 10, 15), (1000, 1 << 40, 15), (5000, 7, 4), (20_000, 1000, 30)] {
+            var c = (0..<n).map { _ in Double(next() % UInt64(levels) + 1) / Double(levels) }
+            let ok = (0..<n).map { _ in next() % 3 != 0 }
+            c[0] = 1
+            let sorted = sortedByConfidenceDescending(c, ok)
+            let edges = percentileLevels(bins).map { q in numpyQuantile(count: n, q) { sorted[n - 1 - $0].c } }
+            let interior = Array(edges[1..<bins])
+            var acc = BinAccumulator(slots: bins)
+            for row in sorted {
+                acc.add(slot: interior.filter { $0 < row.c }.count, confidence: row.c, correct: row.ok ? 1 : 0)
+            }
+            let expected = CalibrationErrors(acc, edges: edges).ece
+            XCTAssertEqual(equalMassECE(sortedDescending: sorted, bins: bins).bitPattern, expected.bitPattern,
+                           "n \(n) levels \(levels) bins \(bins)")
+        }
+    }
+
     /// The radix sort gives exactly the stable comparison sort's order (ties kept in input
     /// order): float32-widened and full double confidences, many ties, 0, −0 and 1; in one part
     /// and in two halves sorted at once.
