@@ -7,7 +7,8 @@
 // aborts with "Could not allocate memory" or "failed to allocate" and a stack trace (status 134:
 // emb-laplace apply under `ulimit -v 250000`, emb-sim at 300000, calib-metrics at 80000–100000).
 //
-// These definitions stand in for libc's allocating functions in the programs: the programs export
+// These definitions stand in for libc's allocating functions in the programs (malloc, calloc,
+// realloc, reallocarray, memalign, aligned_alloc, posix_memalign, valloc, pvalloc): the programs export
 // their symbols, so every caller in the process (Swift's runtime, libzstd, OpenBLAS, libc itself)
 // binds to them. Each allocates with glibc's own allocator (its exported __libc_* entry points;
 // free, malloc_usable_size and the rest stay libc's and see the same heap), and only when the
@@ -83,6 +84,22 @@ void *memalign(size_t alignment, size_t size) {
 void *aligned_alloc(size_t alignment, size_t size) {
     if (alignment == 0 || (alignment & (alignment - 1)) != 0) { errno = EINVAL; return NULL; }
     return memalign(alignment, size);
+}
+
+void *reallocarray(void *old, size_t count, size_t size) {
+    // glibc's own reallocarray calls its realloc inside libc, past these definitions.
+    if (size != 0 && count > SIZE_MAX / size) refused(SIZE_MAX);
+    return realloc(old, count * size);
+}
+
+void *valloc(size_t size) {
+    return memalign((size_t)sysconf(_SC_PAGESIZE), size);
+}
+
+void *pvalloc(size_t size) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (size > SIZE_MAX - page) refused(SIZE_MAX);
+    return memalign(page, size == 0 ? page : (size + page - 1) & ~(page - 1));
 }
 
 int posix_memalign(void **out, size_t alignment, size_t size) {

@@ -61,4 +61,32 @@ final class RefusedAllocationTests: XCTestCase {
         }
         XCTAssertEqual(status, 0, stderr)
     }
+
+    /// The other ways in: reallocarray (whose overflowed count × size glibc's own would refuse
+    /// inside libc, past the stand-in realloc), valloc and pvalloc.
+    func testEveryAllocatingFunctionEndsTheSameWay() {
+        // pvalloc is in <malloc.h>, which the Glibc module does not import.
+        typealias PValloc = @convention(c) (Int) -> UnsafeMutableRawPointer?
+        let pvalloc = unsafeBitCast(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pvalloc")!, to: PValloc.self)
+        let requests: [(String, () -> Void)] = [
+            ("reallocarray overflowed", { _ = reallocarray(nil, Int.max, 16) }),
+            ("reallocarray", { _ = reallocarray(nil, 1 << 31, 1 << 31) }),
+            ("valloc", { _ = valloc(1 << 62) }),
+            ("pvalloc", { _ = pvalloc(1 << 62) }),
+        ]
+        for (name, request) in requests {
+            let (status, stderr) = inChild { request(); _exit(0) }
+            XCTAssertEqual(status & 0x7F, 0, "\(name): killed by signal \(status & 0x7F): \(stderr)")
+            XCTAssertEqual((status >> 8) & 0xFF, 71, "\(name): \(stderr)")
+            XCTAssertTrue(stderr.contains(": out of memory: the system refused "), "\(name): \(stderr)")
+        }
+        // And they still allocate.
+        let (status, stderr) = inChild {
+            let a = reallocarray(nil, 100, 8), v = valloc(100), p = pvalloc(0)
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let ok = a != nil && v.map { Int(bitPattern: $0) % page == 0 } == true && p.map { Int(bitPattern: $0) % page == 0 } == true
+            _exit(ok ? 0 : 1)
+        }
+        XCTAssertEqual(status, 0, stderr)
+    }
 }
