@@ -346,7 +346,7 @@ struct CalibMetrics: Tool, ThreadedTool {
                 }
                 uncertainty = (ee, mi)
             }
-        if logits || binaryVector || p.dtype != .f32 {
+            if logits || binaryVector || p.dtype != .f32 {
                 var v = block[0]!.doubles()
                 if logits {
                     if let i = firstNonFinite(v) {
@@ -386,9 +386,10 @@ struct CalibMetrics: Tool, ThreadedTool {
                 throw ToolError.data("'\(p.name)' has \(done) rows but \(option) has \(done + more)")
             }
         }
-        // The report sorts the kept confidences (two 8-byte keys a row) and keeps the risk-coverage
-        // curve (8 bytes a row): asked of the system first, so that running out is one line.
-        try reserveMemory(bytes: done * 24, what: "sorting the confidences of \(done) rows")
+        // The report sorts the kept confidences: a key a row and the sort's second buffer (8 bytes
+        // each at most), and the correctness flags beside them when the keys cannot hold them (1 + 1):
+        // asked of the system first, so that running out is one line.
+        try reserveMemory(bytes: done * 18, what: "sorting the confidences of \(done) rows")
         let report = try single?.report(bootstrap: bootstrap, seed: seed) ?? ensemble!.report(bootstrap: bootstrap, seed: seed)
         if report.rowsNotSummingToOne > 0 {
             notes.note("calib-metrics", "warning: \(report.rowsNotSummingToOne) of \(report.rows + report.oodRows) rows of '\(p.name)' do not sum to 1 (largest |sum - 1|: \(report.worstRowSum.map { cFormat("%.2g", abs($0 - 1)) } ?? "?")); scored as given, not renormalised")
