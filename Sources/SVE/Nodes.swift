@@ -136,12 +136,12 @@ enum Node<T: BLASScalar> {
         }
     }
 
-    func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+    func forward(_ x: consuming Activations<T>, _ batch: Batch) -> Activations<T> {
         switch self {
         case .factored(let n): return n.forward(x, batch)
         case .dense(let n): return n.forward(x, batch)
         case .layerNorm(let n): return n.forward(x, batch)
-        case .activation(let n): return n.forward(x, batch)
+        case .activation(let n): return n.forward(consume x, batch)
         case .residual(let n): return n.forward(x, batch)
         case .head(let n): return n.linear.forward(x, batch)
         case .attention(let n): return n.forward(x, batch)
@@ -178,13 +178,15 @@ extension Node {
 }
 
 /// Runs nodes in order (`batch` is the input's layout; after mean-pool, one row per text).
-func forward<T>(_ nodes: [Node<T>], _ x: Activations<T>, _ batch: Batch) -> Activations<T> {
-    var a = x, b = batch
+func forward<T>(_ nodes: [Node<T>], _ x: consuming Activations<T>, _ batch: Batch) -> Activations<T> {
+    // Each node's output is handed on, not shared, so a node that works in place (an
+    // activation) does not copy its input block first.
+    var b = batch
     for n in nodes {
-        a = n.forward(a, b)
+        x = n.forward(consume x, b)
         if case .meanPool = n { b = b.pooled }
     }
-    return a
+    return x
 }
 
 /// Runs nodes' backward in reverse order; nil once an input needs no gradient. `batch` is the
@@ -391,7 +393,8 @@ final class FactoredLinear<T: BLASScalar> {
             return w
         }
         guard let weights = formed else { return nil }
-        var y = Matrix<T>(rows: M * B, cols: out)
+        // Every element is written by the members' products below (beta 0): not zeroed first.
+        var y = Matrix<T>(rows: M * B, cols: out, data: [T](unsafeUninitializedCapacity: M * B * out) { _, n in n = M * B * out })
         x.m.data.withUnsafeBufferPointer { px in
             weights.withUnsafeBufferPointer { pw in
                 y.data.withUnsafeMutableBufferPointer { py in
@@ -673,19 +676,20 @@ final class ActivationNode<T: BLASScalar> {
 
     init(_ kind: Activation) { self.kind = kind }
 
-    func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
+    /// In place when the caller hands its block over (`forward(nodes:…)` does).
+    func forward(_ x: consuming Activations<T>, _ batch: Batch) -> Activations<T> {
         needsGrad = x.needsGrad && !batch.inference
-        var y = x
+        var y = consume x
         if batch.inference && kind == .gelu {  // nothing to keep for backward
             GELU<T>().forwardInPlace(&y.m)
             return y
         }
         switch kind {
         case .relu:
-            input = x.m
+            input = y.m
             y.m.data.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = max(p[i], 0) } }
         case .tanh:
-            derivative = [T](repeating: 0, count: x.m.data.count)
+            derivative = [T](repeating: 0, count: y.m.data.count)
             y.m.data.withUnsafeMutableBufferPointer { p in
                 for i in p.indices { let t = Glibc.tanh(Double(p[i])); p[i] = T(t); derivative[i] = T(1 - t * t) }
             }
