@@ -676,7 +676,7 @@ final class ActivationNode<T: BLASScalar> {
 
     init(_ kind: Activation) { self.kind = kind }
 
-    /// In place when the caller hands its block over (`forward(nodes:…)` does).
+    /// In place when the caller hands its block over (as the loop over a stack's nodes does).
     func forward(_ x: consuming Activations<T>, _ batch: Batch) -> Activations<T> {
         needsGrad = x.needsGrad && !batch.inference
         var y = consume x
