@@ -69,9 +69,15 @@ extension UECToolTests {
         let one = try runTool("emb-sim", base + ["--query-block", "600"], stdin: queries)
         XCTAssertEqual(one.status, 0, one.stderr)
         XCTAssertFalse(one.stderr.contains("warning"), one.stderr)
-        let u = try read(small.stdout), v = try read(one.stdout)
-        XCTAssertEqual(try u["indices"]!.int64s(), try v["indices"]!.int64s())
-        for (x, y) in zip(u["scores"]!.floats(), v["scores"]!.floats()) { XCTAssertEqual(x, y, accuracy: 1e-5) }
+        try assertSameTopK(small, one)
+    }
+
+    /// Two top-k runs over the same inputs found the same rows, with scores equal within float
+    /// rounding (blocks of other shapes sum in another order).
+    func assertSameTopK(_ a: ToolRun, _ b: ToolRun, file: StaticString = #filePath, line: UInt = #line) throws {
+        let u = try read(a.stdout), v = try read(b.stdout)
+        XCTAssertEqual(try u["indices"]!.int64s(), try v["indices"]!.int64s(), file: file, line: line)
+        for (x, y) in zip(u["scores"]!.floats(), v["scores"]!.floats()) { XCTAssertEqual(x, y, accuracy: 1e-5, file: file, line: line) }
     }
 
     func testASmallBudgetTakesSmallerCorpusBlocks() throws {
@@ -93,11 +99,7 @@ extension UECToolTests {
         let wide = try runTool("emb-sim", base, stdin: queries)
         XCTAssertEqual(wide.status, 0, wide.stderr)
         XCTAssertTrue(wide.stderr.contains("corpus blocks of 4096 rows"), wide.stderr)
-        for r in [given, wide] {
-            let u = try read(small.stdout), v = try read(r.stdout)
-            XCTAssertEqual(try u["indices"]!.int64s(), try v["indices"]!.int64s())
-            for (x, y) in zip(u["scores"]!.floats(), v["scores"]!.floats()) { XCTAssertEqual(x, y, accuracy: 1e-5) }
-        }
+        for r in [given, wide] { try assertSameTopK(small, r) }
     }
 
     func testMemoryOptionIsValidated() throws {
