@@ -114,8 +114,13 @@ public struct Binning: Sendable {
     /// The confidence as the convention sees it (rounded to float32, or clipped).
     @inline(__always)
     public func prepare(_ c: Double) -> Double {
+        Self.prepare(c, roundToFloat32: roundToFloat32, clips: convention == .netcal, low: clipLow, high: clipHigh)
+    }
+
+    @inline(__always)
+    static func prepare(_ c: Double, roundToFloat32: Bool, clips: Bool, low: Double, high: Double) -> Double {
         if roundToFloat32 { return Double(Float(c)) }
-        if convention == .netcal { return min(max(c, clipLow), clipHigh) }
+        if clips { return min(max(c, low), high) }
         return c
     }
 
@@ -131,19 +136,52 @@ public struct Binning: Sendable {
     }
 
     /// `index` for a loop over many values: the slot bounds held by pointer for the loop.
+    /// `float32Slots`: this binning's `float32Slots()`, for `SlotTable.slot`.
     @inline(__always)
-    public func withSlotTable<R>(_ body: (SlotTable) throws -> R) rethrows -> R {
+    public func withSlotTable<R>(float32Slots: [UInt8]? = nil, _ body: (SlotTable) throws -> R) rethrows -> R {
         try lowest.withUnsafeBufferPointer { lo in
             try highest.withUnsafeBufferPointer { hi in
-                try body(SlotTable(scale: Double(bins), top: Double(lo.count - 1), lowest: lo.baseAddress!, highest: hi.baseAddress!))
+                try withBytes(float32Slots) { byKey in
+                    try body(SlotTable(scale: Double(bins), top: Double(lo.count - 1), lowest: lo.baseAddress!, highest: hi.baseAddress!,
+                                       roundToFloat32: roundToFloat32, clips: convention == .netcal, clipLow: clipLow, clipHigh: clipHigh,
+                                       byKey: byKey))
+                }
             }
         }
     }
 
-    /// What `index` computes, on the bounds of `withSlotTable`.
+    @inline(__always)
+    private func withBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafePointer<UInt8>?) throws -> R) rethrows -> R {
+        guard let bytes else { return try body(nil) }
+        return try bytes.withUnsafeBufferPointer { try body($0.baseAddress) }
+    }
+
+    /// What `prepare` and `index` compute, on the bounds of `withSlotTable`.
     public struct SlotTable {
         let scale: Double, top: Double
         let lowest: UnsafePointer<Double>, highest: UnsafePointer<Double>
+        let roundToFloat32: Bool, clips: Bool, clipLow: Double, clipHigh: Double
+        /// `float32Slots()`, when given to `withSlotTable`.
+        let byKey: UnsafePointer<UInt8>?
+
+        /// `index` of a prepared confidence in [0, 1], found by its bits (one byte load) when it
+        /// is a float32 value whose key `float32Slots()` decides, else by `index`.
+        @inline(__always)
+        public func slot(_ c: Double) -> Int {
+            if let byKey {
+                let f = Float(c)
+                if Double(f) == c {
+                    let s = byKey[Binning.float32SlotKey(f)]
+                    if s != 0xFF { return Int(s) }
+                }
+            }
+            return index(c)
+        }
+
+        @inline(__always)
+        public func prepare(_ c: Double) -> Double {
+            Binning.prepare(c, roundToFloat32: roundToFloat32, clips: clips, low: clipLow, high: clipHigh)
+        }
 
         @inline(__always)
         public func index(_ c: Double) -> Int {

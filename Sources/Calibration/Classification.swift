@@ -59,6 +59,38 @@ final class ClasswiseSums: @unchecked Sendable {
     deinit { count.deallocate(); sumP.deallocate(); labelled.deallocate() }
 }
 
+/// The totals of the rows scored so far: a value, so that a loop over a block holds them in
+/// registers and stores them once (`addRows`).
+struct RowTotals {
+    var rows = 0, correct = 0
+    var nllSum = 0.0, brierSum = 0.0, clipped = 0
+    /// Rows whose sum is off one by more than the tolerance, and the sum farthest from one.
+    var offSum = 0, worstSum = 1.0
+
+    /// Counts a row whose sum is off one by more than `tolerance`.
+    @inline(__always)
+    mutating func noteSum(_ sum: Double, tolerance: Double) {
+        if abs(sum - 1) > tolerance {
+            offSum &+= 1
+            if abs(sum - 1) > abs(worstSum - 1) { worstSum = sum }
+        }
+    }
+
+    /// NLL, with the toolbox's one clip (eps of the input dtype, like scikit-learn's log_loss),
+    /// and Brier in the multiclass sum form Σ_k (p_k − 1[y = k])², of a row whose label has
+    /// probability `py`; added to the sums.
+    /// `nll`: the row's `negativeLogLikelihood(py, eps: eps)` when already computed.
+    @inline(__always)
+    mutating func losses(_ py: Double, sumsq: Double, eps: Double, nll: Double? = nil) -> (nll: Double, brier: Double) {
+        if py < eps { clipped &+= 1 }
+        let rowNLL = nll ?? negativeLogLikelihood(py, eps: eps)
+        nllSum += rowNLL
+        let rowBrier = sumsq - py * py + (1 - py) * (1 - py)
+        brierSum += rowBrier
+        return (rowNLL, rowBrier)
+    }
+}
+
 /// Accumulates every classification metric of methods.md section 3 over rows of probabilities.
 ///
 /// Not for concurrent use: its per-row state is excluded from dynamic exclusivity checks
@@ -74,21 +106,19 @@ public final class ClassificationAccumulator {
     @exclusivity(unchecked) var positive: [BinAccumulator]
     let standard: Binning                   // classwise binning
 
-    @exclusivity(unchecked) public private(set) var rows = 0        // in-distribution rows scored
+    @exclusivity(unchecked) var totals = RowTotals()
+    /// In-distribution rows scored.
+    public var rows: Int { totals.rows }
     @exclusivity(unchecked) public private(set) var oodRows = 0
-    @exclusivity(unchecked) var correctCount = 0
-    @exclusivity(unchecked) var nllSum = 0.0
-    @exclusivity(unchecked) var clipped = 0
-    @exclusivity(unchecked) var brierSum = 0.0
     @exclusivity(unchecked) var entropySum = 0.0
     @exclusivity(unchecked) var expectedEntropySum = 0.0, mutualInfoSum = 0.0, ensembleRows = 0
-    @exclusivity(unchecked) var offSum = 0
-    @exclusivity(unchecked) var worstSum = 1.0
     @exclusivity(unchecked) var labelCounts: [Int]
     /// Classwise ECE's sums.
     let classwiseSums: ClasswiseSums
     /// `standard.float32Slots()` when classwise sums are kept.
     let classwiseSlots: [UInt8]?
+    /// Every top-label binning's `float32Slots()`, once float32 rows arrive (`addRows`).
+    @exclusivity(unchecked) var topLabelSlots: [[UInt8]?] = []
 
     // Per-row records.
     @exclusivity(unchecked) var confidence: [Double] = []
@@ -155,11 +185,10 @@ public final class ClassificationAccumulator {
         return sum
     }
 
-    /// One pass over a row: range check, sum, sum of squares, argmax (ties to the lowest index);
-    /// counts the row when it does not sum to one.
+    /// One pass over a row: range check, sum, sum of squares, argmax (ties to the lowest index).
     @inline(__always)
-    func scan<T: BinaryFloatingPoint>(_ p: UnsafePointer<T>, row: Int, tensor: String, tolerance: Double) throws
-        -> (sumsq: Double, best: Int, conf: Double) {
+    static func scan<T: BinaryFloatingPoint>(_ p: UnsafePointer<T>, classes: Int, row: Int, tensor: String) throws
+        -> (sum: Double, sumsq: Double, best: Int, conf: Double) {
         var sum = 0.0, sumsq = 0.0
         var best = 0
         var conf = -1.0
@@ -173,24 +202,45 @@ public final class ClassificationAccumulator {
             sumsq += d * d
             if d > conf { conf = d; best = k }
         }
-        if abs(sum - 1) > tolerance {
-            offSum += 1
-            if abs(sum - 1) > abs(worstSum - 1) { worstSum = sum }
-        }
-        return (sumsq, best, conf)
+        return (sum, sumsq, best, conf)
     }
 
-    /// Checks a row's label and counts the row, its label and whether argmax `best` hit it.
+    /// `scan` of four float32 rows at once, one row a lane: the same additions in the same
+    /// order, so the same sum, sum of squares, argmax and confidence per row; `ok` is false for
+    /// a row that `scan` would refuse (a value outside [0, 1] or NaN), whose other results
+    /// then mean nothing.
     @inline(__always)
-    func countRow(label: Int64, best: Int, row: Int) throws -> (y: Int, hit: Bool) {
+    static func scanFour(_ p: UnsafePointer<Float>, classes: Int)
+        -> (sum: SIMD4<Double>, sumsq: SIMD4<Double>, best: SIMD4<Int64>, conf: SIMD4<Double>, ok: SIMDMask<SIMD4<Int64>>) {
+        var sum = SIMD4<Double>(), sumsq = SIMD4<Double>()
+        var best = SIMD4<Int64>(), conf = SIMD4<Double>(repeating: -1)
+        var ok = SIMDMask<SIMD4<Int64>>(repeating: true)
+        let r1 = p + classes, r2 = r1 + classes, r3 = r2 + classes
+        for k in 0..<classes {
+            let d = SIMD4<Double>(Double(p[k]), Double(r1[k]), Double(r2[k]), Double(r3[k]))
+            ok = ok .& (d .>= 0) .& (d .<= 1)
+            sum += d
+            sumsq += d * d
+            let up = d .> conf
+            conf.replace(with: d, where: up)
+            best.replace(with: Int64(k), where: up)
+        }
+        return (sum, sumsq, best, conf, ok)
+    }
+
+    /// Checks a row's label and counts the row, its label (in `labelCounts`) and whether argmax
+    /// `best` hit it.
+    @inline(__always)
+    static func countRow(label: Int64, best: Int, row: Int, classes: Int, totals: inout RowTotals,
+                         labelCounts: UnsafeMutablePointer<Int>) throws -> (y: Int, hit: Bool) {
         guard label >= 0 && label < Int64(classes) else {
             throw MetricsError.data("labels: row \(row) has label \(label), outside [0, \(classes)) for \(classes) classes")
         }
         let y = Int(label)
-        rows += 1
-        labelCounts[y] += 1
+        totals.rows &+= 1
+        labelCounts[y] &+= 1
         let hit = best == y
-        if hit { correctCount += 1 }
+        if hit { totals.correct &+= 1 }
         return (y, hit)
     }
 
@@ -214,19 +264,22 @@ public final class ClassificationAccumulator {
     /// `countRow` would refuse (a value outside [0, 1] or NaN, a label outside the classes):
     /// the sums that adding the rows one by one leaves, whether or not the block is refused.
     /// `float32Slots`: `binning.float32Slots()`, for float32 rows. `of`: the classes whose sums
-    /// to add (every class's sums are its own, added in row order); all when nil.
+    /// to add (every class's sums are its own, added in row order); all when nil. `validRows`:
+    /// the block's `rowsBeforeRefusal`, when known. Returns it when it was needed (float32 rows
+    /// and their slots' bytes, some class to add).
+    @discardableResult
     static func addClasswise<T: BinaryFloatingPoint>(rows p: UnsafeBufferPointer<T>, labels: [Int64], classes: Int, binning: Binning,
-                                                     float32Slots: [UInt8]? = nil, of part: Range<Int>? = nil,
+                                                     float32Slots: [UInt8]? = nil, of part: Range<Int>? = nil, validRows: Int? = nil,
                                                      count: UnsafeMutableBufferPointer<Int>, sumP: UnsafeMutableBufferPointer<Double>,
-                                                     labelled: UnsafeMutableBufferPointer<Double>) {
+                                                     labelled: UnsafeMutableBufferPointer<Double>) -> Int? {
         let nb = binning.bins
         if T.self == Float.self, let float32Slots {
             // The same sums in the same order; the rows are checked first (vectorised), and
             // most values find their slot by their bits (one byte load, no conversion).
             let part = part ?? 0..<classes
-            guard !part.isEmpty else { return }
+            guard !part.isEmpty else { return validRows }
             let f = UnsafeRawBufferPointer(p).bindMemory(to: Float.self)
-            let valid = rowsBeforeRefusal(f, labels: labels, classes: classes)
+            let valid = validRows ?? rowsBeforeRefusal(f, labels: labels, classes: classes)
             // A stretch of rows at a time, the slots first, then the sums: a sum's address then
             // comes from a plain byte load, not from the lookup's chain (2.6 instead of 6.7 ns
             // a value here, 10 classes, Zen 1).
@@ -268,7 +321,7 @@ public final class ClassificationAccumulator {
                     }
                 }
             }
-            return
+            return valid
         }
         let part = part ?? 0..<classes
         binning.withSlotTable { table in
@@ -292,6 +345,7 @@ public final class ClassificationAccumulator {
                 if part.contains(y) { labelled[y &* nb &+ table.index(Double(row[y]))] += 1 }
             }
         }
+        return nil
     }
 
     /// The slots `addClasswise` looks up at a time (a stretch of rows' worth, at least one row).
@@ -315,19 +369,6 @@ public final class ClassificationAccumulator {
         return i / classes
     }
 
-    /// NLL, with the toolbox's one clip (eps of the input dtype, like scikit-learn's log_loss),
-    /// and Brier in the multiclass sum form Σ_k (p_k − 1[y = k])², of a row whose label has
-    /// probability `py`; added to the sums.
-    @inline(__always)
-    func losses(_ py: Double, sumsq: Double, eps: Double) -> (nll: Double, brier: Double) {
-        if py < eps { clipped += 1 }
-        let rowNLL = negativeLogLikelihood(py, eps: eps)
-        nllSum += rowNLL
-        let rowBrier = sumsq - py * py + (1 - py) * (1 - py)
-        brierSum += rowBrier
-        return (rowNLL, rowBrier)
-    }
-
     /// Adds one row of K probabilities. `row` is the row's number in the input (for messages);
     /// an OOD row only contributes its uncertainty scores. `ensemble` passes the row's expected
     /// entropy and mutual information when the probabilities are an ensemble mean.
@@ -335,7 +376,8 @@ public final class ClassificationAccumulator {
                                             isOOD: Bool = false, tensor: String = "probs",
                                             ensemble: (expectedEntropy: Double, mutualInfo: Double)? = nil) throws {
         precondition(p.count == classes)
-        let (sumsq, best, conf) = try scan(p.baseAddress!, row: row, tensor: tensor, tolerance: sumTolerance)
+        let (sum, sumsq, best, conf) = try Self.scan(p.baseAddress!, classes: classes, row: row, tensor: tensor)
+        totals.noteSum(sum, tolerance: sumTolerance)
         let h = options.entropy || options.ood ? entropy(p) : 0
         if options.ood {
             oodFlag.append(isOOD)
@@ -344,14 +386,16 @@ public final class ClassificationAccumulator {
             scoreMutualInfo.append(ensemble?.mutualInfo ?? 0)
         }
         if isOOD { oodRows += 1; return }
-        let (y, hit) = try countRow(label: label, best: best, row: row)
+        let (y, hit) = try labelCounts.withUnsafeMutableBufferPointer {
+            try Self.countRow(label: label, best: best, row: row, classes: classes, totals: &totals, labelCounts: $0.baseAddress!)
+        }
         entropySum += h
         if let e = ensemble {
             ensembleRows += 1; expectedEntropySum += e.expectedEntropy; mutualInfoSum += e.mutualInfo
         }
 
         let py = Double(p[y])
-        let (rowNLL, rowBrier) = losses(py, sumsq: sumsq, eps: options.precision.eps)
+        let (rowNLL, rowBrier) = totals.losses(py, sumsq: sumsq, eps: options.precision.eps)
 
         let c = hit ? 1.0 : 0.0
         for (i, b) in binnings.enumerated() {
@@ -397,21 +441,34 @@ public final class ClassificationAccumulator {
     /// `classwiseOf` only, after the rest; the caller adds the other classes' with
     /// `addClasswise(block:labels:classes:)`, block after block in the same order, possibly on
     /// another thread at the same time: the two write separate sums, and leave the sums
-    /// `add(block:)` leaves, bit for bit.
-    public func add(block p: UnsafeBufferPointer<Float>, labels: [Int64], firstRow: Int, classwiseOf part: Range<Int>) throws {
+    /// `add(block:)` leaves, bit for bit. `validRows`: the block's `validRows(block:labels:)`,
+    /// when counted already.
+    public func add(block p: UnsafeBufferPointer<Float>, labels: [Int64], firstRow: Int, classwiseOf part: Range<Int>,
+                    validRows: Int? = nil) throws {
         precondition(addsPlainRows && part.clamped(to: 0..<classes) == part)
         precondition(p.count == labels.count * classes)
-        try addRows(p, labels: labels, firstRow: firstRow, classwiseOf: part)
+        try addRows(p, labels: labels, firstRow: firstRow, classwiseOf: part, validRows: validRows)
     }
 
     /// The classwise ECE sums of the classes `part` of a block of plain rows, up to the first
-    /// row `add` refuses (see `add(block:classwiseOf:)`).
-    public func addClasswise(block p: UnsafeBufferPointer<Float>, labels: [Int64], classes part: Range<Int>) {
+    /// row `add` refuses (see `add(block:classwiseOf:)`). Returns the number of rows before
+    /// that one when it counted them (float32 rows, some class to add), for the block's
+    /// `add(block:classwiseOf:validRows:)`.
+    @discardableResult
+    public func addClasswise(block p: UnsafeBufferPointer<Float>, labels: [Int64], classes part: Range<Int>, validRows: Int? = nil) -> Int? {
         precondition(p.count == labels.count * classes && part.clamped(to: 0..<classes) == part)
-        guard options.classwise else { return }
+        guard options.classwise else { return nil }
         let cw = classwiseSums
-        Self.addClasswise(rows: p, labels: labels, classes: classes, binning: standard, float32Slots: classwiseSlots, of: part,
-                          count: cw.count, sumP: cw.sumP, labelled: cw.labelled)
+        return Self.addClasswise(rows: p, labels: labels, classes: classes, binning: standard, float32Slots: classwiseSlots, of: part,
+                                 validRows: validRows, count: cw.count, sumP: cw.sumP, labelled: cw.labelled)
+    }
+
+    /// The number of rows of a block before the first that `add` refuses (a value outside
+    /// [0, 1] or NaN, a label outside the classes), for `validRows` of `addClasswise` and
+    /// `add(block:classwiseOf:validRows:)`: counted once for both.
+    public func validRows(block p: UnsafeBufferPointer<Float>, labels: [Int64]) -> Int {
+        precondition(p.count == labels.count * classes)
+        return Self.rowsBeforeRefusal(p, labels: labels, classes: classes)
     }
 
     func addBlock<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, labels: [Int64], firstRow: Int, ood: [Bool]?,
@@ -433,39 +490,22 @@ public final class ClassificationAccumulator {
     /// bookkeeping (bins, per-row records) hoisted out of the loop: 3–4× faster. The
     /// accumulators are written back even when a row is refused, so that the state is the one
     /// `add` row by row would leave.
-    func addRows<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, labels: [Int64], firstRow: Int, classwiseOf part: Range<Int>? = nil) throws {
+    func addRows<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, labels: [Int64], firstRow: Int, classwiseOf part: Range<Int>? = nil,
+                                         validRows: Int? = nil) throws {
         let k = classes
-        let tolerance = sumTolerance, eps = options.precision.eps
-        let primary = self.primary, keepLosses = options.keepLosses, keepRows = options.keepRows
-        let classwise = options.classwise
+        // A bin's rows and correct rows of one call share an Int (`scoreRows`): a larger block
+        // goes in pieces.
+        if labels.count > Self.maxRowsPerCall {
+            for at in stride(from: 0, to: labels.count, by: Self.maxRowsPerCall) {
+                let end = min(labels.count, at + Self.maxRowsPerCall)
+                try addRows(UnsafeBufferPointer(rebasing: p[(at * k)..<(end * k)]), labels: Array(labels[at..<end]), firstRow: firstRow + at,
+                            classwiseOf: part, validRows: validRows.map { min(max($0 - at, 0), end - at) })
+            }
+            return
+        }
+        let keepRows = options.keepRows, classwise = options.classwise
         let conventions = binnings.count
         let slotsPer = binnings.map(\.slots).max()!
-        // The bins of every convention (top-label, then positive-class), flat.
-        var count = [Int](repeating: 0, count: 2 * conventions * slotsPer)
-        var sumC = [Double](repeating: 0, count: count.count), sumY = sumC
-        for (i, a) in (topLabel + positive).enumerated() {
-            for s in a.count.indices {
-                count[i * slotsPer + s] = a.count[s]; sumC[i * slotsPer + s] = a.sumConfidence[s]; sumY[i * slotsPer + s] = a.sumCorrect[s]
-            }
-        }
-        defer {
-            for i in topLabel.indices {
-                for s in topLabel[i].count.indices {
-                    topLabel[i].count[s] = count[i * slotsPer + s]
-                    topLabel[i].sumConfidence[s] = sumC[i * slotsPer + s]
-                    topLabel[i].sumCorrect[s] = sumY[i * slotsPer + s]
-                }
-            }
-            for i in positive.indices {
-                let j = conventions + i
-                for s in positive[i].count.indices {
-                    positive[i].count[s] = count[j * slotsPer + s]
-                    positive[i].sumConfidence[s] = sumC[j * slotsPer + s]
-                    positive[i].sumCorrect[s] = sumY[j * slotsPer + s]
-                }
-            }
-        }
-        let positiveBins = positiveBinnings
         precondition(conventions == 3)
         let bin0 = binnings[0], bin1 = binnings[1], bin2 = binnings[2], std = standard
         // Classwise ECE's sums are written by nothing else, so they can be added on a second
@@ -474,40 +514,54 @@ public final class ClassificationAccumulator {
         func classwisePass() {
             guard classwise else { return }
             let cw = classwiseSums
-            Self.addClasswise(rows: p, labels: labels, classes: k, binning: std, float32Slots: slots, of: part,
+            Self.addClasswise(rows: p, labels: labels, classes: k, binning: std, float32Slots: slots, of: part, validRows: validRows,
                               count: cw.count, sumP: cw.sumP, labelled: cw.labelled)
         }
         func rowPass() throws {
-            try count.withUnsafeMutableBufferPointer { cnt in
-            try sumC.withUnsafeMutableBufferPointer { sc in
-            try sumY.withUnsafeMutableBufferPointer { sy in
-                for r in labels.indices {
-                    let row = p.baseAddress! + r * k
-                    let (sumsq, best, conf) = try scan(row, row: firstRow + r, tensor: "probs", tolerance: tolerance)
-                    let (y, hit) = try countRow(label: labels[r], best: best, row: firstRow + r)
-                    let py = Double(row[y])
-                    let (rowNLL, rowBrier) = losses(py, sumsq: sumsq, eps: eps)
-                    let c = hit ? 1.0 : 0.0
-                    @inline(__always) func bin(_ b: Binning, _ i: Int) {
-                        let pc = b.prepare(conf)
-                        let s = b.index(pc)
-                        let at = i * slotsPer + s
-                        cnt[at] += 1; sc[at] += pc; sy[at] += c
-                        if i == primary && keepLosses { slot.append(UInt16(s)); binConfidence.append(pc) }
+            // What the rows add to, in locals for the pass, stored back when it ends, refused row
+            // or not: the bins of every convention flat, top-label then positive-class (the
+            // block's rows and correct rows, see `scoreRows`, and the summed confidence); the
+            // totals; the label counts; this block's per-row records.
+            let flat = 2 * conventions * slotsPer
+            let cnt = UnsafeMutableBufferPointer<Int>.allocate(capacity: flat), sc = UnsafeMutableBufferPointer<Double>.allocate(capacity: flat)
+            cnt.initialize(repeating: 0); sc.initialize(repeating: 0)
+            for (i, a) in (topLabel + positive).enumerated() {
+                for s in a.count.indices { sc[i * slotsPer + s] = a.sumConfidence[s] }
+            }
+            var t = totals
+            let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: k)
+            _ = counts.initialize(from: labelCounts)
+            let kept = keepRows ? labels.count : 0
+            let keptConf = UnsafeMutableBufferPointer<Double>.allocate(capacity: kept), keptHit = UnsafeMutableBufferPointer<Bool>.allocate(capacity: kept)
+            var r = 0
+            defer {
+                // A sum of 1s and 0s is a count: adding the block's at once leaves the bits that
+                // adding its rows one by one leaves (below 2^53).
+                func write(_ a: inout BinAccumulator, _ j: Int) {
+                    for s in a.count.indices {
+                        let rows = cnt[j * slotsPer + s]
+                        a.count[s] += rows & 0xFFFF_FFFF; a.sumCorrect[s] += Double(rows >> 32); a.sumConfidence[s] = sc[j * slotsPer + s]
                     }
-                    bin(bin0, 0); bin(bin1, 1); bin(bin2, 2)
-                    if k == 2 {
-                        let p1 = Double(row[1]), yy = y == 1 ? 1.0 : 0.0
-                        for i in 0..<positiveBins.count {
-                            let b = positiveBins[i]
-                            let pc = b.prepare(p1)
-                            let s = (conventions + i) * slotsPer + b.index(pc)
-                            cnt[s] += 1; sc[s] += pc; sy[s] += yy
-                        }
-                    }
-                    if keepRows { confidence.append(conf); correct.append(hit) }
-                    if keepLosses { nll.append(rowNLL); brier.append(rowBrier) }
                 }
+                for i in topLabel.indices { write(&topLabel[i], i) }
+                for i in positive.indices { write(&positive[i], conventions + i) }
+                totals = t
+                labelCounts = Array(counts)
+                if keepRows {
+                    confidence.append(contentsOf: UnsafeBufferPointer(rebasing: keptConf[..<r]))
+                    correct.append(contentsOf: UnsafeBufferPointer(rebasing: keptHit[..<r]))
+                }
+                for b in [cnt.baseAddress!, counts.baseAddress!] as [UnsafeMutablePointer<Int>] { b.deallocate() }
+                sc.deallocate(); keptConf.deallocate(); keptHit.deallocate()
+            }
+            if T.self == Float.self && topLabelSlots.isEmpty { topLabelSlots = binnings.map { $0.float32Slots() } }
+            let bytes = T.self == Float.self ? topLabelSlots : [nil, nil, nil]
+            try bin0.withSlotTable(float32Slots: bytes[0]) { table0 in
+            try bin1.withSlotTable(float32Slots: bytes[1]) { table1 in
+            try bin2.withSlotTable(float32Slots: bytes[2]) { table2 in
+                try scoreRows(p, labels: labels, firstRow: firstRow, from: &r, totals: &t, counts: counts.baseAddress!,
+                              bins: (cnt.baseAddress!, sc.baseAddress!, slotsPer), tables: (table0, table1, table2),
+                              kept: keepRows ? (keptConf.baseAddress!, keptHit.baseAddress!) : nil)
             }}}
         }
         if classwise && part == nil && options.threads > 1 && labels.count >= Self.concurrentClasswiseRows {
@@ -520,6 +574,93 @@ public final class ClassificationAccumulator {
 
     /// Blocks of at least this many rows add their classwise sums on a second thread.
     static let concurrentClasswiseRows = 4096
+
+    /// The most rows `addRows` scores in one call (internal: tests lower it).
+    nonisolated(unsafe) static var maxRowsPerCall = Int(Int32.max)
+
+    /// `addRows`' pass over the rows of a block from row `r`, but the classwise sums: into the
+    /// `totals`, the label `counts`, the top-label and positive-class `bins` (`count`: the rows
+    /// that fall in the bin plus 2^32 times the correct ones; `sumC`: the summed confidence;
+    /// `slots` a convention) and, when given, the `kept` confidence and correctness of each row
+    /// (at its index in the block). `r` ends at the row that stopped it: the block's end, or
+    /// the refused row when it throws. Everything arrives by argument, so that the loop keeps
+    /// it in registers (a captured variable costs an exclusivity check a row).
+    @inline(__always)
+    func scoreRows<T: BinaryFloatingPoint>(_ p: UnsafeBufferPointer<T>, labels: [Int64], firstRow: Int, from r: inout Int,
+                                           totals: inout RowTotals, counts: UnsafeMutablePointer<Int>,
+                                           bins: (count: UnsafeMutablePointer<Int>, sumC: UnsafeMutablePointer<Double>, slots: Int),
+                                           tables: (Binning.SlotTable, Binning.SlotTable, Binning.SlotTable),
+                                           kept: (confidence: UnsafeMutablePointer<Double>, correct: UnsafeMutablePointer<Bool>)?) throws {
+        let k = classes, tolerance = sumTolerance, eps = options.precision.eps
+        let primary = self.primary, keepLosses = options.keepLosses
+        let (cnt, sc, slotsPer) = bins
+        var t = totals
+        defer { totals = t }
+        let positiveBins = positiveBinnings, conventions = binnings.count
+        // The rest of a row, once scanned (and its NLL, when computed).
+        @inline(__always) func score(_ r: Int, sumsq: Double, best: Int, conf: Double, knownNLL: Double? = nil, t: inout RowTotals) throws {
+            let row = p.baseAddress! + r * k
+            let (y, hit) = try Self.countRow(label: labels[r], best: best, row: firstRow + r, classes: k, totals: &t, labelCounts: counts)
+            let py = Double(row[y])
+            let (rowNLL, rowBrier) = t.losses(py, sumsq: sumsq, eps: eps, nll: knownNLL)
+            let counted = hit ? 1 &+ 1 << 32 : 1
+            @inline(__always) func bin(_ b: Binning.SlotTable, _ i: Int) {
+                let pc = b.prepare(conf)
+                let s = b.slot(pc)
+                let at = i &* slotsPer &+ s
+                cnt[at] &+= counted; sc[at] += pc
+                if i == primary && keepLosses { slot.append(UInt16(s)); binConfidence.append(pc) }
+            }
+            bin(tables.0, 0); bin(tables.1, 1); bin(tables.2, 2)
+            if k == 2 {
+                let p1 = Double(row[1]), one = y == 1 ? 1 &+ 1 << 32 : 1
+                for i in 0..<positiveBins.count {
+                    let b = positiveBins[i]
+                    let pc = b.prepare(p1)
+                    let s = (conventions + i) * slotsPer + b.index(pc)
+                    cnt[s] &+= one; sc[s] += pc
+                }
+            }
+            if let kept { kept.confidence[r] = conf; kept.correct[r] = hit }
+            if keepLosses { nll.append(rowNLL); brier.append(rowBrier) }
+        }
+        if T.self == Float.self {
+            // A stretch of rows at a time: scanned four at once, their NLLs (a call to log each,
+            // which would have every register saved around it in the loop below), then the
+            // rest. A stretch ends before a row the scan or the label check refuses; from
+            // there, row by row (where `scan` or `countRow` throws).
+            let f = UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: Float.self)
+            let stretch = 64
+            try withUnsafeTemporaryAllocation(of: (sum: Double, sumsq: Double, conf: Double, nll: Double, best: Int).self,
+                                              capacity: stretch) { row in
+                while r &+ 4 <= labels.count {
+                    var n = 0
+                    scan: while n &+ 4 <= stretch && r &+ n &+ 4 <= labels.count {
+                        let s = Self.scanFour(f + (r &+ n) &* k, classes: k)
+                        for i in 0..<4 {
+                            let y = labels[r &+ n]
+                            guard s.ok[i] && y >= 0 && y < Int64(k) else { break scan }
+                            row[n] = (s.sum[i], s.sumsq[i], s.conf[i], Double(f[(r &+ n) &* k &+ Int(y)]), Int(s.best[i]))
+                            n &+= 1
+                        }
+                    }
+                    for i in 0..<n { row[i].nll = negativeLogLikelihood(row[i].nll, eps: eps) }
+                    for i in 0..<n {
+                        t.noteSum(row[i].sum, tolerance: tolerance)
+                        try score(r, sumsq: row[i].sumsq, best: row[i].best, conf: row[i].conf, knownNLL: row[i].nll, t: &t)
+                        r &+= 1
+                    }
+                    if n < stretch { break }
+                }
+            }
+        }
+        while r < labels.count {
+            let (sum, sumsq, best, conf) = try Self.scan(p.baseAddress! + r * k, classes: k, row: firstRow + r, tensor: "probs")
+            t.noteSum(sum, tolerance: tolerance)
+            try score(r, sumsq: sumsq, best: best, conf: conf, t: &t)
+            r += 1
+        }
+    }
 
     /// The report; nil values are undefined (for example AUROC without OOD rows).
     public func report(bootstrap: Int = 0, seed: UInt64 = 0) throws -> ClassificationReport {
@@ -534,11 +675,11 @@ public final class ClassificationAccumulator {
         r.classes = classes
         r.bins = options.bins
         r.convention = options.convention
-        r.accuracy = Double(correctCount) / n
-        r.nll = nllSum / n
-        r.nllClippedRows = clipped
-        r.brier = brierSum / n
-        if classes == 2 { r.brierSklearnBinary = brierSum / n / 2 }
+        r.accuracy = Double(totals.correct) / n
+        r.nll = totals.nllSum / n
+        r.nllClippedRows = totals.clipped
+        r.brier = totals.brierSum / n
+        if classes == 2 { r.brierSklearnBinary = totals.brierSum / n / 2 }
         let errors = binnings.indices.map { CalibrationErrors(topLabel[$0], edges: binnings[$0].edges) }
         r.calibration = errors[primary]
         r.eceByConvention = Dictionary(uniqueKeysWithValues: BinningConvention.allCases.enumerated().map { ($1.rawValue, errors[$0].ece) })
@@ -570,7 +711,7 @@ public final class ClassificationAccumulator {
             // Two passes over the sorted rows that share nothing, on two threads when allowed;
             // the perfect ranking's sum for E-AURC needs only the number of wrong rows, so the
             // shorter pass adds it.
-            let wrong = correct.count - correctCount
+            let wrong = correct.count - totals.correct
             var optimal = 0.0
             let a = {
                 equalMass = equalMassECE(sortedDescending: sorted, bins: bins)
@@ -589,8 +730,8 @@ public final class ClassificationAccumulator {
                 (cFormat("%.2f", coverages[$0]), rc.risks[$0] ?? .nan)
             })
         }
-        r.rowsNotSummingToOne = offSum
-        if offSum > 0 { r.worstRowSum = worstSum }
+        r.rowsNotSummingToOne = totals.offSum
+        if totals.offSum > 0 { r.worstRowSum = totals.worstSum }
         r.classesNeverOccurring = labelCounts.indices.filter { labelCounts[$0] == 0 }
         if options.entropy || options.ood { r.meanEntropy = entropySum / n }
         if ensembleRows > 0 {

@@ -325,6 +325,12 @@ public final class RowBlockReader {
         while !ended && active.contains(where: { buffers[$0]!.rows == 0 }) { try pump() }
     }
 
+    /// Rows of slot `k`'s tensor read but not handed out yet (0 for an empty slot): after
+    /// `readAhead`, the rows of the tensor's first record, unless the stream has ended.
+    public func rowsWaiting(slot k: Int) -> Int {
+        chosen[k].flatMap { buffers[$0]?.rows } ?? 0
+    }
+
     /// Takes back the bytes of a block the caller is done with (leaving `data` empty): the next
     /// blocks are copied into them instead of into new arrays. A stream read a block at a time
     /// then touches the same pages for every block rather than new ones (a page the process
@@ -425,9 +431,11 @@ final class Spares: Sendable {
     func put(_ data: inout [UInt8]) {
         var a: [UInt8] = []
         swap(&a, &data)
-        // Keeps the storage only when `a` holds the last reference to it (else it gets a new, empty one).
+        // Keeps the storage only when `a` holds the last reference to it: else `a` gets new,
+        // empty storage, whose pages no one has touched — no better than a new array later.
+        let storage = a.withUnsafeBufferPointer { $0.baseAddress }
         a.removeAll(keepingCapacity: true)
-        guard a.capacity > 0 else { return }
+        guard a.capacity > 0, a.withUnsafeBufferPointer({ $0.baseAddress }) == storage else { return }
         arrays.withLock { list in
             let bytes = list.reduce(a.capacity) { $0 + $1.capacity }
             if list.count < Self.kept && bytes <= Self.keptBytes {

@@ -266,7 +266,13 @@ struct CalibMetrics: Tool, ThreadedTool {
         let ensemble = isEnsemble ? EnsembleAccumulator(members: members, classes: classes, options: options) : nil
 
         let width = members * classes
-        source.blockRows = max(1, min(65_536, (1 << 21) / width))
+        // Blocks of ~2 MB; of a record's rows when records are within 4× of that, so that every
+        // block costs the reading thread one record to decompress (a block that straddles two
+        // records costs one block two and the next none, and this thread waits at every other).
+        let preferred = max(1, min(65_536, (1 << 21) / width))
+        try source.readAhead()
+        let record = source.rowsWaiting(slot: 0)
+        source.blockRows = record >= preferred / 4 && record <= preferred * 4 ? record : preferred
         let progress = Progress("calib-metrics", total: p.rows)
         var done = 0
         // What is kept per row grows by doubling: before each doubling, ask the checked allocator
@@ -289,26 +295,41 @@ struct CalibMetrics: Tool, ThreadedTool {
         let splitClasswise = single.map { $0.addsPlainRows && $0.options.classwise } == true
             && oodColumn == nil && !useUncertainty && !logits && !binaryVector && p.dtype == .f32
         let split = ClasswiseSplit(classes: classes)
-        let blocks = Prefetcher { () throws -> (slots: [Tensor?], labels: [Int64]?, ood: [Int64]?, split: Int)? in
+        // The reading thread's share of the last block it handed over (classes 0..<there), added
+        // when it starts on the next one: this thread has then taken that block, so it has
+        // finished the one before; and it takes the next block only once the share is added.
+        // A class's sums are then added block after block, by one thread at a time, whatever
+        // the split.
+        var share: (data: [UInt8], labels: [Int64], there: Int, valid: Int)? = nil
+        let blocks = Prefetcher { () throws -> (slots: [Tensor?], labels: [Int64]?, ood: [Int64]?, split: Int, valid: Int?)? in
+            if var s = share {
+                share = nil
+                let start = ContinuousClock.now
+                s.data.withUnsafeBytes {
+                    _ = single!.addClasswise(block: $0.bindMemory(to: Float.self), labels: s.labels, classes: 0..<s.there, validRows: s.valid)
+                }
+                split.added(seconds: seconds(since: start), classes: s.there, rows: s.labels.count)
+                source.recycle(&s.data)
+            }
+            let start = ContinuousClock.now
             guard let b = try source.nextSlots() else { return nil }
             let n = b[0]!.rows
             let side = try sideLabels?.next(n)
             let there = splitClasswise ? split.reading() : 0
             // Labels that cannot be read here are refused on the other thread, and the block
             // with them: then none of its sums count.
+            var valid: Int? = nil
             if there > 0, let y = side ?? labelSlot.flatMap({ try? b[$0]?.int64s() }), y.count == n {
-                b[0]!.data.withUnsafeBytes { single!.addClasswise(block: $0.bindMemory(to: Float.self), labels: y, classes: 0..<there) }
+                let rows = b[0]!.data.withUnsafeBytes { single!.validRows(block: $0.bindMemory(to: Float.self), labels: y) }
+                valid = rows
+                share = (b[0]!.data, y, there, rows)
             }
-            return (b, side, try oodColumn?.next(n), there)
+            if splitClasswise { split.read(seconds: seconds(since: start), rows: n) }
+            return (b, side, try oodColumn?.next(n), there, valid)
         }
-        var waitStarted = ContinuousClock.now
-        while case (var block, let sideY, let oodValues, let there)? = try blocks.next() {
-            // The wait for the first block says nothing of the balance: the reader had no head start.
-            let waited = done > 0 && ContinuousClock.now - waitStarted > .microseconds(50)
-            defer {
-                if splitClasswise { split.scored(split: there, waited: waited) }
-                waitStarted = ContinuousClock.now
-            }
+        while case (var block, let sideY, let oodValues, let there, let valid)? = try blocks.next() {
+            let busyFrom = ContinuousClock.now
+            defer { if splitClasswise { split.scored(split: there, rows: block[0]?.rows ?? 0, seconds: seconds(since: busyFrom)) } }
             // The block's bytes go back to the reader for the blocks after it.
             defer { for k in block.indices where block[k] != nil { source.recycle(&block[k]!.data) } }
             let n = block[0]!.rows
@@ -368,7 +389,7 @@ struct CalibMetrics: Tool, ThreadedTool {
             } else {
                 try block[0]!.data.withUnsafeBytes { raw in
                     let b = raw.bindMemory(to: Float.self)
-                    if let single, splitClasswise { try single.add(block: b, labels: y, firstRow: done, classwiseOf: there..<classes) }
+                    if let single, splitClasswise { try single.add(block: b, labels: y, firstRow: done, classwiseOf: there..<classes, validRows: valid) }
                     else if let single { try single.add(block: b, labels: y, firstRow: done, ood: flags, uncertainty: uncertainty) }
                     if let ensemble { try ensemble.add(block: b, labels: y, firstRow: done, ood: flags) }
                 }
@@ -516,4 +537,10 @@ func printJSON<T: Encodable>(_ value: T) throws {
     e.keyEncodingStrategy = .convertToSnakeCase
     e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     try OutputFile.write(String(decoding: try e.encode(value), as: UTF8.self) + "\n", to: nil)
+}
+
+/// Seconds from `start` to now.
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let d = ContinuousClock.now - start
+    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }

@@ -132,45 +132,71 @@ final class PropertyTests: XCTestCase {
         XCTAssertNil(Binning(.standard, bins: 255, precision: .float32).float32Slots())
     }
 
-    /// `ClasswiseSplit` through random interleavings of a reading thread one block ahead (it
-    /// splits block j once the scoring thread has taken block j − 1) and a scoring thread: a
-    /// class that the scoring thread may still be adding for block j − 1 is never the reading
-    /// thread's in block j; the reading thread starts with every class; and the split moves
-    /// toward the thread that waited, by steps that double while the scoring thread waits.
-    func testClasswiseSplitNeverGivesOneClassToBothThreads() {
+    /// `SlotTable.slot` (by the bits of float32 values, with each convention's `float32Slots()`)
+    /// is `index` for every prepared confidence: float32 values at and beside every edge and at
+    /// random, doubles between them, and what preparing makes of them (torchmetrics rounds to
+    /// float32; netcal clips, for float64 inputs to 1 − 2⁻⁵², which no float32 holds).
+    func testSlotByBitsIsIndexForEveryConvention() {
         var rng = SystemRandomNumberGenerator()
-        for classes in [1, 2, 3, 10, 100] {
-            for _ in 0..<200 {
-                let s = ClasswiseSplit(classes: classes)
-                var splits: [Int] = [], taken = 0, scored = 0, waits = 0
-                let blocks = 40
-                while scored < blocks {
-                    let canRead = splits.count < blocks && splits.count == taken
-                    let canTake = taken < splits.count && taken == scored
-                    let canScore = scored < taken
-                    switch Int.random(in: 0..<3, using: &rng) {
-                    case 0 where canRead:
-                        let j = splits.count, there = s.reading()
-                        XCTAssert((0...classes).contains(there))
-                        if j == 0 { XCTAssertEqual(there, classes) }
-                        // Block j − 1 not yet scored: the scoring thread holds its classes
-                        // splits[j − 1]..<classes, none of which may be read now.
-                        if j > 0 && scored < j { XCTAssertLessThanOrEqual(there, splits[j - 1], "classes \(classes) block \(j)") }
-                        splits.append(there)
-                    case 1 where canTake: taken += 1
-                    case 2 where canScore:
-                        let waited = Bool.random(using: &rng)
-                        s.scored(split: splits[scored], waited: waited)
-                        let next = s.split.load(ordering: .relaxed)
-                        waits = waited ? waits + 1 : 0
-                        let move = waited ? -s.step * [1, 2, 4, 8, 16, 16][min(waits - 1, 5)] : s.step
-                        XCTAssertEqual(next, min(classes, max(0, splits[scored] + move)))
-                        scored += 1
-                    default: break
+        for convention in BinningConvention.allCases {
+            for precision in [InputPrecision.float32, .float64] {
+                for bins in [1, 2, 7, 10, 15, 100, 253] {
+                    let b = Binning(convention, bins: bins, precision: precision)
+                    let bytes = b.float32Slots()
+                    XCTAssertNotNil(bytes, "\(convention) bins \(bins)")
+                    var values: [Double] = [0, -0.0, 1, precision.eps, 1 - precision.eps, Double(Float(1).nextDown)]
+                    for e in b.edges {
+                        let f = Float(e)
+                        values += [f, f.nextUp, f.nextDown].map(Double.init) + [e, e.nextUp, e.nextDown]
+                    }
+                    for _ in 0..<1000 { values += [Double(Float.random(in: 0...1, using: &rng)), Double.random(in: 0...1, using: &rng)] }
+                    b.withSlotTable(float32Slots: bytes) { table in
+                        for v in values where v >= 0 && v <= 1 {
+                            let pc = b.prepare(v)
+                            XCTAssertEqual(table.slot(pc), b.index(pc), "\(convention) \(precision) bins \(bins) v \(v)")
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// `ClasswiseSplit` gives each thread half the classes until both have reported, then the
+    /// split at which the reading thread's share d + x·c of a row's cost equals the scoring
+    /// thread's s + (K − x)·c, from the costs they report: fed back block after block it stays
+    /// there, follows a change of costs within a few blocks, and keeps to 0...K.
+    func testClasswiseSplitBalancesTheReportedCosts() {
+        // Per row, in ns: d to read, s to score, c to add one class's sums.
+        func run(classes K: Int, blocks: Int, rows: Int = 65_536, costs: (Int) -> (d: Double, s: Double, c: Double)) -> [Int] {
+            let split = ClasswiseSplit(classes: K)
+            var splits: [Int] = []
+            for j in 0..<blocks {
+                let x = split.reading()
+                XCTAssert((0...K).contains(x))
+                splits.append(x)
+                let (d, s, c) = costs(j)
+                split.read(seconds: d * Double(rows) * 1e-9, rows: rows)
+                split.added(seconds: c * Double(x * rows) * 1e-9, classes: x, rows: rows)
+                split.scored(split: x, rows: rows, seconds: (s + c * Double(K - x)) * Double(rows) * 1e-9)
+            }
+            return splits
+        }
+        // x = (K + (s − d) / c) / 2 = (10 + 8 / 4) / 2 = 6.
+        let steady = run(classes: 10, blocks: 12) { _ in (47, 55, 4) }
+        XCTAssertEqual(steady[0], 5)
+        XCTAssertEqual(Array(steady[1...]), Array(repeating: 6, count: 11))
+        // The scoring thread slows down after block 6 (s 55 → 71: x = 8); the old costs fade.
+        let change = run(classes: 10, blocks: 20) { j in (47, j < 6 ? 55 : 71, 4) }
+        XCTAssertEqual(change[5], 6)
+        XCTAssertEqual(Array(change[12...]), Array(repeating: 8, count: 8))
+        XCTAssert(change[6...].allSatisfy { (6...8).contains($0) })
+        // Reading far slower than scoring: every class to the scoring thread, and the reverse.
+        XCTAssertEqual(run(classes: 10, blocks: 5) { _ in (200, 10, 4) }.last, 0)
+        XCTAssertEqual(run(classes: 10, blocks: 5) { _ in (10, 200, 4) }.last, 10)
+        // One class: it goes to the reading thread when that balances better than not.
+        XCTAssertEqual(run(classes: 1, blocks: 4) { _ in (40, 50, 6) }.last, 1)
+        XCTAssertEqual(run(classes: 1, blocks: 4) { _ in (50, 40, 6) }.last, 0)
+        XCTAssertEqual(run(classes: 1, blocks: 1) { _ in (50, 40, 6) }, [1])
     }
 
     /// AURC with ties equals the mean of AURC over every ordering of the tied rows.
@@ -375,6 +401,15 @@ final class PropertyTests: XCTestCase {
                     try p.withUnsafeBufferPointer { b in
                         for i in 0..<n { try rows.add(UnsafeBufferPointer(rebasing: b[(i * k)..<((i + 1) * k)]), label: y[i], row: i) }
                     }
+                    // The float32 rows in calls of at most 333 rows (a bin's rows and correct rows
+                    // of one call share an Int; a larger block goes in pieces).
+                    let pieces = ClassificationAccumulator(classes: k, options: threaded)
+                    let most = ClassificationAccumulator.maxRowsPerCall
+                    ClassificationAccumulator.maxRowsPerCall = 333
+                    try p.map { Float($0) }.withUnsafeBufferPointer { b in
+                        try pieces.add(block: b, labels: y, firstRow: 0)
+                    }
+                    ClassificationAccumulator.maxRowsPerCall = most
                     // The rows and the classwise sums of some classes on this thread, the other
                     // classes' on another at the same time, block after block, with a split that
                     // moves from block to block (calib-metrics' way).
@@ -385,8 +420,10 @@ final class PropertyTests: XCTestCase {
                             let block = UnsafeBufferPointer(rebasing: b[(rows.lowerBound * k)..<(rows.upperBound * k)])
                             let labels = Array(y[rows])
                             let there = [k / 2, 0, k, 1][i % 4]
-                            try onTwoThreads({ try split.add(block: block, labels: labels, firstRow: first, classwiseOf: there..<k) },
-                                             { split.addClasswise(block: block, labels: labels, classes: 0..<there) })
+                            // Every other block with its rows counted once for both (`validRows`).
+                            let valid = i % 2 == 1 ? split.validRows(block: block, labels: labels) : nil
+                            try onTwoThreads({ try split.add(block: block, labels: labels, firstRow: first, classwiseOf: there..<k, validRows: valid) },
+                                             { split.addClasswise(block: block, labels: labels, classes: 0..<there, validRows: valid) })
                         }
                     }
                     let a = try block.report(bootstrap: keepLosses ? 20 : 0, seed: 3)
@@ -398,6 +435,8 @@ final class PropertyTests: XCTestCase {
                                    "k \(k) losses \(keepLosses) \(precision)")
                     XCTAssertEqual(String(decoding: try enc.encode(f), as: UTF8.self), String(decoding: try enc.encode(b), as: UTF8.self),
                                    "float32 rows: k \(k) losses \(keepLosses) \(precision)")
+                    XCTAssertEqual(String(decoding: try enc.encode(try pieces.report(bootstrap: keepLosses ? 20 : 0, seed: 3)), as: UTF8.self),
+                                   String(decoding: try enc.encode(b), as: UTF8.self), "calls of 333 rows: k \(k) losses \(keepLosses) \(precision)")
                     XCTAssertEqual(String(decoding: try enc.encode(try split.report(bootstrap: keepLosses ? 20 : 0, seed: 3)), as: UTF8.self),
                                    String(decoding: try enc.encode(b), as: UTF8.self), "classwise sums on another thread: k \(k) losses \(keepLosses) \(precision)")
                 }
@@ -422,9 +461,19 @@ final class PropertyTests: XCTestCase {
                 XCTAssertThrowsError(try block.add(block: b, labels: y, firstRow: 0))
                 for i in 0..<badRow { try byRow.add(UnsafeBufferPointer(rebasing: b[(i * k)..<((i + 1) * k)]), label: y[i], row: i) }
             }
+            // Shared between two threads by classes, the rows counted once for both.
+            let shared = ClassificationAccumulator(classes: k, options: o)
+            try p.withUnsafeBufferPointer { b in
+                let valid = shared.validRows(block: b, labels: y)
+                XCTAssertEqual(valid, badRow)
+                try onTwoThreads({ XCTAssertThrowsError(try shared.add(block: b, labels: y, firstRow: 0, classwiseOf: 1..<k, validRows: valid)) },
+                                 { shared.addClasswise(block: b, labels: y, classes: 0..<1, validRows: valid) })
+            }
             let enc = JSONEncoder(); enc.outputFormatting = .sortedKeys
             XCTAssertEqual(String(decoding: try enc.encode(try block.report()), as: UTF8.self),
                            String(decoding: try enc.encode(try byRow.report()), as: UTF8.self), "refused at row \(badRow)")
+            XCTAssertEqual(String(decoding: try enc.encode(try shared.report()), as: UTF8.self),
+                           String(decoding: try enc.encode(try byRow.report()), as: UTF8.self), "shared, refused at row \(badRow)")
             XCTAssertEqual(block.rows, badRow)
         }
         let bad = ClassificationAccumulator(classes: 2)

@@ -73,4 +73,52 @@ final class DeterminismTests: XCTestCase {
             }
         }
     }
+
+    /// calib-metrics reads blocks on one thread and scores them on another, which share each
+    /// block's classwise sums by a split that follows their timings, in blocks of a record's
+    /// rows when records are near the block size: whatever the records (of a block's size, of
+    /// several blocks, a few straddled by every block), the threads and so the splits, the same
+    /// rows give the same bytes.
+    func testCalibMetricsGivesTheSameBytesWhateverItsRecordsAndThreads() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let n = 300_000, k = 10
+        var x: UInt64 = 11
+        func next() -> Double { x = x &* 6364136223846793005 &+ 1442695040888963407; return Double(x >> 11) / Double(1 << 53) }
+        var probs = [Float](), labels = [Int64]()
+        probs.reserveCapacity(n * k)
+        for _ in 0..<n {
+            let row = (0..<k).map { _ in pow(next(), 3) }
+            let total = row.reduce(0, +)
+            probs += row.map { Float($0 / total) }
+            labels.append(Int64(next() * Double(k)))
+        }
+        try Data(try encodeStream([Tensor(name: "labels", shape: [n], int64s: labels)])).write(to: dir.appendingPathComponent("labels.tsr"))
+        var outputs: [(String, Data)] = []
+        for chunk in [4 << 20, 1 << 20, 333_333] {
+            let sink = ArraySink()
+            var options = WriterOptions(); options.chunkBytes = chunk
+            let w = try TensorStreamWriter(sink: sink, options: options)
+            try w.write(Tensor(name: "probs", shape: [n, k], floats: probs))
+            try w.finish()
+            for threads in ["1", "2"] {
+                let r = try runTool("calib-metrics", ["--json", "--threads", threads, "--labels", dir.appendingPathComponent("labels.tsr").path],
+                                    stdin: Data(sink.bytes))
+                XCTAssertEqual(r.status, 0, r.stderr)
+                outputs.append(("records of \(chunk) bytes, --threads \(threads)", r.stdout))
+            }
+        }
+        for (what, out) in outputs.dropFirst() { XCTAssertEqual(out, outputs[0].1, "\(what) against \(outputs[0].0)") }
+        // The same values as float64 take the path that adds every class's sums on one thread,
+        // row by row: the same classwise ECE, to the last digit (NLL and netcal's ECE differ:
+        // float64 has another eps).
+        let f64 = try runTool("calib-metrics", ["--json", "--labels", dir.appendingPathComponent("labels.tsr").path],
+                              stdin: Data(try encodeStream([Tensor(name: "probs", shape: [n, k], doubles: probs.map(Double.init))])))
+        XCTAssertEqual(f64.status, 0, f64.stderr)
+        func classwise(_ d: Data) -> Substring? {
+            String(decoding: d, as: UTF8.self).split(separator: "\n").first { $0.contains("\"classwise_ece\"") }
+        }
+        XCTAssertNotNil(classwise(f64.stdout))
+        XCTAssertEqual(classwise(outputs[0].1), classwise(f64.stdout))
+    }
 }
