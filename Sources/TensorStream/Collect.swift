@@ -447,6 +447,9 @@ final class Spares: Sendable {
         }
     }
 
+    /// How many arrays are kept (for tests).
+    var held: Int { arrays.withLock { $0.count } }
+
     /// An empty array of at least `capacity`: the smallest spare that holds it, else a new one.
     func take(capacity: Int) -> [UInt8] {
         var a = arrays.withLock { list -> [UInt8]? in

@@ -184,6 +184,47 @@ final class RowBlockReaderTests: XCTestCase {
         }
     }
 
+    /// After `readAhead`, `rowsWaiting` is the rows of the slot's first record (those of the
+    /// whole tensor when it is shorter), 0 for an empty slot; blocks then take them.
+    func testRowsWaitingAfterReadAheadIsTheFirstRecord() throws {
+        for (rows, perRecord) in [(1000, 100), (1000, 37), (30, 100)] {
+            let sink = ArraySink()
+            var o = WriterOptions(); o.chunkBytes = perRecord * 16
+            let w = try TensorStreamWriter(sink: sink, options: o)
+            try w.write(matrix("a", rows: rows, cols: 4))
+            try w.finish()
+            let r = RowBlockReader(try TensorStreamReader(ArraySource(sink.bytes)), slots: [RowSlot("a"), RowSlot("b", optional: true)],
+                                   blockRows: 64)
+            try r.readAhead()
+            XCTAssertEqual(r.rowsWaiting(slot: 0), min(rows, perRecord), "\(rows) rows, \(perRecord) a record")
+            XCTAssertEqual(r.rowsWaiting(slot: 1), 0)
+            r.blockRows = r.rowsWaiting(slot: 0)
+            XCTAssertEqual(try r.nextSlots()?[0]?.rows, min(rows, perRecord))
+            XCTAssertEqual(r.rowsWaiting(slot: 0), 0)
+        }
+    }
+
+    /// `Spares` keeps an array handed back only when it held the last reference to its
+    /// storage: a shared one leaves its storage to the other holder, untouched, and nothing is
+    /// kept for it (new storage, whose pages no one has touched, is no better than a new array
+    /// later); an owned one is kept and given out again, emptied.
+    func testSparesKeepOnlyTheArraysTheyOwn() {
+        let spares = Spares()
+        var shared = [UInt8](repeating: 1, count: 1 << 16)
+        let other = shared
+        spares.put(&shared)
+        XCTAssertTrue(shared.isEmpty)
+        XCTAssertEqual(spares.held, 0)
+        XCTAssertTrue(other == [UInt8](repeating: 1, count: 1 << 16))
+        var owned = [UInt8](repeating: 2, count: 1 << 16)
+        spares.put(&owned)
+        XCTAssertEqual(spares.held, 1)
+        let again = spares.take(capacity: 1 << 16)
+        XCTAssertTrue(again.isEmpty)
+        XCTAssertGreaterThanOrEqual(again.capacity, 1 << 16)
+        XCTAssertEqual(spares.held, 0)
+    }
+
     /// Blocks handed back with `recycle` carry the next blocks' bytes (the same storage: the
     /// pages are not touched anew), and a block the caller still holds a copy of is never
     /// written over. After each recycle a decoy of the same size is allocated and kept alive:
