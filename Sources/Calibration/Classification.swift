@@ -265,19 +265,17 @@ public final class ClassificationAccumulator {
     /// the sums that adding the rows one by one leaves, whether or not the block is refused.
     /// `float32Slots`: `binning.float32Slots()`, for float32 rows. `of`: the classes whose sums
     /// to add (every class's sums are its own, added in row order); all when nil. `validRows`:
-    /// the block's `rowsBeforeRefusal`, when known. Returns it when it was needed (float32 rows
-    /// and their slots' bytes, some class to add).
-    @discardableResult
+    /// the block's `rowsBeforeRefusal`, when known.
     static func addClasswise<T: BinaryFloatingPoint>(rows p: UnsafeBufferPointer<T>, labels: [Int64], classes: Int, binning: Binning,
                                                      float32Slots: [UInt8]? = nil, of part: Range<Int>? = nil, validRows: Int? = nil,
                                                      count: UnsafeMutableBufferPointer<Int>, sumP: UnsafeMutableBufferPointer<Double>,
-                                                     labelled: UnsafeMutableBufferPointer<Double>) -> Int? {
+                                                     labelled: UnsafeMutableBufferPointer<Double>) {
         let nb = binning.bins
         if T.self == Float.self, let float32Slots {
             // The same sums in the same order; the rows are checked first (vectorised), and
             // most values find their slot by their bits (one byte load, no conversion).
             let part = part ?? 0..<classes
-            guard !part.isEmpty else { return validRows }
+            guard !part.isEmpty else { return }
             let f = UnsafeRawBufferPointer(p).bindMemory(to: Float.self)
             let valid = validRows ?? rowsBeforeRefusal(f, labels: labels, classes: classes)
             // A stretch of rows at a time, the slots first, then the sums: a sum's address then
@@ -321,7 +319,7 @@ public final class ClassificationAccumulator {
                     }
                 }
             }
-            return valid
+            return
         }
         let part = part ?? 0..<classes
         binning.withSlotTable { table in
@@ -345,7 +343,6 @@ public final class ClassificationAccumulator {
                 if part.contains(y) { labelled[y &* nb &+ table.index(Double(row[y]))] += 1 }
             }
         }
-        return nil
     }
 
     /// The slots `addClasswise` looks up at a time (a stretch of rows' worth, at least one row).
@@ -451,16 +448,14 @@ public final class ClassificationAccumulator {
     }
 
     /// The classwise ECE sums of the classes `part` of a block of plain rows, up to the first
-    /// row `add` refuses (see `add(block:classwiseOf:)`). Returns the number of rows before
-    /// that one when it counted them (float32 rows, some class to add), for the block's
-    /// `add(block:classwiseOf:validRows:)`.
-    @discardableResult
-    public func addClasswise(block p: UnsafeBufferPointer<Float>, labels: [Int64], classes part: Range<Int>, validRows: Int? = nil) -> Int? {
+    /// row `add` refuses (see `add(block:classwiseOf:)`). `validRows`: the block's
+    /// `validRows(block:labels:)`, when counted already.
+    public func addClasswise(block p: UnsafeBufferPointer<Float>, labels: [Int64], classes part: Range<Int>, validRows: Int? = nil) {
         precondition(p.count == labels.count * classes && part.clamped(to: 0..<classes) == part)
-        guard options.classwise else { return nil }
+        guard options.classwise else { return }
         let cw = classwiseSums
-        return Self.addClasswise(rows: p, labels: labels, classes: classes, binning: standard, float32Slots: classwiseSlots, of: part,
-                                 validRows: validRows, count: cw.count, sumP: cw.sumP, labelled: cw.labelled)
+        Self.addClasswise(rows: p, labels: labels, classes: classes, binning: standard, float32Slots: classwiseSlots, of: part,
+                          validRows: validRows, count: cw.count, sumP: cw.sumP, labelled: cw.labelled)
     }
 
     /// The number of rows of a block before the first that `add` refuses (a value outside
@@ -521,14 +516,13 @@ public final class ClassificationAccumulator {
             // What the rows add to, in locals for the pass, stored back when it ends, refused row
             // or not: the bins of every convention flat, top-label then positive-class (the
             // block's rows and correct rows, see `scoreRows`, and the summed confidence); the
-            // totals; the label counts; this block's per-row records.
+            // label counts; this block's per-row records (`scoreRows` holds the totals).
             let flat = 2 * conventions * slotsPer
             let cnt = UnsafeMutableBufferPointer<Int>.allocate(capacity: flat), sc = UnsafeMutableBufferPointer<Double>.allocate(capacity: flat)
             cnt.initialize(repeating: 0); sc.initialize(repeating: 0)
             for (i, a) in (topLabel + positive).enumerated() {
                 for s in a.count.indices { sc[i * slotsPer + s] = a.sumConfidence[s] }
             }
-            var t = totals
             let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: k)
             _ = counts.initialize(from: labelCounts)
             let kept = keepRows ? labels.count : 0
@@ -545,7 +539,6 @@ public final class ClassificationAccumulator {
                 }
                 for i in topLabel.indices { write(&topLabel[i], i) }
                 for i in positive.indices { write(&positive[i], conventions + i) }
-                totals = t
                 labelCounts = Array(counts)
                 if keepRows {
                     confidence.append(contentsOf: UnsafeBufferPointer(rebasing: keptConf[..<r]))
@@ -559,7 +552,7 @@ public final class ClassificationAccumulator {
             try bin0.withSlotTable(float32Slots: bytes[0]) { table0 in
             try bin1.withSlotTable(float32Slots: bytes[1]) { table1 in
             try bin2.withSlotTable(float32Slots: bytes[2]) { table2 in
-                try scoreRows(p, labels: labels, firstRow: firstRow, from: &r, totals: &t, counts: counts.baseAddress!,
+                try scoreRows(p, labels: labels, firstRow: firstRow, from: &r, totals: &totals, counts: counts.baseAddress!,
                               bins: (cnt.baseAddress!, sc.baseAddress!, slotsPer), tables: (table0, table1, table2),
                               kept: keepRows ? (keptConf.baseAddress!, keptHit.baseAddress!) : nil)
             }}}

@@ -306,7 +306,7 @@ struct CalibMetrics: Tool, ThreadedTool {
                 share = nil
                 let start = ContinuousClock.now
                 s.data.withUnsafeBytes {
-                    _ = single!.addClasswise(block: $0.bindMemory(to: Float.self), labels: s.labels, classes: 0..<s.there, validRows: s.valid)
+                    single!.addClasswise(block: $0.bindMemory(to: Float.self), labels: s.labels, classes: 0..<s.there, validRows: s.valid)
                 }
                 split.added(seconds: seconds(since: start), classes: s.there, rows: s.labels.count)
                 source.recycle(&s.data)
