@@ -310,3 +310,49 @@ float csearch_dot(const float *a, const float *b, ptrdiff_t d) {
 #endif
     return dot_generic(a, b, d);
 }
+
+// ---- A float dot product with the same bits on every CPU ----
+// Element k goes into partial sum k mod 32 by a fused multiply-add, in increasing k; the 32
+// partial sums (four vectors of eight) are then added in one fixed tree. The generic loop does
+// exactly these operations one element at a time, so both kernels give the same bits.
+static float sum32(const float p[32]) {
+    float v[8];
+    for (int l = 0; l < 8; l++) v[l] = (p[l] + p[8 + l]) + (p[16 + l] + p[24 + l]);
+    return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
+static float dot32_generic(const float *a, const float *b, ptrdiff_t n) {
+    float p[32] = {0};
+    for (ptrdiff_t k = 0; k < n; k++) p[k % 32] = fmaf(a[k], b[k], p[k % 32]);
+    return sum32(p);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+static float dot32_avx2(const float *a, const float *b, ptrdiff_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    ptrdiff_t k = 0;
+    for (; k + 32 <= n; k += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 16), _mm256_loadu_ps(b + k + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 24), _mm256_loadu_ps(b + k + 24), s3);
+    }
+    float p[32];
+    _mm256_storeu_ps(p, s0); _mm256_storeu_ps(p + 8, s1); _mm256_storeu_ps(p + 16, s2); _mm256_storeu_ps(p + 24, s3);
+    // The tail: element k into partial k mod 32, as the generic loop does.
+    for (ptrdiff_t j = 0; k + j < n; j++) p[j] = fmaf(a[k + j], b[k + j], p[j]);
+    return sum32(p);
+}
+#endif
+
+float csearch_dot32_with(int kernel, const float *a, const float *b, ptrdiff_t n) {
+#if defined(__x86_64__)
+    if ((kernel & CSEARCH_KERNEL_AVX2) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dot32_avx2(a, b, n);
+#endif
+    return dot32_generic(a, b, n);
+}
+
+float csearch_dot32(const float *a, const float *b, ptrdiff_t n) {
+    return csearch_dot32_with(CSEARCH_KERNEL_BEST, a, b, n);
+}

@@ -242,37 +242,43 @@ public struct TopK: Sendable {
     public mutating func add(_ pb: UnsafePointer<Float>, cols m: Int, offset: Int, sigma2 pv: UnsafePointer<Float>?,
                              topOne: TopOneSlots?) {
         precondition(topOne == nil || pv != nil)
-        offerRows(cols: m, offset: offset, sigma2: pv, topOne: topOne) { q in PlainScores(row: pb + q * m) }
+        offerRows(cols: m, offset: offset, topOne: topOne) { q in PlainScores(row: pb + q * m, sigma2: pv.map { $0 + q * m }) }
     }
 
     /// As `add(_:cols:offset:sigma2:topOne:)` on the adjusted scores ŝ = adjustedScore(μ, σ², β)
-    /// of the means `pb` and the σ² at `pv`, computing ŝ only where it can enter the heap. With
-    /// β ≥ 0 and σ² ≥ 0 (the caller's promise), ŝ lies between 0 and μ; so once the heap's worst
-    /// kept score t is ≥ 0, a μ ≤ t gives ŝ ≤ t, which the heap refuses anyway, and only the μ
-    /// above t (found eight at a time) are adjusted and offered. While t < 0 the rest of the row
-    /// is adjusted in place first. The same heaps as adjusting every score, to the last bit (the
-    /// scalar and SIMD formulas are the same IEEE operations). The means are overwritten.
-    public mutating func addPenalised(_ pb: UnsafeMutablePointer<Float>, cols m: Int, offset: Int, sigma2 pv: UnsafePointer<Float>,
-                                      beta: Float, topOne: TopOneSlots?) {
-        precondition(beta >= 0)
-        offerRows(cols: m, offset: offset, sigma2: pv, topOne: topOne) { q in
-            PenalisedScores(mean: pb + q * m, sigma2: pv + q * m, beta: beta)
+    /// of the means `pb`, σ_s² of a pair being `sigma2(querySide row, corpusSide row)`: the
+    /// queries' σ² sides at `qSide` and the block's corpus sides at `cSide`, `width` (2D) floats
+    /// each. σ_s² and ŝ are computed only where ŝ can enter the heap when `candidatesOnly` (the
+    /// caller's promise that β ≥ 0 and every σ_s² ≥ 0): ŝ lies between 0 and μ then, so once the
+    /// heap's worst kept score t is ≥ 0, a μ ≤ t gives ŝ ≤ t, which the heap refuses anyway, and
+    /// only the μ above t (found eight at a time) are adjusted and offered; while t < 0 the rest
+    /// of the row is adjusted in place first. Without that promise every score is adjusted in
+    /// place first. Either way the same heaps, to the last bit, as adjusting every score (σ_s² is
+    /// the same function of the same two rows wherever it is computed). The means are overwritten.
+    public mutating func addPenalised(_ pb: UnsafeMutablePointer<Float>, cols m: Int, offset: Int,
+                                      querySide qSide: UnsafePointer<Float>, corpusSide cSide: UnsafePointer<Float>, width: Int,
+                                      beta: Float, candidatesOnly: Bool, topOne: TopOneSlots?) {
+        precondition(!candidatesOnly || beta >= 0)
+        offerRows(cols: m, offset: offset, topOne: topOne) { q in
+            PenalisedScores(mean: pb + q * m, cols: m, querySide: qSide + q * width, corpusSide: cSide, width: width,
+                            beta: beta, candidatesOnly: candidatesOnly)
         }
     }
 
     /// The one loop of `add` and `addPenalised`: per query, its row's scores (`scores(q)`) fill
     /// the heap, then only the candidates the row names (those that can beat the worst kept
-    /// score) are offered; the top-1 trackers follow when there are variances.
+    /// score) are offered; the top-1 trackers follow when there are variances (σ_s² of a new
+    /// best from the row).
     @inline(__always)
-    private mutating func offerRows<S: RowScores>(cols m: Int, offset: Int, sigma2 pv: UnsafePointer<Float>?,
+    private mutating func offerRows<S: RowScores>(cols m: Int, offset: Int,
                                                   topOne: TopOneSlots?, _ scoresOf: (Int) -> S) {
         let k = self.k, cap = capacity
         precondition(cap >= min(k, offset + m), "TopK.add: reserve(rows:) first")
         scores.withUnsafeMutableBufferPointer { hs in
             indices.withUnsafeMutableBufferPointer { hi in
                 for q in 0..<queries {
-                    let base = q * cap, vrow = pv.map { $0 + q * m }
-                    var row = scoresOf(q)
+                    let base = q * cap
+                    let row = scoresOf(q)
                     var n = counts[q]
                     var best: Float = 0, bestIndex: Int64 = 0, bestVar: Float = 0
                     if let t = topOne { best = t.best[q]; bestIndex = t.index[q]; bestVar = t.sigma2[q] }
@@ -284,14 +290,13 @@ public struct TopK: Sendable {
                             let idx = Int64(offset + j)
                             TopK.push(hs.baseAddress! + base, hi.baseAddress! + base, count: n, s, idx)
                             n += 1
-                            if let vrow, bestIndex < 0 || s > best { best = s; bestIndex = idx; bestVar = vrow[j] }
+                            if topOne != nil, bestIndex < 0 || s > best { best = s; bestIndex = idx; bestVar = row.sigma2(j) }
                         }
                         j += 1
                     }
                     if n == k {
                         // Full: only scores above the root go in (replace the root, sift down).
                         var threshold = hs[base]
-                        row.heapFull(from: j, count: m, threshold: threshold)
                         while true {
                             j = row.nextCandidate(from: j, count: m, threshold: threshold)
                             if j >= m { break }
@@ -300,7 +305,7 @@ public struct TopK: Sendable {
                                 let idx = Int64(offset + j)
                                 TopK.replaceRoot(hs.baseAddress! + base, hi.baseAddress! + base, count: k, s, idx)
                                 threshold = hs[base]
-                                if let vrow, s > best { best = s; bestIndex = idx; bestVar = vrow[j] }
+                                if topOne != nil, s > best { best = s; bestIndex = idx; bestVar = row.sigma2(j) }
                             }
                             j += 1
                         }
@@ -328,8 +333,8 @@ public struct TopK: Sendable {
     }
 }
 
-/// A corpus block ready for `BlockTopK`: unit means and, when the σ_s² GEMM applies, its corpus
-/// side [var, μ∘μ + var] (the variances themselves are not kept). What a decoded corpus kept in
+/// A corpus block ready for `BlockTopK`: unit means and, when σ_s² applies, its corpus side
+/// [var, μ∘μ + var] (the variances themselves are not kept). What a decoded corpus kept in
 /// memory between blocks of queries is made of.
 public struct CorpusBlock: Sendable {
     public let mean: Matrix<Float>
@@ -356,9 +361,13 @@ public struct CorpusBlock: Sendable {
 
 /// Bounded top-k retrieval of one block of queries over corpus blocks that arrive one by one
 /// (methods.md 1.3). Per corpus block and per tile of at most `tileRows` queries, each chunk of
-/// `chunkRows` queries on one of `threads` threads: its two GEMMs (OpenBLAS on one thread), then
-/// the element-wise penalty, the threshold test and the heap updates in one pass. Memory: the
-/// score and σ² buffers of one tile × one corpus block, reused, the queries' σ² side and the heaps.
+/// `chunkRows` queries on one of `threads` threads: the GEMM of the means, μ_s (OpenBLAS on one
+/// thread), then the threshold test and the heap updates in one pass. With variances, σ_s² and
+/// ŝ are computed only for the pairs that can enter a heap (ŝ ≤ μ_s when β ≥ 0 and σ_s² ≥ 0),
+/// each from its two σ² sides (`sigma2(querySide:corpusSide:width:)`): on real embeddings a
+/// few hundred pairs per query in a corpus of 10⁵, where the GEMM of inner dimension 2D that
+/// gave σ_s² for every pair cost twice the means' GEMM. Memory: the score buffer of one tile ×
+/// one corpus block, reused, the queries' σ² side and the heaps.
 public final class BlockTopK {
     public let queries: ProbBlock
     public let beta: Float
@@ -370,7 +379,6 @@ public final class BlockTopK {
     private let threads: Int
     private let pieceCols: Int
     private var s = Matrix<Float>(rows: 0, cols: 0)
-    private var s2 = Matrix<Float>(rows: 0, cols: 0)
     private let querySide: Matrix<Float>?
     private let queryVarianceNonNegative: Bool
     /// Corpus rows seen so far.
@@ -399,12 +407,12 @@ public final class BlockTopK {
     }
 
     /// Bytes a block of `queries` rows of dimension `d` costs here beside the heaps: the σ² side
-    /// when `variances`, and the score buffers of one tile against `corpusBlock` rows.
+    /// when `variances`, and the score buffer of one tile against `corpusBlock` rows.
     public static func workBytes(queries: Int, d: Int, corpusBlock: Int, variances: Bool,
                                  tileRows: Int = BlockTopK.defaultTileRows) -> Int {
         let tile = min(queries, tileRows)
         let perQuery = variances ? 2 * d + 3 : 0
-        return MemoryLayout<Float>.size * (queries * perQuery + tile * corpusBlock * (variances ? 2 : 1))
+        return MemoryLayout<Float>.size * (queries * perQuery + tile * corpusBlock)
     }
 
     /// Scores the queries against the next corpus block (rows corpusRows ..< corpusRows + c.rows).
@@ -421,7 +429,6 @@ public final class BlockTopK {
         if !penalise { topOne = nil }
         let tileMax = tiles.map(\.count).max() ?? 0
         if s.data.count < tileMax * m { s = Matrix(rows: tileMax, cols: m) }
-        if penalise && s2.data.count < tileMax * m { s2 = Matrix(rows: tileMax, cols: m) }
         let offset = corpusRows, beta = self.beta
         // The scores of a chunk of queries against a piece of the corpus block are one GEMM on one
         // thread (OpenBLAS on one thread): chunks and pieces are cut at fixed rows and columns,
@@ -432,54 +439,48 @@ public final class BlockTopK {
         // perf), and the decoding thread gets a core whenever a chunk is done. With fewer chunks
         // than threads (few queries), the pieces' GEMMs run in parallel first, then the selection.
         let pieces = stride(from: 0, to: max(m, 1), by: pieceCols).map { $0 ..< min($0 + pieceCols, m) }
-        // σ_s² ≥ 0 and β ≥ 0: only the scores that can enter a heap need the penalty.
+        // σ_s² ≥ 0 and β ≥ 0: only the scores that can enter a heap need σ_s² and the penalty.
         let onlyCandidates = penalise && beta >= 0 && queryVarianceNonNegative && c.varianceNonNegative
         BLASThreading.singleThreaded {
             for (t, tile) in tiles.enumerated() where !tile.isEmpty {
                 let tileChunks = chunks[t]
                 s.data.withUnsafeMutableBufferPointer { ps in
-                    s2.data.withUnsafeMutableBufferPointer { pv in
-                        tops[t].withUnsafeMutableBufferPointer { pt in
-                            queries.mean.data.withUnsafeBufferPointer { pq in
-                                c.mean.data.withUnsafeBufferPointer { pc in
-                                    withTopOneSlots(penalise ? topOne : nil) { one in
-                                    withBase(penalise ? querySide : nil) { qSide in
-                                    withBase(penalise ? c.side : nil) { cSide in
-                                        let box = Pointers(s: ps.baseAddress!, v: penalise ? pv.baseAddress : nil, tops: pt.baseAddress!, one: one,
-                                                           q: pq.baseAddress!, c: pc.baseAddress!, qSide: qSide, cSide: cSide)
-                                        @Sendable func multiply(_ i: Int, _ p: Range<Int>) {
-                                            let r = tileChunks[i], at = (r.lowerBound - tile.lowerBound) * m + p.lowerBound
-                                            Float.gemm(false, true, r.count, p.count, d, 1, box.q + r.lowerBound * d, d,
-                                                       box.c + p.lowerBound * d, d, 0, box.s + at, m)
-                                            if let v = box.v {
-                                                Float.gemm(false, true, r.count, p.count, 2 * d, 1, box.qSide! + r.lowerBound * 2 * d, 2 * d,
-                                                           box.cSide! + p.lowerBound * 2 * d, 2 * d, 0, v + at, m)
-                                            }
-                                        }
-                                        @Sendable func select(_ i: Int) {
-                                            let r = tileChunks[i], first = (r.lowerBound - tile.lowerBound) * m
-                                            if let v = box.v, onlyCandidates {
-                                                box.tops[i].addPenalised(box.s + first, cols: m, offset: offset, sigma2: v + first,
-                                                                         beta: beta, topOne: box.one?.advanced(by: r.lowerBound))
-                                                return
-                                            }
-                                            if let v = box.v { penalty(box.s + first, v + first, count: r.count * m, beta: beta) }
-                                            box.tops[i].add(box.s + first, cols: m, offset: offset, sigma2: box.v.map { $0 + first },
-                                                            topOne: box.one?.advanced(by: r.lowerBound))
-                                        }
-                                        if tileChunks.count >= threads {
-                                            onChunks(tileChunks.count, threads: threads) { i in
-                                                for p in pieces { multiply(i, p) }
-                                                select(i)
-                                            }
+                    tops[t].withUnsafeMutableBufferPointer { pt in
+                        queries.mean.data.withUnsafeBufferPointer { pq in
+                            c.mean.data.withUnsafeBufferPointer { pc in
+                                withTopOneSlots(penalise ? topOne : nil) { one in
+                                withBase(penalise ? querySide : nil) { qSide in
+                                withBase(penalise ? c.side : nil) { cSide in
+                                    let box = Pointers(s: ps.baseAddress!, tops: pt.baseAddress!, one: one,
+                                                       q: pq.baseAddress!, c: pc.baseAddress!, qSide: qSide, cSide: cSide)
+                                    @Sendable func multiply(_ i: Int, _ p: Range<Int>) {
+                                        let r = tileChunks[i], at = (r.lowerBound - tile.lowerBound) * m + p.lowerBound
+                                        Float.gemm(false, true, r.count, p.count, d, 1, box.q + r.lowerBound * d, d,
+                                                   box.c + p.lowerBound * d, d, 0, box.s + at, m)
+                                    }
+                                    @Sendable func select(_ i: Int) {
+                                        let r = tileChunks[i], first = (r.lowerBound - tile.lowerBound) * m
+                                        if let qSide = box.qSide, let cSide = box.cSide {
+                                            box.tops[i].addPenalised(box.s + first, cols: m, offset: offset,
+                                                                     querySide: qSide + r.lowerBound * 2 * d, corpusSide: cSide, width: 2 * d,
+                                                                     beta: beta, candidatesOnly: onlyCandidates,
+                                                                     topOne: box.one?.advanced(by: r.lowerBound))
                                         } else {
-                                            onChunks(tileChunks.count * pieces.count, threads: threads) { w in
-                                                multiply(w / pieces.count, pieces[w % pieces.count])
-                                            }
-                                            onChunks(tileChunks.count, threads: threads) { select($0) }
+                                            box.tops[i].add(box.s + first, cols: m, offset: offset, sigma2: nil, topOne: nil)
                                         }
-                                    }}}
-                                }
+                                    }
+                                    if tileChunks.count >= threads {
+                                        onChunks(tileChunks.count, threads: threads) { i in
+                                            for p in pieces { multiply(i, p) }
+                                            select(i)
+                                        }
+                                    } else {
+                                        onChunks(tileChunks.count * pieces.count, threads: threads) { w in
+                                            multiply(w / pieces.count, pieces[w % pieces.count])
+                                        }
+                                        onChunks(tileChunks.count, threads: threads) { select($0) }
+                                    }
+                                }}}
                             }
                         }
                     }
@@ -546,10 +547,9 @@ func penalty(_ s: UnsafeMutablePointer<Float>, _ v: UnsafePointer<Float>, count:
 /// Raw pointers handed to the worker threads; every thread touches disjoint rows and heaps.
 private struct Pointers: @unchecked Sendable {
     let s: UnsafeMutablePointer<Float>
-    let v: UnsafeMutablePointer<Float>?
     let tops: UnsafeMutablePointer<TopK>
     let one: TopOneSlots?
-    /// The GEMMs' operands: query and corpus means, and the σ² sides when penalising.
+    /// The GEMM's operands, query and corpus means, and the σ² sides when penalising.
     let q: UnsafePointer<Float>, c: UnsafePointer<Float>
     let qSide: UnsafePointer<Float>?, cSide: UnsafePointer<Float>?
 }
@@ -588,44 +588,64 @@ public func mergeTopK(_ lists: [(scores: [Float], indices: [Int64], width: Int)]
     return (scores, indices)
 }
 
-/// A query's row of scores as `TopK`'s loop reads it: the score at j, and past j the first
-/// candidate that can beat a heap whose worst kept score is `threshold` (the rest cannot).
+/// A query's row of scores as `TopK`'s loop reads it: the score at j, σ_s² at j (for the top-1
+/// tracker), and past j the first candidate that can beat a heap whose worst kept score is
+/// `threshold` (the rest cannot).
 protocol RowScores {
     func score(_ j: Int) -> Float
-    /// Called once, when the heap has just filled at column j.
-    mutating func heapFull(from j: Int, count: Int, threshold: Float)
+    func sigma2(_ j: Int) -> Float
     func nextCandidate(from j: Int, count: Int, threshold: Float) -> Int
 }
 
-/// Plain scores: a candidate is a score above the threshold.
+/// Plain scores (and σ_s² beside them, when the caller has them): a candidate is a score above
+/// the threshold.
 struct PlainScores: RowScores {
     let row: UnsafePointer<Float>
+    let sigma2s: UnsafePointer<Float>?
+    init(row: UnsafePointer<Float>, sigma2: UnsafePointer<Float>?) { self.row = row; sigma2s = sigma2 }
     @inline(__always) func score(_ j: Int) -> Float { row[j] }
-    @inline(__always) mutating func heapFull(from j: Int, count: Int, threshold: Float) {}
+    @inline(__always) func sigma2(_ j: Int) -> Float { sigma2s![j] }
     @inline(__always) func nextCandidate(from j: Int, count: Int, threshold: Float) -> Int {
         nextAbove(row, from: j, count: count, threshold: threshold)
     }
 }
 
-/// Adjusted scores ŝ = adjustedScore(μ, σ², β), β ≥ 0 and σ² ≥ 0: ŝ lies between 0 and μ, so
-/// with a threshold ≥ 0 only a μ above it is a candidate (ŝ is computed there alone); a heap
-/// that fills with a threshold < 0 has the rest of its row adjusted in place at once.
+/// σ_s² of a pair from its two σ² sides, [μ_q∘μ_q, var_q] and [var_c, μ_c∘μ_c + var_c]
+/// (`width` = 2D floats each): one fixed order of operations (csearch_dot32), so the same bits
+/// wherever and on whatever CPU it is computed.
+@inline(__always)
+public func sigma2(querySide q: UnsafePointer<Float>, corpusSide c: UnsafePointer<Float>, width: Int) -> Float {
+    csearch_dot32(q, c, width)
+}
+
+/// Adjusted scores ŝ = adjustedScore(μ, σ_s², β), σ_s² computed from the pair's σ² sides where it
+/// is needed. With `candidatesOnly` (β ≥ 0 and σ_s² ≥ 0), ŝ lies between 0 and μ, so with a
+/// threshold ≥ 0 only a μ above it is a candidate (ŝ is computed there alone); with a threshold
+/// < 0 every column is one (a μ ≤ 0 gives μ ≤ ŝ ≤ 0), which lasts only until the heap holds k
+/// positive scores, usually a few dozen columns into the corpus. Without `candidatesOnly`, the
+/// whole row is adjusted in place at once.
 struct PenalisedScores: RowScores {
-    let mean: UnsafeMutablePointer<Float>, sigma2: UnsafePointer<Float>, beta: Float
-    var adjusted = false
+    let mean: UnsafeMutablePointer<Float>
+    let querySide: UnsafePointer<Float>, corpusSide: UnsafePointer<Float>, width: Int, beta: Float
+    /// Whether `mean` holds ŝ (every column adjusted in place at the start).
+    let adjusted: Bool
 
-    init(mean: UnsafeMutablePointer<Float>, sigma2: UnsafePointer<Float>, beta: Float) {
-        self.mean = mean; self.sigma2 = sigma2; self.beta = beta
+    init(mean: UnsafeMutablePointer<Float>, cols m: Int, querySide: UnsafePointer<Float>, corpusSide: UnsafePointer<Float>,
+         width: Int, beta: Float, candidatesOnly: Bool) {
+        self.mean = mean; self.querySide = querySide; self.corpusSide = corpusSide; self.width = width; self.beta = beta
+        adjusted = !candidatesOnly
+        if adjusted {
+            for j in 0 ..< m { mean[j] = adjustedScore(mu: mean[j], sigma2: sigma2(j), beta: beta) }
+        }
     }
 
+    @inline(__always) func sigma2(_ j: Int) -> Float {
+        UEC.sigma2(querySide: querySide, corpusSide: corpusSide + j * width, width: width)
+    }
     @inline(__always) func score(_ j: Int) -> Float {
-        adjusted ? mean[j] : adjustedScore(mu: mean[j], sigma2: sigma2[j], beta: beta)
-    }
-    @inline(__always) mutating func heapFull(from j: Int, count: Int, threshold: Float) {
-        adjusted = threshold < 0
-        if adjusted { penalty(mean + j, sigma2 + j, count: count - j, beta: beta) }
+        adjusted ? mean[j] : adjustedScore(mu: mean[j], sigma2: sigma2(j), beta: beta)
     }
     @inline(__always) func nextCandidate(from j: Int, count: Int, threshold: Float) -> Int {
-        nextAbove(mean, from: j, count: count, threshold: threshold)
+        adjusted || threshold >= 0 ? nextAbove(mean, from: j, count: count, threshold: threshold) : j
     }
 }

@@ -20,7 +20,9 @@ struct EmbSim: Tool, ThreadedTool {
             product: pairs the models are unsure about are pulled toward 0. β = 1 is the paper's \
             probit approximation (the public code uses 0.1); β = 0, or inputs without 'var' \
             (e.g. a plain 'embedding'), give plain cosine. A block of queries against a block of \
-            corpus rows costs two GEMMs (inner D and 2D); --top-k streams the corpus in blocks and \
+            corpus rows costs two GEMMs (inner D and 2D) for a matrix of scores; --top-k computes \
+            μ_s by one GEMM and σ_s² only for the pairs that can enter the top-k (ŝ ≤ μ_s), so it \
+            costs about what plain cosine does. --top-k streams the corpus in blocks and \
             keeps bounded heaps, within --memory (default 25 % of the memory the process may use: \
             the machine's, or a cgroup's or ulimit -v's limit when lower): blocks of queries \
             as large as half of it holds, and the decoded corpus kept between them when it fits in \

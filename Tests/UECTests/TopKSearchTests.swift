@@ -100,36 +100,79 @@ final class TopKSearchTests: XCTestCase {
         }
     }
 
-    /// Adjusting only the scores that can enter the heap keeps the same heaps and top-1 trackers,
-    /// bit for bit, as adjusting every score first: thresholds below and above 0, negative means,
-    /// equal scores, a NaN σ², several blocks.
+    /// Adjusting only the scores that can enter the heap, σ_s² computed there alone from the
+    /// pair's σ² sides, keeps the same heaps and top-1 trackers, bit for bit, as adjusting every
+    /// score first with every σ_s² computed beforehand: thresholds below and above 0, negative
+    /// means, equal scores, a NaN σ², a zero σ², several blocks; and without the promise of
+    /// σ_s² ≥ 0 (every score adjusted in place), the same again.
     func testPenalisingOnlyCandidatesKeepsTheSameHeaps() {
         var g = SeededGenerator(seed: 21)
-        let queries = 3, m = 257
+        let queries = 3, m = 257, width = 10
+        let qSide = (0..<(queries * width)).map { _ in Float(g.uniform()) * 0.6 }
         for k in [1, 5, 50, 300, 700] {   // 700 of 771 rows: the final threshold stays below 0
-            var a = TopK(queries: queries, k: k), b = TopK(queries: queries, k: k)
-            let oneA = TopOneVariance(queries: queries), oneB = TopOneVariance(queries: queries)
-            for block in 0..<3 {
-                var mu = (0..<(queries * m)).map { _ in Float(g.uniform() * 2 - 1) }
-                var v = (0..<(queries * m)).map { _ in Float(g.uniform()) * 3 }
-                mu[7] = mu[8]; v[7] = v[8]; v[20] = .nan; v[21] = 0
-                XCTAssertNoThrow(try a.reserve(rows: (block + 1) * m)); XCTAssertNoThrow(try b.reserve(rows: (block + 1) * m))
-                var adjusted = mu
-                adjusted.withUnsafeMutableBufferPointer { s in v.withUnsafeBufferPointer { pv in
-                    penalty(s.baseAddress!, pv.baseAddress!, count: s.count, beta: 0.7)
-                    withTopOneSlots(oneB) { one in b.add(s.baseAddress!, cols: m, offset: block * m, sigma2: pv.baseAddress!, topOne: one) }
-                }}
-                mu.withUnsafeMutableBufferPointer { s in v.withUnsafeBufferPointer { pv in
-                    withTopOneSlots(oneA) { one in
-                        a.addPenalised(s.baseAddress!, cols: m, offset: block * m, sigma2: pv.baseAddress!, beta: 0.7, topOne: one)
+            for candidatesOnly in [true, false] {
+                var a = TopK(queries: queries, k: k), b = TopK(queries: queries, k: k)
+                let oneA = TopOneVariance(queries: queries), oneB = TopOneVariance(queries: queries)
+                for block in 0..<3 {
+                    var mu = (0..<(queries * m)).map { _ in Float(g.uniform() * 2 - 1) }
+                    var cSide = (0..<(m * width)).map { _ in Float(g.uniform()) * 0.6 }
+                    mu[7] = mu[8]; for w in 0..<width { cSide[7 * width + w] = cSide[8 * width + w] }
+                    cSide[20 * width + 3] = .nan
+                    for w in 0..<width { cSide[21 * width + w] = 0 }
+                    // Every σ_s², then every ŝ: the reference.
+                    var v = [Float](repeating: 0, count: queries * m)
+                    qSide.withUnsafeBufferPointer { pq in cSide.withUnsafeBufferPointer { pc in
+                        for q in 0..<queries { for j in 0..<m {
+                            v[q * m + j] = sigma2(querySide: pq.baseAddress! + q * width, corpusSide: pc.baseAddress! + j * width, width: width)
+                        } }
+                    }}
+                    XCTAssertTrue(v[20].isNaN); XCTAssertEqual(v[21], 0)
+                    XCTAssertNoThrow(try a.reserve(rows: (block + 1) * m)); XCTAssertNoThrow(try b.reserve(rows: (block + 1) * m))
+                    var adjusted = mu
+                    adjusted.withUnsafeMutableBufferPointer { s in v.withUnsafeBufferPointer { pv in
+                        penalty(s.baseAddress!, pv.baseAddress!, count: s.count, beta: 0.7)
+                        withTopOneSlots(oneB) { one in b.add(s.baseAddress!, cols: m, offset: block * m, sigma2: pv.baseAddress!, topOne: one) }
+                    }}
+                    mu.withUnsafeMutableBufferPointer { s in qSide.withUnsafeBufferPointer { pq in cSide.withUnsafeBufferPointer { pc in
+                        withTopOneSlots(oneA) { one in
+                            a.addPenalised(s.baseAddress!, cols: m, offset: block * m, querySide: pq.baseAddress!, corpusSide: pc.baseAddress!,
+                                           width: width, beta: 0.7, candidatesOnly: candidatesOnly, topOne: one)
+                        }
+                    }}}
+                }
+                let ra = a.results(), rb = b.results(), what = "k \(k) candidatesOnly \(candidatesOnly)"
+                XCTAssertEqual(ra.indices, rb.indices, what)
+                XCTAssertEqual(ra.scores.map(\.bitPattern), rb.scores.map(\.bitPattern), what)
+                XCTAssertEqual(oneA.index, oneB.index, what)
+                XCTAssertEqual(oneA.sigma2.map(\.bitPattern), oneB.sigma2.map(\.bitPattern), what)
+            }
+        }
+    }
+
+    /// σ_s² of a pair (csearch_dot32): the AVX2 kernel and the generic loop give the same bits, for
+    /// every length (tails of 0-31 elements), at unaligned addresses, with zeros and signed
+    /// values; and the value is the dot product within float rounding (against a double sum).
+    func testSigma2DotHasOneSetOfBits() {
+        var g = SeededGenerator(seed: 31)
+        let kernels = csearch_scores_kernels()
+        for n in [0, 1, 7, 8, 31, 32, 33, 63, 64, 65, 100, 768, 777] {
+            for offset in [0, 1, 3] {
+                let a = (0..<(n + offset)).map { i in i % 11 == 5 ? 0 : Float(g.normal()) }
+                let b = (0..<(n + offset)).map { _ in Float(g.uniform()) * 3 }
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+                    let x = pa.baseAddress! + offset, y = pb.baseAddress! + offset
+                    let generic = csearch_dot32_with(Int32(CSEARCH_KERNEL_GENERIC), x, y, n)
+                    let best = csearch_dot32(x, y, n)
+                    if kernels & Int32(CSEARCH_KERNEL_AVX2) != 0 {
+                        let avx2 = csearch_dot32_with(Int32(CSEARCH_KERNEL_AVX2), x, y, n)
+                        XCTAssertEqual(avx2.bitPattern, generic.bitPattern, "n \(n) offset \(offset)")
                     }
+                    XCTAssertEqual(best.bitPattern, generic.bitPattern, "n \(n) offset \(offset)")
+                    var exact = 0.0, size = 0.0
+                    for i in 0..<n { exact += Double(x[i]) * Double(y[i]); size += abs(Double(x[i]) * Double(y[i])) }
+                    XCTAssertEqual(Double(generic), exact, accuracy: 1e-6 * size + 1e-30, "n \(n)")
                 }}
             }
-            let ra = a.results(), rb = b.results()
-            XCTAssertEqual(ra.indices, rb.indices, "k \(k)")
-            XCTAssertEqual(ra.scores.map(\.bitPattern), rb.scores.map(\.bitPattern), "k \(k)")
-            XCTAssertEqual(oneA.index, oneB.index)
-            XCTAssertEqual(oneA.sigma2.map(\.bitPattern), oneB.sigma2.map(\.bitPattern))
         }
     }
 

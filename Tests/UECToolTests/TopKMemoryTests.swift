@@ -81,17 +81,17 @@ extension UECToolTests {
     }
 
     func testASmallBudgetTakesSmallerCorpusBlocks() throws {
-        // 8-dimensional probabilistic rows: one tile's score buffers (means and variances) are
-        // 64 MB with corpus blocks of 4096 rows; the least the search holds is 8.7 MB with 512,
-        // which --memory 9M holds, and 17.2 MB with 1024.
+        // 8-dimensional probabilistic rows: one tile's score buffer is 32 MiB with corpus blocks of
+        // 4096 rows (σ_s² is computed for the candidates alone, no buffer of its own); the least
+        // the search holds is 4.3 MiB with 512, which --memory 5M holds, and 8.4 MiB with 1024.
         let (queries, corpus) = try topKInputs(n: 600, m: 3000, d: 8)
         let base = ["--corpus", corpus, "--top-k", "5", "-v"]
-        let small = try runTool("emb-sim", base + ["--memory", "9M"], stdin: queries)
+        let small = try runTool("emb-sim", base + ["--memory", "5M"], stdin: queries)
         XCTAssertEqual(small.status, 0, small.stderr)
         XCTAssertTrue(small.stderr.contains("corpus blocks of 512 rows"), small.stderr)
         XCTAssertFalse(small.stderr.contains("warning"), small.stderr)
         // --corpus-block is taken as given, and the warning then says it could be smaller.
-        let given = try runTool("emb-sim", base + ["--memory", "9M", "--corpus-block", "4096"], stdin: queries)
+        let given = try runTool("emb-sim", base + ["--memory", "5M", "--corpus-block", "4096"], stdin: queries)
         XCTAssertEqual(given.status, 0, given.stderr)
         XCTAssertTrue(given.stderr.contains("corpus blocks of 4096 rows"), given.stderr)
         XCTAssertTrue(given.stderr.contains("a smaller --corpus-block needs less"), given.stderr)

@@ -49,4 +49,11 @@ void csearch_scores_i16_with(int kernel, const int16_t *q, ptrdiff_t nq, const i
 /// The dot product of two float rows, accumulated in double, rounded once to float.
 float csearch_dot(const float *a, const float *b, ptrdiff_t d);
 
+/// The dot product of two float rows in float, in one fixed order: element k into partial sum
+/// k mod 32 by a fused multiply-add, the 32 partial sums then added in a fixed tree. The same bits
+/// from every kernel (csearch_dot32_with: CSEARCH_KERNEL_GENERIC or _AVX2, for tests), whatever
+/// the rows' addresses. emb-sim's σ_s² of the pairs that can enter a top-k.
+float csearch_dot32(const float *a, const float *b, ptrdiff_t n);
+float csearch_dot32_with(int kernel, const float *a, const float *b, ptrdiff_t n);
+
 #endif
