@@ -104,12 +104,13 @@ final class TopKSearchTests: XCTestCase {
     /// pair's σ² sides, keeps the same heaps and top-1 trackers, bit for bit, as adjusting every
     /// score first with every σ_s² computed beforehand: thresholds below and above 0, negative
     /// means, equal scores, a NaN σ², a zero σ², several blocks; and without the promise of
-    /// σ_s² ≥ 0 (every score adjusted in place), the same again.
+    /// σ_s² ≥ 0 (every score adjusted in place), the same again. Sides 2100 wide are scored in
+    /// pieces of 31 columns (all queries against a piece that stays in the cache, then the next).
     func testPenalisingOnlyCandidatesKeepsTheSameHeaps() {
         var g = SeededGenerator(seed: 21)
-        let queries = 3, m = 257, width = 10
-        let qSide = (0..<(queries * width)).map { _ in Float(g.uniform()) * 0.6 }
-        for k in [1, 5, 50, 300, 700] {   // 700 of 771 rows: the final threshold stays below 0
+        let queries = 3, m = 257
+        for (width, k) in [(10, 1), (10, 5), (10, 50), (10, 300), (10, 700), (2100, 5), (2100, 700)] {   // 700 of 771 rows: the final threshold stays below 0
+            let qSide = (0..<(queries * width)).map { _ in Float(g.uniform()) * 0.6 }
             for candidatesOnly in [true, false] {
                 var a = TopK(queries: queries, k: k), b = TopK(queries: queries, k: k)
                 let oneA = TopOneVariance(queries: queries), oneB = TopOneVariance(queries: queries)
@@ -140,7 +141,7 @@ final class TopKSearchTests: XCTestCase {
                         }
                     }}}
                 }
-                let ra = a.results(), rb = b.results(), what = "k \(k) candidatesOnly \(candidatesOnly)"
+                let ra = a.results(), rb = b.results(), what = "width \(width) k \(k) candidatesOnly \(candidatesOnly)"
                 XCTAssertEqual(ra.indices, rb.indices, what)
                 XCTAssertEqual(ra.scores.map(\.bitPattern), rb.scores.map(\.bitPattern), what)
                 XCTAssertEqual(oneA.index, oneB.index, what)
