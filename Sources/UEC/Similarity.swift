@@ -251,8 +251,8 @@ public struct TopK: Sendable {
     /// each. σ_s² and ŝ are computed only where ŝ can enter the heap when `candidatesOnly` (the
     /// caller's promise that β ≥ 0 and every σ_s² ≥ 0): ŝ lies between 0 and μ then, so once the
     /// heap's worst kept score t is ≥ 0, a μ ≤ t gives ŝ ≤ t, which the heap refuses anyway, and
-    /// only the μ above t (found eight at a time) are adjusted and offered; while t < 0 the rest
-    /// of the row is adjusted in place first. Without that promise every score is adjusted in
+    /// only the μ above t (found eight at a time) are adjusted and offered; while t < 0 every
+    /// column is (a μ ≤ 0 gives μ ≤ ŝ ≤ 0). Without that promise every score is adjusted in
     /// place first. Either way the same heaps, to the last bit, as adjusting every score (σ_s² is
     /// the same function of the same two rows wherever it is computed). The means are overwritten.
     public mutating func addPenalised(_ pb: UnsafeMutablePointer<Float>, cols m: Int, offset: Int,
@@ -540,7 +540,8 @@ func nextAbove(_ s: UnsafePointer<Float>, from: Int, count: Int, threshold: Floa
     csearch_next_above(s, from, count, threshold)
 }
 
-/// ŝ = adjustedScore(μ, σ²) in place of the `count` scores μ at `s`, eight at a time.
+/// ŝ = adjustedScore(μ, σ²) in place of the `count` scores μ at `s`, eight at a time: every score
+/// adjusted, the reference the tests hold `TopK.addPenalised` to.
 @inline(__always)
 func penalty(_ s: UnsafeMutablePointer<Float>, _ v: UnsafePointer<Float>, count: Int, beta: Float) {
     var j = 0
