@@ -242,7 +242,7 @@ public struct TopK: Sendable {
     public mutating func add(_ pb: UnsafePointer<Float>, cols m: Int, offset: Int, sigma2 pv: UnsafePointer<Float>?,
                              topOne: TopOneSlots?) {
         precondition(topOne == nil || pv != nil)
-        offerRows(cols: m, offset: offset, topOne: topOne) { q in PlainScores(row: pb + q * m, sigma2: pv.map { $0 + q * m }) }
+        offerRows(cols: m, columns: 0 ..< m, offset: offset, topOne: topOne) { q in PlainScores(row: pb + q * m, sigma2: pv.map { $0 + q * m }) }
     }
 
     /// As `add(_:cols:offset:sigma2:topOne:)` on the adjusted scores ŝ = adjustedScore(μ, σ², β)
@@ -253,8 +253,9 @@ public struct TopK: Sendable {
     /// heap's worst kept score t is ≥ 0, a μ ≤ t gives ŝ ≤ t, which the heap refuses anyway, and
     /// only the μ above t (found eight at a time) are adjusted and offered; while t < 0 every
     /// column is (a μ ≤ 0 gives μ ≤ ŝ ≤ 0). Without that promise every score is adjusted in
-    /// place first. Either way the same heaps, to the last bit, as adjusting every score (σ_s² is
-    /// the same function of the same two rows wherever it is computed). The means are overwritten.
+    /// place first (the means overwritten by ŝ). Either way the same heaps, to the last bit, as
+    /// adjusting every score (σ_s² is the same function of the same two rows wherever it is
+    /// computed).
     public mutating func addPenalised(_ pb: UnsafeMutablePointer<Float>, cols m: Int, offset: Int,
                                       querySide qSide: UnsafePointer<Float>, corpusSide cSide: UnsafePointer<Float>, width: Int,
                                       beta: Float, candidatesOnly: Bool, topOne: TopOneSlots?) {
@@ -276,11 +277,11 @@ public struct TopK: Sendable {
     /// The one loop of `add` and `addPenalised`: per query, its row's scores (`scores(q)`) fill
     /// the heap, then only the candidates the row names (those that can beat the worst kept
     /// score) are offered; the top-1 trackers follow when there are variances (σ_s² of a new
-    /// best from the row).
+    /// best from the row). Only the `columns` of the rows are read, in order.
     @inline(__always)
-    private mutating func offerRows<S: RowScores>(cols m: Int, columns: Range<Int>? = nil, offset: Int,
+    private mutating func offerRows<S: RowScores>(cols m: Int, columns: Range<Int>, offset: Int,
                                                   topOne: TopOneSlots?, _ scoresOf: (Int) -> S) {
-        let first = columns?.lowerBound ?? 0, end = columns?.upperBound ?? m
+        let first = columns.lowerBound, end = columns.upperBound
         let k = self.k, cap = capacity
         precondition(cap >= min(k, offset + m), "TopK.add: reserve(rows:) first")
         scores.withUnsafeMutableBufferPointer { hs in
