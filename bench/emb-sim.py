@@ -2,7 +2,7 @@
 """Benchmark emb-sim top-k against the same blocked computation in numpy, plain-cosine top-k
 against faiss-cpu's IndexFlatIP (if importable), and both against the plain sgemm of the same
 shapes on the same OpenBLAS (bench/sgemm.c, --sgemm: its GEMMs alone, the limit). Also emb-sim
---precision int16 (exact top-k, integer first pass). Reports wall time, GFLOP/s against this
+--precision int16 and int8 (exact top-k, integer first pass). Reports wall time, GFLOP/s against this
 machine's sgemm rate, ratios to emb-sim, to the sgemm yardstick and to numpy, agreement of the
 results, and emb-sim's peak RSS (/usr/bin/time -v).
 
@@ -117,8 +117,9 @@ for beta, label, flops in [(0, "cosine", 2 * Q * M * D), (1, "uncertainty-aware"
     wall, rss, idx = measure(lambda: run_tool(beta))
     rows.append((f"emb-sim {label} (incl. reading {M} rows)", wall, flops, f"{rss:.0f}", wall, "-"))
     if beta == 0:
-        wi, rssi, idxi = measure(lambda: run_tool(beta, "int16"))
-        rows.append((f"emb-sim {label} --precision int16", wi, flops, f"{rssi:.0f}", wall, f"indices identical {(idxi == idx).mean():.4f}"))
+        for precision in ("int16", "int8"):
+            wi, rssi, idxi = measure(lambda: run_tool(beta, precision))
+            rows.append((f"emb-sim {label} --precision {precision}", wi, flops, f"{rssi:.0f}", wall, f"indices identical {(idxi == idx).mean():.4f}"))
     rows.append((f"plain sgemm, same shapes and OpenBLAS (reads the .npy)", ts, flops, "-", wall, "-"))
     def np_run():
         t = time.perf_counter(); r = numpy_topk(beta); return time.perf_counter() - t, r
@@ -154,11 +155,17 @@ print("In parentheses: the two GEMMs' work (inner D and 2D) over emb-sim's time;
       "and computes σ_s² only for the pairs that can enter a top-k (ŝ ≤ μ_s).")
 # make bench's summary table: emb-sim against each peer of the same mode (seconds, lower is better).
 what = f"top-k {Q} q x {M} x {D}, s"
-emb = {flops: t for name, t, flops, rss, ref, agree in rows if name.startswith("emb-sim") and "int16" not in name}
+emb = {flops: t for name, t, flops, rss, ref, agree in rows if name.startswith("emb-sim") and "--precision" not in name}
 for name, t, flops, rss, ref, agree in rows:
     if not name.startswith("emb-sim") and t == t:
         mode = "cosine" if flops == 2 * Q * M * D else "uncertainty-aware"
         bench_result("emb-sim", f"{mode} {what} vs {name.split(' (')[0]}", emb[flops], t)
-    elif "int16" in name:
-        bench_result("emb-sim", f"--precision int16 {what} vs f32", t, emb[flops])
+    elif "--precision" in name:
+        precision = name.split("--precision ")[1]
+        bench_result("emb-sim", f"--precision {precision} {what} vs f32", t, emb[flops])
+# The integer passes against faiss (exact top-k, the same indices as the f32 search's).
+faiss_t = [t for name, t, flops, rss, ref, agree in rows if name.startswith("faiss IndexFlatIP")]
+for name, t, flops, rss, ref, agree in rows:
+    if "--precision" in name and faiss_t and faiss_t[0] == faiss_t[0]:
+        bench_result("emb-sim", f"--precision {name.split('--precision ')[1]} {what} vs faiss IndexFlatIP", t, faiss_t[0])
 

@@ -3,13 +3,14 @@ import Failure
 import LinearAlgebra
 import Parallel
 
-// Exact cosine top-k with a reduced-precision first pass (emb-sim --precision int16).
+// Exact cosine top-k with a reduced-precision first pass (emb-sim --precision int16 or int8).
 //
-// Queries and corpus rows are quantised row by row to integers of at most 12 bits (code = round(x /
-// scale)); the approximate score of a pair is scale_q·scale_c·Σ code_q·code_c, the sum exact in
-// int32 (AVX-512 VNNI vpdpwssd: 32 multiply-adds per instruction, twice float FMA's; AVX2
-// vpmaddwd where there is no VNNI; every kernel gives the same bits). The error of that
-// score is bounded per pair by Cauchy–Schwarz:
+// Queries and corpus rows are quantised row by row to integers (code = round(x / scale)) of at
+// most 12 bits (int16: AVX-512 VNNI vpdpwssd, 32 multiply-adds per instruction, twice float
+// FMA's; AVX2 vpmaddwd where there is no VNNI) or 8 bits (int8, codes within ±127: vpdpbusd, 64
+// multiply-adds per instruction; AVX2 widens the bytes to 16 bits). The approximate score of a
+// pair is scale_q·scale_c·Σ code_q·code_c, the sum exact in int32; every kernel gives the same
+// bits. The error of that score is bounded per pair by Cauchy–Schwarz:
 //
 //     |q·c − q'·c'| ≤ ‖q‖·‖c − c'‖ + ‖q − q'‖·‖c'‖          (q', c': the dequantised rows)
 //
@@ -17,14 +18,33 @@ import Parallel
 // k-th best exact score minus that bound cannot enter the top-k, so only the others are scored
 // again, exactly (csearch_dot: products and sum in double, rounded once), and offered to the heap.
 // The result is the top-k by exact scores: the f32 search's, up to float rounding (the f32 GEMM's
-// own order of summation differs by an ulp or so).
+// own order of summation differs by an ulp or so). Fewer bits: a wider bound, more pairs scored
+// again (about 16 times the int16 pass's bound), each integer instruction twice the work.
+
+/// The integer codes of the reduced-precision pass.
+public enum CodePrecision: String, Sendable, CaseIterable {
+    /// Codes of at most 12 bits in int16 (fewer for rows wider than 512: the sums fit an int32).
+    case int16
+    /// Codes within ±127 in int8 (fewer for rows wider than 66,000).
+    case int8
+
+    /// The largest code for rows of dimension `d` (0: too wide for this precision).
+    public func codeLimit(_ d: Int) -> Int {
+        Int(self == .int16 ? csearch_code_limit(d) : csearch_code_limit_i8(d))
+    }
+}
 
 /// Integer codes of a block of rows, with what the error bound needs.
-public struct Int16Codes: Sendable {
+public struct IntegerCodes: Sendable {
+    public let precision: CodePrecision
     public let rows: Int
-    /// Row width: D rounded up to even.
+    /// Row width in codes: D rounded up to even (int16) or to a multiple of 4 (int8).
     public let width: Int
-    public let codes: [Int16]
+    /// The codes, in the layout of their precision (int16: `codes16`, int8: `codes8`, the other empty).
+    public let codes16: [Int16]
+    public let codes8: [Int8]
+    /// int8, packed: each row's sum of codes (0 for the padding rows of the last group of 16).
+    public let sums: [Int32]
     public let scales: [Float]
     /// Per row: ‖x − x'‖ and ‖x'‖ (x' the dequantised row).
     public let errors: [Double]
@@ -32,42 +52,69 @@ public struct Int16Codes: Sendable {
     public let maxError: Double
     public let maxNorm: Double
 
-    /// `packed`: the corpus layout (groups of 16 rows), else row-major (queries).
-    public init(_ m: Matrix<Float>, packed: Bool) {
-        let rows = m.rows, width = (m.cols + 1) / 2 * 2
-        let limit = csearch_code_limit(m.cols)
-        var codes = [Int16](repeating: 0, count: packed ? (m.rows + 15) / 16 * 16 * width : m.rows * width)
-        var scales = [Float](repeating: 0, count: m.rows)
-        var errors = [Double](repeating: 0, count: m.rows), norms = errors
-        m.data.withUnsafeBufferPointer { x in
-            codes.withUnsafeMutableBufferPointer { o in
-                scales.withUnsafeMutableBufferPointer { s in
-                    errors.withUnsafeMutableBufferPointer { e in
-                        norms.withUnsafeMutableBufferPointer { n in
-                            guard m.rows > 0 else { return }
-                            if packed {
-                                // One row's codes before they are spread (a heap buffer: D is not bounded).
-                                var tmp = [Int16](repeating: 0, count: width)
-                                tmp.withUnsafeMutableBufferPointer { t in
-                                    csearch_quantize_packed(x.baseAddress!, rows, m.cols, width, limit, o.baseAddress!,
-                                                            s.baseAddress!, e.baseAddress!, n.baseAddress!, t.baseAddress!)
-                                }
-                            } else {
-                                csearch_quantize_rows(x.baseAddress!, rows, m.cols, width, limit, o.baseAddress!,
-                                                      s.baseAddress!, e.baseAddress!, n.baseAddress!)
-                            }
-                        }
-                    }
+    /// `packed`: the corpus layout (groups of 16 rows), else row-major (queries). The rows'
+    /// dimension must have a code limit ≥ 1 (`CodePrecision.codeLimit`).
+    public init(_ m: Matrix<Float>, precision: CodePrecision = .int16, packed: Bool) {
+        let rows = m.rows, step = precision == .int16 ? 2 : 4, width = (m.cols + step - 1) / step * step
+        let limit = Int32(precision.codeLimit(m.cols))
+        precondition(limit > 0 || m.cols == 0, "rows of \(m.cols) dimensions are too wide for \(precision.rawValue) codes")
+        let count = packed ? (rows + 15) / 16 * 16 * width : rows * width
+        var c16 = [Int16](repeating: 0, count: precision == .int16 ? count : 0)
+        var c8 = [Int8](repeating: 0, count: precision == .int8 ? count : 0)
+        var sums = [Int32](repeating: 0, count: precision == .int8 && packed ? (rows + 15) / 16 * 16 : 0)
+        var scales = [Float](repeating: 0, count: rows)
+        var errors = [Double](repeating: 0, count: rows), norms = errors
+        // One row's codes before they are spread or narrowed (a heap buffer: D is not bounded).
+        var tmp = [Int16](repeating: 0, count: max(width, 1))
+        if rows > 0 {
+            m.data.withUnsafeBufferPointer { x in
+            scales.withUnsafeMutableBufferPointer { s in
+            errors.withUnsafeMutableBufferPointer { e in
+            norms.withUnsafeMutableBufferPointer { n in
+            tmp.withUnsafeMutableBufferPointer { t in
+            c16.withUnsafeMutableBufferPointer { o16 in
+            c8.withUnsafeMutableBufferPointer { o8 in
+            sums.withUnsafeMutableBufferPointer { sm in
+                let (x, s, e, n, t) = (x.baseAddress!, s.baseAddress!, e.baseAddress!, n.baseAddress!, t.baseAddress!)
+                switch (precision, packed) {
+                case (.int16, true): csearch_quantize_packed(x, rows, m.cols, width, limit, o16.baseAddress!, s, e, n, t)
+                case (.int16, false): csearch_quantize_rows(x, rows, m.cols, width, limit, o16.baseAddress!, s, e, n)
+                case (.int8, true): csearch_quantize_packed_i8(x, rows, m.cols, width, limit, o8.baseAddress!, sm.baseAddress!, s, e, n, t)
+                case (.int8, false): csearch_quantize_rows_i8(x, rows, m.cols, width, limit, o8.baseAddress!, s, e, n, t)
                 }
-            }
+            }}}}}}}}
         }
+        self.precision = precision
         self.rows = rows; self.width = width
-        self.codes = codes; self.scales = scales; self.errors = errors; self.norms = norms
+        codes16 = c16; codes8 = c8; self.sums = sums
+        self.scales = scales; self.errors = errors; self.norms = norms
         maxError = errors.max() ?? 0
         maxNorm = norms.max() ?? 0
     }
 
-    public var bytes: Int { codes.count * 2 + rows * 20 }
+    public var bytes: Int { codes16.count * 2 + codes8.count + sums.count * 4 + rows * 20 }
+
+    /// Approximate scores of `nq` of these rows (queries, row-major) from row `first` against the
+    /// packed corpus codes `c` (same precision and width) into `out` (row stride `ldo`), by the
+    /// best kernel of this CPU (or the ones in `kernel`, CSEARCH_KERNEL_* bits, for tests).
+    public func scores(first: Int, count nq: Int, against c: IntegerCodes, into out: UnsafeMutablePointer<Float>, ldo: Int,
+                       kernel: Int32 = Int32(CSEARCH_KERNEL_BEST)) {
+        precondition(c.precision == precision && c.width == width && first >= 0 && first + nq <= rows)
+        guard nq > 0, c.rows > 0 else { return }
+        scales.withUnsafeBufferPointer { qs in c.scales.withUnsafeBufferPointer { cs in
+            let qs = qs.baseAddress! + first, cs = cs.baseAddress!
+            switch precision {
+            case .int16:
+                codes16.withUnsafeBufferPointer { q in c.codes16.withUnsafeBufferPointer { cc in
+                    csearch_scores_i16_with(kernel, q.baseAddress! + first * width, nq, cc.baseAddress!, c.rows, width, qs, cs, out, ldo)
+                }}
+            case .int8:
+                codes8.withUnsafeBufferPointer { q in c.codes8.withUnsafeBufferPointer { cc in c.sums.withUnsafeBufferPointer { sm in
+                    csearch_scores_i8_with(kernel, q.baseAddress! + first * width, nq, cc.baseAddress!, sm.baseAddress!, c.rows, width, qs, cs, out, ldo)
+                }}}
+            }
+        }}
+    }
 }
 
 /// The dot product of two float rows, exact but for one final rounding (almost always).
@@ -96,7 +143,8 @@ public final class ReducedTopK: TopKSearch {
     public let k: Int
     /// The integer kernel this CPU runs: "AVX-512 VNNI", "AVX2" or "generic".
     public static var kernelName: String { String(cString: csearch_scores_kernel_name()) }
-    private let codes: Int16Codes
+    public let precision: CodePrecision
+    private let codes: IntegerCodes
     private let queryNorms: [Double]
     private let tiles: [Range<Int>]
     private let chunks: [[Range<Int>]]
@@ -108,10 +156,12 @@ public final class ReducedTopK: TopKSearch {
     private var counts: [[(pairs: Int, rescored: Int)]]
     private let threads: Int
 
-    public init(queries: Matrix<Float>, k: Int, threads: Int, tileRows: Int = BlockTopK.defaultTileRows, measureRecall: Bool = false) {
+    /// `precision`: the corpus blocks given to `add` must have codes of the same precision.
+    public init(queries: Matrix<Float>, k: Int, threads: Int, precision: CodePrecision = .int16,
+                tileRows: Int = BlockTopK.defaultTileRows, measureRecall: Bool = false) {
         precondition(tileRows > 0)
-        self.queries = queries; self.k = k; self.threads = max(1, threads)
-        codes = Int16Codes(queries, packed: false)
+        self.queries = queries; self.k = k; self.threads = max(1, threads); self.precision = precision
+        codes = IntegerCodes(queries, precision: precision, packed: false)
         let d = queries.cols
         queryNorms = (0..<queries.rows).map { r in
             var t = 0.0
@@ -130,12 +180,12 @@ public final class ReducedTopK: TopKSearch {
     public func add(_ c: CorpusBlock) throws {
         guard let cc = c.codes else { preconditionFailure("ReducedTopK.add: a corpus block without codes") }
         let m = c.rows, d = queries.cols
-        precondition(c.mean.cols == d && cc.width == codes.width)
+        precondition(c.mean.cols == d && cc.width == codes.width && cc.precision == precision)
         for t in tops.indices { for i in tops[t].indices { try tops[t][i].reserve(rows: corpusRows + m) } }
         if approxTops != nil { for t in approxTops!.indices { for i in approxTops![t].indices { try approxTops![t][i].reserve(rows: corpusRows + m) } } }
         let tileMax = tiles.map(\.count).max() ?? 0
         if s.count < tileMax * m { s = try checkedArray(repeating: 0, count: tileMax * m, what: "a tile of approximate scores") }
-        let offset = corpusRows, width = codes.width
+        let offset = corpusRows, qcodes = codes
         // The bound's parts that depend on the corpus block (methods in the file's header).
         let u = Double(Float.ulpOfOne) / 2
         let cErr = cc.maxError, cNorm = cc.maxNorm
@@ -148,18 +198,12 @@ public final class ReducedTopK: TopKSearch {
                         withOptionalBuffer(&approxTops, t) { pa in
                             queries.data.withUnsafeBufferPointer { pq in
                                 c.mean.data.withUnsafeBufferPointer { pm in
-                                    codes.codes.withUnsafeBufferPointer { qc in
-                                        cc.codes.withUnsafeBufferPointer { ccodes in
-                                            codes.scales.withUnsafeBufferPointer { qs in
-                                                cc.scales.withUnsafeBufferPointer { cs in
                                                     let box = ReducedPointers(s: ps.baseAddress!, tops: pt.baseAddress!, approx: pa, counts: pc.baseAddress!,
-                                                                              q: pq.baseAddress!, c: pm.baseAddress!, qc: qc.baseAddress!,
-                                                                              cc: ccodes.baseAddress!, qs: qs.baseAddress!, cs: cs.baseAddress!, qn: qn, qe: qe)
+                                                                              q: pq.baseAddress!, c: pm.baseAddress!, qn: qn, qe: qe)
                                                     onChunks(tileChunks.count, threads: threads) { i in
                                                         let r = tileChunks[i], first = (r.lowerBound - tile.lowerBound) * m
                                                         let out = box.s + first
-                                                        csearch_scores_i16(box.qc + r.lowerBound * width, r.count, box.cc, m, width,
-                                                                           box.qs + r.lowerBound, box.cs, out, m)
+                                                        qcodes.scores(first: r.lowerBound, count: r.count, against: cc, into: out, ldo: m)
                                                         box.approx?[i].add(UnsafePointer(out), cols: m, offset: offset)
                                                         var rescored = 0
                                                         for (row, q) in r.enumerated() {
@@ -175,10 +219,6 @@ public final class ReducedTopK: TopKSearch {
                                                         box.counts[i].pairs += r.count * m
                                                         box.counts[i].rescored += rescored
                                                     }
-                                                }
-                                            }
-                                        }
-                                    }
                                 }
                             }
                         }
@@ -224,10 +264,6 @@ private struct ReducedPointers: @unchecked Sendable {
     let counts: UnsafeMutablePointer<(pairs: Int, rescored: Int)>
     let q: UnsafePointer<Float>
     let c: UnsafePointer<Float>
-    let qc: UnsafePointer<Int16>
-    let cc: UnsafePointer<Int16>
-    let qs: UnsafePointer<Float>
-    let cs: UnsafePointer<Float>
     let qn: [Double]
     let qe: [Double]
 }

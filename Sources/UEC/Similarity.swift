@@ -353,16 +353,16 @@ public struct CorpusBlock: Sendable {
     /// only the scores that can enter a heap (`TopK.addPenalised`).
     public let varianceNonNegative: Bool
     /// The integer codes of the means, for the reduced-precision search (ReducedPrecision.swift).
-    public let codes: Int16Codes?
+    public let codes: IntegerCodes?
     public var rows: Int { mean.rows }
 
     /// `withSide`: keep the σ_s² side (β ≠ 0 and the queries have variances); a block without
-    /// variances has none. `withCodes`: quantise the means for `ReducedTopK`.
-    public init(_ c: ProbBlock, withSide: Bool, withCodes: Bool = false) {
+    /// variances has none. `codes`: quantise the means for `ReducedTopK` of that precision.
+    public init(_ c: ProbBlock, withSide: Bool, codes precision: CodePrecision? = nil) {
         mean = c.mean
         side = withSide && c.variance != nil ? c.corpusSide() : nil
         varianceNonNegative = side != nil && c.variance!.data.allSatisfy { $0 >= 0 }
-        codes = withCodes ? Int16Codes(c.mean, packed: true) : nil
+        codes = precision.map { IntegerCodes(c.mean, precision: $0, packed: true) }
     }
 
     /// Bytes held.

@@ -197,7 +197,7 @@ final class TopKSearchTests: XCTestCase {
     }
 }
 
-/// --precision int16: the reduced-precision pass plus exact re-scoring returns the exact top-k.
+/// --precision int16 and int8: the reduced-precision pass plus exact re-scoring returns the exact top-k.
 final class ReducedPrecisionTests: XCTestCase {
     /// Exact top-k by double-precision dot products (ties to the lower row).
     func exactTopK(_ q: Matrix<Float>, _ c: Matrix<Float>, k: Int) -> [Int64] {
@@ -219,12 +219,13 @@ final class ReducedPrecisionTests: XCTestCase {
         return m
     }
 
-    func run(_ q: Matrix<Float>, _ c: Matrix<Float>, k: Int, block: Int, threads: Int, tile: Int = 1024)
+    func run(_ q: Matrix<Float>, _ c: Matrix<Float>, k: Int, block: Int, threads: Int, tile: Int = 1024,
+             precision: CodePrecision = .int16)
         throws -> (res: (scores: [Float], indices: [Int64]), stats: ReducedPrecisionStats) {
-        let top = ReducedTopK(queries: q, k: k, threads: threads, tileRows: tile, measureRecall: true)
+        let top = ReducedTopK(queries: q, k: k, threads: threads, precision: precision, tileRows: tile, measureRecall: true)
         for s in stride(from: 0, to: c.rows, by: block) {
             let r = s ..< min(s + block, c.rows)
-            try top.add(CorpusBlock(ProbBlock(mean: c.mean(r), variance: nil), withSide: false, withCodes: true))
+            try top.add(CorpusBlock(ProbBlock(mean: c.mean(r), variance: nil), withSide: false, codes: precision))
         }
         return (top.results(), top.stats)
     }
@@ -236,10 +237,12 @@ final class ReducedPrecisionTests: XCTestCase {
             var c = unitRows(&g, 700, d)
             for k in 0..<d { c[650, k] = c[10, k]; c[651, k] = q[3, k] }  // a duplicate row, a query itself
             let want = exactTopK(q, c, k: 10)
-            for (block, threads, tile) in [(700, 1, 1024), (64, 2, 5), (9, 3, 7)] {
-                let got = try run(q, c, k: 10, block: block, threads: threads, tile: tile)
-                XCTAssertEqual(got.res.indices, want, "d \(d) block \(block)")
-                XCTAssertLessThan(got.stats.rescored, got.stats.pairs, "d \(d): the bound prunes")
+            for precision in CodePrecision.allCases {
+                for (block, threads, tile) in [(700, 1, 1024), (64, 2, 5), (9, 3, 7)] {
+                    let got = try run(q, c, k: 10, block: block, threads: threads, tile: tile, precision: precision)
+                    XCTAssertEqual(got.res.indices, want, "\(precision) d \(d) block \(block)")
+                    XCTAssertLessThan(got.stats.rescored, got.stats.pairs, "\(precision) d \(d): the bound prunes")
+                }
             }
             // The f32 search (sgemm) finds the same rows, with scores equal within rounding. Rows
             // whose scores tie may trade places there: sgemm can round two equal rows' dot products
@@ -265,51 +268,86 @@ final class ReducedPrecisionTests: XCTestCase {
         }
     }
 
-    /// Every kernel of the integer pass this CPU runs (generic C, AVX2, AVX-512 VNNI) gives the
-    /// same bits, and the int32 sums are the exact sums of the codes (brute force in Int64): shapes
-    /// with tails of queries and of corpus rows that fill no block of any kernel, odd dimensions,
-    /// codes at ±limit (the largest sums), and an output stride wider than the corpus block.
+    /// Every kernel of the integer pass this CPU runs (generic C, AVX2, AVX-512 VNNI), for int16
+    /// and int8 codes, gives the same bits, and the int32 sums are the exact sums of the codes
+    /// (brute force in Int64): shapes with tails of queries and of corpus rows that fill no block
+    /// of any kernel, odd dimensions, codes at ±limit (the largest sums), and an output stride
+    /// wider than the corpus block. int8's packed rows also carry their sums of codes.
     func testEveryIntegerKernelGivesTheExactSums() throws {
         var g = SeededGenerator(seed: 8)
         let available = csearch_scores_kernels()
         XCTAssertNotEqual(available & Int32(CSEARCH_KERNEL_GENERIC), 0)
-        for (nq, nc, d) in [(1, 1, 1), (5, 17, 7), (13, 50, 64), (4, 64, 384), (7, 33, 383), (25, 100, 2)] {
-            var q = unitRows(&g, nq, d), c = unitRows(&g, nc, d)
-            if nq > 1 { for k in 0..<d { q[1, k] = k % 2 == 0 ? 1 : -1 } }   // every code at ±limit
-            if nc > 2 { for k in 0..<d { c[2, k] = k % 2 == 0 ? 1 : -1 } }
-            let qc = Int16Codes(q, packed: false), cc = Int16Codes(c, packed: true)
-            let w = qc.width, limit = Int(csearch_code_limit(d)), ldo = nc + 3
-            XCTAssertEqual(cc.codes.count, (nc + 15) / 16 * 16 * w)
-            // The packed layout, read back: row j's code k.
-            func code(_ j: Int, _ k: Int) -> Int { Int(cc.codes[(j / 16) * 16 * w + (k / 2) * 32 + (j % 16) * 2 + k % 2]) }
-            var outs: [[Float]] = []
-            for kernel in [CSEARCH_KERNEL_GENERIC, CSEARCH_KERNEL_AVX2, CSEARCH_KERNEL_AVX512_VNNI] where available & Int32(kernel) != 0 {
-                var out = [Float](repeating: .nan, count: nq * ldo)
-                qc.codes.withUnsafeBufferPointer { pq in cc.codes.withUnsafeBufferPointer { pc in
-                    qc.scales.withUnsafeBufferPointer { qs in cc.scales.withUnsafeBufferPointer { cs in
-                        out.withUnsafeMutableBufferPointer { o in
-                            csearch_scores_i16_with(Int32(kernel), pq.baseAddress!, nq, pc.baseAddress!, nc, w,
-                                                    qs.baseAddress!, cs.baseAddress!, o.baseAddress!, ldo)
-                        }
-                    } }
-                } }
-                for i in 0..<nq { for j in nc..<ldo { XCTAssert(out[i * ldo + j].isNaN, "kernel \(kernel): wrote past the corpus block") } }
-                outs.append(out)
-            }
-            for i in 0..<nq {
-                for j in 0..<nc {
-                    var sum: Int64 = 0
-                    for k in 0..<d {
-                        let a = Int(qc.codes[i * w + k]), b = code(j, k)
-                        XCTAssertLessThanOrEqual(max(abs(a), abs(b)), limit)
-                        sum += Int64(a * b)
+        for precision in CodePrecision.allCases {
+            for (nq, nc, d) in [(1, 1, 1), (5, 17, 7), (13, 50, 64), (4, 64, 384), (7, 33, 383), (25, 100, 2), (9, 70, 130)] {
+                var q = unitRows(&g, nq, d), c = unitRows(&g, nc, d)
+                if nq > 1 { for k in 0..<d { q[1, k] = k % 2 == 0 ? 1 : -1 } }   // every code at ±limit
+                if nc > 2 { for k in 0..<d { c[2, k] = k % 3 == 0 ? 1 : -1 } }
+                let qc = IntegerCodes(q, precision: precision, packed: false), cc = IntegerCodes(c, precision: precision, packed: true)
+                let w = qc.width, limit = precision.codeLimit(d), ldo = nc + 3
+                let what = "\(precision) nq \(nq) nc \(nc) d \(d)"
+                XCTAssertEqual(w, precision == .int16 ? (d + 1) / 2 * 2 : (d + 3) / 4 * 4)
+                XCTAssertEqual(cc.codes16.count + cc.codes8.count, (nc + 15) / 16 * 16 * w)
+                // The layouts, read back: query i's code k, corpus row j's code k.
+                func qcode(_ i: Int, _ k: Int) -> Int { precision == .int16 ? Int(qc.codes16[i * w + k]) : Int(qc.codes8[i * w + k]) }
+                func code(_ j: Int, _ k: Int) -> Int {
+                    precision == .int16 ? Int(cc.codes16[(j / 16) * 16 * w + (k / 2) * 32 + (j % 16) * 2 + k % 2])
+                        : Int(cc.codes8[(j / 16) * 16 * w + (k / 4) * 64 + (j % 16) * 4 + k % 4])
+                }
+                if precision == .int8 {
+                    XCTAssertEqual(cc.sums.count, (nc + 15) / 16 * 16)
+                    for j in 0..<cc.sums.count { XCTAssertEqual(Int(cc.sums[j]), j < nc ? (0..<d).reduce(0) { $0 + code(j, $1) } : 0, what) }
+                }
+                var outs: [[Float]] = []
+                for kernel in [CSEARCH_KERNEL_GENERIC, CSEARCH_KERNEL_AVX2, CSEARCH_KERNEL_AVX512_VNNI] where available & Int32(kernel) != 0 {
+                    var out = [Float](repeating: .nan, count: nq * ldo)
+                    out.withUnsafeMutableBufferPointer { o in
+                        qc.scores(first: 0, count: nq, against: cc, into: o.baseAddress!, ldo: ldo, kernel: Int32(kernel))
                     }
-                    let want = (qc.scales[i] * cc.scales[j]) * Float(sum)
-                    for out in outs { XCTAssertEqual(out[i * ldo + j].bitPattern, want.bitPattern, "nq \(nq) nc \(nc) d \(d) pair \(i),\(j)") }
+                    for i in 0..<nq { for j in nc..<ldo { XCTAssert(out[i * ldo + j].isNaN, "\(what) kernel \(kernel): wrote past the corpus block") } }
+                    outs.append(out)
+                }
+                for i in 0..<nq {
+                    for j in 0..<nc {
+                        var sum: Int64 = 0
+                        for k in 0..<d {
+                            let a = qcode(i, k), b = code(j, k)
+                            XCTAssertLessThanOrEqual(max(abs(a), abs(b)), limit)
+                            sum += Int64(a * b)
+                        }
+                        let want = (qc.scales[i] * cc.scales[j]) * Float(sum)
+                        for out in outs { XCTAssertEqual(out[i * ldo + j].bitPattern, want.bitPattern, "\(what) pair \(i),\(j)") }
+                    }
+                }
+                // A query row from the middle: the same scores as its row in the whole.
+                if nq > 2 {
+                    var one = [Float](repeating: .nan, count: ldo)
+                    one.withUnsafeMutableBufferPointer { qc.scores(first: 2, count: 1, against: cc, into: $0.baseAddress!, ldo: ldo) }
+                    for j in 0..<nc { XCTAssertEqual(one[j].bitPattern, outs[0][2 * ldo + j].bitPattern, what) }
+                }
+                if nq > 1 && nc > 2 {
+                    XCTAssertEqual(Int((qc.codes16.map { abs(Int($0)) } + qc.codes8.map { abs(Int($0)) }).max()!), limit, what)
+                    XCTAssertEqual(Int((cc.codes16.map { abs(Int($0)) } + cc.codes8.map { abs(Int($0)) }).max()!), limit, what)
                 }
             }
-            if nq > 1 && nc > 2 { XCTAssertEqual(Int(cc.codes.map { abs(Int($0)) }.max()!), limit) }
         }
+    }
+
+    /// The code limits: int16 at most 2047 (12 bits), int8 at most 127, each the largest that
+    /// keeps the kernels' int32 sums from overflowing (int8's VNNI kernel sums (q + 128)·c).
+    func testCodeLimitsKeepTheSumsWithinInt32() {
+        let top = Double(Int32.max)
+        for d in [1, 2, 384, 512, 513, 4096, 66_000, 66_500, 100_000, 1_000_000, 16_647_160, 16_647_161, 20_000_000] {
+            let l16 = Double(CodePrecision.int16.codeLimit(d)), l8 = Double(CodePrecision.int8.codeLimit(d)), dd = Double(max(d, 2))
+            XCTAssertLessThanOrEqual(l16, 2047); XCTAssertGreaterThanOrEqual(l16, 1)
+            XCTAssertLessThanOrEqual(dd * l16 * l16, top, "int16 d \(d)")
+            XCTAssert(l16 == 2047 || dd * (l16 + 1) * (l16 + 1) > top, "int16 d \(d): not the largest")
+            XCTAssertLessThanOrEqual(l8, 127)
+            XCTAssertLessThanOrEqual(Double(d) * (128 + l8) * l8, top, "int8 d \(d)")
+            XCTAssert(l8 == 127 || Double(d) * (129 + l8) * (l8 + 1) > top, "int8 d \(d): not the largest")
+        }
+        XCTAssertEqual(CodePrecision.int8.codeLimit(384), 127)
+        XCTAssertEqual(CodePrecision.int8.codeLimit(16_647_160), 1)
+        XCTAssertEqual(CodePrecision.int8.codeLimit(16_647_161), 0)
     }
 
     /// Near-ties far below the integer pass's resolution: 60 corpus rows whose cosines with the
@@ -335,13 +373,15 @@ final class ReducedPrecisionTests: XCTestCase {
             }
         }
         let want = exactTopK(q, c, k: 20)
-        let got = try run(q, c, k: 20, block: 256, threads: 2)
-        XCTAssertEqual(got.res.indices, want)
-        // The integer pass alone gets these wrong: the re-scoring is what makes the result exact.
-        XCTAssertLessThan(got.stats.recall!, 1)
         let f32 = BlockTopK(queries: ProbBlock(mean: q, variance: nil), k: 20, beta: 0, threads: 2)
         try f32.add(ProbBlock(mean: c, variance: nil))
-        XCTAssertEqual(got.res.indices, f32.results().indices)
+        for precision in CodePrecision.allCases {
+            let got = try run(q, c, k: 20, block: 256, threads: 2, precision: precision)
+            XCTAssertEqual(got.res.indices, want, "\(precision)")
+            // The integer pass alone gets these wrong: the re-scoring is what makes the result exact.
+            XCTAssertLessThan(got.stats.recall!, 1, "\(precision)")
+            XCTAssertEqual(got.res.indices, f32.results().indices, "\(precision)")
+        }
     }
 }
 

@@ -112,8 +112,8 @@ extension UECToolTests {
     }
 }
 
-/// --precision int16 on real embeddings (the bundled BBC titles and bodies, three models, and the
-/// Lee background pairs): the same top-k as the f32 search.
+/// --precision int16 and int8 on real embeddings (the bundled BBC titles and bodies, three models,
+/// and the Lee background pairs): the same top-k as the f32 search.
 extension UECToolTests {
     func npzStream(_ file: String, _ array: String) throws -> Data {
         let path = repositoryRoot().appendingPathComponent("examples/data/\(file)").path
@@ -125,7 +125,7 @@ extension UECToolTests {
         return n.stdout
     }
 
-    func testInt16PrecisionGivesTheF32TopKOnRealEmbeddings() throws {
+    func testIntegerPrecisionsGiveTheF32TopKOnRealEmbeddings() throws {
         let cases = [("bbc.npz", "title", "body", "minilm"), ("bbc.npz", "title", "body", "paraphrase"), ("bbc.npz", "title", "body", "e5"),
                      ("bbc.npz", "body", "body", "minilm"), ("leebg.npz", "query", "positive", "e5")]
         for (npz, qName, cName, model) in cases {
@@ -134,12 +134,7 @@ extension UECToolTests {
             let base = ["--corpus", corpus, "--top-k", "10", "--corpus-block", "100", "--query-block", "128"]
             let f32 = try runTool("emb-sim", base, stdin: queries)
             XCTAssertEqual(f32.status, 0, f32.stderr)
-            let low = try runTool("emb-sim", base + ["--precision", "int16", "-v"], stdin: queries)
-            XCTAssertEqual(low.status, 0, low.stderr)
-            XCTAssertTrue(low.stderr.contains("scored again exactly"), low.stderr)
-            let a = try read(f32.stdout), b = try read(low.stdout)
-            let what = "\(npz) \(qName) → \(cName), \(model)"
-            let ia = try a["indices"]!.int64s(), ib = try b["indices"]!.int64s()
+            let a = try read(f32.stdout), ia = try a["indices"]!.int64s()
             // Exact cosines (double) of the pairs where the lists differ.
             let qt = try read(queries)["embedding"]!, ct = try read(Data(contentsOf: URL(fileURLWithPath: corpus)))["embedding"]!
             let d = qt.info.rowShape[0]
@@ -153,27 +148,40 @@ extension UECToolTests {
             }
             let qv = unit(qt), cv = unit(ct)
             func exact(_ q: Int, _ c: Int64) -> Double { zip(qv[q], cv[Int(c)]).reduce(0) { $0 + $1.0 * $1.1 } }
-            // The f32 GEMM's rounding may order rows whose exact cosines tie (duplicate texts)
-            // either way: elsewhere the lists are identical.
-            var differ = 0
-            for (j, (x, y)) in zip(ia, ib).enumerated() where x != y {
-                differ += 1
-                XCTAssertEqual(exact(j / 10, x), exact(j / 10, y), accuracy: 1e-6, "\(what): f32 and int16 differ beyond a tie")
+            var lows: [String: Data] = [:]
+            for precision in ["int16", "int8"] {
+                let low = try runTool("emb-sim", base + ["--precision", precision, "-v"], stdin: queries)
+                XCTAssertEqual(low.status, 0, low.stderr)
+                XCTAssertTrue(low.stderr.contains("emb-sim: \(precision) pass") && low.stderr.contains("scored again exactly"), low.stderr)
+                lows[precision] = low.stdout
+                let b = try read(low.stdout), ib = try b["indices"]!.int64s()
+                let what = "\(npz) \(qName) → \(cName), \(model), \(precision)"
+                // The f32 GEMM's rounding may order rows whose exact cosines tie (duplicate texts)
+                // either way: elsewhere the lists are identical.
+                var differ = 0
+                for (j, (x, y)) in zip(ia, ib).enumerated() where x != y {
+                    differ += 1
+                    XCTAssertEqual(exact(j / 10, x), exact(j / 10, y), accuracy: 1e-6, "\(what): f32 and \(precision) differ beyond a tie")
+                }
+                XCTAssertLessThan(differ, ia.count / 100, what)
+                for (x, y) in zip(b["scores"]!.floats(), a["scores"]!.floats()) { XCTAssertEqual(x, y, accuracy: 2e-6, what) }
             }
-            XCTAssertLessThan(differ, ia.count / 100, what)
-            for (x, y) in zip(b["scores"]!.floats(), a["scores"]!.floats()) { XCTAssertEqual(x, y, accuracy: 2e-6, what) }
+            // Both integer passes end in the same exact scores of the same pairs: the same bytes.
+            XCTAssertEqual(lows["int16"], lows["int8"], "\(npz) \(qName) → \(cName), \(model)")
         }
     }
 
-    func testInt16PrecisionRefusesTheUncertaintyAwareScore() throws {
+    func testIntegerPrecisionsRefuseTheUncertaintyAwareScore() throws {
         let (queries, corpus) = try topKInputs(n: 3, m: 10, d: 4)
-        let r = try runTool("emb-sim", ["--corpus", corpus, "--top-k", "2", "--precision", "int16"], stdin: queries)
-        XCTAssertEqual(r.status, 64, r.stderr)
-        XCTAssertTrue(r.stderr.contains("--beta 0"), r.stderr)
-        XCTAssertEqual(r.stdout.count, 0)
-        let ok = try runTool("emb-sim", ["--corpus", corpus, "--top-k", "2", "--precision", "int16", "--beta", "0"], stdin: queries)
-        XCTAssertEqual(ok.status, 0, ok.stderr)
-        let bad = try runTool("emb-sim", ["--paired", corpus, "--precision", "int16"], stdin: queries)
-        XCTAssertEqual(bad.status, 64, bad.stderr)
+        for precision in ["int16", "int8"] {
+            let r = try runTool("emb-sim", ["--corpus", corpus, "--top-k", "2", "--precision", precision], stdin: queries)
+            XCTAssertEqual(r.status, 64, r.stderr)
+            XCTAssertTrue(r.stderr.contains("--precision \(precision) scores plain cosine only") && r.stderr.contains("--beta 0"), r.stderr)
+            XCTAssertEqual(r.stdout.count, 0)
+            let ok = try runTool("emb-sim", ["--corpus", corpus, "--top-k", "2", "--precision", precision, "--beta", "0"], stdin: queries)
+            XCTAssertEqual(ok.status, 0, ok.stderr)
+            let bad = try runTool("emb-sim", ["--paired", corpus, "--precision", precision], stdin: queries)
+            XCTAssertEqual(bad.status, 64, bad.stderr)
+        }
     }
 }

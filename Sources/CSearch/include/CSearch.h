@@ -46,6 +46,26 @@ const char *csearch_scores_kernel_name(void);
 void csearch_scores_i16_with(int kernel, const int16_t *q, ptrdiff_t nq, const int16_t *c, ptrdiff_t nc, ptrdiff_t dp,
                              const float *qs, const float *cs, float *out, ptrdiff_t ldo);
 
+/// int8 codes (emb-sim --precision int8): the same quantisation with a limit of at most 127, the
+/// largest for rows of dimension `d` that keeps every kernel's sums within an int32 (0: too wide).
+int32_t csearch_code_limit_i8(ptrdiff_t d);
+/// Query layout: row-major, rows `dp` wide (d rounded up to a multiple of 4, zero padded);
+/// `tmp`, d int16 of scratch.
+void csearch_quantize_rows_i8(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t dp, int32_t limit, int8_t *out,
+                              float *scale, double *err, double *norm, int16_t *tmp);
+/// Corpus layout: groups of 16 rows, per group and per 4 columns the 16 rows' four codes (group
+/// g, columns 4p..4p+3 at out + (g·dp/4 + p)·64); rows past `n` in the last group are zero.
+/// `out` holds ceil(n/16)·16·dp codes, `sums` ceil(n/16)·16 int32: each row's sum of codes (0
+/// past `n`), which the VNNI kernel needs.
+void csearch_quantize_packed_i8(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t dp, int32_t limit, int8_t *out,
+                                int32_t *sums, float *scale, double *err, double *norm, int16_t *tmp);
+/// As csearch_scores_i16, for int8 codes (VNNI: vpdpbusd, 64 multiply-adds per instruction; AVX2:
+/// bytes widened, vpmaddwd; generic C). Every kernel gives the same bits.
+void csearch_scores_i8(const int8_t *q, ptrdiff_t nq, const int8_t *c, const int32_t *sums, ptrdiff_t nc, ptrdiff_t dp,
+                       const float *qs, const float *cs, float *out, ptrdiff_t ldo);
+void csearch_scores_i8_with(int kernel, const int8_t *q, ptrdiff_t nq, const int8_t *c, const int32_t *sums, ptrdiff_t nc,
+                            ptrdiff_t dp, const float *qs, const float *cs, float *out, ptrdiff_t ldo);
+
 /// The dot product of two float rows, accumulated in double, rounded once to float.
 float csearch_dot(const float *a, const float *b, ptrdiff_t d);
 
