@@ -426,57 +426,30 @@ static void scores8_generic(const int8_t *q, ptrdiff_t nq, const int8_t *c, ptrd
 }
 
 #if defined(__x86_64__)
-// AVX2 (no byte multiply-add without saturation): a group's 64 bytes of 4 columns are widened to
-// 16-bit, rows 0-3, 4-7, 8-11, 12-15, and multiplied (vpmaddwd) with the query's 4 codes
-// widened and repeated: per row, two int32 sums of two products, added at the end. 3 queries ×
-// one group per step (12 accumulators), corpus rows in chunks that stay in L2. The widening costs:
-// 0.65× the int16 AVX2 kernel's rate on a Zen 4 (54 against 82 G multiply-adds/s; 2 or 4 queries
-// per step no better), so without VNNI --precision int16 is the faster pass.
-__attribute__((target("avx2")))
+// AVX2 has no byte multiply-add without saturation: the codes are widened to int16, into the
+// int16 layouts (queries row-major, the corpus in groups of 16 rows by pairs of columns), and
+// scored by the int16 AVX2 kernel: the same exact int32 sums, at 0.91× its rate with the copies
+// (bench/integer-kernels.c on a Zen 4: 72 against 79 G multiply-adds/s; a kernel of its own that
+// widened the bytes in its inner loop ran at 0.65×). The copies cost one pass over the codes per
+// call, against nq passes of the kernel.
 static void scores8_avx2(const int8_t *q, ptrdiff_t nq, const int8_t *c, ptrdiff_t nc, ptrdiff_t dp,
                          const float *qs, const float *cs, float *out, ptrdiff_t ldo) {
-    enum { QB = 3 };
-    const ptrdiff_t quads = dp / 4, groups = (nc + 15) / 16, chunk = 32;
-    const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
-    for (ptrdiff_t g0 = 0; g0 < groups; g0 += chunk) {
-        ptrdiff_t g1 = g0 + chunk < groups ? g0 + chunk : groups;
-        for (ptrdiff_t i = 0; i < nq; i += QB) {
-            const int8_t *qr[QB];
-            for (int a = 0; a < QB; a++) qr[a] = q + (i + a < nq ? i + a : nq - 1) * dp;
-            for (ptrdiff_t g = g0; g < g1; g++) {
-                const __m128i *bp = (const __m128i *)(c + g * 16 * dp);
-                __m256i acc[QB][4];
-#pragma GCC unroll 8
-                for (int a = 0; a < QB; a++)
-#pragma GCC unroll 8
-                    for (int r = 0; r < 4; r++) acc[a][r] = _mm256_setzero_si256();
-                for (ptrdiff_t p = 0; p < quads; p++) {
-                    __m256i y[4];
-#pragma GCC unroll 8
-                    for (int r = 0; r < 4; r++) y[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128(bp + 4 * p + r));
-#pragma GCC unroll 8
-                    for (int a = 0; a < QB; a++) {
-                        int32_t w;
-                        __builtin_memcpy(&w, qr[a] + 4 * p, 4);
-                        __m256i x = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(w)));
-#pragma GCC unroll 8
-                        for (int r = 0; r < 4; r++) acc[a][r] = _mm256_add_epi32(acc[a][r], _mm256_madd_epi16(x, y[r]));
-                    }
+    ptrdiff_t groups = (nc + 15) / 16;
+    int16_t *q16 = malloc(sizeof(int16_t) * (size_t)(nq * dp)), *c16 = malloc(sizeof(int16_t) * (size_t)(groups * 16 * dp));
+    if (!q16 || !c16) { free(q16); free(c16); scores8_generic(q, nq, c, nc, dp, qs, cs, out, ldo); return; }
+    for (ptrdiff_t k = 0; k < nq * dp; k++) q16[k] = q[k];
+    for (ptrdiff_t g = 0; g < groups; g++) {
+        const int8_t *src = c + g * 16 * dp;
+        int16_t *dst = c16 + g * 16 * dp;
+        for (ptrdiff_t quad = 0; quad < dp / 4; quad++)
+            for (ptrdiff_t r = 0; r < 16; r++)
+                for (ptrdiff_t l = 0; l < 4; l++) {
+                    ptrdiff_t k = quad * 4 + l;
+                    dst[(k / 2) * 32 + r * 2 + k % 2] = src[quad * 64 + r * 4 + l];
                 }
-                // Rows 0-7 and 8-15 of the group, per query: the two sums of each row added.
-                __m256i sums[2][QB];
-                for (int a = 0; a < QB; a++) {
-                    sums[0][a] = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[a][0], acc[a][1]), order);
-                    sums[1][a] = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[a][2], acc[a][3]), order);
-                }
-                for (int h = 0; h < 2; h++) {
-                    ptrdiff_t j = g * 16 + h * 8;
-                    if (j >= nc) break;
-                    store_scores8(sums[h], nq - i < QB ? (int)(nq - i) : QB, nc - j < 8 ? nc - j : 8, qs + i, cs + j, out + i * ldo + j, ldo);
-                }
-            }
-        }
     }
+    scores_avx2(q16, nq, c16, nc, dp, qs, cs, out, ldo);
+    free(q16); free(c16);
 }
 
 // AVX-512 VNNI: QB queries × GB groups per step, vpdpbusd multiplying and accumulating 16 rows'

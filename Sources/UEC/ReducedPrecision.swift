@@ -8,7 +8,7 @@ import Parallel
 // Queries and corpus rows are quantised row by row to integers (code = round(x / scale)) of at
 // most 12 bits (int16: AVX-512 VNNI vpdpwssd, 32 multiply-adds per instruction, twice float
 // FMA's; AVX2 vpmaddwd where there is no VNNI) or 8 bits (int8, codes within ±127: vpdpbusd, 64
-// multiply-adds per instruction; AVX2 widens the bytes to 16 bits). The approximate score of a
+// multiply-adds per instruction; AVX2 widens the codes to 16 bits for the int16 kernel). The approximate score of a
 // pair is scale_q·scale_c·Σ code_q·code_c, the sum exact in int32; every kernel gives the same
 // bits. The error of that score is bounded per pair by Cauchy–Schwarz:
 //

@@ -38,9 +38,9 @@ struct EmbSim: Tool, ThreadedTool {
             order, where the f32 GEMM's rounding may swap them). --precision int8 does the same \
             with 8-bit codes: twice int16's multiplications per instruction with AVX-512 VNNI (the \
             fastest search there), a bound about 16 times wider and so more pairs scored again; \
-            without VNNI its bytes are widened to 16 bits and its integer pass runs at about \
-            two thirds of int16's: there, int16 is the faster choice (-v names the kernel). Both \
-            give the same top-k, the same scores.
+            without VNNI its codes are widened to 16 bits for int16's kernel, so it runs at \
+            int16's rate and scores more pairs again: int16 is the better choice there (-v names \
+            the kernel). Both give the same top-k, the same scores.
 
             Inputs hold 'mean' (+ 'var') or 'embedding'; means that are not unit vectors are \
             normalised (delta-method variance) unless --normalize says otherwise.

@@ -60,7 +60,8 @@ void csearch_quantize_rows_i8(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_
 void csearch_quantize_packed_i8(const float *x, ptrdiff_t n, ptrdiff_t d, ptrdiff_t dp, int32_t limit, int8_t *out,
                                 int32_t *sums, float *scale, double *err, double *norm, int16_t *tmp);
 /// As csearch_scores_i16, for int8 codes (VNNI: vpdpbusd, 64 multiply-adds per instruction; AVX2:
-/// bytes widened, vpmaddwd; generic C). Every kernel gives the same bits.
+/// the codes widened to int16 and csearch_scores_i16's AVX2 kernel; generic C). Every kernel
+/// gives the same bits.
 void csearch_scores_i8(const int8_t *q, ptrdiff_t nq, const int8_t *c, const int32_t *sums, ptrdiff_t nc, ptrdiff_t dp,
                        const float *qs, const float *cs, float *out, ptrdiff_t ldo);
 void csearch_scores_i8_with(int kernel, const int8_t *q, ptrdiff_t nq, const int8_t *c, const int32_t *sums, ptrdiff_t nc,
