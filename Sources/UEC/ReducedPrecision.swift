@@ -8,9 +8,9 @@ import Parallel
 // Queries and corpus rows are quantised row by row to integers (code = round(x / scale)) of at
 // most 12 bits (int16: AVX-512 VNNI vpdpwssd, 32 multiply-adds per instruction, twice float
 // FMA's; AVX2 vpmaddwd where there is no VNNI) or 8 bits (int8, codes within ±127: vpdpbusd, 64
-// multiply-adds per instruction; AVX2 widens the codes to 16 bits for the int16 kernel). The approximate score of a
-// pair is scale_q·scale_c·Σ code_q·code_c, the sum exact in int32; every kernel gives the same
-// bits. The error of that score is bounded per pair by Cauchy–Schwarz:
+// multiply-adds per instruction; AVX2 widens the codes to 16 bits for the int16 kernel). The
+// approximate score of a pair is scale_q·scale_c·Σ code_q·code_c, the sum exact in int32; every
+// kernel gives the same bits. The error of that score is bounded per pair by Cauchy–Schwarz:
 //
 //     |q·c − q'·c'| ≤ ‖q‖·‖c − c'‖ + ‖q − q'‖·‖c'‖          (q', c': the dequantised rows)
 //
@@ -25,7 +25,7 @@ import Parallel
 public enum CodePrecision: String, Sendable, CaseIterable {
     /// Codes of at most 12 bits in int16 (fewer for rows wider than 512: the sums fit an int32).
     case int16
-    /// Codes within ±127 in int8 (fewer for rows wider than 66,000).
+    /// Codes within ±127 in int8 (fewer for rows wider than 66,311: the VNNI kernel's sums fit an int32).
     case int8
 
     /// The largest code for rows of dimension `d` (0: too wide for this precision).
@@ -198,27 +198,27 @@ public final class ReducedTopK: TopKSearch {
                         withOptionalBuffer(&approxTops, t) { pa in
                             queries.data.withUnsafeBufferPointer { pq in
                                 c.mean.data.withUnsafeBufferPointer { pm in
-                                                    let box = ReducedPointers(s: ps.baseAddress!, tops: pt.baseAddress!, approx: pa, counts: pc.baseAddress!,
-                                                                              q: pq.baseAddress!, c: pm.baseAddress!, qn: qn, qe: qe)
-                                                    onChunks(tileChunks.count, threads: threads) { i in
-                                                        let r = tileChunks[i], first = (r.lowerBound - tile.lowerBound) * m
-                                                        let out = box.s + first
-                                                        qcodes.scores(first: r.lowerBound, count: r.count, against: cc, into: out, ldo: m)
-                                                        box.approx?[i].add(UnsafePointer(out), cols: m, offset: offset)
-                                                        var rescored = 0
-                                                        for (row, q) in r.enumerated() {
-                                                            let qn = box.qn[q], qe = box.qe[q]
-                                                            let bound = (qn * cErr + qe * cNorm + 3.001 * u * (qn + qe) * cNorm
-                                                                         + (u + Double(d) * 1.2e-16) * qn * (cNorm + cErr)) * (1 + 1e-9)
-                                                            let qrow = box.q + q * d
-                                                            rescored += box.tops[i].addRescored(row: row, approx: UnsafePointer(out + row * m), cols: m,
-                                                                                                offset: offset, bound: bound) { j in
-                                                                exactDot(qrow, box.c + j * d, d)
-                                                            }
-                                                        }
-                                                        box.counts[i].pairs += r.count * m
-                                                        box.counts[i].rescored += rescored
-                                                    }
+                                    let box = ReducedPointers(s: ps.baseAddress!, tops: pt.baseAddress!, approx: pa, counts: pc.baseAddress!,
+                                                              q: pq.baseAddress!, c: pm.baseAddress!, qn: qn, qe: qe)
+                                    onChunks(tileChunks.count, threads: threads) { i in
+                                        let r = tileChunks[i], first = (r.lowerBound - tile.lowerBound) * m
+                                        let out = box.s + first
+                                        qcodes.scores(first: r.lowerBound, count: r.count, against: cc, into: out, ldo: m)
+                                        box.approx?[i].add(UnsafePointer(out), cols: m, offset: offset)
+                                        var rescored = 0
+                                        for (row, q) in r.enumerated() {
+                                            let qn = box.qn[q], qe = box.qe[q]
+                                            let bound = (qn * cErr + qe * cNorm + 3.001 * u * (qn + qe) * cNorm
+                                                         + (u + Double(d) * 1.2e-16) * qn * (cNorm + cErr)) * (1 + 1e-9)
+                                            let qrow = box.q + q * d
+                                            rescored += box.tops[i].addRescored(row: row, approx: UnsafePointer(out + row * m), cols: m,
+                                                                                offset: offset, bound: bound) { j in
+                                                exactDot(qrow, box.c + j * d, d)
+                                            }
+                                        }
+                                        box.counts[i].pairs += r.count * m
+                                        box.counts[i].rescored += rescored
+                                    }
                                 }
                             }
                         }
