@@ -169,9 +169,12 @@ public final class ReducedTopK: TopKSearch {
             return t.squareRoot()
         }
         // The top-k is exact whatever the chunks (integer first pass, f32 rescoring of each pair on
-        // its own): a tile is cut into one chunk per thread, so that few queries still use them all.
-        let perThread = (min(tileRows, max(queries.rows, 1)) + max(1, threads) - 1) / max(1, threads)
-        (tiles, chunks) = queryTiles(queries.rows, tileRows: tileRows, chunkRows: max(1, perThread))
+        // its own): a tile is cut into four chunks per thread (of at least 64 queries, fewer when
+        // that leaves a thread without one), taken by the threads as they come free, so that a
+        // thread slowed down (by the corpus's decoding on the prefetch thread) leaves less waiting.
+        let tile = min(tileRows, max(queries.rows, 1)), workers = max(1, threads)
+        let chunkRows = min(max(64, (tile + 4 * workers - 1) / (4 * workers)), (tile + workers - 1) / workers)
+        (tiles, chunks) = queryTiles(queries.rows, tileRows: tileRows, chunkRows: max(1, chunkRows))
         tops = chunks.map { $0.map { TopK(queries: $0.count, k: k) } }
         approxTops = measureRecall ? tops : nil
         counts = chunks.map { $0.map { _ in (0, 0) } }
