@@ -38,6 +38,9 @@ let package = Package(
         // Files to remove on failure or signal, in storage a signal handler may read (C).
         .target(name: "CCleanup"),
         .target(name: "COptim", linkerSettings: [.linkedLibrary("m")]),
+        // GELU, biases and column scales of the networks at the CPU's vector width (AVX-512, AVX2 or
+        // SSE, the same bits): optimised in every configuration, as Layers is.
+        .target(name: "CElementwise", cSettings: [.unsafeFlags(["-O2"])]),
         // Work on threads of the libraries' own (results in order, fixed chunks, two tasks): Dispatch only.
         .target(name: "Parallel"),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel"]),
@@ -46,7 +49,7 @@ let package = Package(
         .testTarget(name: "ProbabilityTests", dependencies: ["Probability"], exclude: ["Fixtures"]),
         // Transformer building blocks (Linear, LayerNorm, GELU, SelfAttention, TransformerLayer):
         // the one implementation the encoder and the SVE network compose.
-        .target(name: "Layers", dependencies: ["LinearAlgebra", "Probability"], swiftSettings: optimizedAlways),
+        .target(name: "Layers", dependencies: ["CElementwise", "LinearAlgebra", "Probability"], swiftSettings: optimizedAlways),
 
         // The format: depends on zstd alone (and the error kinds).
         .target(name: "TensorStream", dependencies: ["CZstd", "Failure"]),
@@ -99,7 +102,7 @@ let package = Package(
         .testTarget(name: "UECTests", dependencies: ["UEC", "LinearAlgebra", "Probability", "CSearch"], exclude: ["Fixtures"]),
         .testTarget(name: "UECToolTests", dependencies: ["TestSupport", "TensorStream"]),
         // SVE (methods.md 2): singular value ensembles over a pretrained stack.
-        .target(name: "SVE", dependencies: ["COptim", "Layers", "LinearAlgebra", "Failure", "Parallel", "Probability"]),
+        .target(name: "SVE", dependencies: ["CElementwise", "COptim", "Layers", "LinearAlgebra", "Failure", "Parallel", "Probability"]),
         .executableTarget(name: "SveDecompose", dependencies: ["Failure", "SVE", "LinearAlgebra", "TensorStream", "ToolKit"],
                           path: "Sources/sve-decompose"),
         .executableTarget(name: "SveTrain", dependencies: ["Failure", "SVE", "LinearAlgebra", "Probability", "TensorStream", "ToolKit"],
@@ -113,7 +116,7 @@ let package = Package(
                           path: "Sources/emb-encode"),
         .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "Layers", "LinearAlgebra", "TensorStream", "TensorFormats", "TestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "LayersTests", dependencies: ["Layers", "LinearAlgebra"]),
+        .testTarget(name: "LayersTests", dependencies: ["CElementwise", "Layers", "LinearAlgebra"]),
         .testTarget(name: "SVETests", dependencies: ["SVE", "Calibration", "Probability", "LinearAlgebra", "TensorStream", "TensorFormats", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]

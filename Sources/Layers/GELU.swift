@@ -3,11 +3,12 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CElementwise
 import LinearAlgebra
 
 /// The exact GELU BERT uses, x · Φ(x) = x · ½(1 + erf(x/√2)) (not the tanh approximation).
-/// In single precision erf is a vectorised rational approximation (fastErf); in double precision
-/// it is the C library's erf.
+/// In single precision erf is a rational approximation (fastErf) in loops at the CPU's vector
+/// width; in double precision it is the C library's erf.
 public struct GELU<T: BLASScalar>: Sendable {
     public init() {}
 
@@ -26,7 +27,8 @@ public struct GELU<T: BLASScalar>: Sendable {
     /// forward, writing GELU'(x) = Φ(x) + x φ(x) into `derivative` for backward.
     @inlinable
     public func forwardInPlace(_ x: inout Matrix<T>, derivative: inout [T]) {
-        derivative = [T](repeating: 0, count: x.data.count)
+        let n = x.data.count
+        derivative = [T](unsafeUninitializedCapacity: n) { _, count in count = n }  // written in full by apply
         x.data.withUnsafeMutableBufferPointer { p in
             derivative.withUnsafeMutableBufferPointer { d in GELU.apply(p, derivative: d) }
         }
@@ -41,7 +43,7 @@ public struct GELU<T: BLASScalar>: Sendable {
     }
 
     /// GELU and its derivative of every element (the training path). Float — SVE's hot path — uses
-    /// fastErf and fastExp, branch-free, in a loop the compiler vectorises (the C library's erff
+    /// fastErf and fastExp, branch-free, in C loops at the CPU's vector width (the C library's erff
     /// and expf were 5–6.5 % of sve-train); Double uses the C library's erf and exp.
     @inlinable
     public static func apply(_ p: UnsafeMutableBufferPointer<T>, derivative d: UnsafeMutableBufferPointer<T>) {
@@ -74,67 +76,27 @@ public struct GELU<T: BLASScalar>: Sendable {
     }
 }
 
-/// GELU over Float: a loop without calls or branches, which the compiler vectorises.
+/// GELU over Float, in C at the CPU's vector width (Sources/CElementwise).
 @usableFromInline
 func geluFloat(_ p: UnsafeMutableBufferPointer<Float>) {
-    for i in p.indices {
-        let v = p[i]
-        p[i] = v * 0.5 * (1 + fastErf(v * 0.70710678118654752))
-    }
+    guard let base = p.baseAddress else { return }
+    celem_gelu_f32(base, p.count)
 }
 
-/// GELU and GELU' over Float: no calls, no branches, so the loop vectorises.
+/// GELU and GELU' over Float, in C at the CPU's vector width (Sources/CElementwise).
 @usableFromInline
 func geluFloat(_ p: UnsafeMutableBufferPointer<Float>, derivative d: UnsafeMutableBufferPointer<Float>) {
-    for i in p.indices {
-        let v = p[i]
-        let cdf = 0.5 * (1 + fastErf(v * 0.70710678118654752))
-        d[i] = cdf + v * fastExp(-0.5 * v * v) * 0.39894228040143268
-        p[i] = v * cdf
-    }
+    guard let base = p.baseAddress, let db = d.baseAddress else { return }
+    celem_gelu_derivative_f32(base, db, p.count)
 }
 
-/// e^x in single precision, branch-free: x = k ln 2 + r with |r| ≤ ln 2 / 2 (k by the
-/// 1.5 · 2^23 rounding trick, ln 2 split in two for an exact r), e^r by Cephes' degree-6
-/// polynomial, 2^k put into the exponent bits. Relative error below 2e-7 (tested against the
+/// e^x in single precision, branch-free (celem_exp_f32: Cephes' degree-6 polynomial on
+/// x = k ln 2 + r, 2^k put into the exponent bits). Relative error below 2e-7 (tested against the
 /// C library's exp in Double on [−87, 88]); x is clamped to that range, so the result is never
 /// 0, infinite or subnormal (e^−87 ≈ 1.6e-38 stands for anything smaller).
-@inlinable @inline(__always)
-public func fastExp(_ a: Float) -> Float {
-    let x = a > 88 ? 88 : (a < -87 ? -87 : a)
-    // Adding 1.5 · 2^23 rounds x / ln 2 to the integer k, which then sits in the low bits of
-    // t's pattern: 2^k is built from them with wrapping integer operations (no conversion that
-    // could trap, so nothing stops the loop from vectorising).
-    let t = x * 1.44269504088896341 + 12582912
-    let k = t - 12582912
-    let r = (x - k * 0.693359375) - k * -2.12194440e-4
-    var q = r * 1.9875691500e-4 + 1.3981999507e-3
-    q = q * r + 8.3334519073e-3
-    q = q * r + 4.1665795894e-2
-    q = q * r + 1.6666665459e-1
-    q = q * r + 5.0000001201e-1
-    let er = q * (r * r) + r + 1
-    return er * Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
-}
+public func fastExp(_ a: Float) -> Float { celem_exp_f32(a) }
 
-/// erf in single precision as a ratio of an odd degree-13 and an even degree-8 polynomial on
-/// [−4, 4] (outside, erf is ±1 in Float): the approximation of Eigen and XLA. Absolute error
-/// below 5e-7 everywhere (4.2e-7 at worst, near ±3.3, against the C library's erf in Double; a few
-/// Float ulps of 1); branch-free, so that loops over it vectorise.
-@inlinable @inline(__always)
-public func fastErf(_ a: Float) -> Float {
-    let x = a > 4 ? 4 : (a < -4 ? -4 : a)
-    let x2 = x * x
-    var p = x2 * -2.72614225801306e-10 + 2.77068142495902e-08
-    p = x2 * p + -2.10102402082508e-06
-    p = x2 * p + -5.69250639462346e-05
-    p = x2 * p + -7.34990630326855e-04
-    p = x2 * p + -2.95459980854025e-03
-    p = x2 * p + -1.60960333262415e-02
-    p = x * p
-    var q = x2 * -1.45660718464996e-05 + -2.13374055278905e-04
-    q = x2 * q + -1.68282697438203e-03
-    q = x2 * q + -7.37332916720468e-03
-    q = x2 * q + -1.42647390514189e-02
-    return p / q
-}
+/// erf in single precision (celem_erf_f32: a ratio of an odd degree-13 and an even degree-8
+/// polynomial on [−4, 4], ±1 outside: the approximation of Eigen and XLA). Absolute error below
+/// 5e-7 everywhere (4.2e-7 at worst, near ±3.3, against the C library's erf in Double).
+public func fastErf(_ a: Float) -> Float { celem_erf_f32(a) }

@@ -17,6 +17,13 @@ public struct Matrix<T: BLASScalar>: Equatable, Sendable {
         self.init(rows: rows, cols: cols, data: Array(repeating: v, count: rows * cols))
     }
 
+    /// A rows × cols matrix whose elements are not initialised: only for an output that is then
+    /// written in full before it is read (a GEMM with β = 0 writes every element, reading none).
+    public init(uninitializedRows rows: Int, cols: Int) {
+        let n = rows * cols
+        self.init(rows: rows, cols: cols, data: [T](unsafeUninitializedCapacity: n) { _, count in count = n })
+    }
+
     public subscript(r: Int, c: Int) -> T {
         get { data[r * cols + c] }
         set { data[r * cols + c] = newValue }

@@ -1,3 +1,4 @@
+import CElementwise
 import Layers
 import LinearAlgebra
 import Probability
@@ -201,33 +202,68 @@ func backward<T>(_ nodes: [Node<T>], _ delta: Matrix<T>, _ batch: Batch) -> Matr
     return d
 }
 
-/// Calls `body(p, r)` for every row of every member's block: p is where member m's slice of a
-/// per-member parameter starts, r where the row starts in an (M·B)×cols matrix.
+// The element-wise loops of the layers below: Float's in C at the CPU's vector width
+// (Sources/CElementwise), the same bits as the generic loops other scalar types use.
+
 @inline(__always)
-private func forEachMemberRow<T>(_ batch: Batch, _ param: Parameter<T>, cols: Int, _ body: (Int, Int) -> Void) {
-    for m in 0..<batch.members {
-        let po = param.offset(m)
-        for r in 0..<batch.rows { body(po, (m * batch.rows + r) * cols) }
-    }
+private func floats<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
+@inline(__always)
+private func floats<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
 }
 
 /// y_m += b_m for every member's row block.
 private func addMemberBias<T>(_ y: inout Matrix<T>, _ b: Parameter<T>, _ batch: Batch) {
-    let out = y.cols
+    let out = y.cols, B = batch.rows
+    guard B > 0, out > 0 else { return }
     y.data.withUnsafeMutableBufferPointer { py in
         b.value.withUnsafeBufferPointer { pb in
-            forEachMemberRow(batch, b, cols: out) { bo, o in for j in 0..<out { py[o + j] += pb[bo + j] } }
+            for m in 0..<batch.members {
+                let ym = py.baseAddress! + m * B * out, bm = pb.baseAddress! + b.offset(m)
+                if T.self == Float.self {
+                    celem_add_row_f32(floats(ym), out, floats(bm), B, out)
+                } else {
+                    for r in 0..<B { for j in 0..<out { ym[r * out + j] += bm[j] } }
+                }
+            }
         }
     }
 }
 
 /// ∇b_m += Σ_rows of block m of δ.
 private func accumulateBiasGrad<T>(_ delta: Matrix<T>, _ b: Parameter<T>, _ batch: Batch) {
-    let out = delta.cols
+    let out = delta.cols, B = batch.rows
+    guard B > 0, out > 0 else { return }
     delta.data.withUnsafeBufferPointer { pd in
         b.grad.withUnsafeMutableBufferPointer { gb in
-            forEachMemberRow(batch, b, cols: out) { bo, o in for j in 0..<out { gb[bo + j] += pd[o + j] } }
+            for m in 0..<batch.members {
+                let dm = pd.baseAddress! + m * B * out, gm = gb.baseAddress! + b.offset(m)
+                if T.self == Float.self {
+                    celem_sum_rows_f32(floats(gm), floats(dm), out, B, out)
+                } else {
+                    for r in 0..<B { for j in 0..<out { gm[j] += dm[r * out + j] } }
+                }
+            }
         }
+    }
+}
+
+/// y[r][j] = x[r][j] · max(s[j], 0) for a rows × cols block (y may be x).
+private func scaleByRelu<T: BLASScalar>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ s: UnsafePointer<T>, rows: Int, cols: Int) {
+    if T.self == Float.self {
+        celem_scale_relu_f32(floats(y), cols, floats(x), cols, floats(s), rows, cols)
+    } else {
+        for r in 0..<rows { for j in 0..<cols { y[r * cols + j] = x[r * cols + j] * max(s[j], 0) } }
+    }
+}
+
+/// acc[j] += Σ_r a[r][j] · b[r][j] (row after row) for the j with s[j] ≥ 0, over a rows × cols block.
+private func sumProductsWhereNonnegative<T: BLASScalar>(_ acc: UnsafeMutablePointer<T>, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>,
+                                                        _ s: UnsafePointer<T>, rows: Int, cols: Int) {
+    if T.self == Float.self {
+        celem_sum_products_where_nonnegative_f32(floats(acc), floats(a), cols, floats(b), cols, floats(s), rows, cols)
+    } else {
+        for r in 0..<rows { for j in 0..<cols where s[j] >= 0 { acc[j] += a[r * cols + j] * b[r * cols + j] } }
     }
 }
 
@@ -326,9 +362,10 @@ final class FactoredLinear<T: BLASScalar> {
         }
         input = x
         let k = rank, out = outFeatures, inD = inFeatures, M = batch.members, B = batch.rows
-        z = Matrix<T>(rows: x.m.rows, cols: k)
-        var h = Matrix<T>(rows: M * B, cols: k)
-        var y = Matrix<T>(rows: M * B, cols: out)
+        // Every element of z, h and y is written below (GEMMs with β = 0, the scaled copy).
+        z = Matrix<T>(uninitializedRows: x.m.rows, cols: k)
+        var h = Matrix<T>(uninitializedRows: M * B, cols: k)
+        var y = Matrix<T>(uninitializedRows: M * B, cols: out)
         if B == 0 { return Activations(m: y, shared: false, needsGrad: true) }
         x.m.data.withUnsafeBufferPointer { px in
             vt.value.withUnsafeBufferPointer { pv in
@@ -342,10 +379,8 @@ final class FactoredLinear<T: BLASScalar> {
             z.data.withUnsafeBufferPointer { pz in
                 s.value.withUnsafeBufferPointer { ps in
                     for m in 0..<M {
-                        for r in 0..<B {
-                            let zr = (x.shared ? r : m * B + r) * k, hr = (m * B + r) * k
-                            for j in 0..<k { ph[hr + j] = pz[zr + j] * max(ps[m * k + j], 0) }
-                        }
+                        scaleByRelu(ph.baseAddress! + m * B * k, pz.baseAddress! + (x.shared ? 0 : m * B * k),
+                                    ps.baseAddress! + m * k, rows: B, cols: k)
                     }
                 }
             }
@@ -394,7 +429,7 @@ final class FactoredLinear<T: BLASScalar> {
         }
         guard let weights = formed else { return nil }
         // Every element is written by the members' products below (beta 0): not zeroed first.
-        var y = Matrix<T>(rows: M * B, cols: out, data: [T](unsafeUninitializedCapacity: M * B * out) { _, n in n = M * B * out })
+        var y = Matrix<T>(uninitializedRows: M * B, cols: out)
         x.m.data.withUnsafeBufferPointer { px in
             weights.withUnsafeBufferPointer { pw in
                 y.data.withUnsafeMutableBufferPointer { py in
@@ -416,7 +451,7 @@ final class FactoredLinear<T: BLASScalar> {
         let propagate = input.needsGrad
         accumulateBiasGrad(delta, b, batch)
         if B == 0 { return propagate ? Matrix(rows: 0, cols: inD) : nil }
-        var dh = Matrix<T>(rows: delta.rows, cols: k)
+        var dh = Matrix<T>(uninitializedRows: delta.rows, cols: k)  // written in full by backwardInput, as dx below
         delta.data.withUnsafeBufferPointer { pd in
             u.value.withUnsafeBufferPointer { pu in
                 dh.data.withUnsafeMutableBufferPointer { ph in
@@ -431,17 +466,14 @@ final class FactoredLinear<T: BLASScalar> {
                 dh.data.withUnsafeMutableBufferPointer { pd in
                     z.data.withUnsafeBufferPointer { pz in
                         for m in 0..<M {
-                            for r in 0..<B {
-                                let zr = (shared ? r : m * B + r) * k, hr = (m * B + r) * k
-                                for j in 0..<k where ps[m * k + j] >= 0 { gs[m * k + j] += pd[hr + j] * pz[zr + j] }
-                            }
+                            sumProductsWhereNonnegative(gs.baseAddress! + m * k, pd.baseAddress! + m * B * k,
+                                                        pz.baseAddress! + (shared ? 0 : m * B * k), ps.baseAddress! + m * k,
+                                                        rows: B, cols: k)
                         }
                         if propagate {
                             for m in 0..<M {
-                                for r in 0..<B {
-                                    let hr = (m * B + r) * k
-                                    for j in 0..<k { pd[hr + j] *= max(ps[m * k + j], 0) }
-                                }
+                                let dm = pd.baseAddress! + m * B * k
+                                scaleByRelu(dm, UnsafePointer(dm), ps.baseAddress! + m * k, rows: B, cols: k)
                             }
                         }
                     }
@@ -449,7 +481,7 @@ final class FactoredLinear<T: BLASScalar> {
             }
         }
         guard propagate else { return nil }
-        var dx = Matrix<T>(rows: delta.rows, cols: inD)
+        var dx = Matrix<T>(uninitializedRows: delta.rows, cols: inD)
         dh.data.withUnsafeBufferPointer { ph in
             vt.value.withUnsafeBufferPointer { pv in
                 dx.data.withUnsafeMutableBufferPointer { px in
@@ -500,7 +532,7 @@ final class DenseLinear<T: BLASScalar> {
     func forward(_ x: Activations<T>, _ batch: Batch) -> Activations<T> {
         input = x
         let out = outFeatures, inD = x.m.cols, M = batch.members, B = batch.rows
-        var y = Matrix<T>(rows: M * B, cols: out)
+        var y = Matrix<T>(uninitializedRows: M * B, cols: out)  // written in full by the members' products
         if B > 0 {
             x.m.data.withUnsafeBufferPointer { pa in
                 weight.value.withUnsafeBufferPointer { pw in
@@ -523,7 +555,7 @@ final class DenseLinear<T: BLASScalar> {
         let out = outFeatures, inD = input.m.cols, M = batch.members, B = batch.rows
         let propagate = input.needsGrad, shared = input.shared
         accumulateBiasGrad(delta, bias, batch)
-        var dx = Matrix<T>(rows: propagate ? M * B : 0, cols: inD)
+        var dx = Matrix<T>(uninitializedRows: propagate ? M * B : 0, cols: inD)  // written in full by backwardInput
         if B == 0 { return propagate ? dx : nil }
         delta.data.withUnsafeBufferPointer { pd in
             input.m.data.withUnsafeBufferPointer { pa in
