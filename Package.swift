@@ -38,7 +38,7 @@ let package = Package(
         // Files to remove on failure or signal, in storage a signal handler may read (C).
         .target(name: "CCleanup"),
         .target(name: "COptim", linkerSettings: [.linkedLibrary("m")]),
-        // GELU, biases and column scales of the networks at the CPU's vector width (AVX-512, AVX2 or
+        // GELU, biases and scales of the networks and of emb-laplace apply at the CPU's vector width (AVX-512, AVX2 or
         // SSE, the same bits): optimised in every configuration, as Layers is.
         .target(name: "CElementwise", cSettings: [.unsafeFlags(["-O2"])]),
         // Work on threads of the libraries' own (results in order, fixed chunks, two tasks): Dispatch only.
@@ -88,7 +88,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
 
         // UEC (methods.md 1): Laplace last layer, uncertainty-driven fusion, uncertainty-aware similarity.
-        .target(name: "UEC", dependencies: ["LinearAlgebra", "Failure", "Parallel", "Probability", "CSearch"]),
+        .target(name: "UEC", dependencies: ["CElementwise", "LinearAlgebra", "Failure", "Parallel", "Probability", "CSearch"]),
         // C kernels of emb-sim's exact top-k search (vector threshold scan, int16 dot products).
         .target(name: "CSearch"),
         // UEC data on tensor streams (probabilistic-embedding reader, posterior I/O), shared by the three UEC executables.

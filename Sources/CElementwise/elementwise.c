@@ -73,6 +73,18 @@ INLINE void add_row(float *restrict y, ptrdiff_t ldy, const float *restrict b, p
     }
 }
 
+INLINE void add_row_scale(float *restrict y, ptrdiff_t ldy, const float *restrict b, float c, ptrdiff_t rows, ptrdiff_t cols) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *restrict yr = y + r * ldy;
+        for (ptrdiff_t j = 0; j < cols; j++) yr[j] = c * (yr[j] + b[j]);
+    }
+}
+
+// No restrict: y may be x (each element read before it is written, lane by lane).
+INLINE void square(float *y, const float *x, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) y[i] = x[i] * x[i];
+}
+
 INLINE void sum_rows(float *restrict acc, const float *restrict x, ptrdiff_t ldx, ptrdiff_t rows, ptrdiff_t cols) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         const float *restrict xr = x + r * ldx;
@@ -160,6 +172,8 @@ const char *celem_kernel_name(void) {
 DISPATCH(gelu, (float *x, ptrdiff_t n), (x, n))
 DISPATCH(gelu_derivative, (float *x, float *d, ptrdiff_t n), (x, d, n))
 DISPATCH(add_row, (float *y, ptrdiff_t ldy, const float *b, ptrdiff_t rows, ptrdiff_t cols), (y, ldy, b, rows, cols))
+DISPATCH(add_row_scale, (float *y, ptrdiff_t ldy, const float *b, float c, ptrdiff_t rows, ptrdiff_t cols), (y, ldy, b, c, rows, cols))
+DISPATCH(square, (float *y, const float *x, ptrdiff_t n), (y, x, n))
 DISPATCH(sum_rows, (float *acc, const float *x, ptrdiff_t ldx, ptrdiff_t rows, ptrdiff_t cols), (acc, x, ldx, rows, cols))
 DISPATCH(scale_relu, (float *y, ptrdiff_t ldy, const float *x, ptrdiff_t ldx, const float *s, ptrdiff_t rows, ptrdiff_t cols),
          (y, ldy, x, ldx, s, rows, cols))
@@ -172,6 +186,10 @@ void celem_gelu_derivative_f32(float *x, float *d, ptrdiff_t n) { gelu_derivativ
 void celem_add_row_f32(float *y, ptrdiff_t ldy, const float *b, ptrdiff_t rows, ptrdiff_t cols) {
     add_row_dispatch(y, ldy, b, rows, cols);
 }
+void celem_add_row_scale_f32(float *y, ptrdiff_t ldy, const float *b, float c, ptrdiff_t rows, ptrdiff_t cols) {
+    add_row_scale_dispatch(y, ldy, b, c, rows, cols);
+}
+void celem_square_f32(float *y, const float *x, ptrdiff_t n) { square_dispatch(y, x, n); }
 void celem_sum_rows_f32(float *acc, const float *x, ptrdiff_t ldx, ptrdiff_t rows, ptrdiff_t cols) {
     sum_rows_dispatch(acc, x, ldx, rows, cols);
 }

@@ -1,3 +1,4 @@
+import CElementwise
 import LinearAlgebra
 import Parallel
 #if canImport(Glibc)
@@ -140,12 +141,12 @@ public struct LaplacePosterior: Sendable {
             let work = { @Sendable (k: Int) in
                 let first = k * Self.predictChunkRows, n = min(Self.predictChunkRows, rows - first)
                 let hk = at.h + first * p, sk = at.squares + first * p, vk = at.v + first * d
-                for i in 0 ..< n * p { sk[i] = hk[i] * hk[i] }
+                celem_square_f32(sk, hk, n * p)
                 Float.gemm(false, true, n, d, p, 1, sk, p, at.vw, p, 0, vk, d)
-                for r in 0 ..< n { for j in 0 ..< d { vk[r * d + j] = c * (vk[r * d + j] + vb[j]) } }
+                vb.withUnsafeBufferPointer { celem_add_row_scale_f32(vk, d, $0.baseAddress!, c, n, d) }
                 if let w, let zk = at.z.map({ $0 + first * d }) {
                     w.withUnsafeBufferPointer { wb in Float.gemm(false, true, n, d, p, 1, hk, p, wb.baseAddress!, p, 0, zk, d) }
-                    for r in 0 ..< n { for j in 0 ..< d { zk[r * d + j] += b[j] } }
+                    b.withUnsafeBufferPointer { celem_add_row_f32(zk, d, $0.baseAddress!, n, d) }
                 }
             }
             if threads > 1 && chunks > 1 {

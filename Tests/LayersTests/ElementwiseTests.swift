@@ -53,7 +53,7 @@ final class ElementwiseTests: XCTestCase {
     }
 
     /// The row kernels on a rows × cols block inside rows of ld elements: the elements between
-    /// blocks untouched, the sums added row after row, max(s, 0) as Swift's (−0 → +0, NaN stays),
+    /// blocks untouched, c · (y + b) in this order, the sums added row after row, max(s, 0) as Swift's (−0 → +0, NaN stays),
     /// the products kept only where s ≥ 0 (0 included).
     func testRowKernelsGiveTheScalarLoopsBits() {
         for (rows, cols) in [(1, 1), (3, 5), (7, 16), (5, 17), (2, 47), (9, 64), (4, 129)] {
@@ -65,6 +65,9 @@ final class ElementwiseTests: XCTestCase {
             func rowwise(_ f: (Int, Int) -> Void) { for r in 0..<rows { for j in 0..<cols { f(r, j) } } }
 
             var addRow = y0; rowwise { r, j in addRow[r * ld + j] += b[j] }
+            let c = rand()
+            var addRowScale = y0; rowwise { r, j in addRowScale[r * ld + j] = c * (y0[r * ld + j] + b[j]) }
+            let squares = x.map { $0 * $0 }
             var sums = acc0; rowwise { r, j in sums[j] += x[r * ld + j] }
             var scaled = y0; rowwise { r, j in scaled[r * ld + j] = x[r * ld + j] * max(s[j], 0) }
             var inPlace = x; rowwise { r, j in inPlace[r * ld + j] = x[r * ld + j] * max(s[j], 0) }
@@ -76,6 +79,15 @@ final class ElementwiseTests: XCTestCase {
                 var v = y0
                 v.withUnsafeMutableBufferPointer { pv in b.withUnsafeBufferPointer { celem_add_row_f32(pv.baseAddress!, ld, $0.baseAddress!, rows, cols) } }
                 same(v, addRow, "add_row \(what)")
+                v = y0
+                v.withUnsafeMutableBufferPointer { pv in b.withUnsafeBufferPointer { celem_add_row_scale_f32(pv.baseAddress!, ld, $0.baseAddress!, c, rows, cols) } }
+                same(v, addRowScale, "add_row_scale \(what)")
+                v = y0
+                v.withUnsafeMutableBufferPointer { pv in x.withUnsafeBufferPointer { celem_square_f32(pv.baseAddress!, $0.baseAddress!, x.count) } }
+                same(v, squares, "square \(what)")
+                v = x
+                v.withUnsafeMutableBufferPointer { celem_square_f32($0.baseAddress!, $0.baseAddress!, x.count) }
+                same(v, squares, "square in place \(what)")
                 var a = acc0
                 a.withUnsafeMutableBufferPointer { pa in x.withUnsafeBufferPointer { celem_sum_rows_f32(pa.baseAddress!, $0.baseAddress!, ld, rows, cols) } }
                 same(a, sums, "sum_rows \(what)")

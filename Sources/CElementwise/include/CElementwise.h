@@ -22,6 +22,10 @@ void celem_gelu_derivative_f32(float *x, float *d, ptrdiff_t n);
 
 /// y[r·ldy + j] += b[j] for r in [0, rows), j in [0, cols).
 void celem_add_row_f32(float *y, ptrdiff_t ldy, const float *b, ptrdiff_t rows, ptrdiff_t cols);
+/// y[r·ldy + j] = c · (y[r·ldy + j] + b[j]) for r in [0, rows), j in [0, cols).
+void celem_add_row_scale_f32(float *y, ptrdiff_t ldy, const float *b, float c, ptrdiff_t rows, ptrdiff_t cols);
+/// y[i] = x[i] · x[i] for i in [0, n) (y may be x).
+void celem_square_f32(float *y, const float *x, ptrdiff_t n);
 /// acc[j] += x[r·ldx + j] for r = 0, 1, …, rows − 1 in this order (the sum of each column, added
 /// row after row), j in [0, cols).
 void celem_sum_rows_f32(float *acc, const float *x, ptrdiff_t ldx, ptrdiff_t rows, ptrdiff_t cols);
