@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "COptim", linkerSettings: [.linkedLibrary("m")]),
         // GELU, biases and scales of the networks and of emb-laplace apply at the CPU's vector width (AVX-512, AVX2 or
         // SSE, the same bits): optimised in every configuration, as Layers is.
-        .target(name: "CElementwise", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CElementwise", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("m")]),
         // Work on threads of the libraries' own (results in order, fixed chunks, two tasks): Dispatch only.
         .target(name: "Parallel"),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel"]),

@@ -1,4 +1,5 @@
 #include "CElementwise.h"
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -116,6 +117,51 @@ INLINE void sum_products_where(float *restrict acc, const float *restrict a, ptr
     }
 }
 
+// G rows at once (G a constant after inlining): G independent chains of double additions, each
+// row's in index order.
+INLINE void layer_norm_group(float *restrict x, ptrdiff_t d, const float *restrict w, const float *restrict b,
+                             float eps, float *restrict xhat, float *restrict inv_std, const int G) {
+    double mean[8], var[8], inv[8];
+    for (int g = 0; g < G; g++) mean[g] = 0, var[g] = 0;
+    for (ptrdiff_t j = 0; j < d; j++)
+        for (int g = 0; g < G; g++) mean[g] += (double)x[g * d + j];
+    for (int g = 0; g < G; g++) mean[g] /= (double)d;
+    for (ptrdiff_t j = 0; j < d; j++)
+        for (int g = 0; g < G; g++) {
+            double c = (double)x[g * d + j] - mean[g];
+            var[g] += c * c;
+        }
+    for (int g = 0; g < G; g++) {
+        var[g] /= (double)d;
+        inv[g] = 1 / sqrt(var[g] + (double)eps);
+        if (inv_std) inv_std[g] = (float)inv[g];
+    }
+    for (int g = 0; g < G; g++) {
+        float *restrict xr = x + g * d;
+        float *restrict hr = xhat ? xhat + g * d : 0;
+        double m = mean[g], s = inv[g];
+        // Two loops, not a test in one: a vectorised `if (hr)` becomes a masked store to address
+        // 0 + j, which the CPU suppresses at a great cost (microcode, each time).
+        if (hr)
+            for (ptrdiff_t j = 0; j < d; j++) {
+                float h = (float)(((double)xr[j] - m) * s);
+                hr[j] = h;
+                xr[j] = h * w[j] + b[j];
+            }
+        else
+            for (ptrdiff_t j = 0; j < d; j++) xr[j] = (float)(((double)xr[j] - m) * s) * w[j] + b[j];
+    }
+}
+
+INLINE void layer_norm(float *restrict x, ptrdiff_t rows, ptrdiff_t d, const float *restrict w, const float *restrict b,
+                       float eps, float *restrict xhat, float *restrict inv_std) {
+    ptrdiff_t r = 0;
+    for (; r + 8 <= rows; r += 8)
+        layer_norm_group(x + r * d, d, w, b, eps, xhat ? xhat + r * d : 0, inv_std ? inv_std + r : 0, 8);
+    for (; r < rows; r++)
+        layer_norm_group(x + r * d, d, w, b, eps, xhat ? xhat + r * d : 0, inv_std ? inv_std + r : 0, 1);
+}
+
 // Each kernel three times: for AVX-512, for AVX2 and for the baseline, the same C source; the
 // best the CPU has is used, unless a test chose one (celem_use_kernel).
 static int chosen;  // 0: the best
@@ -174,6 +220,8 @@ DISPATCH(gelu_derivative, (float *x, float *d, ptrdiff_t n), (x, d, n))
 DISPATCH(add_row, (float *y, ptrdiff_t ldy, const float *b, ptrdiff_t rows, ptrdiff_t cols), (y, ldy, b, rows, cols))
 DISPATCH(add_row_scale, (float *y, ptrdiff_t ldy, const float *b, float c, ptrdiff_t rows, ptrdiff_t cols), (y, ldy, b, c, rows, cols))
 DISPATCH(square, (float *y, const float *x, ptrdiff_t n), (y, x, n))
+DISPATCH(layer_norm, (float *x, ptrdiff_t rows, ptrdiff_t d, const float *w, const float *b, float eps, float *xhat, float *inv_std),
+         (x, rows, d, w, b, eps, xhat, inv_std))
 DISPATCH(sum_rows, (float *acc, const float *x, ptrdiff_t ldx, ptrdiff_t rows, ptrdiff_t cols), (acc, x, ldx, rows, cols))
 DISPATCH(scale_relu, (float *y, ptrdiff_t ldy, const float *x, ptrdiff_t ldx, const float *s, ptrdiff_t rows, ptrdiff_t cols),
          (y, ldy, x, ldx, s, rows, cols))
@@ -190,6 +238,10 @@ void celem_add_row_scale_f32(float *y, ptrdiff_t ldy, const float *b, float c, p
     add_row_scale_dispatch(y, ldy, b, c, rows, cols);
 }
 void celem_square_f32(float *y, const float *x, ptrdiff_t n) { square_dispatch(y, x, n); }
+void celem_layer_norm_f32(float *x, ptrdiff_t rows, ptrdiff_t d, const float *w, const float *b, float eps,
+                          float *xhat, float *inv_std) {
+    layer_norm_dispatch(x, rows, d, w, b, eps, xhat, inv_std);
+}
 void celem_sum_rows_f32(float *acc, const float *x, ptrdiff_t ldx, ptrdiff_t rows, ptrdiff_t cols) {
     sum_rows_dispatch(acc, x, ldx, rows, cols);
 }

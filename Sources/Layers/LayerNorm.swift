@@ -1,3 +1,4 @@
+import CElementwise
 import LinearAlgebra
 
 /// Layer normalisation over each row: y = (x − mean) / sqrt(var + eps) ∘ weight + bias, with the
@@ -36,9 +37,7 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
         x.data.withUnsafeMutableBufferPointer { p in
             weight.withUnsafeBufferPointer { w in
                 bias.withUnsafeBufferPointer { b in
-                    for r in 0..<x.rows {
-                        LayerNorm.normalize(p.baseAddress! + r * d, d, w.baseAddress!, b.baseAddress!, eps, xhat: nil)
-                    }
+                    LayerNorm.normalize(rows: x.rows, p.baseAddress!, d, w.baseAddress!, b.baseAddress!, eps, xhat: nil, invStd: nil)
                 }
             }
         }
@@ -56,9 +55,9 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
             xhat.data.withUnsafeMutableBufferPointer { h in
                 weight.withUnsafeBufferPointer { w in
                     bias.withUnsafeBufferPointer { b in
-                        for r in 0..<x.rows {
-                            inv[r] = LayerNorm.normalize(p.baseAddress! + r * d, d, w.baseAddress!, b.baseAddress!, eps,
-                                                         xhat: h.baseAddress! + r * d)
+                        inv.withUnsafeMutableBufferPointer { pi in
+                            LayerNorm.normalize(rows: x.rows, p.baseAddress!, d, w.baseAddress!, b.baseAddress!, eps,
+                                                xhat: h.baseAddress!, invStd: pi.baseAddress!)
                         }
                     }
                 }
@@ -86,6 +85,24 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
             p[j] = h * w[j] + b[j]
         }
         return T(inv)
+    }
+
+    /// `normalize` of `rows` consecutive rows of d values that share w and b, writing x̂ (rows × d)
+    /// and 1/σ of each row when asked: the same bits, Float's in C (CElementwise) with several
+    /// rows' sums interleaved (each row's sum is a chain of additions in index order).
+    public static func normalize(rows: Int, _ p: UnsafeMutablePointer<T>, _ d: Int, _ w: UnsafePointer<T>, _ b: UnsafePointer<T>,
+                                 _ eps: T, xhat: UnsafeMutablePointer<T>?, invStd: UnsafeMutablePointer<T>?) {
+        guard rows > 0, d > 0 else { return }
+        if T.self == Float.self {
+            func f(_ q: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(q).assumingMemoryBound(to: Float.self) }
+            func f(_ q: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> { UnsafeMutableRawPointer(q).assumingMemoryBound(to: Float.self) }
+            celem_layer_norm_f32(f(p), rows, d, f(w), f(b), eps as! Float, xhat.map(f), invStd.map(f))
+        } else {
+            for r in 0..<rows {
+                let inv = normalize(p + r * d, d, w, b, eps, xhat: xhat.map { $0 + r * d })
+                invStd?[r] = inv
+            }
+        }
     }
 
     /// Backward of `forward(_:cache:)`: given dL/dy, accumulates dL/dweight += Σ dy ∘ x̂ and

@@ -638,21 +638,23 @@ final class LayerNormNode<T: BLASScalar> {
         input = a
         let d = features, rows = a.m.rows, B = batch.rows, shared = a.shared
         var y = a.m
-        var xhat = Matrix<T>(rows: rows, cols: d)
-        var inv = [T](repeating: 0, count: rows)
-        y.data.withUnsafeMutableBufferPointer { py in
+        // Every element of x̂ and 1/σ is written below (rows of a member's block share its parameters).
+        var xhat = Matrix<T>(uninitializedRows: rows, cols: d)
+        var inv = [T](unsafeUninitializedCapacity: rows) { _, n in n = rows }
+        let blockRows = shared ? rows : B
+        if rows > 0 && blockRows > 0 {
+            y.data.withUnsafeMutableBufferPointer { py in
             xhat.data.withUnsafeMutableBufferPointer { ph in
-                weight.value.withUnsafeBufferPointer { pw in
-                    bias.value.withUnsafeBufferPointer { pb in
-                        for r in 0..<rows {
-                            let m = shared ? 0 : r / B
-                            inv[r] = LayerNorm<T>.normalize(py.baseAddress! + r * d, d, pw.baseAddress! + weight.offset(m),
-                                                            pb.baseAddress! + bias.offset(m), eps,
-                                                            xhat: ph.baseAddress! + r * d)
-                        }
-                    }
+            inv.withUnsafeMutableBufferPointer { pi in
+            weight.value.withUnsafeBufferPointer { pw in
+            bias.value.withUnsafeBufferPointer { pb in
+                for first in stride(from: 0, to: rows, by: blockRows) {
+                    let m = shared ? 0 : first / B
+                    LayerNorm<T>.normalize(rows: min(blockRows, rows - first), py.baseAddress! + first * d, d,
+                                           pw.baseAddress! + weight.offset(m), pb.baseAddress! + bias.offset(m), eps,
+                                           xhat: ph.baseAddress! + first * d, invStd: pi.baseAddress! + first)
                 }
-            }
+            }}}}}
         }
         cache = LayerNorm<T>.Cache(xhat: xhat, invStd: inv)
         return Activations(m: y, shared: shared, needsGrad: a.needsGrad || weight.trainable)

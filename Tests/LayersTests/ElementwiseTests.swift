@@ -112,6 +112,39 @@ final class ElementwiseTests: XCTestCase {
         }
     }
 
+    /// Layer normalisation of several rows at once (eight rows' sums interleaved, then the rest one
+    /// by one) against LayerNorm.normalize row by row: the same bits for the rows, x̂ and 1/σ,
+    /// with and without x̂ and 1/σ asked for; rows of large mean (where the order of the sums shows).
+    func testLayerNormKernelGivesTheRowByRowBits() {
+        for (rows, d) in [(1, 1), (3, 7), (8, 16), (9, 33), (17, 384), (24, 5)] {
+            let x = (0..<(rows * d)).map { i in rand() * 100 + Float(i % d) * 1e3 }
+            let w = (0..<d).map { _ in rand() }, b = (0..<d).map { _ in rand() }
+            let eps: Float = 1e-12
+            var y = x, xhat = [Float](repeating: 0, count: rows * d), inv = [Float](repeating: 0, count: rows)
+            for r in 0..<rows {
+                y.withUnsafeMutableBufferPointer { py in
+                    xhat.withUnsafeMutableBufferPointer { ph in
+                        inv[r] = LayerNorm<Float>.normalize(py.baseAddress! + r * d, d, w, b, eps, xhat: ph.baseAddress! + r * d)
+                    }
+                }
+            }
+            forEachKernel { name in
+                var v = x, h = [Float](repeating: .nan, count: rows * d), s = [Float](repeating: .nan, count: rows)
+                v.withUnsafeMutableBufferPointer { pv in
+                    h.withUnsafeMutableBufferPointer { ph in
+                        s.withUnsafeMutableBufferPointer { celem_layer_norm_f32(pv.baseAddress!, rows, d, w, b, eps, ph.baseAddress!, $0.baseAddress!) }
+                    }
+                }
+                same(v, y, "layer norm \(name) \(rows)×\(d)")
+                same(h, xhat, "x̂ \(name) \(rows)×\(d)")
+                same(s, inv, "1/σ \(name) \(rows)×\(d)")
+                v = x
+                v.withUnsafeMutableBufferPointer { celem_layer_norm_f32($0.baseAddress!, rows, d, w, b, eps, nil, nil) }
+                same(v, y, "layer norm without x̂ \(name) \(rows)×\(d)")
+            }
+        }
+    }
+
     /// A test's choice of kernel holds until reset; a kernel the CPU lacks (or two at once) is refused.
     func testKernelChoice() {
         let best = String(cString: celem_kernel_name())

@@ -38,6 +38,14 @@ void celem_scale_relu_f32(float *y, ptrdiff_t ldy, const float *x, ptrdiff_t ldx
 void celem_sum_products_where_nonnegative_f32(float *acc, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                                               const float *s, ptrdiff_t rows, ptrdiff_t cols);
 
+/// Layer normalisation of `rows` rows of d values (row r at x + r·d), in place, every row with
+/// the same weight w and bias b: mean μ and biased variance σ² summed in double in index order,
+/// inv = 1/√(σ² + eps) in double, x̂_j = (float)((x_j − μ)·inv), x_j = x̂_j·w_j + b_j in float.
+/// x̂ into xhat and (float)inv into inv_std when they are not NULL. Eight rows' sums at a time
+/// (independent chains, each in its own order: the bits of one row at a time).
+void celem_layer_norm_f32(float *x, ptrdiff_t rows, ptrdiff_t d, const float *w, const float *b, float eps,
+                          float *xhat, float *inv_std);
+
 /// The kernels, as bits: CELEM_KERNEL_GENERIC (the C loops compiled for the baseline, always
 /// there), CELEM_KERNEL_AVX2 and CELEM_KERNEL_AVX512 when the CPU has them.
 enum { CELEM_KERNEL_GENERIC = 1, CELEM_KERNEL_AVX2 = 2, CELEM_KERNEL_AVX512 = 4 };
