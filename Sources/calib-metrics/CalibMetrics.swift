@@ -162,6 +162,7 @@ struct CalibMetrics: Tool, ThreadedTool {
     }
 
     func run() throws {
+        keepLargeBuffersInHeap()   // blocks of rows are decoded into buffers allocated again for every block
         if let gold {
             try runSimilarity(goldPath: gold)
         } else if let relevant {
