@@ -92,11 +92,11 @@ public struct LayerNorm<T: BLASScalar>: Sendable {
     /// rows' sums interleaved (each row's sum is a chain of additions in index order).
     public static func normalize(rows: Int, _ p: UnsafeMutablePointer<T>, _ d: Int, _ w: UnsafePointer<T>, _ b: UnsafePointer<T>,
                                  _ eps: T, xhat: UnsafeMutablePointer<T>?, invStd: UnsafeMutablePointer<T>?) {
-        guard rows > 0, d > 0 else { return }
+        guard rows > 0 else { return }
         if T.self == Float.self {
             func f(_ q: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(q).assumingMemoryBound(to: Float.self) }
             func f(_ q: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> { UnsafeMutableRawPointer(q).assumingMemoryBound(to: Float.self) }
-            celem_layer_norm_f32(f(p), rows, d, f(w), f(b), eps as! Float, xhat.map(f), invStd.map(f))
+            celem_layer_norm_f32(f(p), rows, d, f(w), f(b), unsafeBitCast(eps, to: Float.self), xhat.map(f), invStd.map(f))
         } else {
             for r in 0..<rows {
                 let inv = normalize(p + r * d, d, w, b, eps, xhat: xhat.map { $0 + r * d })
