@@ -1,4 +1,5 @@
-// Element-wise float kernels of the networks' hot loops (GELU, biases, per-column scales), in C
+// Element-wise float kernels of the networks' hot loops (GELU, LayerNorm, biases, per-column
+// scales) and of emb-laplace apply's variances, in C
 // so that one binary runs them at the CPU's full vector width: AVX-512 or AVX2 where the CPU has
 // them, SSE otherwise (Swift's own loops compile for the baseline x86-64, four floats a time).
 // Every kernel computes each element by the same operations in the same order, without fused
