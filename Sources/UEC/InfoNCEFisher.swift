@@ -106,10 +106,16 @@ public struct InfoNCEFisher: Sendable {
     /// batch's factors in groups of whole batches (about `groupRows` pairs), then the one Fisher
     /// GEMM of all the groups in `fisherPieces` pieces of F_W's columns; F_b and the loss are added
     /// afterwards row by row in order. So the sums have the same bits on any number of threads.
-    public mutating func add(queries hq: Matrix<Double>, positives hp: Matrix<Double>, batchSize: Int, threads: Int = 1) {
+    ///
+    /// `alongside`, when given, runs once, as one more task among the Fisher GEMM's pieces (the
+    /// first one taken): a caller that reads its input block by block reads the next block there,
+    /// on one thread while the other threads take the pieces, instead of leaving them idle while
+    /// it reads. It must not touch the matrices given.
+    public mutating func add(queries hq: Matrix<Double>, positives hp: Matrix<Double>, batchSize: Int, threads: Int = 1,
+                             alongside: (@Sendable () -> Void)? = nil) {
         precondition(hq.rows == hp.rows && hq.cols == layer.inputs && hp.cols == layer.inputs && batchSize >= 1)
         let rows = hq.rows, d = layer.outputs, p = layer.inputs
-        guard rows > 0 else { return }
+        guard rows > 0 else { alongside?(); return }
         // The three GEMMs (A∘A)ᵀ(H∘H) + 2 (A∘Z)ᵀ(H∘C) + (Z∘Z)ᵀ(C∘C) of every batch run as one
         // GEMM over the stacked factors [A∘A; 2 A∘Z; Z∘Z]ᵀ · [H∘H; H∘C; C∘C] (rows n, rows + n
         // and 2·rows + n for pair n): the same sum, at a GEMM shape with a long inner dimension.
@@ -132,9 +138,12 @@ public struct InfoNCEFisher: Sendable {
                                 Self.factors(of: groups[g], queries: hq, positives: hp, batchSize: batchSize, layer: layer,
                                              temperature: temperature, stride: rows, into: out)
                             }
-                            // F_W[:, piece] += Xᵀ Y[:, piece], each piece one GEMM on one thread.
-                            onChunks(pieces.count, threads: threads) { j in
-                                let c = pieces[j]
+                            // F_W[:, piece] += Xᵀ Y[:, piece], each piece one GEMM on one thread;
+                            // `alongside` first, the longest task.
+                            let extra = alongside == nil ? 0 : 1
+                            onChunks(pieces.count + extra, threads: threads) { j in
+                                if j < extra { alongside?(); return }
+                                let c = pieces[j - extra]
                                 Double.gemm(true, false, d, c.count, 3 * rows, 1, out.x, d, out.y + c.lowerBound, p,
                                             1, out.weight + c.lowerBound, p)
                             }

@@ -118,9 +118,11 @@ struct Fit: Tool, ThreadedTool {
         return LastLayer(weight: Matrix(rows: d, cols: w.shape[1], data: wd), bias: bias)
     }
 
-    /// Reads pairs block by block; calls `body` with (queries, positives) as float matrices.
+    /// Reads pairs block by block; calls `body` with (queries, positives) as float matrices and the
+    /// next block, which the body may read alongside its own work (`NextPairs.read`); it is read
+    /// after the body returns otherwise.
     static func pairs(_ path: String, blockRows: Int, width: Int?, what: String, progress label: String? = nil,
-                      _ body: (Matrix<Double>, Matrix<Double>) throws -> Void) throws -> (rows: Int?, label: String) {
+                      _ body: (Matrix<Double>, Matrix<Double>, NextPairs) throws -> Void) throws -> (rows: Int?, label: String) {
         let reader = try openStream(path)
         let blocks = RowBlockReader(reader, names: ["query", "positive"], blockRows: blockRows)
         let infos = try blocks.headers()
@@ -136,11 +138,17 @@ struct Fit: Tool, ThreadedTool {
         }
         // Progress on a terminal only (never in pipelines); the total when the header declares it.
         let progress = label.map { Progress($0, total: infos[0].rows) }
-        while let block = try blocks.next() {
+        let next = NextPairs {
+            guard let block = try blocks.next() else { return nil }
             let first = blocks.rowsDone - block[0].rows
-            try body(try doubleMatrix(block[0], label: reader.label, firstRow: first),
-                     try doubleMatrix(block[1], label: reader.label, firstRow: first))
-            progress?.update(blocks.rowsDone)
+            return (try doubleMatrix(block[0], label: reader.label, firstRow: first),
+                    try doubleMatrix(block[1], label: reader.label, firstRow: first))
+        }
+        var done = 0
+        while let (q, p) = try next.take() {
+            try body(q, p, next)
+            done += q.rows
+            progress?.update(done)
         }
         progress?.finish()
         return (infos[0].rows, reader.label)
@@ -156,12 +164,14 @@ struct Fit: Tool, ThreadedTool {
         // Blocks of whole batches, about 256 pairs: the GEMMs of all of a block's batches at once.
         let batchesPerBlock = max(1, 256 / batchSize)
         let (_, label) = try Fit.pairs(input, blockRows: batchSize * batchesPerBlock, width: layerModel?.inputs,
-                                           what: layer ?? "the layer", progress: "emb-laplace fit: pairs") { q, p in
+                                           what: layer ?? "the layer", progress: "emb-laplace fit: pairs") { q, p, next in
             if acc == nil {
                 layerModel = .identity(q.cols)
                 acc = InfoNCEFisher(layer: layerModel!, temperature: temperature)
             }
-            acc!.add(queries: q, positives: p, batchSize: batchSize, threads: blasThreads)
+            // The next block is read and converted on one thread while the other takes the
+            // Fisher GEMM's pieces, instead of the threads idling while it is read.
+            acc!.add(queries: q, positives: p, batchSize: batchSize, threads: blasThreads, alongside: { next.read() })
         }
         guard let fisher = acc, fisher.pairs > 0 else { throw ToolError.data("\(label): no pairs to fit on") }
         if fisher.batches == 1 && fisher.pairs < 2 { throw ToolError.data("\(label): one pair is not enough (InfoNCE needs negatives)") }
@@ -217,7 +227,7 @@ struct Fit: Tool, ThreadedTool {
         } else if let heldout {
             var est = VarianceScaleEstimator()
             let vw = post.weightVarianceFloat
-            let (_, hl) = try Fit.pairs(heldout, blockRows: 4096, width: fisher.layer.inputs, what: "the fitted layer") { q, p in
+            let (_, hl) = try Fit.pairs(heldout, blockRows: 4096, width: fisher.layer.inputs, what: "the fitted layer") { q, p, _ in
                 let a = post.predict(floatCopy(q), vw: vw, threads: blasThreads), b = post.predict(floatCopy(p), vw: vw, threads: blasThreads)
                 est.add(queryMean: a.mean, queryVar: a.variance, positiveMean: b.mean, positiveVar: b.variance)
             }
@@ -408,6 +418,26 @@ func doubleMatrix(_ t: Tensor, label: String, firstRow: Int) throws -> Matrix<Do
         throw ToolError.data("\(label): '\(t.name)' holds \(d[bad]) at row \(firstRow + bad / max(1, t.info.rowShape[0])) (expected finite numbers)")
     }
     return Matrix(rows: t.rows, cols: t.info.rowShape[0], data: d)
+}
+
+/// The next block of pairs, read by the first call of `read()` (on whichever thread) or by
+/// `take()`, which hands it over; one block ahead at most. `read()` and `take()` are never called
+/// concurrently: `take()` comes after the work that called `read()` is joined.
+final class NextPairs: @unchecked Sendable {
+    private let produce: () throws -> (Matrix<Double>, Matrix<Double>)?
+    private var result: Result<(Matrix<Double>, Matrix<Double>)?, Error>? = nil
+
+    init(_ produce: @escaping () throws -> (Matrix<Double>, Matrix<Double>)?) { self.produce = produce }
+
+    /// Reads the next block unless it is read already; an error is kept for `take()`.
+    func read() { if result == nil { result = Result { try produce() } } }
+
+    /// The next block (nil at the end), read now if it was not; rethrows the reading's error.
+    func take() throws -> (Matrix<Double>, Matrix<Double>)? {
+        read()
+        defer { result = nil }
+        return try result!.get()
+    }
 }
 
 /// The first row of a block whose mean or variance is not finite, or nil. A program never writes

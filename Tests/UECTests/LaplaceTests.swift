@@ -1,3 +1,4 @@
+import Synchronization
 import LinearAlgebra
 import XCTest
 import Probability
@@ -148,6 +149,33 @@ final class LaplaceTests: XCTestCase {
             XCTAssertEqual(many.lossSum, one.lossSum)
             assertClose(many.weight.data, one.weight.data, rtol: 1e-12, atol: 1e-15, "identity \(identity) F_W")
             XCTAssertGreaterThan(one.weight.data.max()!, 0)
+        }
+    }
+
+    /// The task run alongside the Fisher GEMM (emb-laplace fit reads its next block there) runs
+    /// exactly once per call, whatever the threads and even for no rows, and changes no bit.
+    func testAlongsideRunsOnceAndChangesNothing() {
+        var g = SeededGenerator(seed: 12)
+        let rows = 150, d = 4, p = 9, batch = 8
+        let layer = LastLayer(weight: Matrix(rows: d, cols: p, data: (0..<d * p).map { _ in g.normal() * 0.4 }),
+                              bias: (0..<d).map { _ in g.normal() * 0.1 })
+        let hq = Matrix<Double>(rows: rows, cols: p, data: (0..<rows * p).map { _ in g.normal() })
+        let hp = Matrix<Double>(rows: rows, cols: p, data: hq.data.map { $0 + 0.5 * g.normal() })
+        var plain = InfoNCEFisher(layer: layer)
+        plain.add(queries: hq, positives: hp, batchSize: batch, threads: 1)
+        for threads in [1, 2, 3] {
+            let calls = Atomic<Int>(0)
+            var acc = InfoNCEFisher(layer: layer)
+            acc.add(queries: hq, positives: hp, batchSize: batch, threads: threads,
+                    alongside: { calls.add(1, ordering: .relaxed) })
+            XCTAssertEqual(calls.load(ordering: .relaxed), 1, "threads \(threads)")
+            XCTAssertEqual(acc.weight.data, plain.weight.data, "threads \(threads)")
+            XCTAssertEqual(acc.bias, plain.bias)
+            XCTAssertEqual(acc.lossSum, plain.lossSum)
+            acc.add(queries: hq.rows(0 ..< 0), positives: hp.rows(0 ..< 0), batchSize: batch, threads: threads,
+                    alongside: { calls.add(1, ordering: .relaxed) })
+            XCTAssertEqual(calls.load(ordering: .relaxed), 2, "no rows, threads \(threads)")
+            XCTAssertEqual(acc.pairs, rows)
         }
     }
 
