@@ -47,6 +47,24 @@ public protocol BLASScalar: BinaryFloatingPoint, Sendable {
                       _ u: UnsafeMutablePointer<Self>, _ vt: UnsafeMutablePointer<Self>) -> Int32
 }
 
+/// `values` as an array of T: the array itself for Float (no copy), converted in one specialised
+/// loop for Double. Generic code that wrote `values.map { T($0) }` converted element by element
+/// through the generic initialiser (sve-predict spent half of its start-up there).
+@inlinable
+public func converted<T: BLASScalar>(_ values: [Float], to: T.Type = T.self) -> [T] {
+    if T.self == Float.self { return unsafeBitCast(values, to: [T].self) }
+    if T.self == Double.self { return unsafeBitCast(values.map { Double($0) }, to: [T].self) }
+    return values.map { T($0) }
+}
+
+/// `values` as Float: the array itself for Float, converted in one specialised loop for Double.
+@inlinable
+public func asFloats<T: BLASScalar>(_ values: [T]) -> [Float] {
+    if T.self == Float.self { return unsafeBitCast(values, to: [Float].self) }
+    if T.self == Double.self { return unsafeBitCast(values, to: [Double].self).map { Float($0) } }
+    return values.map { Float($0) }
+}
+
 extension Float: BLASScalar {
     public static func gemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                             _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,

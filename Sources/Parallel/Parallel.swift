@@ -40,6 +40,33 @@ public func onChunks(_ count: Int, threads: Int, _ body: @Sendable (Int) -> Void
     }
 }
 
+/// `body(i, worker)` for every chunk i in 0..<count, taken as in `onChunks` (a thread takes the
+/// next chunk whenever it is done with one), with the index in 0..<threads of the thread that runs
+/// it: a thread runs its chunks one after the other, so what it owns (a scratch network, say,
+/// indexed by `worker`) is never used by two chunks at once. The results in order of i.
+public func mapChunks<R>(_ count: Int, threads: Int, _ body: (_ chunk: Int, _ worker: Int) -> R) -> [R] {
+    let workers = max(1, min(threads, count))
+    if workers == 1 { return (0..<count).map { body($0, 0) } }
+    let out = UnsafeMutablePointer<R>.allocate(capacity: count)
+    defer { out.deinitialize(count: count); out.deallocate() }
+    withoutActuallyEscaping(body) { body in
+        let slots = ChunkSlots(p: out, body: body)
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            while case let i = next.wrappingAdd(1, ordering: .relaxed).oldValue, i < count {
+                (slots.p + i).initialize(to: slots.body(i, w))
+            }
+        }
+    }
+    return (0..<count).map { out[$0] }
+}
+
+/// Where each chunk writes its result: a slot of its own.
+private struct ChunkSlots<R>: @unchecked Sendable {
+    let p: UnsafeMutablePointer<R>
+    let body: (Int, Int) -> R
+}
+
 /// Two closures run on two threads, and the error of the first.
 private final class TwoTasks: @unchecked Sendable {
     let a: () throws -> Void, b: () -> Void

@@ -27,7 +27,7 @@ extension EnsembleNetwork {
     public func archive(temperature: Double) -> (arrays: [NamedArray], meta: [String: String]) {
         var arrays = [NamedArray(name: ModelMeta.temperature, shape: [], values: [Float(temperature)])]
         for p in parameters {
-            arrays.append(NamedArray(name: p.name, shape: p.shape, values: p.value.map { Float($0) }))
+            arrays.append(NamedArray(name: p.name, shape: p.shape, values: asFloats(p.value)))
         }
         let meta = [ModelMeta.format: "1", ModelMeta.stack: spec.description, ModelMeta.method: method.rawValue,
                     ModelMeta.members: "\(members)", ModelMeta.classes: "\(classes)", ModelMeta.inputDim: "\(inputDim)"]
@@ -83,7 +83,7 @@ extension EnsembleNetwork {
             guard a.shape == p.shape, a.values.count == p.count else {
                 throw SVEError.shape("model: '\(p.name)' has shape \(a.shape), expected \(p.shape)")
             }
-            p.value = a.values.map { T($0) }
+            p.value = converted(a.values)
         }
         let t = try array(ModelMeta.temperature)
         guard let temp = t.values.first, temp.isFinite, temp > 0 else { throw SVEError.data("model: temperature must be a positive number") }

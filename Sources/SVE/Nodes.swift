@@ -338,8 +338,8 @@ final class FactoredLinear<T: BLASScalar> {
 
     func loadPretrained(_ p: Pretrained) {
         let basis = p.bases[name]!
-        u.value = basis.u.data.map { T($0) }
-        vt.value = basis.vt.data.map { T($0) }
+        u.value = converted(basis.u.data)
+        vt.value = converted(basis.vt.data)
     }
 
     /// s_m = S ∘ (1 + σ_init ε), then b_m = b + η.
@@ -515,7 +515,7 @@ final class DenseLinear<T: BLASScalar> {
 
     /// Every member starts from the pretrained dense weight.
     func loadPretrained(_ p: Pretrained) {
-        let dense = p.bases[name]!.weight().data.map { T($0) }
+        let dense: [T] = converted(p.bases[name]!.weight().data)
         for m in 0..<weight.shape[0] {
             weight.value.replaceSubrange(weight.offset(m) ..< weight.offset(m) + dense.count, with: dense)
         }

@@ -147,14 +147,12 @@ public func memberLogits<T: BLASScalar>(_ net: EnsembleNetwork<T>, _ data: Examp
     }
     let workers = max(1, min(threads, parts.count))
     let nets = net.shardNetworks(workers)
+    // A thread takes the next part whenever it is done with one, with the network of its own: a
+    // thread slowed by the program's reader or writer does not hold the other back.
     let logits = BLASThreading.singleThreaded {
-        Parallel.onThreads(workers) { w in
-            stride(from: w, to: parts.count, by: workers).map { p in nets[w].forward(data.gather(parts[p]).x, inference: true) }
-        }
+        Parallel.mapChunks(parts.count, threads: workers) { p, w in nets[w].forward(data.gather(parts[p]).x, inference: true) }
     }
-    for w in 0..<workers {
-        for (j, p) in stride(from: w, to: parts.count, by: workers).enumerated() { store(parts[p], logits[w][j]) }
-    }
+    for (p, l) in logits.enumerated() { store(parts[p], l) }
     return out
 }
 
