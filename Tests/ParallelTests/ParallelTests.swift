@@ -43,6 +43,32 @@ final class ThreadHelperTests: XCTestCase {
         for i in 1..<count { XCTAssertNotEqual(ran.p[i], ran.p[0], "chunk \(i) waited for the slow chunk's thread") }
     }
 
+    /// mapChunks: every chunk once, results in order, a worker index below the threads that no
+    /// two chunks hold at once, and a slow chunk's worker left alone while the others go on.
+    func testMapChunksGivesEachChunkAWorkerOfItsOwn() {
+        for (count, threads) in [(0, 2), (1, 4), (17, 3), (5, 8), (9, 1)] {
+            let seen = Counts(count), busy = Counts(max(1, threads)), clash = Counts(1)
+            let out = mapChunks(count, threads: threads) { i, w -> String in
+                seen.p[i] += 1
+                if busy.p[w] != 0 { clash.p[0] = 1 }
+                busy.p[w] = 1
+                usleep(1_000)
+                busy.p[w] = 0
+                return "chunk \(i) on \(w < max(1, min(threads, count)) ? "a worker" : "worker \(w)")"
+            }
+            XCTAssertEqual(out, (0..<count).map { "chunk \($0) on a worker" }, "\(count) chunks on \(threads) threads")
+            XCTAssertEqual(seen.values, [Int](repeating: 1, count: count))
+            XCTAssertEqual(clash.p[0], 0, "a worker ran two chunks at once")
+        }
+        let workers = Counts(9)
+        _ = mapChunks(9, threads: 2) { i, w -> Int in
+            workers.p[i] = w
+            if i == 0 { usleep(200_000) }
+            return i
+        }
+        for i in 1..<9 { XCTAssertNotEqual(workers.p[i], workers.p[0], "chunk \(i) waited for the slow chunk's worker") }
+    }
+
     struct Refused: Error, Equatable { let row: Int }
 
     func testOnTwoThreadsRunsBothAndRethrowsTheFirstsError() throws {
