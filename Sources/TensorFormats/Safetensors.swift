@@ -9,9 +9,19 @@ public enum Safetensors {
         "I8": .i8, "U8": .u8, "U16": .u16, "U32": .u32, "U64": .u64, "BOOL": .bool,
     ]
 
-    /// Every tensor, in the order of its data in the file. The file's `__metadata__` goes
-    /// into each tensor's metadata under "safetensors.<key>".
-    public static func read(_ bytes: [UInt8], source: String? = nil) throws -> [Tensor] {
+    /// One tensor of a safetensors file: where its bytes are (`bytes`, counted from the start of
+    /// the file, checked to lie inside it and to match the shape) and what they are.
+    public struct Entry: Sendable {
+        public let name: String
+        public let dtype: DType
+        public let shape: [Int]
+        public let bytes: Range<Int>
+    }
+
+    /// The file's tensor entries, in the order of their data in the file, and its
+    /// `__metadata__` as "safetensors.<key>" (plus "source" when given): the header parsed and
+    /// checked, no data copied.
+    public static func entries(_ bytes: UnsafeRawBufferPointer, source: String? = nil) throws -> (entries: [Entry], meta: [String: String]) {
         guard bytes.count >= 8 else { throw FormatError("not a safetensors file (shorter than 8 bytes)") }
         var n = 0
         for k in 0..<8 { n |= Int(bytes[k]) << (8 * k) }
@@ -28,7 +38,7 @@ public enum Safetensors {
             for (k, v) in m { fileMeta["safetensors.\(k)"] = v }
         }
         if let source { fileMeta["source"] = source }
-        var found: [(Int, Tensor)] = []
+        var found: [Entry] = []
         for (name, value) in json where name != "__metadata__" {
             guard case .entry(let entry) = value, entry.data_offsets.count == 2 else {
                 throw FormatError("safetensors entry '\(name)' lacks dtype, shape or data_offsets")
@@ -53,10 +63,21 @@ public enum Safetensors {
             guard b >= 0, e >= b, e <= available, e - b == expected else {
                 throw FormatError("safetensors entry '\(name)': offsets \(b)..<\(e) do not match shape \(shape) of \(dtypeName) in \(available) data bytes")
             }
-            let data = Array(bytes[dataStart + b ..< dataStart + e])
-            found.append((b, Tensor(name: name, dtype: dtype, shape: shape, data: data, meta: fileMeta)))
+            found.append(Entry(name: name, dtype: dtype, shape: shape, bytes: dataStart + b ..< dataStart + e))
         }
-        return found.sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1.name < $1.1.name }.map(\.1)
+        found.sort { $0.bytes.lowerBound != $1.bytes.lowerBound ? $0.bytes.lowerBound < $1.bytes.lowerBound : $0.name < $1.name }
+        return (found, fileMeta)
+    }
+
+    /// Every tensor, in the order of its data in the file. The file's `__metadata__` goes
+    /// into each tensor's metadata under "safetensors.<key>".
+    public static func read(_ bytes: [UInt8], source: String? = nil) throws -> [Tensor] {
+        try bytes.withUnsafeBytes { raw in
+            let (entries, meta) = try Self.entries(raw, source: source)
+            return entries.map { e in
+                Tensor(name: e.name, dtype: e.dtype, shape: e.shape, data: Array(bytes[e.bytes]), meta: meta)
+            }
+        }
     }
 }
 

@@ -84,25 +84,30 @@ enum ModelDirectory {
         guard FileManager.default.fileExists(atPath: u.path) else {
             throw EncoderError.missing("\(dir) has no model.safetensors (convert pytorch_model.bin with the safetensors package)")
         }
-        guard let data = FileManager.default.contents(atPath: u.path) else { throw EncoderError.missing("cannot read \(u.path)") }
-        let tensors: [Tensor]
-        do { tensors = try Safetensors.read([UInt8](data)) } catch {
-            throw EncoderError.data("\(u.path): \(error)")
+        // The file mapped, each tensor converted straight from the page cache: one copy of the
+        // weights, where reading the file into an array and slicing it made four.
+        do {
+            return try withMappedFile(u.path) { raw in
+                let entries: [Safetensors.Entry]
+                do { entries = try Safetensors.entries(raw).entries } catch { throw EncoderError.data("\(u.path): \(error)") }
+                guard let anchor = entries.first(where: { $0.name.hasSuffix("embeddings.word_embeddings.weight") }) else {
+                    throw EncoderError.data("\(u.path) has no embeddings.word_embeddings.weight (not a BERT checkpoint, or a partial one)")
+                }
+                let prefix = String(anchor.name.dropLast("embeddings.word_embeddings.weight".count))
+                var out: [String: (shape: [Int], values: [Float])] = [:]
+                for t in entries where t.name.hasPrefix(prefix) {
+                    guard t.dtype.isFloat else { continue }
+                    var name = String(t.name.dropFirst(prefix.count))
+                    // Old checkpoints call the LayerNorm parameters gamma and beta.
+                    if name.hasSuffix("LayerNorm.gamma") { name = String(name.dropLast(5)) + "weight" }
+                    if name.hasSuffix("LayerNorm.beta") { name = String(name.dropLast(4)) + "bias" }
+                    out[name] = (t.shape, floats(of: UnsafeRawBufferPointer(rebasing: raw[t.bytes]), dtype: t.dtype))
+                }
+                return out
+            }
+        } catch let e as FormatError {   // the file could not be opened or mapped
+            throw EncoderError.missing(e.description)
         }
-        guard let anchor = tensors.first(where: { $0.name.hasSuffix("embeddings.word_embeddings.weight") }) else {
-            throw EncoderError.data("\(u.path) has no embeddings.word_embeddings.weight (not a BERT checkpoint, or a partial one)")
-        }
-        let prefix = String(anchor.name.dropLast("embeddings.word_embeddings.weight".count))
-        var out: [String: (shape: [Int], values: [Float])] = [:]
-        for t in tensors where t.name.hasPrefix(prefix) {
-            guard t.dtype.isFloat else { continue }
-            var name = String(t.name.dropFirst(prefix.count))
-            // Old checkpoints call the LayerNorm parameters gamma and beta.
-            if name.hasSuffix("LayerNorm.gamma") { name = String(name.dropLast(5)) + "weight" }
-            if name.hasSuffix("LayerNorm.beta") { name = String(name.dropLast(4)) + "bias" }
-            out[name] = (t.shape, t.floats())
-        }
-        return out
     }
 
     /// The tokenizer: tokenizer.json (WordPiece) or else vocab.txt with tokenizer_config.json.

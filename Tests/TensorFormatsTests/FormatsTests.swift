@@ -137,6 +137,51 @@ final class FormatsTests: XCTestCase {
         try check(bf[0], against: "st:bf")
     }
 
+    /// The entries locate each tensor's bytes in the file (what emb-encode converts from the
+    /// mapped file), and the values come out the same from a mapping, aligned or not.
+    func testSafetensorsEntriesAndMappedFloats() throws {
+        let url = Self.dir.appendingPathComponent("small.safetensors")
+        let b = try bytes("small.safetensors")
+        let tensors = try Safetensors.read(b)
+        try withMappedFile(url.path) { raw in
+            XCTAssertEqual(Array(raw), b)
+            let (entries, meta) = try Safetensors.entries(raw, source: "x")
+            XCTAssertEqual(meta["safetensors.format"], "np")
+            XCTAssertEqual(meta["source"], "x")
+            XCTAssertEqual(entries.map(\.name), tensors.map(\.name))
+            for (e, t) in zip(entries, tensors) {
+                XCTAssertEqual(Array(b[e.bytes]), t.data, e.name)
+                XCTAssertEqual(e.shape, t.shape)
+                if e.dtype.isFloat {
+                    let f = floats(of: UnsafeRawBufferPointer(rebasing: raw[e.bytes]), dtype: e.dtype)
+                    XCTAssertEqual(f.map(\.bitPattern), t.floats().map(\.bitPattern), e.name)
+                }
+            }
+        }
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(getpid()).bin")
+        try Data().write(to: empty)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        XCTAssertEqual(try withMappedFile(empty.path) { $0.count }, 0)
+        XCTAssertThrowsError(try withMappedFile(empty.path + ".absent") { $0.count }) { e in
+            XCTAssertTrue("\(e)".contains("cannot open") && "\(e)".contains(".absent"), "\(e)")
+        }
+    }
+
+    /// Values at an address that is not a multiple of their size (a safetensors header of odd
+    /// length puts them there) convert as aligned ones do.
+    func testFloatsOfMisalignedBytes() {
+        let values: [Float] = [1.5, -2, .pi, -0, 3e-39, .infinity, 65504]
+        for dtype in [DType.f32, .f64, .f16, .bf16] {
+            let data: [UInt8] = convertFromFloat(values, to: dtype)
+            let expected = data.withUnsafeBytes { convertToFloat($0, from: dtype) }
+            for shift in 0..<8 {
+                let padded = [UInt8](repeating: 0xAB, count: shift) + data
+                let got = padded.withUnsafeBytes { floats(of: UnsafeRawBufferPointer(rebasing: $0[shift...]), dtype: dtype) }
+                XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "\(dtype) shifted by \(shift)")
+            }
+        }
+    }
+
     func testForgedSafetensorsOffsetsAreRefused() throws {
         let header = #"{"w":{"dtype":"F32","shape":[1000000000000,1000],"data_offsets":[0,16]}}"#
         var b = [UInt8](repeating: 0, count: 8)
