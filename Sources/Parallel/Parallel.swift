@@ -34,9 +34,15 @@ public func onThreads<R>(_ count: Int, _ body: (Int) -> R) -> [R] {
 public func onChunks(_ count: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
     let workers = max(1, min(threads, count))
     if workers == 1 { for i in 0..<count { body(i) }; return }
+    takeChunks(count, workers: workers) { i, _ in body(i) }
+}
+
+/// Chunks 0..<count on `workers` threads, each thread taking the next chunk not yet taken:
+/// `body(chunk, worker)`. What `onChunks` and `mapChunks` share.
+private func takeChunks(_ count: Int, workers: Int, _ body: @Sendable (_ chunk: Int, _ worker: Int) -> Void) {
     let next = Atomic<Int>(0)
-    DispatchQueue.concurrentPerform(iterations: workers) { _ in
-        while case let i = next.wrappingAdd(1, ordering: .relaxed).oldValue, i < count { body(i) }
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+        while case let i = next.wrappingAdd(1, ordering: .relaxed).oldValue, i < count { body(i, w) }
     }
 }
 
@@ -51,12 +57,7 @@ public func mapChunks<R>(_ count: Int, threads: Int, _ body: (_ chunk: Int, _ wo
     defer { out.deinitialize(count: count); out.deallocate() }
     withoutActuallyEscaping(body) { body in
         let slots = ChunkSlots(p: out, body: body)
-        let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            while case let i = next.wrappingAdd(1, ordering: .relaxed).oldValue, i < count {
-                (slots.p + i).initialize(to: slots.body(i, w))
-            }
-        }
+        takeChunks(count, workers: workers) { i, w in (slots.p + i).initialize(to: slots.body(i, w)) }
     }
     return (0..<count).map { out[$0] }
 }
