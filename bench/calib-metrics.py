@@ -12,7 +12,9 @@ The set, on float32 probabilities N×K with int64 labels:
   Brier (brier_score_loss, multiclass); AURC (numpy, argsort).
 Swift: `calib-metrics --json --labels labels.tsr probs.tsr` — wall time including reading and
 decompressing the tensor stream (median of 5 runs, 3 above a second, after one not counted), peak RSS from /usr/bin/time or getrusage. Python: compute time
-after the arrays are in memory (their load time printed apart). sklearn's log_loss and
+after the arrays are in memory (their load time printed apart). The two in turn, five times where
+Python's run is short (N·K ≤ 10^7), three times up to 10^8, once above: the ratio is the median of
+the pairs' ratios, each Python run against our median just before it. sklearn's log_loss and
 brier_score_loss run on blocks of 100 000 rows (their one-hot copies would not fit the budget
 otherwise); netcal runs only where its clipped copy of the probabilities fits (N·K·4 ≤ 1 GB).
 
@@ -186,8 +188,18 @@ def main():
     for s in args.sizes.split(","):
         n, k = parse_size(s)
         d = generate(work, n, k)
-        sw, rss, js = run_swift(d, [])
-        load, py, out, times = run_python(d, n, k)
+        # Ours and Python's in turn (the machine's speed drifts): each Python run beside the
+        # median of three of ours just before it, the ratio taken pair by pair and its median
+        # reported; five pairs where Python's run is short, fewer where it takes a minute or more.
+        pairs = 5 if n * k <= 10**7 else 3 if n * k <= 10**8 else 1
+        sws, pys, ratios, rss = [], [], [], 0.0
+        for _ in range(pairs):
+            time.sleep(0.5)   # the threads of torch and OpenBLAS in this process spin for a while after work
+            sw, r, js = run_swift(d, [])
+            load, py, out, times = run_python(d, n, k)
+            sws.append(sw); pys.append(py); ratios.append(py / sw); rss = max(rss, r)
+        median = lambda v: sorted(v)[len(v) // 2]
+        sw, py, ratio = median(sws), median(pys), median(ratios)
         agree = {
             "ece": abs(js["calibration"]["ece"] - out["ece_default"]),
             "ece_tm": abs(js["ece_by_convention"]["torchmetrics"] - out["ece_torchmetrics"]),
@@ -198,20 +210,21 @@ def main():
         }
         if "ece_netcal" in out:
             agree["ece_netcal"] = abs(js["ece_by_convention"]["netcal"] - out["ece_netcal"])
-        rows.append((n, k, sw, rss, load, py, agree, times))
+        rows.append((n, k, sw, rss, load, py, ratio, agree, times))
         print(f"{n:>9} x {k:<5} swift {sw:8.2f} s (peak {rss:7.0f} MB)   python {py:8.2f} s "
-              f"(+{load:.2f} s load)   python/swift {py / sw:6.2f}", flush=True)
+              f"(+{load:.2f} s load)   python/swift {ratio:6.2f} (median of {pairs} pairs: "
+              + ", ".join(f"{x:.1f}" for x in ratios) + ")", flush=True)
         print("    python per metric: " + ", ".join(f"{m} {t:.2f}" for m, t in times.items()), flush=True)
         print("    |swift - python|: " + ", ".join(f"{m} {v:.1e}" for m, v in agree.items()), flush=True)
         bench_result("calib-metrics", f"{n:.0e} x {k} metric set, s (ours wall with reading; peer sklearn+torchmetrics+netcal+numpy compute)",
-                     sw, py)
+                     sw, py, ratio)
         if not args.keep:
             for f in d.iterdir():
                 f.unlink()
             d.rmdir()
     print("\n        N      K   swift s   peak MB  python s   ratio")
-    for n, k, sw, rss, load, py, _, _ in rows:
-        print(f"{n:>9} {k:>6} {sw:9.2f} {rss:9.0f} {py:9.2f} {py / sw:7.2f}")
+    for n, k, sw, rss, load, py, ratio, _, _ in rows:
+        print(f"{n:>9} {k:>6} {sw:9.2f} {rss:9.0f} {py:9.2f} {ratio:7.2f}")
 
 
 if __name__ == "__main__":
