@@ -27,6 +27,10 @@ run() {
 
 # The limits first, while the machine is as quiet as it will be.
 "$PY" bench/machine.py > "$W/machine.tsv" || echo "MACHINE	limits	not measured (bench/machine.py failed)" > "$W/machine.tsv"
+# What fresh memory costs to touch, on small and huge pages, warm and after a pause (bench/first-touch.c):
+# the programs' first-run costs depend on it, and on some VMs huge pages after a pause cost far more.
+{ cc -O2 bench/first-touch.c -o "$W/first-touch" && "$W/first-touch" "$([ -n "${BENCH_QUICK:-}" ] && echo 16 || echo 64)" 3; } >> "$W/machine.tsv" \
+    || echo "MACHINE	first touch	not measured (bench/first-touch.c failed)" >> "$W/machine.tsv"
 # The BLAS core the programs run (what -v reports, after the automatic choice of kernel).
 .build/release/tensor from npz examples/data/leebg.npz | .build/release/tensor select query_minilm positive_minilm \
   | .build/release/tensor rename query_minilm=query positive_minilm=positive \

@@ -289,7 +289,7 @@ class Writer:
     As a context manager, finishes only when the block ends without an exception, so a
     producer that fails never leaves a stream that reads as complete."""
 
-    def __init__(self, f, level=3, shuffle=True, chunk_bytes=4 << 20):
+    def __init__(self, f, level=3, shuffle=True, chunk_bytes=1 << 20):
         self.f, self.shuffle, self.chunk_bytes = f, shuffle, chunk_bytes
         self.c = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
         self.infos, self.written, self.started, self.finished = [], [], False, False

@@ -15,8 +15,12 @@ public enum Format {
 
     /// The largest record body a reader accepts (1 GiB). Writers stay far below it.
     public static let maxRecordBody = 1 << 30
-    /// Writers cut tensors into DATA records of about this many payload bytes by default.
-    public static let defaultChunkBytes = 4 << 20
+    /// Writers cut tensors into DATA records of about this many payload bytes by default. A
+    /// reader holds a record several times over (compressed, decoded, unshuffled, kept for a
+    /// block), each copy in memory it touches for the first time: 1 MiB records cost calib-metrics
+    /// 42 MB of peak memory at 10^6 x 10 instead of 72 with 4 MiB, decode in 0.92x the CPU time,
+    /// and compress to within 0.1 % of the size on float data.
+    public static let defaultChunkBytes = 1 << 20
     public static let maxRank = 8
     public static let maxNameBytes = 1024
     public static let maxMetaEntries = 4096

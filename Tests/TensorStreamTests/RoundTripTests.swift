@@ -47,7 +47,7 @@ final class RoundTripTests: XCTestCase {
     }
 
     func testLargeTensorSpansManyChunks() throws {
-        // 3 M floats = 12 MB: several DATA records at the default 4 MiB, more at 64 KiB.
+        // 3 M floats = 12 MB: several DATA records at the default 1 MiB, more at 64 KiB.
         let values = (0..<3_000_000).map { Float(sin(Double($0) * 0.001)) }
         let t = Tensor(name: "big", shape: [10_000, 300], floats: values)
         for chunk in [Format.defaultChunkBytes, 1 << 16] {
