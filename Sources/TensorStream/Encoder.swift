@@ -22,13 +22,16 @@ func compressRecord(_ cctx: OpaquePointer, _ record: [UInt8], count: Int, into c
 
 /// The thread of a writer with `WriterOptions.background`: it compresses the records handed to
 /// it, in order, and writes them to the sink, while the writer's caller computes the next rows.
-/// At most `depth` records wait; `submit` blocks while they do. The first error of the sink or of
+/// Records wait up to `depthBytes` of them, or `depth` records when they are larger; `submit`
+/// blocks while they do (in bytes, not records: a block of rows written as records of 1 MiB waits
+/// whole, as it did as records of 4 MiB, and its writer computes the next block meanwhile instead of
+/// waiting on the compressor record by record). The first error of the sink or of
 /// zstd stops the writing and is thrown by the next `submit` or by `drain`.
 ///
 /// Once its thread runs, it owns the compression context (freed when both the writer and the
 /// thread are done with it); until then, and when no thread starts, the context stays the writer's.
 final class BackgroundEncoder: @unchecked Sendable {
-    static let depth = 2
+    static let depth = 2, depthBytes = 8 << 20
     private let cctx: OpaquePointer
     /// Whether the context is this encoder's to free: set once its thread has started.
     private var ownsContext = false
@@ -38,6 +41,8 @@ final class BackgroundEncoder: @unchecked Sendable {
     // Guarded by `lock`.
     /// Records to compress, and frames to write as they are (`compressed`).
     private var queue: [(record: [UInt8], count: Int, compressed: Bool)] = []
+    /// The bytes of the records in `queue`.
+    private var queuedBytes = 0
     private var spares: [[UInt8]] = []
     private var busy = false
     private var stopping = false
@@ -65,10 +70,11 @@ final class BackgroundEncoder: @unchecked Sendable {
     /// Hands over the first `count` bytes of `record` and leaves a spare buffer in its place.
     func submit(_ record: inout [UInt8], count: Int) throws {
         pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
-        try waitForRoom()
+        try waitForRoom(count)
         var spare = spares.popLast() ?? []
         swap(&spare, &record)
         queue.append((spare, count, false))
+        queuedBytes += count
         pthread_cond_broadcast(changed)
     }
 
@@ -80,15 +86,22 @@ final class BackgroundEncoder: @unchecked Sendable {
         copy.removeAll(keepingCapacity: true)     // copied outside the lock: the thread goes on meanwhile
         copy.append(contentsOf: frame)
         pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
-        try waitForRoom()
+        try waitForRoom(frame.count)
         queue.append((copy, frame.count, true))
+        queuedBytes += frame.count
         pthread_cond_broadcast(changed)
     }
 
-    /// Waits (holding `lock`) until the queue has room; throws the thread's first error.
-    private func waitForRoom() throws {
-        while failure == nil && queue.count >= Self.depth { pthread_cond_wait(changed, lock) }
+    /// Waits (holding `lock`) until the queue has room for `bytes` more; throws the thread's first error.
+    private func waitForRoom(_ bytes: Int) throws {
+        while failure == nil && queue.count >= Self.depth && queuedBytes + bytes > Self.depthBytes { pthread_cond_wait(changed, lock) }
         if let failure { throw failure }
+    }
+
+    /// The records waiting to be compressed or written (not the one at work) and their bytes: for tests.
+    var waiting: (records: Int, bytes: Int) {
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
+        return (queue.count, queuedBytes)
     }
 
     /// Waits until every record handed over is written; throws the first error.
@@ -104,6 +117,7 @@ final class BackgroundEncoder: @unchecked Sendable {
         pthread_mutex_lock(lock)
         stopping = true
         queue.removeAll()
+        queuedBytes = 0
         pthread_cond_broadcast(changed)
         pthread_mutex_unlock(lock)
     }
@@ -115,6 +129,7 @@ final class BackgroundEncoder: @unchecked Sendable {
             while queue.isEmpty && !stopping { pthread_cond_wait(changed, lock) }
             if stopping { break }
             let item = queue.removeFirst()
+            queuedBytes -= item.count
             busy = true
             pthread_mutex_unlock(lock)
             var error: Error? = nil
@@ -128,7 +143,7 @@ final class BackgroundEncoder: @unchecked Sendable {
             } catch let e { error = e }
             pthread_mutex_lock(lock)
             busy = false
-            if let error, failure == nil { failure = error; queue.removeAll() }
+            if let error, failure == nil { failure = error; queue.removeAll(); queuedBytes = 0 }
             spares.append(item.record)
             pthread_cond_broadcast(changed)
         }

@@ -27,6 +27,23 @@ private final class SlowSink: ByteSink, @unchecked Sendable {
     }
 }
 
+/// What a submitting thread has done, read by the test's thread.
+private final class SubmitState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0, error: Error? = nil
+    var submitted: Int { lock.withLock { count } }
+    var failed: Error? { lock.withLock { error } }
+    func add() { lock.withLock { count += 1 } }
+    func fail(_ e: Error) { lock.withLock { error = e } }
+}
+
+/// A sink whose writes wait until `open` is called.
+private final class GateSink: ByteSink, @unchecked Sendable {
+    private let gate = DispatchSemaphore(value: 0)
+    func write(_ b: UnsafeRawBufferPointer) throws { gate.wait(); gate.signal() }
+    func open() { gate.signal() }
+}
+
 /// `WriterOptions.background`: records compressed and written on the writer's own thread.
 final class BackgroundWriterTests: XCTestCase {
     /// Tensors of several records each, interleaved, and tiny ones between them.
@@ -100,6 +117,43 @@ private func countedContext() -> OpaquePointer {
                                 customFree: { _, p in if p != nil { contextFrees += 1 }; free(p) },
                                 opaque: nil)
     return ZSTD_createCCtx_advanced(memory)!
+}
+
+final class BackgroundEncoderQueueTests: XCTestCase {
+    /// Records wait up to 8 MiB of them, or two when they are larger: eight records of 1 MiB (a
+    /// block of rows written in records of 1 MiB waits whole, and its writer goes on computing),
+    /// two of 4 MiB, two of 12 MiB; the next `submit` waits for the sink.
+    func testRecordsWaitUpToEightMiBOrTwoRecords() throws {
+        for (size, queued) in [(1 << 20, 8), (4 << 20, 2), (12 << 20, 2)] {
+            let sink = GateSink()
+            let encoder = try XCTUnwrap(BackgroundEncoder(cctx: ZSTD_createCCtx()!, sink: sink))
+            let state = SubmitState()
+            let done = DispatchSemaphore(value: 0)
+            let total = queued + 4
+            Thread.detachNewThread {
+                for _ in 0..<total {
+                    var record = [UInt8](repeating: 1, count: size)
+                    do { try encoder.submit(&record, count: size) } catch { state.fail(error); break }
+                    state.add()
+                }
+                done.signal()
+            }
+            // One record is at work (its write waits at the gate), `queued` wait, and the next submit waits.
+            var polls = 0
+            while (encoder.waiting.records < queued || state.submitted < queued + 1) && polls < 1000 { usleep(10_000); polls += 1 }
+            usleep(100_000)
+            XCTAssertEqual(encoder.waiting.records, queued, "records of \(size) bytes")
+            XCTAssertEqual(encoder.waiting.bytes, queued * size)
+            XCTAssertEqual(state.submitted, queued + 1, "records of \(size) bytes: submit did not wait")
+            sink.open()
+            XCTAssertEqual(done.wait(timeout: .now() + 30), .success)
+            try encoder.drain()
+            XCTAssertNil(state.failed)
+            XCTAssertEqual(state.submitted, total)
+            XCTAssertEqual(encoder.waiting.records, 0)
+            encoder.stop()
+        }
+    }
 }
 
 final class BackgroundEncoderOwnershipTests: XCTestCase {
