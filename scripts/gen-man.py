@@ -86,7 +86,7 @@ Set to 0, large buffers are not advised onto transparent huge pages.
 By default the program advises the kernel (madvise, as numpy does for its arrays) to back its buffers of 2 MiB or more with 2 MiB pages where the kernel's transparent huge pages are in
 .Dq madvise
 mode: memory touched for the first time then costs several times less than in 4 KiB pages.
-On some virtual machines zeroing a huge page is now and then much slower, and a run takes longer instead; 0 turns the advice off.
+On virtual machines whose kernel hands free memory back to the hypervisor (free page reporting), a huge page of memory left idle for a few seconds costs more to touch than small pages, and a first run can take longer instead; 0 turns the advice off.
 """
 BLAS_ENVIRONMENT = """.Sh ENVIRONMENT
 .Bl -tag -width Ds
