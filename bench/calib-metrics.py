@@ -189,7 +189,7 @@ def main():
         n, k = parse_size(s)
         d = generate(work, n, k)
         # Ours and Python's in turn (the machine's speed drifts): each Python run beside the
-        # median of three of ours just before it, the ratio taken pair by pair and its median
+        # median of our runs just before it (run_swift), the ratio taken pair by pair and its median
         # reported; five pairs where Python's run is short, fewer where it takes a minute or more.
         pairs = 5 if n * k <= 10**7 else 3 if n * k <= 10**8 else 1
         sws, pys, ratios, rss = [], [], [], 0.0
