@@ -93,7 +93,7 @@ let package = Package(
         .target(name: "CSearch"),
         // UEC data on tensor streams (probabilistic-embedding reader, posterior I/O), shared by the three UEC executables.
         .target(name: "UECStreams", dependencies: ["UEC", "TensorStream", "ToolKit", "Failure"], path: "Sources/UECStreams"),
-        .executableTarget(name: "EmbLaplace", dependencies: ["Failure", "Calibration", "LinearAlgebra", "UEC", "UECStreams", "TensorStream", "ToolKit"],
+        .executableTarget(name: "EmbLaplace", dependencies: ["Failure", "Calibration", "LinearAlgebra", "Parallel", "UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-laplace"),
         .executableTarget(name: "EmbFuse", dependencies: ["Failure", "UEC", "UECStreams", "TensorStream", "ToolKit"],
                           path: "Sources/emb-fuse"),

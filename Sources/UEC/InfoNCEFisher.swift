@@ -2,6 +2,7 @@ import Failure
 import LinearAlgebra
 import Parallel
 import Probability
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -106,59 +107,40 @@ public struct InfoNCEFisher: Sendable {
     /// batch's factors in groups of whole batches (about `groupRows` pairs), then the one Fisher
     /// GEMM of all the groups in `fisherPieces` pieces of F_W's columns; F_b and the loss are added
     /// afterwards row by row in order. So the sums have the same bits on any number of threads.
-    ///
-    /// `alongside`, when given, runs once, as one more task among the Fisher GEMM's pieces (the
-    /// first one taken): a caller that reads its input block by block reads the next block there,
-    /// on one thread while the other threads take the pieces, instead of leaving them idle while
-    /// it reads. It must not touch the matrices given.
-    public mutating func add(queries hq: Matrix<Double>, positives hp: Matrix<Double>, batchSize: Int, threads: Int = 1,
-                             alongside: (@Sendable () -> Void)? = nil) {
-        precondition(hq.rows == hp.rows && hq.cols == layer.inputs && hp.cols == layer.inputs && batchSize >= 1)
-        let rows = hq.rows, d = layer.outputs, p = layer.inputs
-        guard rows > 0 else { alongside?(); return }
-        // The three GEMMs (A∘A)ᵀ(H∘H) + 2 (A∘Z)ᵀ(H∘C) + (Z∘Z)ᵀ(C∘C) of every batch run as one
-        // GEMM over the stacked factors [A∘A; 2 A∘Z; Z∘Z]ᵀ · [H∘H; H∘C; C∘C] (rows n, rows + n
-        // and 2·rows + n for pair n): the same sum, at a GEMM shape with a long inner dimension.
-        // Every element of X and Y is written by `factors` before the GEMM reads it: no zeros first.
-        var x = Matrix<Double>(rows: 3 * rows, cols: d, data: .uninitializedOnHugePages(3 * rows * d))
-        var y = Matrix<Double>(rows: 3 * rows, cols: p, data: .uninitializedOnHugePages(3 * rows * p))
-        var rowLoss = [Double](repeating: 0, count: rows)
-        let perGroup = max(1, Self.groupRows / batchSize) * batchSize
-        let groups = stride(from: 0, to: rows, by: perGroup).map { $0 ..< min($0 + perGroup, rows) }
-        let layer = self.layer, temperature = self.temperature
-        let width = (p + Self.fisherPieces - 1) / Self.fisherPieces
-        let pieces = stride(from: 0, to: p, by: width).map { $0 ..< min($0 + width, p) }
-        x.data.withUnsafeMutableBufferPointer { xb in
-            y.data.withUnsafeMutableBufferPointer { yb in
-                rowLoss.withUnsafeMutableBufferPointer { lb in
-                    weight.data.withUnsafeMutableBufferPointer { wb in
-                        let out = FactorRows(x: xb.baseAddress!, y: yb.baseAddress!, loss: lb.baseAddress!, weight: wb.baseAddress!)
-                        func run() {
-                            onChunks(groups.count, threads: threads) { g in
-                                Self.factors(of: groups[g], queries: hq, positives: hp, batchSize: batchSize, layer: layer,
-                                             temperature: temperature, stride: rows, into: out)
-                            }
-                            // F_W[:, piece] += Xᵀ Y[:, piece], each piece one GEMM on one thread;
-                            // `alongside` first, the longest task.
-                            let extra = alongside == nil ? 0 : 1
-                            onChunks(pieces.count + extra, threads: threads) { j in
-                                if j < extra { alongside?(); return }
-                                let c = pieces[j - extra]
-                                Double.gemm(true, false, d, c.count, 3 * rows, 1, out.x, d, out.y + c.lowerBound, p,
-                                            1, out.weight + c.lowerBound, p)
-                            }
-                        }
-                        if threads > 1 { BLASThreading.singleThreaded(run) } else { run() }
-                    }
-                }
+    public mutating func add(queries hq: Matrix<Double>, positives hp: Matrix<Double>, batchSize: Int, threads: Int = 1) {
+        var given: (Matrix<Double>, Matrix<Double>)? = (hq, hp)
+        // One block, given: nothing that can fail.
+        try! add(blocks: { defer { given = nil }; return given }, batchSize: batchSize, threads: threads)
+    }
+
+    /// Adds the pairs of consecutive blocks (queries, positives) that `next` gives until it gives
+    /// nil, each block as `add(queries:positives:batchSize:threads:)` adds it, one after the
+    /// other: the same bits. The blocks overlap on the threads: `next` is called for block k + 1
+    /// while the Fisher GEMM of block k runs, and block k + 1's forward pass and factors are
+    /// computed while its last pieces do (into a second set of factor matrices), so that a thread
+    /// that would wait for the other at the end of a block takes the next block's work instead.
+    /// `next` is called one call at a time, from any of the threads; its error stops the reading
+    /// and is thrown once the blocks read before it are added.
+    public mutating func add(blocks next: () throws -> (Matrix<Double>, Matrix<Double>)?, batchSize: Int, threads: Int = 1) throws {
+        precondition(batchSize >= 1)
+        let p = layer.inputs
+        let width = max(1, (p + Self.fisherPieces - 1) / Self.fisherPieces)
+        let pipeline = FisherPipeline(layer: layer, temperature: temperature, batchSize: batchSize, factorTasks: max(1, threads),
+                                      pieces: p == 0 ? [0 ..< 0] : stride(from: 0, to: p, by: width).map { $0 ..< min($0 + width, p) },
+                                      bias: bias, lossSum: lossSum)
+        withoutActuallyEscaping(next) { next in
+            weight.data.withUnsafeMutableBufferPointer { wb in
+                let source = BlockSource(next: next), out = UncheckedPointer(p: wb.baseAddress!)
+                func run() { TaskSequence.run(threads: threads) { i, tasks in pipeline.task(i, tasks, source: source, weight: out.p) } }
+                if threads > 1 { BLASThreading.singleThreaded(run) } else { run() }
             }
         }
-        for n in 0..<rows {
-            for k in 0..<d { bias[k] += x.data[n * d + k] }
-            lossSum += rowLoss[n]
-        }
-        pairs += rows
-        batches += (rows + batchSize - 1) / batchSize
+        bias = pipeline.bias
+        lossSum = pipeline.lossSum
+        pairs += pipeline.pairs
+        batches += pipeline.batches
+        // `next`'s error, once the blocks before it are added (the rest of the work cannot fail).
+        if let e = pipeline.failure { throw e }
     }
 
     /// Pairs per group of whole batches whose forward pass is one GEMM (fewer when a batch is larger).
@@ -166,18 +148,17 @@ public struct InfoNCEFisher: Sendable {
     /// Pieces of F_W's columns, one Fisher GEMM each.
     static let fisherPieces = 4
 
-    /// Where the groups write their rows of the stacked factors and their losses, and the Fisher
-    /// GEMM its pieces: each group and each piece touches only its own part.
-    private struct FactorRows: @unchecked Sendable {
-        let x: UnsafeMutablePointer<Double>, y: UnsafeMutablePointer<Double>
-        let loss: UnsafeMutablePointer<Double>, weight: UnsafeMutablePointer<Double>
+    /// Where the groups write their rows of the stacked factors and their losses: each group
+    /// touches only its own rows.
+    fileprivate struct FactorRows: @unchecked Sendable {
+        let x: UnsafeMutablePointer<Double>, y: UnsafeMutablePointer<Double>, loss: UnsafeMutablePointer<Double>
     }
 
     /// The factors of the pairs `group` (whole batches of `batchSize`, from the first): the layer's
     /// outputs, R = softmax(s) − I per batch, A = R Z_p / τ and C = R H_p / τ, and their rows
     /// A∘A, 2 A∘Z, Z∘Z (of X) and H∘H, H∘C, C∘C (of Y) at n, stride + n, 2·stride + n; −log of
     /// each pair's softmax on its positive in `loss`.
-    private static func factors(of group: Range<Int>, queries: Matrix<Double>, positives: Matrix<Double>, batchSize: Int,
+    fileprivate static func factors(of group: Range<Int>, queries: Matrix<Double>, positives: Matrix<Double>, batchSize: Int,
                                 layer: LastLayer, temperature: Double, stride rows: Int, into out: FactorRows) {
         let d = layer.outputs, p = layer.inputs, count = group.count, first = group.lowerBound
         let scale = 1 / temperature
@@ -248,5 +229,174 @@ public struct InfoNCEFisher: Sendable {
 
     /// The Fisher as one flat vector (W row-major, then b), as MacKay's update sees it.
     public var flat: [Double] { weight.data + bias }
+}
+
+/// The tasks of `InfoNCEFisher.add(blocks:batchSize:threads:)`, in the order threads take them
+/// (a `TaskSequence`): R(0), then G(0, s) for s in 0..<F, then for each block k the round
+///
+///     R(k + 1), P(k, 0), G(k + 1, 0..<F), P(k, 1..<pieces)
+///
+/// R(m) reads block m; G(m, s) computes block m's forward pass and factors for its groups s,
+/// s + F, …; P(k, j) adds block k's piece j of the Fisher GEMM to F_W (P(k, 0) also F_b and the
+/// loss, row by row). Blocks of even and odd m use two input slots and two sets of factor
+/// matrices. Each task waits for what it reads and for the tasks that still read what it
+/// overwrites:
+///
+///     R(m):    R(m − 1) (one read at a time), G(m − 2, ·) (input slot m % 2);
+///              P(m − 2, ·) too when it must grow factor slot m % 2 (a block larger than before)
+///     G(m, s): R(m) (its block), P(m − 2, ·) (factor slot m % 2)
+///     P(k, j): G(k, ·) (its factors), P(k − 1, j) (F_W's columns, F_b and the loss block after block)
+///
+/// so every sum is added in the same order as block after block on one thread. A task of round
+/// k first waits for R(k) and stops its thread when there is no block k.
+private final class FisherPipeline: @unchecked Sendable {
+    let layer: LastLayer, temperature: Double, batchSize: Int
+    /// F: the G tasks of a block.
+    let factorTasks: Int
+    let pieces: [Range<Int>]
+    /// F_b and the summed loss (from the accumulator's, added to row after row), pairs and
+    /// batches added (by P(k, 0), one block after the other).
+    var bias: [Double], lossSum: Double, pairs = 0, batches = 0
+    /// The reading's error (set by an R task; read after the run).
+    var failure: Error?
+    /// Blocks read so far (set by R tasks, read by any task once it has waited for R(k)).
+    let blocksRead = Atomic<Int>(0)
+    /// Set by an R task that found no block or an error: no R reads after it.
+    var ended = false
+    /// Rows of block k, for its P tasks once its input slot is taken by block k + 2.
+    let rows = Mutex<[Int]>([])
+    /// The blocks of even and odd m (written by R(m), read by G(m, ·)).
+    let inputs: UnsafeMutablePointer<(Matrix<Double>, Matrix<Double>)?>
+    let slots = [FactorSlot(), FactorSlot()]
+
+    /// One set of factor matrices: X (3·rows × D) and Y (3·rows × P) stacked as in `add`, and the
+    /// rows' losses, for blocks of up to `capacity` rows.
+    final class FactorSlot {
+        var capacity = 0
+        var x: UnsafeMutablePointer<Double>? = nil, y: UnsafeMutablePointer<Double>? = nil, loss: UnsafeMutablePointer<Double>? = nil
+
+        func reserve(rows: Int, d: Int, p: Int) {
+            guard rows > capacity else { return }
+            release()
+            func buffer(_ n: Int) -> UnsafeMutablePointer<Double> {
+                guard let b = malloc(n * MemoryLayout<Double>.stride) else {
+                    preconditionFailure("out of memory for the Fisher's factors (\(n) values)")
+                }
+                adviseHugePages(b, bytes: n * MemoryLayout<Double>.stride)
+                return b.bindMemory(to: Double.self, capacity: n)
+            }
+            x = buffer(3 * rows * d); y = buffer(3 * rows * p); loss = buffer(rows)
+            capacity = rows
+        }
+
+        func release() {
+            free(x); free(y); free(loss)
+            x = nil; y = nil; loss = nil; capacity = 0
+        }
+
+        deinit { release() }
+    }
+
+    init(layer: LastLayer, temperature: Double, batchSize: Int, factorTasks: Int, pieces: [Range<Int>], bias: [Double], lossSum: Double) {
+        self.layer = layer; self.temperature = temperature; self.batchSize = batchSize
+        self.factorTasks = factorTasks; self.pieces = pieces; self.bias = bias; self.lossSum = lossSum
+        inputs = .allocate(capacity: 2)
+        inputs.initialize(repeating: nil, count: 2)
+    }
+
+    deinit { inputs.deinitialize(count: 2); inputs.deallocate() }
+
+    // Task indices: R(0) is 0, G(0, s) is 1 + s; round k starts at `first + k · round`.
+    var first: Int { 1 + factorTasks }
+    var round: Int { 1 + factorTasks + pieces.count }
+    func read(_ m: Int) -> Int { m == 0 ? 0 : first + (m - 1) * round }
+    func factors(_ m: Int, _ s: Int) -> Int { m == 0 ? 1 + s : first + (m - 1) * round + 2 + s }
+    func piece(_ k: Int, _ j: Int) -> Int { first + k * round + (j == 0 ? 1 : 1 + factorTasks + j) }
+
+    func waitForFactors(of m: Int, _ tasks: TaskSequence) {
+        guard m >= 0 else { return }
+        for s in 0..<factorTasks { tasks.wait(for: factors(m, s)) }
+    }
+
+    func waitForPieces(of k: Int, _ tasks: TaskSequence) {
+        guard k >= 0 else { return }
+        for j in pieces.indices { tasks.wait(for: piece(k, j)) }
+    }
+
+    /// Runs task i; false when there is none (no block for its round).
+    func task(_ i: Int, _ tasks: TaskSequence, source: BlockSource, weight: UnsafeMutablePointer<Double>) -> Bool {
+        if i < first {
+            if i == 0 { readBlock(0, tasks, source) } else { addFactors(0, i - 1, tasks) }
+            return true
+        }
+        let k = (i - first) / round, slot = (i - first) % round
+        tasks.wait(for: read(k))
+        guard k < blocksRead.load(ordering: .acquiring) else { return false }
+        switch slot {
+        case 0: readBlock(k + 1, tasks, source)
+        case 1: addPiece(k, 0, tasks, weight)
+        case 2 ..< 2 + factorTasks: addFactors(k + 1, slot - 2, tasks)
+        default: addPiece(k, slot - 1 - factorTasks, tasks, weight)
+        }
+        return true
+    }
+
+    func readBlock(_ m: Int, _ tasks: TaskSequence, _ source: BlockSource) {
+        if m > 0 { tasks.wait(for: read(m - 1)) }
+        guard !ended else { return }
+        waitForFactors(of: m - 2, tasks)
+        let block: (Matrix<Double>, Matrix<Double>)?
+        do { block = try source.next() } catch { failure = error; ended = true; return }
+        guard let (hq, hp) = block else { ended = true; return }
+        precondition(hq.rows == hp.rows && hq.cols == layer.inputs && hp.cols == layer.inputs)
+        if hq.rows > slots[m % 2].capacity {
+            waitForPieces(of: m - 2, tasks)
+            slots[m % 2].reserve(rows: hq.rows, d: layer.outputs, p: layer.inputs)
+        }
+        inputs[m % 2] = (hq, hp)
+        rows.withLock { $0.append(hq.rows) }
+        blocksRead.store(m + 1, ordering: .releasing)
+    }
+
+    func addFactors(_ m: Int, _ s: Int, _ tasks: TaskSequence) {
+        tasks.wait(for: read(m))
+        guard m < blocksRead.load(ordering: .acquiring), let (hq, hp) = inputs[m % 2] else { return }
+        waitForPieces(of: m - 2, tasks)
+        let count = hq.rows, slot = slots[m % 2]
+        guard count > 0 else { return }
+        let perGroup = max(1, InfoNCEFisher.groupRows / batchSize) * batchSize
+        let out = InfoNCEFisher.FactorRows(x: slot.x!, y: slot.y!, loss: slot.loss!)
+        for g in stride(from: s * perGroup, to: count, by: factorTasks * perGroup) {
+            InfoNCEFisher.factors(of: g ..< min(g + perGroup, count), queries: hq, positives: hp, batchSize: batchSize,
+                                  layer: layer, temperature: temperature, stride: count, into: out)
+        }
+    }
+
+    func addPiece(_ k: Int, _ j: Int, _ tasks: TaskSequence, _ weight: UnsafeMutablePointer<Double>) {
+        waitForFactors(of: k, tasks)
+        if k > 0 { tasks.wait(for: piece(k - 1, j)) }
+        let count = rows.withLock { $0[k] }, slot = slots[k % 2]
+        let d = layer.outputs, p = layer.inputs, c = pieces[j]
+        guard count > 0 else { return }
+        // F_W[:, piece] += Xᵀ Y[:, piece].
+        if !c.isEmpty { Double.gemm(true, false, d, c.count, 3 * count, 1, slot.x!, d, slot.y! + c.lowerBound, p, 1, weight + c.lowerBound, p) }
+        guard j == 0 else { return }
+        let x = slot.x!, loss = slot.loss!
+        for n in 0..<count {
+            for i in 0..<d { bias[i] += x[n * d + i] }
+            lossSum += loss[n]
+        }
+        pairs += count
+        batches += (count + batchSize - 1) / batchSize
+    }
+}
+
+/// The caller's `next`, called by one task at a time.
+private struct BlockSource: @unchecked Sendable {
+    let next: () throws -> (Matrix<Double>, Matrix<Double>)?
+}
+
+private struct UncheckedPointer: @unchecked Sendable {
+    let p: UnsafeMutablePointer<Double>
 }
 

@@ -1,6 +1,7 @@
 import Failure
 import ArgumentParser
 import LinearAlgebra
+import Parallel
 import TensorStream
 import ToolKit
 import UEC
@@ -90,7 +91,11 @@ struct Fit: Tool, ThreadedTool {
         if let l = priorPrecision, !(l > 0) || !l.isFinite { throw ValidationError("--prior-precision must be a positive number") }
         if let c = varianceScale, !(c > 0) || !c.isFinite { throw ValidationError("--variance-scale must be a positive number") }
         if heldout != nil && varianceScale != nil { throw ValidationError("give --heldout or --variance-scale, not both") }
-        if input == "-" && heldout == "-" { throw ValidationError("the pairs and --heldout cannot both be standard input") }
+        let fromStdin = [("the pairs", input), ("--layer", layer), ("--heldout", heldout)].filter { $0.1 == "-" }.map(\.0)
+        if fromStdin.count > 1 {
+            let names = fromStdin.dropLast().joined(separator: ", ") + " and " + fromStdin.last!
+            throw ValidationError("\(names) cannot \(fromStdin.count == 2 ? "both" : "all") be standard input")
+        }
     }
 
     func loadLayer() throws -> LastLayer? {
@@ -118,62 +123,41 @@ struct Fit: Tool, ThreadedTool {
         return LastLayer(weight: Matrix(rows: d, cols: w.shape[1], data: wd), bias: bias)
     }
 
-    /// Reads pairs block by block; calls `body` with (queries, positives) as float matrices and the
-    /// next block, which the body may read alongside its own work (`NextPairs.read`); it is read
-    /// after the body returns otherwise.
-    static func pairs(_ path: String, blockRows: Int, width: Int?, what: String, progress label: String? = nil,
-                      _ body: (Matrix<Double>, Matrix<Double>, NextPairs) throws -> Void) throws -> (rows: Int?, label: String) {
-        let reader = try openStream(path)
-        let blocks = RowBlockReader(reader, names: ["query", "positive"], blockRows: blockRows)
-        let infos = try blocks.headers()
-        for info in infos where info.isScalar || info.rowShape.count != 1 {
-            throw ToolError.data("\(reader.label): '\(info.name)' must be a matrix N×P, it is \(info.signature)")
-        }
-        for info in infos { try requireFloat(info, in: reader.label) }
-        guard infos[0].rowShape == infos[1].rowShape else {
-            throw ToolError.data("\(reader.label): 'query' is \(infos[0].signature) but 'positive' is \(infos[1].signature)")
-        }
-        if let width, infos[0].rowShape[0] != width {
-            throw ToolError.data("\(reader.label): pairs have \(infos[0].rowShape[0]) columns but \(what) has \(width) inputs")
-        }
-        // Progress on a terminal only (never in pipelines); the total when the header declares it.
-        let progress = label.map { Progress($0, total: infos[0].rows) }
-        let next = NextPairs {
-            guard let block = try blocks.next() else { return nil }
-            let first = blocks.rowsDone - block[0].rows
-            return (try doubleMatrix(block[0], label: reader.label, firstRow: first),
-                    try doubleMatrix(block[1], label: reader.label, firstRow: first))
-        }
-        var done = 0
-        while let (q, p) = try next.take() {
-            try body(q, p, next)
-            done += q.rows
-            progress?.update(done)
-        }
-        progress?.finish()
-        return (infos[0].rows, reader.label)
-    }
-
     func run() throws {
+        keepOneHeapForAllThreads()   // blocks are read on one thread and freed on another
         let blasThreads = try prepareBLAS(threads: common.threadCount)
         if verbose { writeStderr(BLASKernel.summary(threads: blasThreads) + "\n") }
         keepLargeBuffersInHeap()   // a block's matrices are allocated again for every block
-        var layerModel = try loadLayer()
-        // Identity adapter: D is known from the first header.
-        var acc: InfoNCEFisher? = layerModel.map { InfoNCEFisher(layer: $0, temperature: temperature) }
         // Blocks of whole batches, about 256 pairs: the GEMMs of all of a block's batches at once.
         let batchesPerBlock = max(1, 256 / batchSize)
-        let (_, label) = try Fit.pairs(input, blockRows: batchSize * batchesPerBlock, width: layerModel?.inputs,
-                                           what: layer ?? "the layer", progress: "emb-laplace fit: pairs") { q, p, next in
-            if acc == nil {
-                layerModel = .identity(q.cols)
-                acc = InfoNCEFisher(layer: layerModel!, temperature: temperature)
-            }
-            // The next block is read and converted on one thread while the other takes the
-            // Fisher GEMM's pieces, instead of the threads idling while it is read.
-            acc!.add(queries: q, positives: p, batchSize: batchSize, threads: blasThreads, alongside: { next.read() })
+        // The layer is loaded on one thread while the pairs' headers and first block are read on
+        // the other; the errors come in the order of a program that did one after the other.
+        var layerModel: LastLayer? = nil
+        var opened: Result<PairBlocks, Error>? = nil, firstBlock: Result<PairBlocks.Block?, Error>? = nil
+        let readFirst = {
+            opened = Result { try PairBlocks(self.input, blockRows: batchSize * batchesPerBlock, progress: "emb-laplace fit: pairs") }
+            if case .success(let blocks) = opened { firstBlock = Result { try blocks.next() } }
         }
-        guard let fisher = acc, fisher.pairs > 0 else { throw ToolError.data("\(label): no pairs to fit on") }
+        if blasThreads > 1 {
+            try onTwoThreads({ layerModel = try self.loadLayer() }, readFirst)
+        } else {
+            layerModel = try loadLayer()
+            readFirst()
+        }
+        let pairs = try opened!.get()
+        if let layerModel { try pairs.require(width: layerModel.inputs, of: layer!) }
+        var first = try firstBlock!.get(), firstTaken = false
+        // Identity adapter: D is known from the first header.
+        let model = layerModel ?? .identity(pairs.width)
+        var acc = InfoNCEFisher(layer: model, temperature: temperature)
+        // Block after block, each read while the one before is multiplied (InfoNCEFisher.add(blocks:)).
+        try acc.add(blocks: {
+            guard firstTaken else { firstTaken = true; defer { first = nil }; return first }
+            return try pairs.next()
+        }, batchSize: batchSize, threads: blasThreads)
+        pairs.finish()
+        let label = pairs.label, fisher = acc
+        guard fisher.pairs > 0 else { throw ToolError.data("\(label): no pairs to fit on") }
         if fisher.batches == 1 && fisher.pairs < 2 { throw ToolError.data("\(label): one pair is not enough (InfoNCE needs negatives)") }
 
         var meta: [String: String] = [
@@ -227,10 +211,13 @@ struct Fit: Tool, ThreadedTool {
         } else if let heldout {
             var est = VarianceScaleEstimator()
             let vw = post.weightVarianceFloat
-            let (_, hl) = try Fit.pairs(heldout, blockRows: 4096, width: fisher.layer.inputs, what: "the fitted layer") { q, p, _ in
+            let held = try PairBlocks(heldout, blockRows: 4096)
+            try held.require(width: fisher.layer.inputs, of: "the fitted layer")
+            while let (q, p) = try held.next() {
                 let a = post.predict(floatCopy(q), vw: vw, threads: blasThreads), b = post.predict(floatCopy(p), vw: vw, threads: blasThreads)
                 est.add(queryMean: a.mean, queryVar: a.variance, positiveMean: b.mean, positiveVar: b.variance)
             }
+            let hl = held.label
             guard let c = est.scale, c > 0, c.isFinite else { throw ToolError.data("\(hl): no held-out pairs to fit the variance scale on") }
             post.varianceScale = c
             scaleMeta["source"] = "maximum likelihood on held-out pairs"
@@ -423,21 +410,51 @@ func doubleMatrix(_ t: Tensor, label: String, firstRow: Int) throws -> Matrix<Do
 /// The next block of pairs, read by the first call of `read()` (on whichever thread) or by
 /// `take()`, which hands it over; one block ahead at most. `read()` and `take()` are never called
 /// concurrently: `take()` comes after the work that called `read()` is joined.
-final class NextPairs: @unchecked Sendable {
-    private let produce: () throws -> (Matrix<Double>, Matrix<Double>)?
-    private var result: Result<(Matrix<Double>, Matrix<Double>)?, Error>? = nil
+/// Pairs ('query' and 'positive', N×P each) read block by block as float64 matrices, with
+/// progress on a terminal (never in pipelines).
+final class PairBlocks: @unchecked Sendable {
+    typealias Block = (Matrix<Double>, Matrix<Double>)
+    let label: String
+    /// P, and N when the header declares it.
+    let width: Int, rows: Int?
+    private let blocks: RowBlockReader
+    private let progress: Progress?
+    private var done = 0
 
-    init(_ produce: @escaping () throws -> (Matrix<Double>, Matrix<Double>)?) { self.produce = produce }
-
-    /// Reads the next block unless it is read already; an error is kept for `take()`.
-    func read() { if result == nil { result = Result { try produce() } } }
-
-    /// The next block (nil at the end), read now if it was not; rethrows the reading's error.
-    func take() throws -> (Matrix<Double>, Matrix<Double>)? {
-        read()
-        defer { result = nil }
-        return try result!.get()
+    /// Opens the stream and checks its headers.
+    init(_ path: String, blockRows: Int, progress label: String? = nil) throws {
+        let reader = try openStream(path)
+        self.label = reader.label
+        blocks = RowBlockReader(reader, names: ["query", "positive"], blockRows: blockRows)
+        let infos = try blocks.headers()
+        for info in infos where info.isScalar || info.rowShape.count != 1 {
+            throw ToolError.data("\(reader.label): '\(info.name)' must be a matrix N×P, it is \(info.signature)")
+        }
+        for info in infos { try requireFloat(info, in: reader.label) }
+        guard infos[0].rowShape == infos[1].rowShape else {
+            throw ToolError.data("\(reader.label): 'query' is \(infos[0].signature) but 'positive' is \(infos[1].signature)")
+        }
+        width = infos[0].rowShape[0]
+        guard width > 0 else { throw ToolError.data("\(reader.label): the pairs have no columns ('query' is \(infos[0].signature))") }
+        rows = infos[0].rows
+        progress = label.map { Progress($0, total: infos[0].rows) }
     }
+
+    func require(width p: Int, of what: String) throws {
+        if width != p { throw ToolError.data("\(label): pairs have \(width) columns but \(what) has \(p) inputs") }
+    }
+
+    /// The next block, nil at the end.
+    func next() throws -> Block? {
+        guard let block = try blocks.next() else { return nil }
+        let first = blocks.rowsDone - block[0].rows
+        let pair = (try doubleMatrix(block[0], label: label, firstRow: first), try doubleMatrix(block[1], label: label, firstRow: first))
+        done += block[0].rows
+        progress?.update(done)
+        return pair
+    }
+
+    func finish() { progress?.finish() }
 }
 
 /// The first row of a block whose mean or variance is not finite, or nil. A program never writes

@@ -1,5 +1,6 @@
 import XCTest
 import Parallel
+import Synchronization
 
 /// The thread helpers every library uses: each task runs exactly once, results come back in
 /// order, an error crosses back to the caller only after the other task has finished.
@@ -81,5 +82,56 @@ final class ThreadHelperTests: XCTestCase {
             again.p[1] = 2
         })) { XCTAssertEqual($0 as? Refused, Refused(row: 7)) }
         XCTAssertEqual(again.values, [1, 2], "returned before the second task finished")
+    }
+}
+
+/// The ordered task sequence that pipelines are written as: each task runs once, in the order
+/// taken, after the tasks it waits for; threads stop at the first index with no task.
+final class TaskSequenceTests: XCTestCase {
+    final class Log: @unchecked Sendable {
+        let lock = NSLock()
+        var events: [String] = []
+        func add(_ s: String) { lock.lock(); events.append(s); lock.unlock() }
+    }
+
+    func testEveryTaskRunsOnceAfterWhatItWaitsFor() {
+        for threads in [1, 2, 3] {
+            let count = 40
+            let log = Log()
+            let started = ThreadHelperTests.Counts(count), finished = ThreadHelperTests.Counts(count)
+            let clock = Atomic<Int>(0)
+            TaskSequence.run(threads: threads) { i, tasks in
+                guard i < count else { return false }
+                // Task i waits for i − 3 (when it exists): it must start after that one ended.
+                tasks.wait(for: i - 3)
+                started.p[i] = clock.wrappingAdd(1, ordering: .sequentiallyConsistent).newValue
+                if i % 5 == 0 { usleep(2000) }   // a slow task: the others go on meanwhile
+                finished.p[i] = clock.wrappingAdd(1, ordering: .sequentiallyConsistent).newValue
+                log.add("\(i)")
+                return true
+            }
+            XCTAssertEqual(log.events.count, count, "threads \(threads)")
+            XCTAssertEqual(Set(log.events), Set((0..<count).map { "\($0)" }))
+            for i in 3..<count {
+                XCTAssertGreaterThan(started.p[i], finished.p[i - 3], "task \(i) started before task \(i - 3) ended, threads \(threads)")
+            }
+            if threads == 1 { XCTAssertEqual(log.events, (0..<count).map { "\($0)" }) }
+        }
+    }
+
+    /// A slow task does not hold the others: with two threads the second runs the tasks after it
+    /// that do not wait for it, while the first is busy.
+    func testAFreeThreadTakesTheNextTask() {
+        let log = Log()
+        TaskSequence.run(threads: 2) { i, tasks in
+            guard i < 6 else { return false }
+            if i == 0 { usleep(100_000) }
+            if i == 5 { tasks.wait(for: 0) }
+            log.add("\(i)")
+            return true
+        }
+        // Tasks 1–4 end while task 0 sleeps; task 5 waits for it.
+        XCTAssertEqual(Array(log.events.prefix(4)).sorted(), ["1", "2", "3", "4"])
+        XCTAssertEqual(Array(log.events.suffix(2)), ["0", "5"])
     }
 }

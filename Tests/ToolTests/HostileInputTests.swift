@@ -219,6 +219,18 @@ final class HostileInputTests: XCTestCase {
                           status: 65, "'query' is i64, not floating point")
     }
 
+    /// Pairs with no columns crashed the fit (an illegal instruction in the Fisher's pieces);
+    /// the layer, like the pairs, cannot come from standard input twice.
+    func testFitRefusesPairsWithoutColumnsAndTwoStandardInputs() throws {
+        let empty = try encodeStream([Tensor(name: "query", shape: [4, 0], floats: []), Tensor(name: "positive", shape: [4, 0], floats: [])])
+        try assertRefused("emb-laplace", ["fit"], stdin: empty, status: 65, "the pairs have no columns ('query' is f32[4,0])")
+        try assertRefused("emb-laplace", ["fit", "--layer", "-"], status: 64, "the pairs and --layer cannot both be standard input")
+        try assertRefused("emb-laplace", ["fit", "--layer", "-", "--heldout", "-", path("corpus.tsr")], status: 64,
+                          "--layer and --heldout cannot both be standard input")
+        try assertRefused("emb-laplace", ["fit", "--layer", "-", "--heldout", "-"], status: 64,
+                          "the pairs, --layer and --heldout cannot all be standard input")
+    }
+
     func testRetrievalIndicesAndCutoffs() throws {
         let hits = try save([Tensor(name: "indices", shape: [2, 2], int64s: [0, 1, 2, 3])], "hits.tsr")
         let badRelevant = try save([Tensor(name: "relevant", shape: [2], int64s: [1, -5])], "rel-bad.tsr")

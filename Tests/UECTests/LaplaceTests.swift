@@ -152,30 +152,71 @@ final class LaplaceTests: XCTestCase {
         }
     }
 
-    /// The task run alongside the Fisher GEMM (emb-laplace fit reads its next block there) runs
-    /// exactly once per call, whatever the threads and even for no rows, and changes no bit.
-    func testAlongsideRunsOnceAndChangesNothing() {
+    /// Blocks added overlapped (block k + 1 read and factored while block k's Fisher GEMM runs)
+    /// give the same bits as the same blocks added one after the other on one thread, on any
+    /// number of threads, with blocks of any sizes (a larger one after smaller ones, an empty one);
+    /// `next` is called one call at a time and never again after it gave nil.
+    func testOverlappedBlocksMatchBlockAfterBlock() throws {
         var g = SeededGenerator(seed: 12)
-        let rows = 150, d = 4, p = 9, batch = 8
+        let d = 4, p = 9, batch = 8
+        let sizes = [30, 50, 16, 0, 70, 24, 5]
         let layer = LastLayer(weight: Matrix(rows: d, cols: p, data: (0..<d * p).map { _ in g.normal() * 0.4 }),
                               bias: (0..<d).map { _ in g.normal() * 0.1 })
-        let hq = Matrix<Double>(rows: rows, cols: p, data: (0..<rows * p).map { _ in g.normal() })
-        let hp = Matrix<Double>(rows: rows, cols: p, data: hq.data.map { $0 + 0.5 * g.normal() })
+        let blocks = sizes.map { n -> (Matrix<Double>, Matrix<Double>) in
+            let hq = Matrix<Double>(rows: n, cols: p, data: (0..<n * p).map { _ in g.normal() })
+            return (hq, Matrix(rows: n, cols: p, data: hq.data.map { $0 + 0.5 * g.normal() }))
+        }
         var plain = InfoNCEFisher(layer: layer)
-        plain.add(queries: hq, positives: hp, batchSize: batch, threads: 1)
+        for (hq, hp) in blocks { plain.add(queries: hq, positives: hp, batchSize: batch, threads: 1) }
+        XCTAssertEqual(plain.pairs, sizes.reduce(0, +))
         for threads in [1, 2, 3] {
+            let inside = Atomic<Int>(0), overlapping = Atomic<Int>(0), calls = Atomic<Int>(0)
+            var acc = InfoNCEFisher(layer: layer)
+            try acc.add(blocks: {
+                if inside.wrappingAdd(1, ordering: .sequentiallyConsistent).newValue > 1 { overlapping.add(1, ordering: .relaxed) }
+                defer { inside.subtract(1, ordering: .sequentiallyConsistent) }
+                let i = calls.wrappingAdd(1, ordering: .relaxed).oldValue
+                usleep(UInt32(200 * (i % 3)))   // reads of different lengths
+                return i < blocks.count ? blocks[i] : nil
+            }, batchSize: batch, threads: threads)
+            XCTAssertEqual(calls.load(ordering: .relaxed), blocks.count + 1, "threads \(threads)")
+            XCTAssertEqual(overlapping.load(ordering: .relaxed), 0, "two calls of next at once, threads \(threads)")
+            XCTAssertEqual(acc.weight.data, plain.weight.data, "threads \(threads)")
+            XCTAssertEqual(acc.bias, plain.bias, "threads \(threads)")
+            XCTAssertEqual(acc.lossSum, plain.lossSum, "threads \(threads)")
+            XCTAssertEqual(acc.pairs, plain.pairs)
+            XCTAssertEqual(acc.batches, plain.batches)
+        }
+        XCTAssertGreaterThan(plain.weight.data.max()!, 0)
+    }
+
+    /// An error of `next` is thrown once the blocks read before it are added, and `next` is not
+    /// called again.
+    func testAnErrorWhileReadingEndsTheBlocksAfterAddingThoseBefore() {
+        struct Broken: Error {}
+        var g = SeededGenerator(seed: 13)
+        let d = 3, p = 6, batch = 4
+        let layer = LastLayer(weight: Matrix(rows: d, cols: p, data: (0..<d * p).map { _ in g.normal() * 0.4 }),
+                              bias: (0..<d).map { _ in g.normal() * 0.1 })
+        let blocks = (0..<3).map { _ -> (Matrix<Double>, Matrix<Double>) in
+            let hq = Matrix<Double>(rows: 12, cols: p, data: (0..<12 * p).map { _ in g.normal() })
+            return (hq, Matrix(rows: 12, cols: p, data: hq.data.map { $0 + 0.5 * g.normal() }))
+        }
+        var plain = InfoNCEFisher(layer: layer)
+        for (hq, hp) in blocks.prefix(2) { plain.add(queries: hq, positives: hp, batchSize: batch) }
+        for threads in [1, 2] {
             let calls = Atomic<Int>(0)
             var acc = InfoNCEFisher(layer: layer)
-            acc.add(queries: hq, positives: hp, batchSize: batch, threads: threads,
-                    alongside: { calls.add(1, ordering: .relaxed) })
-            XCTAssertEqual(calls.load(ordering: .relaxed), 1, "threads \(threads)")
-            XCTAssertEqual(acc.weight.data, plain.weight.data, "threads \(threads)")
+            XCTAssertThrowsError(try acc.add(blocks: {
+                let i = calls.wrappingAdd(1, ordering: .relaxed).oldValue
+                if i == 2 { throw Broken() }
+                return blocks[i]
+            }, batchSize: batch, threads: threads)) { XCTAssertTrue($0 is Broken) }
+            XCTAssertEqual(calls.load(ordering: .relaxed), 3, "threads \(threads)")
+            XCTAssertEqual(acc.pairs, 24)
+            XCTAssertEqual(acc.weight.data, plain.weight.data)
             XCTAssertEqual(acc.bias, plain.bias)
             XCTAssertEqual(acc.lossSum, plain.lossSum)
-            acc.add(queries: hq.rows(0 ..< 0), positives: hp.rows(0 ..< 0), batchSize: batch, threads: threads,
-                    alongside: { calls.add(1, ordering: .relaxed) })
-            XCTAssertEqual(calls.load(ordering: .relaxed), 2, "no rows, threads \(threads)")
-            XCTAssertEqual(acc.pairs, rows)
         }
     }
 
