@@ -19,11 +19,15 @@ public struct WriterOptions: Sendable {
     /// error of the sink is then thrown by a later `write` or by `finish`, not by the `write`
     /// whose record failed.
     public var background: Bool = false
+    /// With `background`: threads that compress records at once (each with its own zstd
+    /// context, the frames written in order: the same bytes as one). For a writer whose caller
+    /// has little left to do while its output is compressed (a result written at the end).
+    public var compressors: Int = 1
 
     public init(level: Int32 = WriterOptions.defaultLevel, shuffle: Bool = true, chunkBytes: Int = Format.defaultChunkBytes,
-                threads: Int32 = 0, background: Bool = false) {
+                threads: Int32 = 0, background: Bool = false, compressors: Int = 1) {
         self.level = level; self.shuffle = shuffle; self.chunkBytes = chunkBytes; self.threads = threads
-        self.background = background
+        self.background = background; self.compressors = compressors
     }
 }
 
@@ -45,14 +49,27 @@ public final class TensorStreamWriter {
     public init(sink: ByteSink, options: WriterOptions = WriterOptions()) throws {
         self.sink = sink
         self.options = options
-        guard let c = ZSTD_createCCtx() else { throw StreamError.io("zstd: out of memory") }
+        let c = try Self.context(options)
         cctx = c
-        _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, options.level), "compression level")
-        _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1), "checksum")
-        if options.threads > 0 {
-            _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, options.threads), "threads")
+        encoder = options.background
+            ? BackgroundEncoder(cctx: c, sink: sink, workers: options.compressors, makeContext: { try? Self.context(options) })
+            : nil
+    }
+
+    /// A compression context with the options' level, checksums and zstd threads.
+    private static func context(_ options: WriterOptions) throws -> OpaquePointer {
+        guard let c = ZSTD_createCCtx() else { throw StreamError.io("zstd: out of memory") }
+        do {
+            _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, options.level), "compression level")
+            _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1), "checksum")
+            if options.threads > 0 {
+                _ = try zstdCheck(ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, options.threads), "threads")
+            }
+        } catch {
+            ZSTD_freeCCtx(c)
+            throw error
         }
-        encoder = options.background ? BackgroundEncoder(cctx: c, sink: sink) : nil
+        return c
     }
 
     deinit {

@@ -56,9 +56,13 @@ public struct OutputOptions: ParsableArguments {
     /// came (`TensorStreamWriter.write(_:copying:)`).
     public var leavesEncodingToTheProgram: Bool { level == nil && !noShuffle }
 
-    /// Opens the output (refusing a terminal) and returns a stream writer on it.
-    public func open() throws -> OutputStream {
-        try OutputStream(path: output, options: writerOptions)
+    /// Opens the output (refusing a terminal) and returns a stream writer on it; `compressors`
+    /// threads compress its records at once (for an output written when nothing else runs),
+    /// when the program may use helper threads.
+    public func open(compressors: Int = 1) throws -> OutputStream {
+        var options = writerOptions
+        if options.background { options.compressors = max(1, compressors) }
+        return try OutputStream(path: output, options: options)
     }
 }
 

@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A tool with `--threads` (`CommonOptions`): `ToolRunner` sets the `ThreadBudget` from it after
 /// parsing, before `run()`.
@@ -18,6 +21,12 @@ public enum ThreadBudget {
 
     /// Whether helper threads (read-ahead, background compression) may run beside the work.
     public static var allowsHelpers: Bool { threads > 1 }
+
+    /// Threads that compress a program's output at once when it has little else to do (`tensor`,
+    /// whose conversions are mostly compression): the cores, up to 4, within the budget.
+    public static var compressors: Int {
+        min(threads, 4, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
 
     public static func set(_ threads: Int) {
         precondition(threads >= 1)

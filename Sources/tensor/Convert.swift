@@ -86,7 +86,7 @@ struct From: Tool {
         let target = dtype.flatMap { DType(name: $0) }
         let tensorName = name ?? (file == "-" ? "tensor" : stem(file))
         let source = try openInput(file)
-        let out = try output.open()
+        let out = try output.open(compressors: ThreadBudget.compressors)
         func converted(_ t: Tensor) throws -> Tensor {
             var t = try convert(t, to: target, saturate: saturate)
             for (k, v) in extra { t.meta[k] = v }

@@ -26,7 +26,7 @@ struct Paste: Tool {
 
     func run() throws {
         let readers = try openAll(files)
-        let out = try output.open()
+        let out = try output.open(compressors: ThreadBudget.compressors)
         var ids: [[Int]] = Array(repeating: [], count: readers.count)
         var names: [String: String] = [:]
         var live = Array(repeating: true, count: readers.count)

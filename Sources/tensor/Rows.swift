@@ -104,7 +104,7 @@ struct Cat: Tool {
 
     func run() throws {
         let readers = try openAll(files)
-        let out = try output.open()
+        let out = try output.open(compressors: ThreadBudget.compressors)
         try copyStreams(readers, to: out.writer, copyingRecords: output.leavesEncodingToTheProgram)
         try out.finish()
     }
@@ -128,7 +128,7 @@ struct Head: Tool {
     func validate() throws { if n < 0 { throw ValidationError("-n must be 0 or more") } }
 
     func run() throws {
-        let out = try output.open()
+        let out = try output.open(compressors: ThreadBudget.compressors)
         try copyStreams([try openStream(file)], to: out.writer, rowRange: 0 ..< n, copyingRecords: output.leavesEncodingToTheProgram)
         try out.finish()
     }
@@ -157,7 +157,7 @@ struct Slice: Tool {
     }
 
     func run() throws {
-        let out = try output.open()
+        let out = try output.open(compressors: ThreadBudget.compressors)
         try copyStreams([try openStream(file)], to: out.writer, rowRange: start ..< (end ?? Int.max), copyingRecords: output.leavesEncodingToTheProgram)
         try out.finish()
     }
@@ -179,7 +179,7 @@ struct Select: Tool {
 
     func run() throws {
         let reader = try openStream(file)
-        let out = try output.open()
+        let out = try output.open(compressors: ThreadBudget.compressors)
         let keep = Set(names)
         try copyStreams([reader], to: out.writer, rename: { keep.contains($0.name) ? $0.name : nil }, copyingRecords: output.leavesEncodingToTheProgram)
         let missing = names.filter { reader.index(of: $0) == nil }
@@ -205,7 +205,7 @@ struct Drop: Tool {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let out = try output.open()
+        let out = try output.open(compressors: ThreadBudget.compressors)
         let drop = Set(names)
         try copyStreams([try openStream(file)], to: out.writer, rename: { drop.contains($0.name) ? nil : $0.name }, copyingRecords: output.leavesEncodingToTheProgram)
         try out.finish()
@@ -243,7 +243,7 @@ struct Rename: Tool {
     func run() throws {
         let m = try mapping()
         let reader = try openStream(file)
-        let out = try output.open()
+        let out = try output.open(compressors: ThreadBudget.compressors)
         try copyStreams([reader], to: out.writer, rename: { m[$0.name] ?? $0.name }, copyingRecords: output.leavesEncodingToTheProgram)
         if let missing = m.keys.sorted().first(where: { reader.index(of: $0) == nil }) {
             throw ToolError.data("input has no tensor '\(escaped(missing))' (it has: \(reader.tensors.map { escaped($0.name) }.joined(separator: ", ")))")

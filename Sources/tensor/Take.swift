@@ -46,7 +46,7 @@ struct Take: Tool {
         }
         let wanted = try idx.int64s()
         let all = try openStream(file).readAll()
-        let out = try output.open()
+        let out = try output.open(compressors: ThreadBudget.compressors)
         for t in all {
             if t.info.isScalar { try out.writer.write(t); continue }
             var info = t.info
@@ -108,7 +108,7 @@ struct Where: Tool {
     func run() throws {
         let (name, value, equal) = try parsed()
         let reader = try openStream(file)
-        let out = try output.open()
+        let out = try output.open(compressors: ThreadBudget.compressors)
         var keep: [Bool] = []           // the condition, row by row, as far as it has arrived
         var condIndex: Int? = nil
         var ids: [Int?] = []            // reader index -> writer id (nil: dropped)

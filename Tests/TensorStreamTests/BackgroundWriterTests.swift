@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import TensorStream
 import CZstd
+import Failure
 
 /// A sink that takes `limit` bytes, then fails as a full disk would; it counts the writes tried.
 private final class FullSink: ByteSink, @unchecked Sendable {
@@ -54,21 +55,25 @@ final class BackgroundWriterTests: XCTestCase {
          Tensor(name: "tiny", dtype: .u8, shape: [], data: [7])]
     }
 
-    private func written(_ background: Bool, chunk: Int, interleave: Bool) throws -> [UInt8] {
+    private func written(_ background: Bool, chunk: Int, interleave: Bool, compressors: Int = 1) throws -> [UInt8] {
         let sink = ArraySink()
-        let w = try TensorStreamWriter(sink: sink, options: WriterOptions(chunkBytes: chunk, background: background))
+        let w = try TensorStreamWriter(sink: sink, options: WriterOptions(chunkBytes: chunk, background: background, compressors: compressors))
         if interleave { try w.write(interleaving: sample()) } else { for t in sample() { try w.write(t) } }
         try w.finish()
         return sink.bytes
     }
 
+    /// One compressing thread or several (each record compressed by whichever is free, the
+    /// frames written in order): the same bytes as on the caller's thread.
     func testTheSameBytesAsOnTheCallersThread() throws {
         for chunk in [Format.defaultChunkBytes, 1 << 12, 100] {
             for interleave in [true, false] {
                 let plain = try written(false, chunk: chunk, interleave: interleave)
-                let bytes = try written(true, chunk: chunk, interleave: interleave)
-                XCTAssertEqual(bytes, plain, "chunk \(chunk) interleave \(interleave)")
-                XCTAssertEqual(try decode(bytes).map(\.data), sample().map(\.data))
+                for compressors in [1, 3] {
+                    let bytes = try written(true, chunk: chunk, interleave: interleave, compressors: compressors)
+                    XCTAssertEqual(bytes, plain, "chunk \(chunk) interleave \(interleave) compressors \(compressors)")
+                    XCTAssertEqual(try decode(bytes).map(\.data), sample().map(\.data))
+                }
             }
         }
     }
@@ -76,9 +81,9 @@ final class BackgroundWriterTests: XCTestCase {
     /// The sink fails part-way: a later write or finish throws its error, nothing is written
     /// after it, and the writer neither hangs nor ends the stream.
     func testASinkErrorIsThrownByALaterCallAndStopsTheWriting() throws {
-        for limit in [0, 10, 5_000, 200_000] {
+        for limit in [0, 10, 5_000, 200_000] { for compressors in [1, 3] {
             let sink = FullSink(limit: limit)
-            let w = try TensorStreamWriter(sink: sink, options: WriterOptions(chunkBytes: 1 << 12, background: true))
+            let w = try TensorStreamWriter(sink: sink, options: WriterOptions(chunkBytes: 1 << 12, background: true, compressors: compressors))
             var thrown: Error?
             do {
                 try w.write(interleaving: sample())
@@ -91,7 +96,7 @@ final class BackgroundWriterTests: XCTestCase {
             XCTAssertThrowsError(try w.finish(), "limit \(limit): finish after the failure")
             XCTAssertEqual(sink.tries, tries, "limit \(limit): written to after the failure")
             XCTAssertThrowsError(try decode(sink.bytes), "limit \(limit): a stream without its end")
-        }
+        } }
     }
 
     /// A writer given up half-way (the program failed) goes away without waiting for its
@@ -175,6 +180,29 @@ final class BackgroundEncoderOwnershipTests: XCTestCase {
         XCTAssertEqual(output, input)
         ZSTD_freeCCtx(cctx)
         XCTAssertGreaterThan(contextFrees, before)
+    }
+
+    /// Workers after the first whose threads do not start: their contexts are freed at once and
+    /// the encoder goes on with those that run.
+    func testWorkersThatDoNotStartLeaveTheirContextsFreed() throws {
+        let before = contextFrees
+        var started = 0
+        var encoder = BackgroundEncoder(cctx: countedContext(), sink: ArraySink(), workers: 3, makeContext: { countedContext() },
+                                        startThread: { body in
+                                            started += 1
+                                            return started <= 2 && startDetachedThread(body)
+                                        })
+        XCTAssertEqual(encoder?.workers, 2)
+        XCTAssertEqual(contextFrees, before + 1, "the context of the worker that did not start")
+        var record = [UInt8](repeating: 3, count: 100_000)
+        try encoder?.submit(&record, count: 100_000)
+        try encoder?.drain()
+        encoder?.stop()
+        encoder = nil
+        var waited = 0
+        while contextFrees < before + 3 && waited < 500 { usleep(2_000); waited += 1 }
+        // A context frees its workspace too (once it has compressed): at least one free each.
+        XCTAssertGreaterThanOrEqual(contextFrees, before + 3, "the two running workers' contexts")
     }
 
     /// Once its thread runs, the encoder owns the context and frees it when it is done.

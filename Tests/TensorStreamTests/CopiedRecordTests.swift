@@ -22,13 +22,16 @@ final class CopiedRecordTests: XCTestCase {
     }
 
     /// Every record of `x` copied into another stream's tensor 0, beside a tensor written the
-    /// usual way: it reads back as the same rows, and holds the same frames byte for byte.
+    /// usual way: it reads back as the same rows, and holds the same frames byte for byte; on
+    /// the caller's thread, one background thread or three (copies keep their place among the
+    /// records compressed by whichever thread is free: the same bytes every way).
     func testACopiedRecordReadsAsItsRowsAndIsTheSameFrame() throws {
         let (bytes, x) = try source()
-        for background in [false, true] {
+        var first: [UInt8]? = nil
+        for (background, compressors) in [(false, 1), (true, 1), (true, 3)] {
             let reader = try TensorStreamReader(ArraySource(bytes, step: 1000))
             let sink = ArraySink()
-            let w = try TensorStreamWriter(sink: sink, options: WriterOptions(background: background))
+            let w = try TensorStreamWriter(sink: sink, options: WriterOptions(chunkBytes: 1024, background: background, compressors: compressors))
             let copy = try w.add(TensorInfo(name: "copy", dtype: .f32, rowShape: [97]))
             let twice = try w.add(TensorInfo(name: "twice", dtype: .f32, rowShape: [97]))
             var frames: [[UInt8]] = []
@@ -47,7 +50,9 @@ final class CopiedRecordTests: XCTestCase {
             XCTAssertGreaterThan(frames.count, 50)
             let out = try decode(sink.bytes)
             XCTAssertEqual(out[0].shape, [700, 97])
-            XCTAssertEqual(out[0].data, x.data, "background \(background)")
+            XCTAssertEqual(out[0].data, x.data, "background \(background), compressors \(compressors)")
+            if let first { XCTAssertEqual(sink.bytes, first, "compressors \(compressors)") }
+            first = first ?? sink.bytes
             XCTAssertEqual(out[1].floats(), x.floats().map { 2 * $0 })
             // The output holds each frame as it came.
             var at = 0
