@@ -269,8 +269,12 @@ private final class FisherPipeline: @unchecked Sendable {
     let inputs: UnsafeMutablePointer<(Matrix<Double>, Matrix<Double>)?>
     let slots = [FactorSlot(), FactorSlot()]
 
-    /// One set of factor matrices: X (3·rows × D) and Y (3·rows × P) stacked as in `add`, and the
-    /// rows' losses, for blocks of up to `capacity` rows.
+    /// One set of factor matrices, for blocks of up to `capacity` rows, and the rows' losses. The
+    /// three GEMMs (A∘A)ᵀ(H∘H) + 2 (A∘Z)ᵀ(H∘C) + (Z∘Z)ᵀ(C∘C) of every batch of a block run as one
+    /// GEMM over the stacked factors X = [A∘A; 2 A∘Z; Z∘Z] (3·rows × D) and Y = [H∘H; H∘C; C∘C]
+    /// (3·rows × P), rows n, rows + n and 2·rows + n for pair n: the same sum, at a GEMM shape
+    /// with a long inner dimension. Every element of X and Y is written by `factors` before the
+    /// GEMM reads it: no zeros first.
     final class FactorSlot {
         var capacity = 0
         var x: UnsafeMutablePointer<Double>? = nil, y: UnsafeMutablePointer<Double>? = nil, loss: UnsafeMutablePointer<Double>? = nil
@@ -378,7 +382,7 @@ private final class FisherPipeline: @unchecked Sendable {
         let count = rows.withLock { $0[k] }, slot = slots[k % 2]
         let d = layer.outputs, p = layer.inputs, c = pieces[j]
         guard count > 0 else { return }
-        // F_W[:, piece] += Xᵀ Y[:, piece].
+        // F_W[:, piece] += Xᵀ Y[:, piece] (the stacked factors: `FactorSlot`).
         if !c.isEmpty { Double.gemm(true, false, d, c.count, 3 * count, 1, slot.x!, d, slot.y! + c.lowerBound, p, 1, weight + c.lowerBound, p) }
         guard j == 0 else { return }
         let x = slot.x!, loss = slot.loss!

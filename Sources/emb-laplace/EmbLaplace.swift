@@ -407,16 +407,13 @@ func doubleMatrix(_ t: Tensor, label: String, firstRow: Int) throws -> Matrix<Do
     return Matrix(rows: t.rows, cols: t.info.rowShape[0], data: d)
 }
 
-/// The next block of pairs, read by the first call of `read()` (on whichever thread) or by
-/// `take()`, which hands it over; one block ahead at most. `read()` and `take()` are never called
-/// concurrently: `take()` comes after the work that called `read()` is joined.
 /// Pairs ('query' and 'positive', N×P each) read block by block as float64 matrices, with
 /// progress on a terminal (never in pipelines).
 final class PairBlocks: @unchecked Sendable {
     typealias Block = (Matrix<Double>, Matrix<Double>)
     let label: String
-    /// P, and N when the header declares it.
-    let width: Int, rows: Int?
+    /// P.
+    let width: Int
     private let blocks: RowBlockReader
     private let progress: Progress?
     private var done = 0
@@ -436,7 +433,6 @@ final class PairBlocks: @unchecked Sendable {
         }
         width = infos[0].rowShape[0]
         guard width > 0 else { throw ToolError.data("\(reader.label): the pairs have no columns ('query' is \(infos[0].signature))") }
-        rows = infos[0].rows
         progress = label.map { Progress($0, total: infos[0].rows) }
     }
 
