@@ -98,9 +98,8 @@ struct Fit: Tool, ThreadedTool {
         }
     }
 
-    func loadLayer() throws -> LastLayer? {
-        guard let path = layer else { return nil }
-        let r = try openStream(path)
+    /// The layer of the stream `r` (--layer), opened already.
+    func loadLayer(_ r: TensorStreamReader) throws -> LastLayer {
         let all = try r.readAll()
         guard let w = all.first(where: { $0.name == weightName }) else {
             throw ToolError.data("\(r.label) has no tensor '\(weightName)' (it has: \(all.map(\.name).joined(separator: ", "))); name it with --weight-name")
@@ -131,17 +130,20 @@ struct Fit: Tool, ThreadedTool {
         // Blocks of whole batches, about 256 pairs: the GEMMs of all of a block's batches at once.
         let batchesPerBlock = max(1, 256 / batchSize)
         // The layer is loaded on one thread while the pairs' headers and first block are read on
-        // the other; the errors come in the order of a program that did one after the other.
+        // the other; the errors come in the order of a program that did one after the other
+        // (the layer's file is opened first: a missing one is said at once, not after a block
+        // of pairs has come through a pipe).
+        let layerStream = try layer.map { try openStream($0) }
         var layerModel: LastLayer? = nil
         var opened: Result<PairBlocks, Error>? = nil, firstBlock: Result<PairBlocks.Block?, Error>? = nil
         let readFirst = {
             opened = Result { try PairBlocks(self.input, blockRows: batchSize * batchesPerBlock, progress: "emb-laplace fit: pairs") }
             if case .success(let blocks) = opened { firstBlock = Result { try blocks.next() } }
         }
-        if blasThreads > 1 {
-            try onTwoThreads({ layerModel = try self.loadLayer() }, readFirst)
+        if let layerStream, blasThreads > 1 {
+            try onTwoThreads({ layerModel = try self.loadLayer(layerStream) }, readFirst)
         } else {
-            layerModel = try loadLayer()
+            layerModel = try layerStream.map { try loadLayer($0) }
             readFirst()
         }
         let pairs = try opened!.get()

@@ -231,6 +231,19 @@ final class HostileInputTests: XCTestCase {
                           "the pairs, --layer and --heldout cannot all be standard input")
     }
 
+    /// A --layer that cannot be opened is said at once, while the pairs' producer has written
+    /// nothing yet (the layer is loaded beside the first block of pairs, but opened before).
+    func testAMissingLayerIsSaidBeforeAnyPairArrives() throws {
+        let bin = productsDirectory().path, fifo = path("pairs.fifo")
+        // The FIFO held open for writing by the command itself: pairs that never come, and no end.
+        let r = try shell("mkfifo '\(fifo)' && exec 3<>'\(fifo)' && "
+                          + "exec timeout 10 '\(bin)/emb-laplace' fit --layer '\(path("no-such-layer.tsr"))' < '\(fifo)'")
+        XCTAssertEqual(r.status, 66, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("emb-laplace: "), r.stderr)
+        XCTAssertTrue(r.stderr.contains("no-such-layer.tsr"), r.stderr)
+        XCTAssertLessThan(r.seconds, 9, "waited for the pairs before saying the layer is missing")
+    }
+
     func testRetrievalIndicesAndCutoffs() throws {
         let hits = try save([Tensor(name: "indices", shape: [2, 2], int64s: [0, 1, 2, 3])], "hits.tsr")
         let badRelevant = try save([Tensor(name: "relevant", shape: [2], int64s: [1, -5])], "rel-bad.tsr")
