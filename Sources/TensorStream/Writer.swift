@@ -21,7 +21,8 @@ public struct WriterOptions: Sendable {
     public var background: Bool = false
     /// With `background`: threads that compress records at once (each with its own zstd
     /// context, the frames written in order: the same bytes as one). For a writer whose caller
-    /// has little left to do while its output is compressed (a result written at the end).
+    /// has little else to do while its output is compressed (`tensor`'s conversions); where the
+    /// caller computes on the other cores it only takes their time.
     public var compressors: Int = 1
 
     public init(level: Int32 = WriterOptions.defaultLevel, shuffle: Bool = true, chunkBytes: Int = Format.defaultChunkBytes,

@@ -57,8 +57,8 @@ public struct OutputOptions: ParsableArguments {
     public var leavesEncodingToTheProgram: Bool { level == nil && !noShuffle }
 
     /// Opens the output (refusing a terminal) and returns a stream writer on it; `compressors`
-    /// threads compress its records at once (for an output written when nothing else runs),
-    /// when the program may use helper threads.
+    /// threads compress its records at once when the program may use helper threads (for a
+    /// program with little else to do meanwhile: `ThreadBudget.compressors`).
     public func open(compressors: Int = 1) throws -> OutputStream {
         var options = writerOptions
         if options.background { options.compressors = max(1, compressors) }
