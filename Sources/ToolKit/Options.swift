@@ -23,7 +23,7 @@ public struct CommonOptions: ParsableArguments {
     }
 
     /// Threads to use: --threads, or every online core.
-    public var threadCount: Int { threads ?? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+    public var threadCount: Int { threads ?? ThreadBudget.cores }
 
 }
 

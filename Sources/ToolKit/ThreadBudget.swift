@@ -25,8 +25,11 @@ public enum ThreadBudget {
     /// Threads that compress a program's output at once when it has little else to do (`tensor`,
     /// whose conversions are mostly compression): the cores, up to 4, within the budget.
     public static var compressors: Int {
-        min(threads, 4, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        min(threads, 4, cores)
     }
+
+    /// The processors online: the default of `--threads`.
+    public static var cores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
     public static func set(_ threads: Int) {
         precondition(threads >= 1)

@@ -283,10 +283,9 @@ private final class FisherPipeline: @unchecked Sendable {
             guard rows > capacity else { return }
             release()
             func buffer(_ n: Int) -> UnsafeMutablePointer<Double> {
-                guard let b = malloc(n * MemoryLayout<Double>.stride) else {
+                guard let b = allocateBuffer(n * MemoryLayout<Double>.stride) else {
                     preconditionFailure("out of memory for the Fisher's factors (\(n) values)")
                 }
-                adviseHugePages(b, bytes: n * MemoryLayout<Double>.stride)
                 return b.bindMemory(to: Double.self, capacity: n)
             }
             x = buffer(3 * rows * d); y = buffer(3 * rows * p); loss = buffer(rows)
