@@ -172,7 +172,14 @@ struct WeightedRanking {
 
 extension ClassificationAccumulator {
     /// Per in-distribution row, in input order: the top-label confidence (max probability)…
-    public var rowConfidence: [Double] { confidence }
+    /// (not after a report with `reportSortsRowsInPlace`).
+    public var rowConfidence: [Double] {
+        precondition(!rowKeysSorted, "rowConfidence after a report that sorted the kept rows in place (reportSortsRowsInPlace)")
+        return rowKeys.isEmpty ? confidence : rowKeys.map { float32RowValues($0).confidence }
+    }
     /// …and whether the argmax was the label (empty unless `keepRows`).
-    public var rowCorrect: [Bool] { correct }
+    public var rowCorrect: [Bool] {
+        precondition(!rowKeysSorted, "rowCorrect after a report that sorted the kept rows in place (reportSortsRowsInPlace)")
+        return rowKeys.isEmpty ? correct : rowKeys.map { $0 & 1 == 1 }
+    }
 }

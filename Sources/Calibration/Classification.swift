@@ -29,6 +29,10 @@ public struct ClassificationOptions: Sendable {
     public var classwise = true
     /// Keep confidence and correctness per row: equal-mass ECE, AURC, risk-coverage.
     public var keepRows = true
+    /// The report sorts the kept float32 rows where they are instead of a copy of them (4
+    /// bytes a row): for a caller that reports once, and then neither adds rows nor reads
+    /// `rowConfidence` or `rowCorrect` (calib-metrics without an audit).
+    public var reportSortsRowsInPlace = false
     /// Keep per-row losses for bootstrap intervals.
     public var keepLosses = false
     /// Compute the predictive entropy of every row (OOD scores, ensembles).
@@ -120,9 +124,14 @@ public final class ClassificationAccumulator {
     /// Every top-label binning's `float32Slots()`, once float32 rows arrive (`addRows`).
     @exclusivity(unchecked) var topLabelSlots: [[UInt8]?] = []
 
-    // Per-row records.
+    // Per-row records. Confidence and correctness: of float32 rows, a `float32RowKey` each
+    // (4 bytes, sorted where they are for the report); of Double rows, or of every row once one
+    // is a Double row, in the two arrays (9 bytes).
+    @exclusivity(unchecked) var rowKeys: [UInt32] = []
     @exclusivity(unchecked) var confidence: [Double] = []
     @exclusivity(unchecked) var correct: [Bool] = []
+    /// Whether the report has sorted `rowKeys` (they are then no longer in row order).
+    @exclusivity(unchecked) var rowKeysSorted = false
     @exclusivity(unchecked) var slot: [UInt16] = []
     @exclusivity(unchecked) var binConfidence: [Double] = []
     @exclusivity(unchecked) var nll: [Double] = []
@@ -155,7 +164,10 @@ public final class ClassificationAccumulator {
     /// system for the memory first grows them here, at a moment of its choosing, instead of at
     /// some append).
     public func reserveRows(_ rows: Int) {
-        if options.keepRows { confidence.reserveCapacityOnHugePages(rows); correct.reserveCapacityOnHugePages(rows) }
+        if options.keepRows {
+            if options.precision == .float32 { rowKeys.reserveCapacityOnHugePages(rows) }
+            else { confidence.reserveCapacityOnHugePages(rows); correct.reserveCapacityOnHugePages(rows) }
+        }
         if options.keepLosses {
             slot.reserveCapacityOnHugePages(rows); binConfidence.reserveCapacityOnHugePages(rows)
             nll.reserveCapacityOnHugePages(rows); brier.reserveCapacityOnHugePages(rows)
@@ -240,7 +252,7 @@ public final class ClassificationAccumulator {
         totals.rows &+= 1
         labelCounts[y] &+= 1
         let hit = best == y
-        if hit { totals.correct &+= 1 }
+        totals.correct &+= Int(hit.bit)
         return (y, hit)
     }
 
@@ -285,6 +297,8 @@ public final class ClassificationAccumulator {
             let stretch = max(1, Self.classwiseSlotBytes / width)
             binning.withSlotTable { table in
                 float32Slots.withUnsafeBufferPointer { byKey in
+                    var sink = 0.0
+                    withUnsafeMutablePointer(to: &sink) { elsewhere in
                     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: stretch &* width) { slotOf in
                         var r0 = 0
                         while r0 < valid {
@@ -310,13 +324,19 @@ public final class ClassificationAccumulator {
                                     sumP[at] += Double(row[k])
                                     j &+= nb
                                 }
+                                // Whether the label is one of these classes is a coin toss when the
+                                // classes are split: the count goes to a cell of its own otherwise,
+                                // chosen without a branch (never to another class's, which the other
+                                // thread may be adding to).
                                 let y = Int(labels[r])
-                                if part.contains(y) { labelled[y &* nb &+ Int(slotOf[o &+ y &- first])] += 1 }
+                                let mine = part.contains(y)
+                                let at = mine ? labelled.baseAddress! + (y &* nb &+ Int(slotOf[o &+ (mine ? y &- first : 0)])) : elsewhere
+                                at.pointee += 1
                                 o &+= width
                             }
                             r0 &+= rows
                         }
-                    }
+                    }}
                 }
             }
             return
@@ -412,9 +432,25 @@ public final class ClassificationAccumulator {
             let cw = classwiseSums
             Self.addClasswise(p.baseAddress!, classes: classes, y: y, binning: standard, count: cw.count, sumP: cw.sumP, labelled: cw.labelled)
         }
-        if options.keepRows { confidence.append(conf); correct.append(hit) }
+        if options.keepRows {
+            if T.self == Float.self && confidence.isEmpty { rowKeys.append(float32RowKey(confidence: Float(conf), correct: hit)) }
+            else { keepInTwoArrays(); confidence.append(conf); correct.append(hit) }
+        }
         if options.keepLosses { nll.append(rowNLL); brier.append(rowBrier) }
     }
+
+    /// Moves the rows kept as keys to the two arrays (before a Double row is kept).
+    func keepInTwoArrays() {
+        precondition(!rowKeysSorted, "rows added after a report that sorted the kept rows in place (reportSortsRowsInPlace)")
+        guard !rowKeys.isEmpty else { return }
+        confidence.reserveCapacity(rowKeys.count); correct.reserveCapacity(rowKeys.count)
+        for k in rowKeys { let (c, ok) = float32RowValues(k); confidence.append(c); correct.append(ok) }
+        rowKeys = []
+    }
+
+    /// Whether kept row `i` was correct.
+    @inline(__always)
+    func keptCorrect(_ i: Int) -> Bool { rowKeys.isEmpty ? correct[i] : rowKeys[i] & 1 == 1 }
 
     /// Adds a block of rows (row-major, `labels.count` rows of K values).
     /// `uncertainty`: per row, the expected entropy and mutual information of an ensemble whose
@@ -525,8 +561,13 @@ public final class ClassificationAccumulator {
             }
             let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: k)
             _ = counts.initialize(from: labelCounts)
+            // Float32 rows are kept as keys (unless Double rows came before).
+            let asKeys = keepRows && T.self == Float.self && confidence.isEmpty
+            if keepRows && !asKeys { keepInTwoArrays() }
             let kept = keepRows ? labels.count : 0
-            let keptConf = UnsafeMutableBufferPointer<Double>.allocate(capacity: kept), keptHit = UnsafeMutableBufferPointer<Bool>.allocate(capacity: kept)
+            let keptKey = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: asKeys ? kept : 0)
+            let keptConf = UnsafeMutableBufferPointer<Double>.allocate(capacity: asKeys ? 0 : kept)
+            let keptHit = UnsafeMutableBufferPointer<Bool>.allocate(capacity: asKeys ? 0 : kept)
             var r = 0
             defer {
                 // A sum of 1s and 0s is a count: adding the block's at once leaves the bits that
@@ -540,12 +581,14 @@ public final class ClassificationAccumulator {
                 for i in topLabel.indices { write(&topLabel[i], i) }
                 for i in positive.indices { write(&positive[i], conventions + i) }
                 labelCounts = Array(counts)
-                if keepRows {
+                if asKeys {
+                    rowKeys.append(contentsOf: UnsafeBufferPointer(rebasing: keptKey[..<r]))
+                } else if keepRows {
                     confidence.append(contentsOf: UnsafeBufferPointer(rebasing: keptConf[..<r]))
                     correct.append(contentsOf: UnsafeBufferPointer(rebasing: keptHit[..<r]))
                 }
                 for b in [cnt.baseAddress!, counts.baseAddress!] as [UnsafeMutablePointer<Int>] { b.deallocate() }
-                sc.deallocate(); keptConf.deallocate(); keptHit.deallocate()
+                sc.deallocate(); keptKey.deallocate(); keptConf.deallocate(); keptHit.deallocate()
             }
             if T.self == Float.self && topLabelSlots.isEmpty { topLabelSlots = binnings.map { $0.float32Slots() } }
             let bytes = T.self == Float.self ? topLabelSlots : [nil, nil, nil]
@@ -554,7 +597,8 @@ public final class ClassificationAccumulator {
             try bin2.withSlotTable(float32Slots: bytes[2]) { table2 in
                 try scoreRows(p, labels: labels, firstRow: firstRow, from: &r, totals: &totals, counts: counts.baseAddress!,
                               bins: (cnt.baseAddress!, sc.baseAddress!, slotsPer), tables: (table0, table1, table2),
-                              kept: keepRows ? (keptConf.baseAddress!, keptHit.baseAddress!) : nil)
+                              kept: keepRows && !asKeys ? (keptConf.baseAddress!, keptHit.baseAddress!) : nil,
+                              keptKeys: asKeys ? keptKey.baseAddress! : nil)
             }}}
         }
         if classwise && part == nil && options.threads > 1 && labels.count >= Self.concurrentClasswiseRows {
@@ -583,7 +627,8 @@ public final class ClassificationAccumulator {
                                            totals: inout RowTotals, counts: UnsafeMutablePointer<Int>,
                                            bins: (count: UnsafeMutablePointer<Int>, sumC: UnsafeMutablePointer<Double>, slots: Int),
                                            tables: (Binning.SlotTable, Binning.SlotTable, Binning.SlotTable),
-                                           kept: (confidence: UnsafeMutablePointer<Double>, correct: UnsafeMutablePointer<Bool>)?) throws {
+                                           kept: (confidence: UnsafeMutablePointer<Double>, correct: UnsafeMutablePointer<Bool>)?,
+                                           keptKeys: UnsafeMutablePointer<UInt32>? = nil) throws {
         let k = classes, tolerance = sumTolerance, eps = options.precision.eps
         let primary = self.primary, keepLosses = options.keepLosses
         let (cnt, sc, slotsPer) = bins
@@ -596,7 +641,7 @@ public final class ClassificationAccumulator {
             let (y, hit) = try Self.countRow(label: labels[r], best: best, row: firstRow + r, classes: k, totals: &t, labelCounts: counts)
             let py = Double(row[y])
             let (rowNLL, rowBrier) = t.losses(py, sumsq: sumsq, eps: eps, nll: knownNLL)
-            let counted = hit ? 1 &+ 1 << 32 : 1
+            let counted = 1 &+ Int(hit.bit) << 32
             @inline(__always) func bin(_ b: Binning.SlotTable, _ i: Int) {
                 let pc = b.prepare(conf)
                 let s = b.slot(pc)
@@ -614,7 +659,8 @@ public final class ClassificationAccumulator {
                     cnt[s] &+= one; sc[s] += pc
                 }
             }
-            if let kept { kept.confidence[r] = conf; kept.correct[r] = hit }
+            if let keptKeys { keptKeys[r] = float32RowKey(confidence: Float(conf), correct: hit) }
+            else if let kept { kept.confidence[r] = conf; kept.correct[r] = hit }
             if keepLosses { nll.append(rowNLL); brier.append(rowBrier) }
         }
         if T.self == Float.self {
@@ -656,7 +702,9 @@ public final class ClassificationAccumulator {
     }
 
     /// The report; nil values are undefined (for example AUROC without OOD rows).
+    /// With `reportSortsRowsInPlace`, once per accumulator, and the last call.
     public func report(bootstrap: Int = 0, seed: UInt64 = 0) throws -> ClassificationReport {
+        precondition(!rowKeysSorted, "a second report of rows the first has sorted in place (reportSortsRowsInPlace)")
         guard rows > 0 else {
             throw MetricsError.data(oodRows > 0 ? "every row is marked out of distribution: nothing to calibrate"
                                                : "no rows: N = 0")
@@ -697,14 +745,24 @@ public final class ClassificationAccumulator {
             r.classwiseECE = total / Double(classes)
         }
         if options.keepRows {
-            let sorted = sortedByConfidenceDescending(confidence, correct, threads: options.threads)
+            let sorted: RowsByConfidence
+            if rowKeys.isEmpty {
+                sorted = sortedByConfidenceDescending(confidence, correct, threads: options.threads)
+            } else if options.reportSortsRowsInPlace && !options.keepLosses {
+                // The keys are handed over, not copied (the bootstrap below needs them in order).
+                rowKeysSorted = true
+                sorted = sortedByConfidenceDescending(float32Keys: &rowKeys, threads: options.threads)
+            } else {
+                var copy = rowKeys
+                sorted = sortedByConfidenceDescending(float32Keys: &copy, threads: options.threads)
+            }
             let coverages = [0.5, 0.8, 0.9, 0.95], bins = options.bins
             var equalMass = 0.0
             var rc: (aurc: Double, errors: Int, risks: [Double?]) = (0, 0, [])
             // Two passes over the sorted rows that share nothing, on two threads when allowed;
             // the perfect ranking's sum for E-AURC needs only the number of wrong rows, so the
             // shorter pass adds it.
-            let wrong = correct.count - totals.correct
+            let wrong = sorted.count - totals.correct
             var optimal = 0.0
             let a = {
                 equalMass = equalMassECE(sortedDescending: sorted, bins: bins)
@@ -758,7 +816,7 @@ public final class ClassificationAccumulator {
             for i in 0..<w.count where w[i] > 0 {
                 let c = Double(w[i])
                 total += c
-                let h = self.correct[i] ? c : 0
+                let h = self.keptCorrect(i) ? c : 0
                 hits += h
                 l += c * self.nll[i]
                 b += c * self.brier[i]
@@ -798,7 +856,7 @@ public func equalMassECE<Rows: RandomAccessCollection>(sortedDescending rows: Ro
             count = 0; sumC = 0; sumY = 0
             repeat { slot -= 1 } while slot > 0 && !(interior[slot - 1] < row.c)
         }
-        count += 1; sumC += row.c; sumY += row.ok ? 1 : 0
+        count += 1; sumC += row.c; sumY += Double(row.ok.bit)
     }
     acc.count[slot] = count; acc.sumConfidence[slot] = sumC; acc.sumCorrect[slot] = sumY
     return CalibrationErrors(acc, edges: edges).ece

@@ -152,8 +152,8 @@ public struct RiskCoverage: Sendable {
         while i < count {
             var j = i
             let head = all[first + i]
-            var e = head.ok ? 0 : 1
-            while j + 1 < count, case let next = all[first + j + 1], next.c == head.c { j += 1; if !next.ok { e += 1 } }
+            var e = 1 &- Int(head.ok.bit)
+            while j + 1 < count, case let next = all[first + j + 1], next.c == head.c { j += 1; e &+= 1 &- Int(next.ok.bit) }
             let rate = Double(e) / Double(j - i + 1)
             for k in i..<j { body(k + 1, Double(errorsBefore) + Double(k - i + 1) * rate) }
             body(j + 1, Double(errorsBefore + e))

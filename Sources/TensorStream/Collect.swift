@@ -97,6 +97,12 @@ public final class RowBlockReader {
     public var label: String { reader.label }
     /// Rows handed out so far.
     public private(set) var rowsDone = 0
+    /// With one tensor to read (one slot filled): a block that has half its `blockRows` rows
+    /// ends where a record ends, rather than with rows of the next record. Records of
+    /// `blockRows / 2 ..< blockRows` rows are then the blocks, one each, handed out without a
+    /// copy; for a caller whose blocks need not be of one size (calib-metrics: the records of
+    /// `tensor from npy` hold 26 214 rows of 10 float32, and now and then one row).
+    public var blocksEndWithRecords = false
 
     /// Bytes of one tensor not handed out yet: the DATA payloads as they arrived, in arrays of
     /// about a block each (a tensor that arrives whole before the next is held without growing
@@ -139,6 +145,17 @@ public final class RowBlockReader {
             keep(blockRows: blockRows)
             if !bytes.isEmpty { borrowed = bytes; borrowedOffset = 0 }
             count += bytes.count
+            rows += n
+        }
+
+        /// Takes `a`, the bytes of `n` rows unshuffled straight into it (`pump`), as a chunk of
+        /// its own: handed out whole when a block begins and ends with it.
+        mutating func append(owned a: [UInt8], rows n: Int, blockRows: Int) {
+            keep(blockRows: blockRows)
+            guard !a.isEmpty else { return }
+            chunks.append(a)
+            lastLimit = a.count         // full: nothing is appended to it
+            count += a.count
             rows += n
         }
 
@@ -296,7 +313,11 @@ public final class RowBlockReader {
         defer { keepBorrowed() }
         let infos = try slotHeaders()
         let active = chosen.compactMap { $0 }
-        while !ended && active.contains(where: { buffers[$0]!.rows < blockRows }) { try pump() }
+        let recordEnds = blocksEndWithRecords && active.count == 1
+        while !ended && active.contains(where: { buffers[$0]!.rows < blockRows }) {
+            if recordEnds && buffers[active[0]]!.rows >= max(1, blockRows / 2) { break }
+            try pump()
+        }
         let n = min(blockRows, active.map { buffers[$0]!.rows }.min() ?? 0)
         if n == 0 {
             if let long = active.first(where: { buffers[$0]!.rows > 0 }), let short = active.first(where: { buffers[$0]!.rows == 0 }) {
@@ -332,10 +353,11 @@ public final class RowBlockReader {
     }
 
     /// Takes back the bytes of a block the caller is done with (leaving `data` empty): the next
-    /// blocks are copied into them instead of into new arrays. A stream read a block at a time
-    /// then touches the same pages for every block rather than new ones (a page the process
-    /// touches first costs ~1.6 µs on a VM: 10^4 of them for 40 MB). Safe from any thread, and
-    /// for any array: one that is still shared elsewhere is not reused.
+    /// blocks are read or copied into them instead of into new arrays. A stream read a block at
+    /// a time then touches the same pages for every block rather than new ones (a page the
+    /// process touches first costs ~1.6 µs on a VM: 10^4 of them for 40 MB). Safe from any
+    /// thread, and for any array: one still held elsewhere is never written over (its holder
+    /// keeps the bytes; the reader gets a copy on writing).
     public func recycle(_ data: inout [UInt8]) {
         spares.put(&data)
     }
@@ -376,9 +398,26 @@ public final class RowBlockReader {
         for i in Array(buffers.keys) { buffers[i]!.keep(blockRows: blockRows) }
     }
 
+    /// The size of a block that a record may begin: of a chosen tensor with no rows waiting (the
+    /// largest such block). A shuffled record that fits is unshuffled straight into an array of
+    /// the reader's (`TensorStreamReader.next(unshufflingInto:)`), which is handed out whole as
+    /// a block that is that record (its size, or one that `blocksEndWithRecords` ends there):
+    /// no copy of its bytes.
+    private func wholeBlock() -> Int? {
+        guard resolved else { return nil }
+        var most: Int? = nil
+        for i in chosen.compactMap({ $0 }) where buffers[i]!.count == 0 {
+            let (bytes, overflow) = blockRows.multipliedReportingOverflow(by: reader.tensors[i].rowBytes)
+            if !overflow && bytes > 0 && bytes <= Buffer.fillMost && bytes > (most ?? 0) { most = bytes }
+        }
+        return most
+    }
+
     private func pump() throws {
         keepBorrowed()
-        guard let event = try reader.next() else { ended = true; return }
+        var target = wholeBlock().map { spares.take(count: $0) } ?? []
+        defer { spares.put(&target) }
+        guard let event = try target.withUnsafeMutableBytes({ try reader.next(unshufflingInto: $0) }) else { ended = true; return }
         switch event {
         case .tensor(let i):
             guard !resolved else { return }
@@ -397,7 +436,13 @@ public final class RowBlockReader {
         case .data(let i, let rows, let bytes):
             sawData = true
             guard buffers[i] != nil else { return }
-            buffers[i]!.append(bytes, rows: rows, blockRows: blockRows)
+            if reader.lastDataInOffered {
+                target.removeLast(target.count - bytes.count)
+                buffers[i]!.append(owned: target, rows: rows, blockRows: blockRows)
+                target = []
+            } else {
+                buffers[i]!.append(bytes, rows: rows, blockRows: blockRows)
+            }
             // What the next block needs is not counted: a block of many rows of one tensor is
             // the caller's choice (emb-sim's query blocks fill half its memory budget), not a
             // stream whose tensors arrive one after the other.
@@ -431,12 +476,15 @@ final class Spares: Sendable {
     func put(_ data: inout [UInt8]) {
         var a: [UInt8] = []
         swap(&a, &data)
-        // Keeps the storage only when `a` holds the last reference to it: else `a` gets new,
-        // empty storage, whose pages no one has touched — no better than a new array later.
+        guard a.capacity > 0 else { return }
+        // Kept as it is, bytes and all (for `take(count:)`), even while someone else still
+        // holds the storage: whoever writes to it first then gets a copy of their own (copy on
+        // write), so a block the caller holds is never written over, and the usual case — two
+        // holders of one block, each handing it back when done — costs no copy. The same
+        // storage is kept once.
         let storage = a.withUnsafeBufferPointer { $0.baseAddress }
-        a.removeAll(keepingCapacity: true)
-        guard a.capacity > 0, a.withUnsafeBufferPointer({ $0.baseAddress }) == storage else { return }
         arrays.withLock { list in
+            guard !list.contains(where: { $0.withUnsafeBufferPointer { $0.baseAddress } == storage }) else { return }
             let bytes = list.reduce(a.capacity) { $0 + $1.capacity }
             if list.count < Self.kept && bytes <= Self.keptBytes {
                 list.append(a)
@@ -452,11 +500,34 @@ final class Spares: Sendable {
 
     /// An empty array of at least `capacity`: the smallest spare that holds it, else a new one.
     func take(capacity: Int) -> [UInt8] {
-        var a = arrays.withLock { list -> [UInt8]? in
+        var a = spare(capacity)
+        a.removeAll(keepingCapacity: true)
+        if a.capacity < capacity { a.reserveCapacityOnHugePages(capacity) }
+        return a
+    }
+
+    /// An array of `count` bytes whatever they are, to be written over: a spare's (no byte
+    /// copied or zeroed when it held as many), else a new one (not zeroed either).
+    func take(count: Int) -> [UInt8] {
+        var a = spare(count)
+        if a.count >= count {
+            a.removeLast(a.count - count)
+        } else if a.capacity >= count {
+            a.append(contentsOf: repeatElement(0, count: count - a.count))
+        } else {
+            a = [UInt8](unsafeUninitializedCapacity: count) { b, n in
+                adviseHugePages(UnsafeRawPointer(b.baseAddress), bytes: count)
+                n = count
+            }
+        }
+        return a
+    }
+
+    /// The smallest spare of at least `capacity` bytes, taken out; else an empty array.
+    private func spare(_ capacity: Int) -> [UInt8] {
+        arrays.withLock { list -> [UInt8]? in
             guard let i = list.indices.filter({ list[$0].capacity >= capacity }).min(by: { list[$0].capacity < list[$1].capacity }) else { return nil }
             return list.remove(at: i)
         } ?? []
-        if a.capacity < capacity { a.reserveCapacityOnHugePages(capacity) }
-        return a
     }
 }

@@ -55,6 +55,10 @@ public final class TensorStreamReader {
     /// straight into `scratch`). Grown with realloc, so that growing never holds two copies.
     private var frame: UnsafeMutableRawPointer
     private var frameCapacity: Int
+    /// The caller's place for the next shuffled payload (`next(unshufflingInto:)`).
+    private var offered: UnsafeMutableRawBufferPointer?
+    /// Whether the bytes of the last `.data` event are in the buffer offered for it.
+    public private(set) var lastDataInOffered = false
     /// Unshuffled payloads.
     private var scratch: UnsafeMutableRawPointer?
     private var scratchCapacity = 0
@@ -131,6 +135,19 @@ public final class TensorStreamReader {
 
     /// The next event, or nil at the end of a complete stream.
     public func next() throws -> StreamEvent? {
+        try next(unshufflingInto: nil)
+    }
+
+    /// `next()`, with a place of the caller's for the payload of a byte-shuffled DATA record:
+    /// when the next event is the data of such a record whose payload fits in `offered` and
+    /// fills more than half of it, the payload is unshuffled into the start of `offered` rather
+    /// than into the reader's own buffer, and `lastDataInOffered` is true: the event's bytes
+    /// are then that part of `offered`, the caller's to keep (a block of rows need not be
+    /// copied out of a buffer the next call reuses). Used or not, `offered` may be written to.
+    public func next(unshufflingInto offered: UnsafeMutableRawBufferPointer?) throws -> StreamEvent? {
+        self.offered = offered.flatMap { $0.count > 0 ? $0 : nil }
+        defer { self.offered = nil }
+        lastDataInOffered = false
         lastCompressedData = nil
         while true {
             wholeFrameBytes = nil
@@ -309,14 +326,25 @@ public final class TensorStreamReader {
         if let f = wholeFrameBytes {
             lastCompressedData = CompressedData(tensor: info, id: id, rows: rows, frame: f)
         }
-        if let done = rec.unshuffled { return .data(index: index, rows: rows, bytes: done) }
+        if let done = rec.unshuffled {
+            lastDataInOffered = done.baseAddress == offered.map { UnsafeRawPointer($0.baseAddress!) }
+            return .data(index: index, rows: rows, bytes: done)
+        }
         let payload = UnsafeRawBufferPointer(rebasing: rec.body[Format.dataPrefix...])
         if filter == Format.filterShuffle && info.dtype.size > 1 && payload.count > 0 {
-            let dst = try scratchBuffer(payload.count)
+            let dst = try offeredOrScratch(payload.count)
+            lastDataInOffered = dst.baseAddress == offered?.baseAddress
             byteUnshuffle(payload, into: dst, size: info.dtype.size)
             return .data(index: index, rows: rows, bytes: UnsafeRawBufferPointer(dst))
         }
         return .data(index: index, rows: rows, bytes: payload)
+    }
+
+    /// Where a payload of `count` bytes is unshuffled: the caller's buffer when it fits and
+    /// fills more than half of it (a short record would waste the caller's large buffer).
+    private func offeredOrScratch(_ count: Int) throws -> UnsafeMutableRawBufferPointer {
+        if let o = offered, count <= o.count && count > o.count / 2 { return UnsafeMutableRawBufferPointer(rebasing: o[..<count]) }
+        return try scratchBuffer(count)
     }
 
     private func scratchBuffer(_ count: Int) throws -> UnsafeMutableRawBufferPointer {
@@ -589,7 +617,7 @@ public final class TensorStreamReader {
             bounce = p
         }
         // malloc of a large block maps pages that become resident only as bytes are placed.
-        let dst = try scratchBuffer(payload)
+        let dst = try offeredOrScratch(payload)
         placed = 0
         return (dst.baseAddress!, payload / size, size)
     }

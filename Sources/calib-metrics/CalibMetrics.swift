@@ -259,6 +259,7 @@ struct CalibMetrics: Tool, ThreadedTool {
         options.precision = p.dtype == .f64 ? .float64 : .float32
         options.classwise = !noClasswise
         options.keepLosses = bootstrap > 0
+        options.reportSortsRowsInPlace = auditRequest == nil      // the audit reads them after the report
         options.ood = oodColumn != nil
         // Classwise sums on a second thread, unless memory is tight: under a limit of a few
         // hundred MB (`ulimit -v` counts each thread's 8 MB stack) they stay on this thread.
@@ -274,6 +275,14 @@ struct CalibMetrics: Tool, ThreadedTool {
         try source.readAhead()
         let record = source.rowsWaiting(slot: 0)
         source.blockRows = record >= preferred / 4 && record <= preferred * 4 ? record : preferred
+        // The predictions alone (labels from --labels): a block is a record, handed over as the
+        // array it was unshuffled into (no copy), whatever its rows: a stream's records need not
+        // hold the same rows (`tensor from npy` writes 26 214 rows of 10 float32 a record, and
+        // now and then a record of one row).
+        if source.blockRows == record && infos.compactMap({ $0 }).count == 1 {
+            source.blocksEndWithRecords = true
+            source.blockRows = record + record / 4
+        }
         let progress = Progress("calib-metrics", total: p.rows)
         var done = 0
         // What is kept per row grows by doubling: before each doubling, ask the checked allocator

@@ -357,6 +357,15 @@ final class PropertyTests: XCTestCase {
                     let got = sortedByConfidenceDescending(c, ok, threads: 2, splitFrom: splitFrom)
                     XCTAssertEqual(got.map(\.c), expected.map(\.c), "n \(n) kind \(kind) split from \(splitFrom)")
                     XCTAssertEqual(got.map(\.ok), expected.map(\.ok), "n \(n) kind \(kind) split from \(splitFrom)")
+                    // Float32 confidences kept as keys, sorted where they are.
+                    guard c.allSatisfy({ Double(Float($0)) == $0 }) else { continue }
+                    var keys = zip(c, ok).map { float32RowKey(confidence: Float($0), correct: $1) }
+                    XCTAssertTrue(keys.map(float32RowValues).elementsEqual(zip(c, ok)) { $0.confidence == $1.0 && $0.correct == $1.1 })
+                    let fromKeys = sortedByConfidenceDescending(float32Keys: &keys, threads: 2, splitFrom: splitFrom)
+                    XCTAssertTrue(keys.isEmpty)
+                    XCTAssertEqual(fromKeys.map(\.c), expected.map(\.c), "float32 keys: n \(n) kind \(kind) split from \(splitFrom)")
+                    XCTAssertEqual(fromKeys.map(\.ok), expected.map(\.ok), "float32 keys: n \(n) kind \(kind) split from \(splitFrom)")
+                    XCTAssertTrue(fromKeys.allSatisfy { $0.c.sign == .plus }, "−0 read back as +0")
                 }
             }
         }
@@ -439,6 +448,35 @@ final class PropertyTests: XCTestCase {
                                    String(decoding: try enc.encode(b), as: UTF8.self), "calls of 333 rows: k \(k) losses \(keepLosses) \(precision)")
                     XCTAssertEqual(String(decoding: try enc.encode(try split.report(bootstrap: keepLosses ? 20 : 0, seed: 3)), as: UTF8.self),
                                    String(decoding: try enc.encode(b), as: UTF8.self), "classwise sums on another thread: k \(k) losses \(keepLosses) \(precision)")
+                    // Float32 rows (kept as keys), then float64 ones: the kept keys move to the
+                    // Double arrays, and the report is the one of the same rows all in float64.
+                    let mixed = ClassificationAccumulator(classes: k, options: threaded)
+                    try p.map { Float($0) }.withUnsafeBufferPointer { b in
+                        try mixed.add(block: UnsafeBufferPointer(rebasing: b[0..<(1000 * k)]), labels: Array(y[0..<1000]), firstRow: 0)
+                    }
+                    try p.withUnsafeBufferPointer { b in
+                        try mixed.add(block: UnsafeBufferPointer(rebasing: b[(1000 * k)...]), labels: Array(y[1000...]), firstRow: 1000)
+                    }
+                    XCTAssertEqual(String(decoding: try enc.encode(try mixed.report(bootstrap: keepLosses ? 20 : 0, seed: 3)), as: UTF8.self),
+                                   String(decoding: try enc.encode(b), as: UTF8.self), "float32 then float64 rows: k \(k) losses \(keepLosses) \(precision)")
+                    // The rows kept as keys read back in row order, before the report and after
+                    // it: the Double path's values; a report that sorts them in place is the same.
+                    let kept = ClassificationAccumulator(classes: k, options: threaded)
+                    try p.map { Float($0) }.withUnsafeBufferPointer { try kept.add(block: $0, labels: y, firstRow: 0) }
+                    let before = (kept.rowConfidence, kept.rowCorrect)
+                    let first = try kept.report(bootstrap: keepLosses ? 20 : 0, seed: 3)
+                    XCTAssertEqual(String(decoding: try enc.encode(first), as: UTF8.self), String(decoding: try enc.encode(b), as: UTF8.self))
+                    XCTAssertEqual(String(decoding: try enc.encode(try kept.report(bootstrap: keepLosses ? 20 : 0, seed: 3)), as: UTF8.self),
+                                   String(decoding: try enc.encode(b), as: UTF8.self), "a second report")
+                    var inPlace = threaded; inPlace.reportSortsRowsInPlace = true
+                    let once = ClassificationAccumulator(classes: k, options: inPlace)
+                    try p.map { Float($0) }.withUnsafeBufferPointer { try once.add(block: $0, labels: y, firstRow: 0) }
+                    XCTAssertEqual(String(decoding: try enc.encode(try once.report(bootstrap: keepLosses ? 20 : 0, seed: 3)), as: UTF8.self),
+                                   String(decoding: try enc.encode(b), as: UTF8.self), "sorted in place: k \(k) losses \(keepLosses) \(precision)")
+                    XCTAssertEqual(before.0, rows.rowConfidence, "k \(k) \(precision)")
+                    XCTAssertEqual(before.1, rows.rowCorrect, "k \(k) \(precision)")
+                    XCTAssertEqual(kept.rowConfidence, before.0, "k \(k) \(precision)")
+                    XCTAssertEqual(kept.rowCorrect, before.1, "k \(k) \(precision)")
                 }
             }
         }

@@ -204,25 +204,115 @@ final class RowBlockReaderTests: XCTestCase {
         }
     }
 
-    /// `Spares` keeps an array handed back only when it held the last reference to its
-    /// storage: a shared one leaves its storage to the other holder, untouched, and nothing is
-    /// kept for it (new storage, whose pages no one has touched, is no better than a new array
-    /// later); an owned one is kept and given out again, emptied.
-    func testSparesKeepOnlyTheArraysTheyOwn() {
+    /// `Spares` keeps an array handed back, bytes and all, even while someone else still holds
+    /// its storage — the same storage once however often it comes back — and whoever writes to
+    /// it first gets a copy of their own: the other holder's bytes are never written over. An
+    /// array it holds alone is given out again with its storage: emptied for appends
+    /// (`take(capacity:)`), or `count` bytes long to be written over (`take(count:)`).
+    func testSparesNeverWriteOverAHeldArrayAndGiveTheirOwnAgain() {
         let spares = Spares()
         var shared = [UInt8](repeating: 1, count: 1 << 16)
         let other = shared
         spares.put(&shared)
         XCTAssertTrue(shared.isEmpty)
-        XCTAssertEqual(spares.held, 0)
-        XCTAssertTrue(other == [UInt8](repeating: 1, count: 1 << 16))
-        var owned = [UInt8](repeating: 2, count: 1 << 16)
-        spares.put(&owned)
+        var again = other
+        spares.put(&again)
         XCTAssertEqual(spares.held, 1)
-        let again = spares.take(capacity: 1 << 16)
-        XCTAssertTrue(again.isEmpty)
-        XCTAssertGreaterThanOrEqual(again.capacity, 1 << 16)
+        var written = spares.take(count: 1 << 16)
+        XCTAssertEqual(written.count, 1 << 16)
+        written.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 2) }
+        XCTAssertTrue(other == [UInt8](repeating: 1, count: 1 << 16))
         XCTAssertEqual(spares.held, 0)
+
+        var owned = [UInt8](repeating: 3, count: 1 << 16)
+        let storage = owned.withUnsafeBufferPointer { $0.baseAddress }
+        spares.put(&owned)
+        var shorter = spares.take(count: 1000)
+        XCTAssertEqual(shorter.count, 1000)
+        XCTAssertEqual(shorter.withUnsafeBufferPointer { $0.baseAddress }, storage)
+        spares.put(&shorter)
+        var longer = spares.take(count: 1 << 15)        // longer than it was handed back: topped up
+        XCTAssertEqual(longer.count, 1 << 15)
+        XCTAssertEqual(longer.withUnsafeBufferPointer { $0.baseAddress }, storage)
+        spares.put(&longer)
+        let empty = spares.take(capacity: 1 << 16)
+        XCTAssertTrue(empty.isEmpty)
+        XCTAssertGreaterThanOrEqual(empty.capacity, 1 << 16)
+        XCTAssertEqual(empty.withUnsafeBufferPointer { $0.baseAddress }, storage)
+        XCTAssertEqual(spares.held, 0)
+        XCTAssertEqual(spares.take(count: 100).count, 100)     // none left: a new one
+    }
+
+    /// A shuffled record's payload goes into the caller's buffer when it fits and fills more
+    /// than half of it (the event's bytes are then that buffer, the rows right), else into the
+    /// reader's own; never for a payload that was not shuffled. Both decoding paths: whole
+    /// frames, and payloads unshuffled while they are decompressed.
+    func testAPayloadIsUnshuffledIntoTheCallersBufferWhenItFits() throws {
+        let t = matrix("m", rows: 50, cols: 3)          // 600 bytes
+        for shuffle in [true, false] {
+            let bytes = try encode([t], options: WriterOptions(shuffle: shuffle))
+            for inPlace in [Int.max, 0] {
+                for (offer, used) in [(600, true), (599, false), (1199, true), (1200, false), (0, false)] {
+                    let reader = try TensorStreamReader(ArraySource(bytes))
+                    reader.unshuffleInPlaceFrom = inPlace
+                    var buffer = [UInt8](repeating: 0xEE, count: offer)
+                    var got: [UInt8] = []
+                    var inOffered = false
+                    while true {
+                        let event = try buffer.withUnsafeMutableBytes { try reader.next(unshufflingInto: $0) }
+                        guard let event else { break }
+                        if case .data(_, let rows, let data) = event {
+                            XCTAssertEqual(rows, 50)
+                            got = Array(data)
+                            inOffered = reader.lastDataInOffered
+                            if inOffered { XCTAssertEqual(data.baseAddress, buffer.withUnsafeBytes { $0.baseAddress }) }
+                        }
+                    }
+                    let what = "shuffle \(shuffle), in place from \(inPlace), offered \(offer)"
+                    XCTAssertEqual(got, t.data, what)
+                    XCTAssertEqual(inOffered, used && shuffle, what)
+                    if inOffered { XCTAssertEqual(Array(buffer[..<600]), t.data, what) }
+                }
+            }
+        }
+    }
+
+    /// `blocksEndWithRecords`: a block that has half its rows ends where a record ends; records
+    /// that fill more than half a block are the blocks, each handed out as the array its rows
+    /// were unshuffled into (no copy); a short record joins the next; the rows are the stream's.
+    func testBlocksEndWithRecords() throws {
+        let records = [10, 1, 10, 10, 7, 3, 12, 2]
+        let total = records.reduce(0, +)
+        let t = matrix("m", rows: total)
+        let sink = ArraySink()
+        let w = try TensorStreamWriter(sink: sink)
+        var info = t.info; info.rows = nil
+        let id = try w.add(info)
+        var at = 0
+        for n in records {
+            try Array(t.data[at * 8 ..< (at + n) * 8]).withUnsafeBytes { try w.write(id, rows: n, bytes: $0) }
+            at += n
+        }
+        try w.finish()
+        var copied: [Int] = []
+        for ends in [true, false] {
+            let r = RowBlockReader(try TensorStreamReader(ArraySource(sink.bytes)), names: ["m"], blockRows: 12)
+            r.blocksEndWithRecords = ends
+            var sizes: [Int] = [], rows: [UInt8] = []
+            while var b = try r.next() {
+                sizes.append(b[0].rows)
+                rows += b[0].data
+                r.recycle(&b[0].data)
+            }
+            XCTAssertEqual(rows, t.data, "ends with records \(ends)")
+            // 10 | 1 + 10 | 10 | 7 | 3 + 9 of 12 (no record end from 6 rows on) | 3 + 2
+            XCTAssertEqual(sizes, ends ? [10, 11, 10, 7, 12, 5] : [12, 12, 12, 12, 7])
+            copied.append(r.blocksCopied)
+        }
+        // Only blocks of pieces are copied (1 + 10, 3 + 9, 3 + 2 at most), fewer than when
+        // blocks cut across records.
+        XCTAssertLessThanOrEqual(copied[0], 3)
+        XCTAssertLessThan(copied[0], copied[1])
     }
 
     /// Blocks handed back with `recycle` carry the next blocks' bytes (the same storage: the
