@@ -36,6 +36,33 @@ public struct RowsByConfidence: RandomAccessCollection, Sendable {
     public var startIndex: Int { 0 }
     public var endIndex: Int { narrow ? narrowKeys.count : keys.count }
 
+    /// The rows of one confidence from row i on (a tie group): its last row and the rows of it
+    /// that were wrong, found from the keys alone (equal keys without the flag, equal
+    /// confidences: −0 was counted as +0).
+    @inline(__always)
+    func tieGroup(from i: Int) -> (last: Int, errors: Int) {
+        if narrow {
+            return narrowKeys.withUnsafeBufferPointer { k in
+                let head = k[i] >> 1
+                var j = i, e = Int(1 &- k[i] & 1)
+                while j &+ 1 < k.count && k[j &+ 1] >> 1 == head { j &+= 1; e &+= Int(1 &- k[j] & 1) }
+                return (j, e)
+            }
+        }
+        // Wide keys: the flag in bit 0 of the key, or beside it.
+        return keys.withUnsafeBufferPointer { k in
+            if let flags {
+                var j = i, e = 1 &- Int(flags[i].bit)
+                while j &+ 1 < k.count && k[j &+ 1] == k[i] { j &+= 1; e &+= 1 &- Int(flags[j].bit) }
+                return (j, e)
+            }
+            let head = k[i] >> 1
+            var j = i, e = Int(1 &- k[i] & 1)
+            while j &+ 1 < k.count && k[j &+ 1] >> 1 == head { j &+= 1; e &+= Int(1 &- k[j] & 1) }
+            return (j, e)
+        }
+    }
+
     @inline(__always)
     public subscript(i: Int) -> (c: Double, ok: Bool) {
         if narrow {

@@ -239,6 +239,19 @@ final class PropertyTests: XCTestCase {
             for (c, r) in zip(coverages, s.risks) {
                 XCTAssertEqual(r?.bitPattern, curve.risk(atCoverage: c)?.bitPattern, "n \(n) coverage \(c)")
             }
+            // The walk that finds tie groups from the sort's keys gives the generic walk's
+            // figures bit for bit, in every form of the keys: wide (the flag beside the keys or
+            // in them), narrow from Double patterns, float32 keys.
+            var keys = zip(conf, ok).map { float32RowKey(confidence: Float($0), correct: $1) }
+            for (form, rows) in [("as given", sorted), ("widened float32", sortedByConfidenceDescending(conf.map { Double(Float($0)) }, ok)),
+                                 ("float32 keys", sortedByConfidenceDescending(float32Keys: &keys))] {
+                let fast = RiskCoverage.walkSummary(sortedDescending: rows, coverages: coverages)
+                let generic = RiskCoverage.walkSummary(sortedDescending: Array(rows), coverages: coverages)
+                XCTAssertEqual(fast.aurc.bitPattern, generic.aurc.bitPattern, "\(form): n \(n) levels \(levels)")
+                XCTAssertEqual(fast.errors, generic.errors, "\(form): n \(n) levels \(levels)")
+                XCTAssertEqual(fast.risks.map { $0?.bitPattern }, generic.risks.map { $0?.bitPattern }, "\(form): n \(n) levels \(levels)")
+                XCTAssertEqual(fast.errors, ok.filter { !$0 }.count)
+            }
         }
         // One tie group of 49 rows, one wrong: a share of errors (1/49) that binary does not hold.
         let tied = sortedByConfidenceDescending([Double](repeating: 0.7, count: 49), (0..<49).map { $0 != 20 })
