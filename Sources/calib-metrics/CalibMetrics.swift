@@ -279,9 +279,11 @@ struct CalibMetrics: Tool, ThreadedTool {
         // array it was unshuffled into (no copy), whatever its rows: a stream's records need not
         // hold the same rows (`tensor from npy` writes 26 214 rows of 10 float32 a record, and
         // now and then a record of one row).
+        // Room for records a little longer than the first (each block's array is topped up to
+        // the room when it comes back from a shorter record).
         if source.blockRows == record && infos.compactMap({ $0 }).count == 1 {
             source.blocksEndWithRecords = true
-            source.blockRows = record + record / 4
+            source.blockRows = record + max(1, record / 64)
         }
         let progress = Progress("calib-metrics", total: p.rows)
         var done = 0
