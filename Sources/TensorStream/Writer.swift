@@ -117,6 +117,14 @@ public final class TensorStreamWriter {
         return id
     }
 
+    /// The rows of a full DATA record of tensor `id` (as many as `chunkBytes` holds, at least
+    /// one): `write` cuts what it is given into records of this many rows and one shorter record
+    /// for the rest, so a caller whose writes are multiples of it writes no short record but the last.
+    public func rowsPerRecord(_ id: Int) -> Int {
+        let rowBytes = tensors[id].rowBytes
+        return rowBytes == 0 ? 1 : max(1, options.chunkBytes / rowBytes)
+    }
+
     /// Appends `rows` rows of tensor `id`; `bytes` holds them in C order, little-endian.
     public func write(_ id: Int, rows: Int, bytes: UnsafeRawBufferPointer) throws {
         guard id >= 0 && id < tensors.count else { throw StreamError.usage("unknown tensor id \(id)") }

@@ -194,7 +194,11 @@ func importNpy(_ src: FileSource, name: String, target: DType?, meta: [String: S
         try writer.write(id, rows: totalRows, bytes: UnsafeRawBufferPointer(start: nil, count: 0))
         return
     }
-    let rowsPerBlock = max(1, (4 << 20) / rowBytes)
+    // About 4 MiB a write, a whole number of the writer's records: every record but the last then
+    // holds the same rows (writes of 4 MiB of 10 float32 a row left a record of one row after
+    // every four of 26 214; a reader whose blocks are records then had to copy one block in five).
+    let perRecord = writer.rowsPerRecord(id)
+    let rowsPerBlock = max(1, (4 << 20) / rowBytes / perRecord) * perRecord
     var block = leftover
     var done = 0
     while done < totalRows {

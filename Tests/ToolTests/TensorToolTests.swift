@@ -42,6 +42,25 @@ final class TensorToolTests: XCTestCase {
         XCTAssertEqual(back.stdout, original)
     }
 
+    /// `tensor from npy` writes records that all hold the same rows but the last, for rows of a
+    /// size that does not divide the writer's 1 MiB records (10 float32: 26 214 rows a record),
+    /// and the rows are the file's.
+    func testNpyImportWritesRecordsOfEqualRows() throws {
+        let t = Tensor(name: "p", shape: [300_000, 10], floats: (0..<3_000_000).map { Float($0 % 977) / 977 })
+        try Data(try Npy.write(t)).write(to: URL(fileURLWithPath: path("p.npy")))
+        let imported = try runTool("tensor", ["from", "npy", path("p.npy"), "--name", "p"])
+        XCTAssertEqual(imported.status, 0, imported.stderr)
+        let reader = try TensorStreamReader(ArraySource(Array(imported.stdout)))
+        var records: [Int] = [], data: [UInt8] = []
+        while let event = try reader.next() {
+            if case .data(_, let rows, let bytes) = event { records.append(rows); data += bytes }
+        }
+        XCTAssertEqual(data, t.data)
+        XCTAssertEqual(records.reduce(0, +), 300_000)
+        XCTAssertEqual(Set(records.dropLast()), [26_214], "records of \(Set(records))")
+        XCTAssertGreaterThan(records.count, 10)
+    }
+
     func testCSVRoundTripWithHeaderAndVector() throws {
         let csv = "a,b,c\n1,2,3\n4.5,-6,7e-3\n\n# comment\n8,9,10\n"
         let imported = try runTool("tensor", ["from", "csv", "--name", "x"], stdin: Data(csv.utf8))
