@@ -100,8 +100,8 @@ public final class RowBlockReader {
     /// With one tensor to read (one slot filled): a block that has half its `blockRows` rows
     /// ends where a record ends, rather than with rows of the next record. Records of
     /// `blockRows / 2 ..< blockRows` rows are then the blocks, one each, handed out without a
-    /// copy; for a caller whose blocks need not be of one size (calib-metrics: the records of
-    /// `tensor from npy` hold 26 214 rows of 10 float32, and now and then one row).
+    /// copy; for a caller whose blocks need not be of one size (calib-metrics: a writer whose
+    /// caller's pieces are not whole records leaves a short record after each piece).
     public var blocksEndWithRecords = false
 
     /// Bytes of one tensor not handed out yet: the DATA payloads as they arrived, in arrays of

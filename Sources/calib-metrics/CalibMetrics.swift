@@ -277,8 +277,8 @@ struct CalibMetrics: Tool, ThreadedTool {
         source.blockRows = record >= preferred / 4 && record <= preferred * 4 ? record : preferred
         // The predictions alone (labels from --labels): a block is a record, handed over as the
         // array it was unshuffled into (no copy), whatever its rows: a stream's records need not
-        // hold the same rows (`tensor from npy` writes 26 214 rows of 10 float32 a record, and
-        // now and then a record of one row).
+        // hold the same rows (a writer leaves a short record after each piece it is given that
+        // is not whole records, as `tensor from npy` did until ebbf88b).
         // Room for records a little longer than the first (each block's array is topped up to
         // the room when it comes back from a shorter record).
         if source.blockRows == record && infos.compactMap({ $0 }).count == 1 {
